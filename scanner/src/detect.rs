@@ -1,0 +1,330 @@
+//! Stale-file detection for one process: deleted or replaced mappings, changed scripts.
+//!
+//! Pure logic over a [`FileProbe`], the small trait through which it asks what is on disk now
+//! (the real one stats `/proc/PID/map_files/…` and `/proc/PID/root/…`; unit tests use a table).
+//! Only executable file mappings count, as in needrestart: data files a process maps (caches,
+//! locale archives) are not code a restart refreshes.
+
+use crate::filters::Filters;
+use crate::maps::Mapping;
+use crate::report::{FileKind, Reason};
+use std::collections::HashSet;
+
+/// Identity of a file: device (Linux `dev_t` encoding) and inode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileId {
+    pub dev: u64,
+    pub ino: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileMeta {
+    pub id: FileId,
+    /// Status-change time, Unix seconds.
+    pub ctime: i64,
+}
+
+/// The answer to "what is there?".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Probe<T> {
+    Found(T),
+    /// Nothing at that path (ENOENT / ENOTDIR).
+    Missing,
+    /// Could not tell (permission, I/O error): never treated as stale.
+    Unknown,
+}
+
+pub trait FileProbe {
+    /// The file actually mapped at `range` (`/proc/PID/map_files/RANGE`).
+    fn mapped(&self, range: &str) -> Probe<FileId>;
+    /// What stands at `path` as the process sees it (`/proc/PID/root/PATH`).
+    fn at_path(&self, path: &str) -> Probe<FileMeta>;
+}
+
+/// One stale file of a process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub path: String,
+    pub kind: FileKind,
+    pub reason: Reason,
+}
+
+/// How long after a process started a script may still have changed (needrestart's default).
+pub const SCRIPT_TOLERANCE_SECS: i64 = 2;
+
+fn major(dev: u64) -> u64 {
+    ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff)
+}
+fn minor(dev: u64) -> u64 {
+    (dev & 0xff) | ((dev >> 12) & !0xff)
+}
+
+/// Stale executable mappings of a process. `exe` is its executable without the marker.
+pub fn stale_mappings(
+    maps: &[Mapping],
+    exe: &str,
+    probe: &impl FileProbe,
+    filters: &Filters,
+) -> Vec<Finding> {
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for m in maps.iter().filter(|m| m.is_file() && m.is_executable()) {
+        let (path, marked) = m.path_without_marker();
+        if !seen.insert(m.path.as_str()) || filters.ignores_path(path) {
+            continue;
+        }
+        let mapped = probe.mapped(&m.range);
+        let reason = if marked {
+            // " (deleted)" may be part of the name: then the literal path is the mapped file
+            match (probe.at_path(&m.path), mapped) {
+                (Probe::Found(now), Probe::Found(id)) if now.id == id => None,
+                (Probe::Found(now), Probe::Unknown) if now.id.ino == m.inode => None,
+                _ => Some(Reason::Deleted),
+            }
+        } else {
+            match probe.at_path(path) {
+                Probe::Missing => Some(Reason::Deleted),
+                Probe::Unknown => None,
+                Probe::Found(now) => match mapped {
+                    Probe::Found(id) => (id != now.id).then_some(Reason::Replaced),
+                    // map_files unreadable: fall back to the maps line. Anonymous devices
+                    // (major 0: btrfs, overlay) cannot be compared to stat's, so only the inode is.
+                    _ => {
+                        let same_dev = m.dev_major == 0
+                            || (u64::from(m.dev_major) == major(now.id.dev)
+                                && u64::from(m.dev_minor) == minor(now.id.dev));
+                        (same_dev && m.inode != now.id.ino).then_some(Reason::Replaced)
+                    }
+                },
+            }
+        };
+        if let Some(reason) = reason {
+            let kind = if path == exe {
+                FileKind::Exe
+            } else {
+                FileKind::Library
+            };
+            out.push(Finding {
+                path: path.to_string(),
+                kind,
+                reason,
+            });
+        }
+    }
+    out
+}
+
+/// Is the script an interpreter runs deleted or changed since the process started?
+/// `path` is as the process sees it (already joined with its cwd when relative).
+pub fn stale_script(
+    path: &str,
+    started_at: i64,
+    probe: &impl FileProbe,
+    filters: &Filters,
+) -> Option<Finding> {
+    if filters.ignores_script(path) {
+        return None;
+    }
+    let reason = match probe.at_path(path) {
+        Probe::Missing => Reason::Deleted,
+        Probe::Unknown => return None,
+        Probe::Found(meta) if meta.ctime > started_at + SCRIPT_TOLERANCE_SECS => Reason::Changed,
+        Probe::Found(_) => return None,
+    };
+    Some(Finding {
+        path: path.to_string(),
+        kind: FileKind::Script,
+        reason,
+    })
+}
+
+/// Joins a script argument with the process's cwd (both as the process sees them).
+pub fn resolve_script(arg: &str, cwd: Option<&str>) -> Option<String> {
+    if arg.starts_with('/') {
+        return Some(arg.to_string());
+    }
+    let cwd = cwd?;
+    let arg = arg.strip_prefix("./").unwrap_or(arg);
+    Some(if cwd.ends_with('/') {
+        format!("{cwd}{arg}")
+    } else {
+        format!("{cwd}/{arg}")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::maps;
+    use std::collections::HashMap;
+
+    #[derive(Default)]
+    struct Table {
+        mapped: HashMap<String, Probe<FileId>>,
+        paths: HashMap<String, Probe<FileMeta>>,
+    }
+    impl FileProbe for Table {
+        fn mapped(&self, range: &str) -> Probe<FileId> {
+            *self.mapped.get(range).unwrap_or(&Probe::Unknown)
+        }
+        fn at_path(&self, path: &str) -> Probe<FileMeta> {
+            *self.paths.get(path).unwrap_or(&Probe::Missing)
+        }
+    }
+    fn id(dev: u64, ino: u64) -> FileId {
+        FileId { dev, ino }
+    }
+    fn meta(dev: u64, ino: u64, ctime: i64) -> Probe<FileMeta> {
+        Probe::Found(FileMeta {
+            id: id(dev, ino),
+            ctime,
+        })
+    }
+    fn filters() -> Filters {
+        Filters::new(vec![], true)
+    }
+
+    const MAPS: &str = "\
+5600-5601 r--p 00000000 fe:01 100 /usr/sbin/daemon
+5601-5602 r-xp 00001000 fe:01 100 /usr/sbin/daemon
+7f00-7f01 r--p 00000000 fe:01 200 /usr/lib/libold.so.1 (deleted)
+7f01-7f02 r-xp 00001000 fe:01 200 /usr/lib/libold.so.1 (deleted)
+7f02-7f03 r-xp 00001000 fe:01 300 /usr/lib/libswapped.so.2
+7f03-7f04 r-xp 00001000 fe:01 400 /usr/lib/libfine.so.3
+7f04-7f05 r-xp 00000000 00:01 5 /memfd:jit (deleted)
+7f05-7f06 rw-s 00000000 00:01 6 /SYSV00000000 (deleted)
+7f06-7f07 r-xp 00000000 fe:01 500 /opt/odd name (deleted)
+7f07-7f08 r-xp 00000000 fe:01 600 /usr/lib/libgone.so
+7f08-7f09 r--p 00000000 fe:01 700 /usr/share/data.bin (deleted)
+";
+
+    #[test]
+    fn deleted_replaced_filtered_and_literal_names() {
+        let maps = maps::parse(MAPS);
+        let mut t = Table::default();
+        t.mapped
+            .insert("5601-5602".into(), Probe::Found(id(0xfe01, 100)));
+        t.paths
+            .insert("/usr/sbin/daemon".into(), meta(0xfe01, 100, 0));
+        t.mapped
+            .insert("7f01-7f02".into(), Probe::Found(id(0xfe01, 200)));
+        t.paths
+            .insert("/usr/lib/libold.so.1".into(), meta(0xfe01, 201, 0)); // the new one
+                                                                          // replaced in place: map_files says inode 300, the path now holds 301, no marker
+        t.mapped
+            .insert("7f02-7f03".into(), Probe::Found(id(0xfe01, 300)));
+        t.paths
+            .insert("/usr/lib/libswapped.so.2".into(), meta(0xfe01, 301, 0));
+        t.mapped
+            .insert("7f03-7f04".into(), Probe::Found(id(0xfe01, 400)));
+        t.paths
+            .insert("/usr/lib/libfine.so.3".into(), meta(0xfe01, 400, 0));
+        // a file literally named "odd name (deleted)" that still exists
+        t.mapped
+            .insert("7f06-7f07".into(), Probe::Found(id(0xfe01, 500)));
+        t.paths
+            .insert("/opt/odd name (deleted)".into(), meta(0xfe01, 500, 0));
+        // libgone: no marker but nothing at the path any more
+        t.mapped
+            .insert("7f07-7f08".into(), Probe::Found(id(0xfe01, 600)));
+
+        let found = stale_mappings(&maps, "/usr/sbin/daemon", &t, &filters());
+        let got: Vec<(&str, Reason)> = found.iter().map(|f| (f.path.as_str(), f.reason)).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("/usr/lib/libold.so.1", Reason::Deleted),
+                ("/usr/lib/libswapped.so.2", Reason::Replaced),
+                ("/usr/lib/libgone.so", Reason::Deleted),
+            ]
+        );
+        assert!(found.iter().all(|f| f.kind == FileKind::Library));
+    }
+
+    #[test]
+    fn deleted_exe_is_marked_as_exe() {
+        let maps = maps::parse("5601-5602 r-xp 00001000 fe:01 100 /usr/sbin/cron (deleted)\n");
+        let found = stale_mappings(&maps, "/usr/sbin/cron", &Table::default(), &filters());
+        assert_eq!(
+            found,
+            vec![Finding {
+                path: "/usr/sbin/cron".into(),
+                kind: FileKind::Exe,
+                reason: Reason::Deleted
+            }]
+        );
+    }
+
+    #[test]
+    fn fallback_to_maps_line_when_map_files_is_unreadable() {
+        let maps = maps::parse("7f02-7f03 r-xp 00001000 fe:01 300 /usr/lib/libswapped.so.2\n7f03-7f04 r-xp 00001000 fe:01 400 /usr/lib/libother.so\n7f04-7f05 r-xp 00001000 00:2a 500 /usr/lib/liboverlay.so\n");
+        let mut t = Table::default();
+        // stat's dev_t for fe:01 is 0xfe01
+        t.paths
+            .insert("/usr/lib/libswapped.so.2".into(), meta(0xfe01, 301, 0));
+        // different device: cannot compare, not stale
+        t.paths
+            .insert("/usr/lib/libother.so".into(), meta(0x801, 999, 0));
+        // anonymous device (overlay, btrfs): inode alone decides
+        t.paths
+            .insert("/usr/lib/liboverlay.so".into(), meta(0x2b, 501, 0));
+        let found = stale_mappings(&maps, "/x", &t, &filters());
+        let got: Vec<&str> = found.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(
+            got,
+            vec!["/usr/lib/libswapped.so.2", "/usr/lib/liboverlay.so"]
+        );
+    }
+
+    #[test]
+    fn unknown_is_never_stale() {
+        struct Blind;
+        impl FileProbe for Blind {
+            fn mapped(&self, _: &str) -> Probe<FileId> {
+                Probe::Unknown
+            }
+            fn at_path(&self, _: &str) -> Probe<FileMeta> {
+                Probe::Unknown
+            }
+        }
+        let maps = maps::parse("7f03-7f04 r-xp 00001000 fe:01 400 /usr/lib/libfine.so.3\n");
+        assert!(stale_mappings(&maps, "/x", &Blind, &filters()).is_empty());
+        assert!(stale_script("/usr/bin/d.pl", 100, &Blind, &filters()).is_none());
+    }
+
+    #[test]
+    fn scripts() {
+        let mut t = Table::default();
+        t.paths.insert("/srv/old.pl".into(), meta(1, 1, 100));
+        t.paths.insert("/srv/new.pl".into(), meta(1, 2, 200));
+        let f = filters();
+        assert_eq!(
+            stale_script("/srv/old.pl", 99, &t, &f),
+            None,
+            "within tolerance"
+        );
+        assert_eq!(
+            stale_script("/srv/new.pl", 100, &t, &f).unwrap().reason,
+            Reason::Changed
+        );
+        assert_eq!(
+            stale_script("/srv/gone.pl", 100, &t, &f).unwrap().reason,
+            Reason::Deleted
+        );
+        assert_eq!(
+            stale_script("/tmp/x.pl", 100, &t, &f),
+            None,
+            "ignored prefix"
+        );
+        assert_eq!(
+            resolve_script("d.pl", Some("/srv")).as_deref(),
+            Some("/srv/d.pl")
+        );
+        assert_eq!(
+            resolve_script("./d.pl", Some("/")).as_deref(),
+            Some("/d.pl")
+        );
+        assert_eq!(resolve_script("/abs.pl", None).as_deref(), Some("/abs.pl"));
+        assert_eq!(resolve_script("d.pl", None), None);
+    }
+}

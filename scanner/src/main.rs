@@ -1,0 +1,140 @@
+//! `fleetrestart-scan`: the command-line front of the scanner library.
+//!
+//! Hand-rolled argument parsing keeps the static binary small. It reads no environment variable.
+
+use fleetrestart_scan::exit;
+use fleetrestart_scan::render::{self, Format};
+use fleetrestart_scan::rules::RuleSet;
+use fleetrestart_scan::scan::{self, Options};
+use std::io::{Read, Write};
+
+const USAGE: &str = "\
+usage: fleetrestart-scan [OPTIONS]
+
+Lists the processes on this host that still use deleted or replaced executables, libraries or
+scripts, and what restarts them. Run as root for complete results. Reads /proc only; runs nothing.
+
+options:
+  -f, --format FMT        human (default), json, batch (needrestart -b lines), nagios, openmetrics
+      --rules FILE        rules file merged over the built-in rules ('-' reads standard input)
+      --ignore REGEX      do not report stale files whose path matches REGEX (repeatable)
+      --all               turn off the built-in ignore lists (memfd, /tmp, /dev, ...)
+      --no-packages       do not look up owning packages
+      --check-rules FILE  validate a rules file and exit
+      --print-default-rules
+                          print the built-in rules
+      --proc DIR          read this proc tree instead of /proc (for copies and tests)
+      --host-root DIR     read /boot, /etc, /run, /var/lib/dpkg under DIR instead of /
+  -V, --version
+  -h, --help
+
+exit codes: 0 nothing to do, 1 restart or reboot needed, 2 bad usage or rules file,
+3 the scan could not run; with --format nagios: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
+";
+
+fn fail(code: i32, msg: &str) -> ! {
+    eprintln!("fleetrestart-scan: {msg}");
+    std::process::exit(code)
+}
+
+fn read_rules(path: &str) -> RuleSet {
+    let (name, text) = if path == "-" {
+        let mut s = String::new();
+        if let Err(e) = std::io::stdin().take(1 << 20).read_to_string(&mut s) {
+            fail(
+                exit::USAGE,
+                &format!("cannot read rules from standard input: {e}"),
+            );
+        }
+        ("<stdin>".to_string(), s)
+    } else {
+        match std::fs::metadata(path).and_then(|m| {
+            if m.len() > 1 << 20 {
+                Err(std::io::Error::other("larger than 1 MiB"))
+            } else {
+                std::fs::read_to_string(path)
+            }
+        }) {
+            Ok(t) => (path.to_string(), t),
+            Err(e) => fail(exit::USAGE, &format!("cannot read rules file {path}: {e}")),
+        }
+    };
+    RuleSet::with_user_file(&name, &text).unwrap_or_else(|e| fail(exit::USAGE, &e.to_string()))
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let mut opts = Options::default();
+    let mut format = Format::Human;
+    let value = |args: &mut dyn Iterator<Item = String>, flag: &str| -> String {
+        args.next()
+            .unwrap_or_else(|| fail(exit::USAGE, &format!("{flag} needs a value\n\n{USAGE}")))
+    };
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "-h" | "--help" => {
+                print!("{USAGE}");
+                return;
+            }
+            "-V" | "--version" => {
+                println!("fleetrestart-scan {}", env!("CARGO_PKG_VERSION"));
+                return;
+            }
+            "-f" | "--format" => {
+                let v = value(&mut args, &a);
+                format = Format::parse(&v).unwrap_or_else(|| fail(exit::USAGE, &format!("unknown format {v:?}; expected human, json, batch, nagios or openmetrics")));
+            }
+            "--rules" => opts.rules = read_rules(&value(&mut args, &a)),
+            "--ignore" => {
+                let v = value(&mut args, &a);
+                let re = regex_lite::Regex::new(&v).unwrap_or_else(|e| {
+                    fail(exit::USAGE, &format!("--ignore {v:?}: invalid regex: {e}"))
+                });
+                opts.ignore.push(re);
+            }
+            "--all" => opts.builtin_filters = false,
+            "--no-packages" => opts.packages = false,
+            "--check-rules" => {
+                let set = read_rules(&value(&mut args, &a));
+                println!(
+                    "ok: {} rules ({} ignore patterns)",
+                    set.rules.len(),
+                    set.ignore_paths.len()
+                );
+                return;
+            }
+            "--print-default-rules" => {
+                print!("{}", fleetrestart_scan::rules::DEFAULT_RULES);
+                return;
+            }
+            "--proc" => opts.proc_root = value(&mut args, &a).into(),
+            "--host-root" => opts.host_root = value(&mut args, &a).into(),
+            other => fail(
+                exit::USAGE,
+                &format!("unknown argument {other:?}\n\n{USAGE}"),
+            ),
+        }
+    }
+    let report = match scan::scan(&opts) {
+        Ok(r) => r,
+        Err(e) => fail(exit::FAILED, &e.to_string()),
+    };
+    for w in &report.warnings {
+        eprintln!("fleetrestart-scan: warning: {w}");
+    }
+    let text = render::render(&report, format);
+    let mut out = std::io::stdout().lock();
+    if out
+        .write_all(text.as_bytes())
+        .and_then(|_| out.flush())
+        .is_err()
+    {
+        std::process::exit(exit::FAILED);
+    }
+    let code = match format {
+        Format::Nagios => render::nagios(&report).0 as i32,
+        _ if report.needs_action() => exit::ACTION_NEEDED,
+        _ => exit::CLEAN,
+    };
+    std::process::exit(code);
+}

@@ -1,0 +1,230 @@
+//! Reading one process from a `/proc` tree (the I/O edge of the scanner).
+//!
+//! Uses the procfs crate for the process directory, stat and links; reads `maps` and `cgroup`
+//! as text for the pure parsers. Every read is bounded; a process that exits mid-scan is
+//! [`ReadError::Gone`], one we may not read is [`ReadError::Denied`]. Nothing found here is ever
+//! executed; no environment variable of the host is consulted.
+
+use crate::detect::{FileId, FileMeta, FileProbe, Probe};
+use crate::maps::{self, Mapping};
+use procfs::process::Process;
+use procfs::ProcError;
+use std::io::{self, Read};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+const MAX_MAPS_BYTES: u64 = 64 << 20;
+const MAX_SMALL_FILE: u64 = 64 << 10;
+
+/// What the scanner keeps of every process (for the parent walk), stale or not.
+#[derive(Debug, Clone)]
+pub struct Basic {
+    pub pid: i32,
+    pub ppid: i32,
+    pub uid: u32,
+    pub comm: String,
+    pub tty_nr: i32,
+    /// Unix seconds.
+    pub started_at: i64,
+}
+
+/// The details read for a process whose maps are examined.
+#[derive(Debug, Clone)]
+pub struct Details {
+    /// Executable without the ` (deleted)` marker.
+    pub exe: String,
+    pub cmdline: Vec<String>,
+    pub pidns: Option<u64>,
+    pub cgroup_path: Option<String>,
+    pub cwd: Option<String>,
+    pub maps: Vec<Mapping>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadError {
+    Gone,
+    Denied,
+    /// A kernel thread: no executable, nothing mapped.
+    KernelThread,
+}
+
+fn classify_err(e: &ProcError) -> ReadError {
+    match e {
+        ProcError::PermissionDenied(_) => ReadError::Denied,
+        _ => ReadError::Gone,
+    }
+}
+
+fn classify_io(e: &io::Error) -> ReadError {
+    match e.kind() {
+        io::ErrorKind::PermissionDenied => ReadError::Denied,
+        _ => ReadError::Gone,
+    }
+}
+
+/// Reads at most `max` bytes of a file as (lossy) UTF-8.
+pub fn read_bounded(path: &Path, max: u64) -> io::Result<String> {
+    let mut buf = Vec::new();
+    std::fs::File::open(path)?.take(max).read_to_end(&mut buf)?;
+    Ok(String::from_utf8(buf)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
+}
+
+/// One process directory under a proc root.
+pub struct ProcDir {
+    pub dir: PathBuf,
+    proc: Process,
+}
+
+impl ProcDir {
+    pub fn open(proc_root: &Path, pid: i32) -> Result<ProcDir, ReadError> {
+        let dir = proc_root.join(pid.to_string());
+        let proc = Process::new_with_root(dir.clone()).map_err(|e| classify_err(&e))?;
+        Ok(ProcDir { dir, proc })
+    }
+
+    pub fn basic(&self, btime: i64, ticks: u64) -> Result<Basic, ReadError> {
+        let st = self.proc.stat().map_err(|e| classify_err(&e))?;
+        let uid = self.proc.uid().map_err(|e| classify_err(&e))?;
+        Ok(Basic {
+            pid: st.pid,
+            ppid: st.ppid,
+            uid,
+            comm: st.comm,
+            tty_nr: st.tty_nr,
+            started_at: btime + (st.starttime / ticks.max(1)) as i64,
+        })
+    }
+
+    pub fn details(&self) -> Result<Details, ReadError> {
+        let exe = match self.proc.exe() {
+            Ok(p) => p.to_string_lossy().into_owned(),
+            Err(ProcError::NotFound(_)) => return Err(ReadError::KernelThread),
+            Err(e) => return Err(classify_err(&e)),
+        };
+        let exe = exe
+            .strip_suffix(maps::DELETED_SUFFIX)
+            .unwrap_or(&exe)
+            .to_string();
+        let maps_text =
+            read_bounded(&self.dir.join("maps"), MAX_MAPS_BYTES).map_err(|e| classify_io(&e))?;
+        let cmdline = std::fs::read(self.dir.join("cmdline"))
+            .map(|b| {
+                b.split(|&c| c == 0)
+                    .filter(|s| !s.is_empty())
+                    .take(4096)
+                    .map(|s| String::from_utf8_lossy(s).into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let pidns = std::fs::read_link(self.dir.join("ns/pid"))
+            .ok()
+            .and_then(|l| parse_ns_link(&l.to_string_lossy()));
+        let cgroup_path = read_bounded(&self.dir.join("cgroup"), MAX_SMALL_FILE)
+            .ok()
+            .and_then(|t| crate::cgroup::systemd_path(&t).map(String::from));
+        let cwd = self
+            .proc
+            .cwd()
+            .ok()
+            .map(|p| p.to_string_lossy().into_owned());
+        Ok(Details {
+            exe,
+            cmdline,
+            pidns,
+            cgroup_path,
+            cwd,
+            maps: maps::parse(&maps_text),
+        })
+    }
+}
+
+/// `pid:[4026531836]` → 4026531836.
+pub fn parse_ns_link(s: &str) -> Option<u64> {
+    s.split_once(":[")?.1.strip_suffix(']')?.parse().ok()
+}
+
+/// Boot time (Unix seconds) from `PROC/stat`.
+pub fn boot_time(proc_root: &Path) -> Option<i64> {
+    let text = read_bounded(&proc_root.join("stat"), 1 << 20).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("btime ")?.trim().parse().ok())
+}
+
+/// Lexically normalises an absolute path (`.` and `..` removed, never above `/`).
+pub fn normalize(path: &str) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    for c in path.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                out.pop();
+            }
+            c => out.push(c),
+        }
+    }
+    format!("/{}", out.join("/"))
+}
+
+/// The real [`FileProbe`]: stats through `PID/map_files` and `PID/root`.
+pub struct RealProbe<'a> {
+    pub dir: &'a Path,
+}
+
+impl FileProbe for RealProbe<'_> {
+    fn mapped(&self, range: &str) -> Probe<FileId> {
+        match std::fs::metadata(self.dir.join("map_files").join(range)) {
+            Ok(m) => Probe::Found(FileId {
+                dev: m.dev(),
+                ino: m.ino(),
+            }),
+            Err(_) => Probe::Unknown,
+        }
+    }
+
+    fn at_path(&self, path: &str) -> Probe<FileMeta> {
+        let rel = normalize(path);
+        match std::fs::metadata(self.dir.join("root").join(rel.trim_start_matches('/'))) {
+            Ok(m) => Probe::Found(FileMeta {
+                id: FileId {
+                    dev: m.dev(),
+                    ino: m.ino(),
+                },
+                ctime: m.ctime(),
+            }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(20) => {
+                Probe::Missing
+            }
+            Err(_) => Probe::Unknown,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ns_links_and_paths() {
+        assert_eq!(parse_ns_link("pid:[4026531836]"), Some(4026531836));
+        assert_eq!(parse_ns_link("pid:4026531836"), None);
+        assert_eq!(normalize("/a/./b/../c"), "/a/c");
+        assert_eq!(normalize("/../../etc/x"), "/etc/x");
+        assert_eq!(normalize("/"), "/");
+    }
+
+    #[test]
+    fn reads_this_process() {
+        let root = Path::new("/proc");
+        let me = ProcDir::open(root, std::process::id() as i32).unwrap();
+        let b = me
+            .basic(boot_time(root).unwrap(), procfs::ticks_per_second())
+            .unwrap();
+        assert_eq!(b.pid, std::process::id() as i32);
+        let d = me.details().unwrap();
+        assert_eq!(d.exe, std::env::current_exe().unwrap().to_string_lossy());
+        assert!(d.maps.iter().any(|m| m.is_file() && m.is_executable()));
+        assert!(d.pidns.is_some());
+        assert_eq!(ProcDir::open(root, i32::MAX).err(), Some(ReadError::Gone));
+    }
+}

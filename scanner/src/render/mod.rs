@@ -1,0 +1,160 @@
+//! Output formats of a host report: JSON, a human table, needrestart-compatible batch lines,
+//! a Nagios/Icinga plugin line, and OpenMetrics text. All pure: report in, text out.
+
+mod batch;
+mod human;
+mod nagios;
+mod openmetrics;
+
+pub use batch::batch;
+pub use human::human;
+pub use nagios::{nagios, NagiosState};
+pub use openmetrics::openmetrics;
+
+use crate::report::{Process, Report};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Json,
+    Human,
+    Batch,
+    Nagios,
+    OpenMetrics,
+}
+
+impl Format {
+    pub fn parse(s: &str) -> Option<Format> {
+        Some(match s {
+            "json" => Format::Json,
+            "human" | "table" => Format::Human,
+            "batch" => Format::Batch,
+            "nagios" => Format::Nagios,
+            "openmetrics" | "metrics" => Format::OpenMetrics,
+            _ => return None,
+        })
+    }
+}
+
+/// Distinct `path (package)` causes of a group's processes, sorted.
+pub fn causes(procs: &[Process]) -> Vec<String> {
+    let mut v: Vec<String> = procs
+        .iter()
+        .flat_map(|p| p.files.iter())
+        .map(|f| match &f.package {
+            Some(pkg) => format!("{} ({pkg})", f.path),
+            None => f.path.clone(),
+        })
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// Renders a report; the JSON form is one line.
+pub fn render(report: &Report, format: Format) -> String {
+    match format {
+        Format::Json => {
+            let mut s = serde_json::to_string(report).expect("report serialises");
+            s.push('\n');
+            s
+        }
+        Format::Human => human(report),
+        Format::Batch => batch(report),
+        Format::Nagios => nagios(report).1,
+        Format::OpenMetrics => openmetrics(report),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod sample {
+    use crate::report::*;
+    use crate::rules::{Method, Policy};
+
+    pub fn process(pid: i32, path: &str, package: Option<&str>) -> Process {
+        Process {
+            pid,
+            ppid: 1,
+            uid: 0,
+            user: "root".into(),
+            comm: "cron".into(),
+            exe: "/usr/sbin/cron".into(),
+            cmdline: "/usr/sbin/cron -f".into(),
+            started_at: 1_700_000_000,
+            cgroup: Some("/system.slice/cron.service".into()),
+            files: vec![StaleFile {
+                path: path.into(),
+                kind: FileKind::Library,
+                reason: Reason::Deleted,
+                package: package.map(String::from),
+            }],
+            files_omitted: 0,
+        }
+    }
+
+    pub fn report() -> Report {
+        let lib = "/usr/lib/x86_64-linux-gnu/libpcre2-8.so.0.10.4";
+        Report {
+            schema_version: SCHEMA_VERSION,
+            scanner: ScannerInfo {
+                name: "fleetrestart-scan".into(),
+                version: "0.1.0".into(),
+            },
+            host: HostInfo {
+                hostname: "web01".into(),
+                machine_id: None,
+                arch: "x86_64".into(),
+                init: Init::Systemd,
+                container: None,
+            },
+            started_at: 1_700_000_100,
+            duration_ms: 12,
+            privileged: true,
+            partial: false,
+            processes_scanned: 120,
+            processes_unreadable: 0,
+            kernel: Kernel {
+                status: KernelState::VersionUpgrade,
+                running: "6.1.0-9-amd64".into(),
+                running_build: "#1 SMP".into(),
+                expected: Some("6.1.0-26-amd64".into()),
+            },
+            reboot: Reboot {
+                needed: true,
+                reasons: vec![
+                    "kernel 6.1.0-9-amd64 is running, 6.1.0-26-amd64 is installed".into(),
+                ],
+                packages: vec![],
+            },
+            services: vec![Service {
+                name: "cron.service".into(),
+                kind: ServiceKind::Systemd,
+                method: Method::Restart,
+                policy: Policy::Auto,
+                rule: None,
+                process_count: 1,
+                processes: vec![process(20, lib, Some("libpcre2-8-0"))],
+            }],
+            never_restart: vec![Service {
+                name: "dbus.service".into(),
+                kind: ServiceKind::Systemd,
+                method: Method::Restart,
+                policy: Policy::Reboot,
+                rule: Some("dbus".into()),
+                process_count: 1,
+                processes: vec![process(30, lib, Some("libpcre2-8-0"))],
+            }],
+            sessions: vec![Session {
+                kind: SessionKind::Login,
+                uid: 0,
+                user: "root".into(),
+                id: "3".into(),
+                process_count: 1,
+                processes: vec![process(50, lib, None)],
+            }],
+            containers: vec![],
+            unattributed: vec![],
+            warnings: vec![],
+            limitations: vec![],
+        }
+    }
+}

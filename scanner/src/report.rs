@@ -1,0 +1,238 @@
+//! The scanner's report: the versioned JSON schema shared with the controller.
+//!
+//! Pure data. `docs/report-schema.md` documents every field; [`SCHEMA_VERSION`] changes whenever a
+//! field changes meaning or disappears (adding optional fields keeps it). The controller refuses
+//! reports of another version rather than guessing.
+
+use crate::rules::{Method, Policy};
+use serde::{Deserialize, Serialize};
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Bounds on what one report lists (counts stay exact).
+pub const MAX_PROCESSES_PER_GROUP: usize = 200;
+pub const MAX_FILES_PER_PROCESS: usize = 64;
+pub const MAX_CMDLINE_BYTES: usize = 1024;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Report {
+    pub schema_version: u32,
+    pub scanner: ScannerInfo,
+    pub host: HostInfo,
+    /// Unix time (seconds) the scan started.
+    pub started_at: u64,
+    pub duration_ms: u64,
+    /// Ran with root's view of /proc (uid 0).
+    pub privileged: bool,
+    /// Some processes could not be read: results are incomplete.
+    pub partial: bool,
+    pub processes_scanned: u32,
+    pub processes_unreadable: u32,
+    pub kernel: Kernel,
+    pub reboot: Reboot,
+    /// Services a campaign restarts (policy auto or manual).
+    pub services: Vec<Service>,
+    /// Services that use stale files but are never restarted (policy never or reboot).
+    pub never_restart: Vec<Service>,
+    pub sessions: Vec<Session>,
+    pub containers: Vec<Container>,
+    /// Stale processes with no known way to restart them.
+    pub unattributed: Vec<Unattributed>,
+    pub warnings: Vec<String>,
+    /// What this scan cannot see, so that "nothing found" is not over-read.
+    pub limitations: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ScannerInfo {
+    pub name: String,
+    pub version: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct HostInfo {
+    pub hostname: String,
+    pub machine_id: Option<String>,
+    /// `x86_64`, `aarch64`, ... (the scanner's own build target).
+    pub arch: String,
+    pub init: Init,
+    /// Set when the host itself is a container (`systemd-nspawn`, `docker`, `lxc`, ...).
+    pub container: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Init {
+    Systemd,
+    Other,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum KernelState {
+    /// No kernel image found, or none readable.
+    Unknown,
+    Current,
+    /// Same version, rebuilt package (ABI-compatible upgrade).
+    AbiUpgrade,
+    VersionUpgrade,
+    /// The host is a container: the kernel is not its own.
+    NotApplicable,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Kernel {
+    pub status: KernelState,
+    /// `uname -r` of the running kernel.
+    pub running: String,
+    /// `uname -v` of the running kernel (its build string).
+    pub running_build: String,
+    /// Newest installed kernel, when known.
+    pub expected: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Reboot {
+    pub needed: bool,
+    pub reasons: Vec<String>,
+    /// Packages named in `/run/reboot-required.pkgs`.
+    pub packages: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum ServiceKind {
+    /// A systemd system service (`name` is the unit).
+    Systemd,
+    /// A sysv init script (`name` is the script in /etc/init.d).
+    Sysv,
+    /// PID 1, the system manager (`name` is `systemd-manager`).
+    Manager,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Service {
+    pub name: String,
+    pub kind: ServiceKind,
+    pub method: Method,
+    pub policy: Policy,
+    /// The rule that decided method or policy, if any.
+    pub rule: Option<String>,
+    /// Number of stale processes (the list below may be cut at MAX_PROCESSES_PER_GROUP).
+    pub process_count: u32,
+    pub processes: Vec<Process>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionKind {
+    /// A systemd login session scope (`id` is the session id).
+    Login,
+    /// A process with a controlling terminal on a host without systemd (`id` is the tty).
+    Tty,
+    /// A user's `systemd --user` (`id` is `user manager`).
+    UserManager,
+    /// A user service (`id` is the unit).
+    UserService,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Session {
+    pub kind: SessionKind,
+    pub uid: u32,
+    pub user: String,
+    pub id: String,
+    pub process_count: u32,
+    pub processes: Vec<Process>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Container {
+    /// `pid_namespace` (another PID namespace) or `machine` (machined VM/container scope).
+    pub kind: String,
+    /// The container's cgroup name when it has one, else `pidns:INODE`.
+    pub id: String,
+    pub process_count: u32,
+    pub processes: Vec<Process>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Unattributed {
+    /// Why no service was found.
+    pub reason: String,
+    pub process_count: u32,
+    pub processes: Vec<Process>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Process {
+    pub pid: i32,
+    pub ppid: i32,
+    pub uid: u32,
+    pub user: String,
+    pub comm: String,
+    /// Executable, without the ` (deleted)` marker.
+    pub exe: String,
+    /// Arguments joined by spaces, cut at MAX_CMDLINE_BYTES.
+    pub cmdline: String,
+    /// Unix time (seconds) the process started.
+    pub started_at: u64,
+    /// The systemd unit or cgroup path it runs in, when known.
+    pub cgroup: Option<String>,
+    pub files: Vec<StaleFile>,
+    /// Stale files not listed because of MAX_FILES_PER_PROCESS.
+    pub files_omitted: u32,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum FileKind {
+    /// The process's executable.
+    Exe,
+    /// A mapped shared object or other executable mapping.
+    Library,
+    /// The script an interpreter runs.
+    Script,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// The file was unlinked (the kernel marks the mapping ` (deleted)`) or is gone from its path.
+    Deleted,
+    /// Another file now stands at the path (inode or device differ).
+    Replaced,
+    /// The script changed (ctime) after the process started.
+    Changed,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[serde(deny_unknown_fields)]
+pub struct StaleFile {
+    pub path: String,
+    pub kind: FileKind,
+    pub reason: Reason,
+    /// The package that owns the path (dpkg), when the host has a package database we read.
+    pub package: Option<String>,
+}
+
+impl Report {
+    /// True when something on the host needs a restart or a reboot.
+    pub fn needs_action(&self) -> bool {
+        !self.services.is_empty()
+            || !self.never_restart.is_empty()
+            || !self.sessions.is_empty()
+            || !self.unattributed.is_empty()
+            || self.reboot.needed
+    }
+}

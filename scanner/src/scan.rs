@@ -1,0 +1,376 @@
+//! One scan of a host: walk `/proc`, detect, look up packages, classify, check the kernel, and
+//! build the [`Report`].
+//!
+//! The orchestration; parsing and decisions live in the pure modules it calls. Paths are taken
+//! from [`Options`] so that a copied `/proc` tree and host root can be scanned in tests.
+
+use crate::classify::{self, Context, Node, StaleProc};
+use crate::detect;
+use crate::filters::Filters;
+use crate::interp;
+use crate::kernel;
+use crate::packages::{self, Index};
+use crate::procread::{self, ProcDir, ReadError, RealProbe};
+use crate::report::{HostInfo, Init, Reboot, Report, ScannerInfo, SCHEMA_VERSION};
+use crate::rules::RuleSet;
+use regex_lite::Regex;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+pub struct Options {
+    /// The proc filesystem to read (`/proc`).
+    pub proc_root: PathBuf,
+    /// The host's root for `/boot`, `/etc`, `/var/lib/dpkg`, `/run` (`/`).
+    pub host_root: PathBuf,
+    pub rules: RuleSet,
+    /// Extra ignore regexes (`--ignore`).
+    pub ignore: Vec<Regex>,
+    /// Use the built-in ignore lists (off with `--all`).
+    pub builtin_filters: bool,
+    /// Look up owning packages.
+    pub packages: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            proc_root: "/proc".into(),
+            host_root: "/".into(),
+            rules: RuleSet::defaults(),
+            ignore: vec![],
+            builtin_filters: true,
+            packages: true,
+        }
+    }
+}
+
+/// A scan that could not run at all (as opposed to processes that could not be read).
+#[derive(Debug)]
+pub struct ScanError(pub String);
+
+impl std::fmt::Display for ScanError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn read_small(p: &Path) -> Option<String> {
+    procread::read_bounded(p, 64 << 10).ok()
+}
+
+/// uid → name from the host's `/etc/passwd`.
+pub fn parse_passwd(text: &str) -> HashMap<u32, String> {
+    text.lines()
+        .filter_map(|l| {
+            let mut f = l.split(':');
+            let name = f.next()?;
+            let uid = f.nth(1)?.parse().ok()?;
+            Some((uid, name.to_string()))
+        })
+        .collect()
+}
+
+/// The container type when the host itself is a container.
+fn host_container(host_root: &Path) -> Option<String> {
+    if let Some(t) = read_small(&host_root.join("run/systemd/container")) {
+        let t = t.trim();
+        if !t.is_empty() {
+            return Some(t.chars().take(64).collect());
+        }
+    }
+    if host_root.join(".dockerenv").exists() {
+        return Some("docker".into());
+    }
+    if host_root.join("run/.containerenv").exists() {
+        return Some("podman".into());
+    }
+    None
+}
+
+pub fn scan(opts: &Options) -> Result<Report, ScanError> {
+    let t0 = Instant::now();
+    let started_at = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let proc_root = opts.proc_root.as_path();
+    let host = opts.host_root.as_path();
+    let btime = procread::boot_time(proc_root).ok_or_else(|| {
+        ScanError(format!(
+            "cannot read boot time from {}/stat: is /proc mounted?",
+            proc_root.display()
+        ))
+    })?;
+    let ticks = procfs::ticks_per_second();
+    let self_pid = if proc_root == Path::new("/proc") {
+        std::process::id() as i32
+    } else {
+        -1
+    };
+    let mut user_rx = opts.rules.ignore_paths.clone();
+    user_rx.extend(opts.ignore.iter().cloned());
+    let filters = Filters::new(user_rx, opts.builtin_filters);
+
+    let users = read_small(&host.join("etc/passwd"))
+        .map(|t| parse_passwd(&t))
+        .unwrap_or_default();
+    let user_name = |uid: u32| users.get(&uid).cloned().unwrap_or_else(|| uid.to_string());
+    let my_uid = read_small(&proc_root.join("self/status")).and_then(|s| {
+        s.lines().find_map(|l| {
+            l.strip_prefix("Uid:")?
+                .split_whitespace()
+                .nth(1)?
+                .parse::<u32>()
+                .ok()
+        })
+    });
+    let privileged = my_uid == Some(0);
+
+    // the host's PID namespace: PID 1's, or (when PID 1 is not readable) the scanner's own
+    let ns_of = |p: &str| {
+        std::fs::read_link(proc_root.join(p))
+            .ok()
+            .and_then(|l| procread::parse_ns_link(&l.to_string_lossy()))
+    };
+    let root_pidns = ns_of("1/ns/pid").or_else(|| ns_of("self/ns/pid"));
+    let systemd = host.join("run/systemd/system").is_dir();
+
+    let pids: Vec<i32> = std::fs::read_dir(proc_root)
+        .map_err(|e| ScanError(format!("cannot list {}: {e}", proc_root.display())))?
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .collect();
+
+    let mut tree: HashMap<i32, Node> = HashMap::with_capacity(pids.len());
+    let mut stale: Vec<StaleProc> = Vec::new();
+    let (mut scanned, mut unreadable) = (0u32, 0u32);
+    for pid in pids {
+        if pid == self_pid {
+            continue;
+        }
+        let Ok(dir) = ProcDir::open(proc_root, pid) else {
+            continue;
+        };
+        let basic = match dir.basic(btime, ticks) {
+            Ok(b) => b,
+            Err(ReadError::Denied) => {
+                unreadable += 1;
+                continue;
+            }
+            Err(_) => continue, // exited mid-scan
+        };
+        let details = match dir.details() {
+            Ok(d) => d,
+            Err(ReadError::KernelThread) => continue,
+            Err(ReadError::Denied) => {
+                unreadable += 1;
+                tree.insert(
+                    pid,
+                    Node {
+                        ppid: basic.ppid,
+                        uid: basic.uid,
+                        tty_nr: basic.tty_nr,
+                        exe: None,
+                    },
+                );
+                continue;
+            }
+            Err(ReadError::Gone) => continue,
+        };
+        scanned += 1;
+        tree.insert(
+            pid,
+            Node {
+                ppid: basic.ppid,
+                uid: basic.uid,
+                tty_nr: basic.tty_nr,
+                exe: Some(details.exe.clone()),
+            },
+        );
+        if filters.ignores_exe(&details.exe) {
+            continue;
+        }
+        let probe = RealProbe { dir: &dir.dir };
+        let mut findings = detect::stale_mappings(&details.maps, &details.exe, &probe, &filters);
+        let script = interp::detect(&details.exe)
+            .and_then(|i| interp::script_arg(i, &details.cmdline))
+            .and_then(|a| detect::resolve_script(&a, details.cwd.as_deref()));
+        if let Some(s) = &script {
+            if let Some(f) = detect::stale_script(s, basic.started_at, &probe, &filters) {
+                findings.push(f);
+            }
+        }
+        if findings.is_empty() {
+            continue;
+        }
+        stale.push(StaleProc {
+            pid,
+            ppid: basic.ppid,
+            uid: basic.uid,
+            user: user_name(basic.uid),
+            comm: basic.comm,
+            exe: details.exe,
+            cmdline: details.cmdline,
+            started_at: basic.started_at,
+            tty_nr: basic.tty_nr,
+            pidns: details.pidns,
+            cgroup_path: details.cgroup_path,
+            script,
+            findings,
+        });
+    }
+
+    let mut warnings = Vec::new();
+    let mut limitations = vec![
+        "interpreted programs: only the main script is checked, not modules loaded from source files".to_string(),
+        "only executable mappings are checked; data files a process maps are not".to_string(),
+    ];
+    // one pass over the package database for every stale file and (sysv) daemon executable
+    let mut index = Index::default();
+    let dpkg_info = host.join("var/lib/dpkg/info");
+    if opts.packages && !stale.is_empty() {
+        let mut wanted: Vec<&str> = stale
+            .iter()
+            .flat_map(|p| p.findings.iter().map(|f| f.path.as_str()))
+            .collect();
+        wanted.extend(tree.values().filter_map(|n| n.exe.as_deref()));
+        index = Index::new(wanted);
+        if !packages::read_dpkg(&dpkg_info, &mut index) {
+            limitations.push(
+                "no dpkg database: owning packages are not reported (the rpm database is not read)"
+                    .into(),
+            );
+        }
+    }
+
+    let ctx = Context {
+        systemd,
+        root_pidns,
+        rules: &opts.rules,
+        tree: &tree,
+        packages: &index,
+        user_name: &user_name,
+    };
+    let groups = classify::classify(&stale, &ctx);
+
+    let container = host_container(host);
+    let running = read_small(&proc_root.join("sys/kernel/osrelease"))
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    let build = read_small(&proc_root.join("sys/kernel/version"))
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    let images = if container.is_some() {
+        vec![]
+    } else {
+        kernel::read_images(&host.join("boot"))
+    };
+    let kernel = kernel::evaluate(&running, &build, &images, container.is_some());
+
+    let mut reboot = Reboot {
+        needed: false,
+        reasons: groups.reboot_reasons.clone(),
+        packages: vec![],
+    };
+    match kernel.status {
+        crate::report::KernelState::VersionUpgrade => reboot.reasons.push(format!(
+            "kernel {} is running, {} is installed",
+            kernel.running,
+            kernel.expected.as_deref().unwrap_or("?")
+        )),
+        crate::report::KernelState::AbiUpgrade => reboot.reasons.push(format!(
+            "kernel {} was rebuilt (ABI-compatible upgrade)",
+            kernel.running
+        )),
+        _ => {}
+    }
+    if host.join("run/reboot-required").exists() {
+        reboot.reasons.push("/run/reboot-required exists".into());
+        if let Some(pkgs) = read_small(&host.join("run/reboot-required.pkgs")) {
+            let mut seen = std::collections::BTreeSet::new();
+            for l in pkgs
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .take(200)
+            {
+                if l.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"+-.:_".contains(&b))
+                {
+                    seen.insert(l.to_string());
+                }
+            }
+            reboot.packages = seen.into_iter().collect();
+        }
+    }
+    reboot.needed = !reboot.reasons.is_empty();
+
+    if !privileged {
+        warnings.push(format!(
+            "not running as root: {unreadable} processes of other users could not be read, results are partial"
+        ));
+    } else if unreadable > 0 {
+        warnings.push(format!(
+            "{unreadable} processes could not be read, results are partial"
+        ));
+    }
+    if root_pidns.is_none() {
+        warnings.push(
+            "cannot read PID 1's namespace: processes in containers are not told apart".into(),
+        );
+    }
+
+    let hostname = read_small(&proc_root.join("sys/kernel/hostname"))
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    let machine_id = read_small(&host.join("etc/machine-id"))
+        .map(|s| s.trim().to_string())
+        .filter(|s| s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit()));
+
+    Ok(Report {
+        schema_version: SCHEMA_VERSION,
+        scanner: ScannerInfo {
+            name: "fleetrestart-scan".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        },
+        host: HostInfo {
+            hostname,
+            machine_id,
+            arch: std::env::consts::ARCH.into(),
+            init: if systemd { Init::Systemd } else { Init::Other },
+            container,
+        },
+        started_at,
+        duration_ms: t0.elapsed().as_millis() as u64,
+        privileged,
+        partial: !privileged || unreadable > 0,
+        processes_scanned: scanned,
+        processes_unreadable: unreadable,
+        kernel,
+        reboot,
+        services: groups.services,
+        never_restart: groups.never_restart,
+        sessions: groups.sessions,
+        containers: groups.containers,
+        unattributed: groups.unattributed,
+        warnings,
+        limitations,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwd() {
+        let m = parse_passwd("root:x:0:0:root:/root:/bin/bash\nbad line\nlist:x:38:38:Mailing List Manager:/var/list:/usr/sbin/nologin\n");
+        assert_eq!(m.get(&0).map(String::as_str), Some("root"));
+        assert_eq!(m.get(&38).map(String::as_str), Some("list"));
+        assert_eq!(m.len(), 2);
+    }
+}
