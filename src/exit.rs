@@ -1,0 +1,12 @@
+//! The controller's exit codes (documented in README.md).
+
+/// Every host was scanned and nothing needs a restart or reboot.
+pub const CLEAN: i32 = 0;
+/// Every host was scanned and some need a restart or a reboot.
+pub const ACTION_NEEDED: i32 = 1;
+/// Bad command line, inventory or rules file: nothing was run.
+pub const INPUT_ERROR: i32 = 2;
+/// Some hosts failed or were unreachable (takes precedence over 1).
+pub const HOSTS_FAILED: i32 = 3;
+/// The controller itself could not work (no scanner binaries, I/O error).
+pub const INTERNAL: i32 = 4;

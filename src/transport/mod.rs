@@ -1,0 +1,57 @@
+//! Transport: a session on one host that runs shell commands with standard input.
+//!
+//! The audit and delivery code sees only [`Session`]; `local` runs `sh -c` on this machine, the
+//! SSH transport (ssh2) runs the same command strings over one authenticated connection per host.
+//! Output is bounded and every command has a deadline.
+
+pub mod local;
+
+use std::time::Duration;
+
+/// Limits of one command.
+#[derive(Debug, Clone, Copy)]
+pub struct ExecLimits {
+    pub timeout: Duration,
+    pub max_stdout: usize,
+    pub max_stderr: usize,
+}
+
+impl Default for ExecLimits {
+    fn default() -> Self {
+        ExecLimits { timeout: Duration::from_secs(60), max_stdout: 32 << 20, max_stderr: 64 << 10 }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ExecOutput {
+    /// Exit status; `None` when killed by a signal.
+    pub status: Option<i32>,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    /// Output beyond the limits was dropped.
+    pub truncated: bool,
+}
+
+/// Why a command could not run to completion.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransportError {
+    /// The command did not finish within its timeout (it was killed).
+    Timeout(Duration),
+    /// The connection broke or the command could not be started.
+    Failed(String),
+}
+
+impl std::fmt::Display for TransportError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TransportError::Timeout(d) => write!(f, "command timed out after {:.1} s", d.as_secs_f64()),
+            TransportError::Failed(m) => f.write_str(m),
+        }
+    }
+}
+
+/// A session on one host. Commands are shell command lines: callers quote every value with
+/// [`crate::shell::quote`].
+pub trait Session {
+    fn exec(&mut self, command: &str, stdin: &[u8], limits: ExecLimits) -> Result<ExecOutput, TransportError>;
+}
