@@ -18,9 +18,17 @@ fn main() {
             println!("cargo:rerun-if-changed={}", f.display());
             if f.is_file() {
                 let abs = f.canonicalize().unwrap();
-                writeln!(code, "    ({arch:?}, include_bytes!({:?})),", abs.display().to_string()).unwrap();
+                writeln!(
+                    code,
+                    "    ({arch:?}, include_bytes!({:?})),",
+                    abs.display().to_string()
+                )
+                .unwrap();
             } else {
-                panic!("FLEETRESTART_EMBED_SCANNERS: {} is missing (run `cargo xtask scanners`)", f.display());
+                panic!(
+                    "FLEETRESTART_EMBED_SCANNERS: {} is missing (run `cargo xtask scanners`)",
+                    f.display()
+                );
             }
         }
     }

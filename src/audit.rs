@@ -45,23 +45,45 @@ fn open(target: &Target) -> Box<dyn Session> {
 
 pub fn audit_one(target: &Target, ctx: &AuditContext, emit: &dyn Fn(Event)) -> HostResult {
     let t0 = Instant::now();
-    emit(Event::HostStarted { host: target.name.clone() });
+    emit(Event::HostStarted {
+        host: target.name.clone(),
+    });
     let mut session = open(target);
-    let outcome = delivery::scan_host(session.as_mut(), ctx.scanners, &ctx.delivery, ctx.rules.as_deref());
+    let outcome = delivery::scan_host(
+        session.as_mut(),
+        ctx.scanners,
+        &ctx.delivery,
+        ctx.rules.as_deref(),
+    );
     let elapsed = t0.elapsed();
     let host = target.name.clone();
     match &outcome {
         Ok(scan) => {
             emit(match scan.delivery {
-                Delivery::Uploaded(bytes) => Event::ScannerUploaded { host: host.clone(), bytes },
+                Delivery::Uploaded(bytes) => Event::ScannerUploaded {
+                    host: host.clone(),
+                    bytes,
+                },
                 Delivery::Reused => Event::ScannerReused { host: host.clone() },
                 Delivery::Installed => Event::ScannerInstalled { host: host.clone() },
             });
-            emit(Event::HostScanned { host: host.clone(), needs_action: scan.report.needs_action(), elapsed_ms: elapsed.as_millis() as u64 });
+            emit(Event::HostScanned {
+                host: host.clone(),
+                needs_action: scan.report.needs_action(),
+                elapsed_ms: elapsed.as_millis() as u64,
+            });
         }
-        Err(e) => emit(Event::HostFailed { host: host.clone(), reason: e.to_string(), elapsed_ms: elapsed.as_millis() as u64 }),
+        Err(e) => emit(Event::HostFailed {
+            host: host.clone(),
+            reason: e.to_string(),
+            elapsed_ms: elapsed.as_millis() as u64,
+        }),
     }
-    HostResult { host, outcome, elapsed }
+    HostResult {
+        host,
+        outcome,
+        elapsed,
+    }
 }
 
 pub fn audit(targets: &[Target], ctx: &AuditContext, emit: &dyn Fn(Event)) -> Vec<HostResult> {

@@ -4,7 +4,11 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
-#[command(name = "fleetrestart", version, about = "Find, across a fleet, the processes that still run deleted or replaced code, and restart them safely")]
+#[command(
+    name = "fleetrestart",
+    version,
+    about = "Find, across a fleet, the processes that still run deleted or replaced code, and restart them safely"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -104,7 +104,10 @@ fn dir_expr(cfg: &DeliveryConfig) -> String {
 
 /// The warm-path script: verify the cached scanner for this host's architecture and exec it.
 pub fn run_script(set: &ScannerSet, cfg: &DeliveryConfig, with_rules: bool) -> String {
-    let scanner_args = format!("--format json{}", if with_rules { " --rules -" } else { "" });
+    let scanner_args = format!(
+        "--format json{}",
+        if with_rules { " --rules -" } else { "" }
+    );
     if let Some(path) = &cfg.installed_scanner {
         return format!("exec {} {scanner_args}", quote(path));
     }
@@ -113,12 +116,19 @@ pub fn run_script(set: &ScannerSet, cfg: &DeliveryConfig, with_rules: bool) -> S
     s.push_str(&format!("  *) printf 'FLEETRESTART-ARCH %s\\n' \"$(uname -m </dev/null)\"; exit {EXIT_UNKNOWN_ARCH} ;;\nesac\n"));
     s.push_str("f=; h=\ncase $a in\n");
     for sc in &set.scanners {
-        s.push_str(&format!("  {}) f=\"$d/{}\"; h={} ;;\n", sc.arch, sc.cache_name(), sc.sha256));
+        s.push_str(&format!(
+            "  {}) f=\"$d/{}\"; h={} ;;\n",
+            sc.arch,
+            sc.cache_name(),
+            sc.sha256
+        ));
     }
     s.push_str("esac\n");
     s.push_str("if [ -n \"$f\" ] && [ -f \"$f\" ] && [ \"$(sha256sum \"$f\" </dev/null 2>/dev/null | cut -c1-64)\" = \"$h\" ]; then\n");
     s.push_str(&format!("  exec \"$f\" {scanner_args}\nfi\n"));
-    s.push_str(&format!("printf 'FLEETRESTART-UPLOAD %s\\n' \"$a\"\nexit {EXIT_NEED_UPLOAD}\n"));
+    s.push_str(&format!(
+        "printf 'FLEETRESTART-UPLOAD %s\\n' \"$a\"\nexit {EXIT_NEED_UPLOAD}\n"
+    ));
     s
 }
 
@@ -139,29 +149,60 @@ pub fn clean_script(cfg: &DeliveryConfig) -> String {
 }
 
 fn parse_report(stdout: &[u8]) -> Result<Report, HostError> {
-    let v: serde_json::Value = serde_json::from_slice(stdout).map_err(|e| HostError::BadReport(format!("not JSON: {e}")))?;
+    let v: serde_json::Value = serde_json::from_slice(stdout)
+        .map_err(|e| HostError::BadReport(format!("not JSON: {e}")))?;
     match v.get("schema_version").and_then(|x| x.as_u64()) {
         Some(n) if n == u64::from(SCHEMA_VERSION) => {}
-        Some(n) => return Err(HostError::BadReport(format!("unknown schema version {n} (this controller reads {SCHEMA_VERSION})"))),
+        Some(n) => {
+            return Err(HostError::BadReport(format!(
+                "unknown schema version {n} (this controller reads {SCHEMA_VERSION})"
+            )))
+        }
         None => return Err(HostError::BadReport("no schema_version field".into())),
     }
     serde_json::from_value(v).map_err(|e| HostError::BadReport(e.to_string()))
 }
 
 /// Delivers (if needed) and runs the scanner on the session's host.
-pub fn scan_host(session: &mut dyn Session, set: &ScannerSet, cfg: &DeliveryConfig, rules: Option<&str>) -> Result<HostScan, HostError> {
-    let limits = ExecLimits { timeout: cfg.command_timeout, max_stdout: cfg.max_report_bytes, max_stderr: 64 << 10 };
+pub fn scan_host(
+    session: &mut dyn Session,
+    set: &ScannerSet,
+    cfg: &DeliveryConfig,
+    rules: Option<&str>,
+) -> Result<HostScan, HostError> {
+    let limits = ExecLimits {
+        timeout: cfg.command_timeout,
+        max_stdout: cfg.max_report_bytes,
+        max_stderr: 64 << 10,
+    };
     let stdin = rules.unwrap_or("").as_bytes();
     let script = run_script(set, cfg, rules.is_some());
-    let mut delivery = if cfg.installed_scanner.is_some() { Delivery::Installed } else { Delivery::Reused };
+    let mut delivery = if cfg.installed_scanner.is_some() {
+        Delivery::Installed
+    } else {
+        Delivery::Reused
+    };
     let mut out = session.exec(&script, stdin, limits)?;
     if out.status == Some(EXIT_NEED_UPLOAD) && cfg.installed_scanner.is_none() {
         let arch_line = String::from_utf8_lossy(&out.stdout);
-        let arch = arch_line.trim().strip_prefix("FLEETRESTART-UPLOAD ").unwrap_or("").trim().to_string();
-        let scanner = normalize_arch(&arch).and_then(|a| set.for_arch(a)).ok_or(HostError::NoScanner(arch.clone()))?;
-        let up = session.exec(&upload_script(cfg, &scanner.cache_name()), &scanner.bytes, limits)?;
+        let arch = arch_line
+            .trim()
+            .strip_prefix("FLEETRESTART-UPLOAD ")
+            .unwrap_or("")
+            .trim()
+            .to_string();
+        let scanner = normalize_arch(&arch)
+            .and_then(|a| set.for_arch(a))
+            .ok_or(HostError::NoScanner(arch.clone()))?;
+        let up = session.exec(
+            &upload_script(cfg, &scanner.cache_name()),
+            &scanner.bytes,
+            limits,
+        )?;
         if up.status != Some(0) {
-            return Err(HostError::UploadFailed(String::from_utf8_lossy(&up.stderr).trim().to_string()));
+            return Err(HostError::UploadFailed(
+                String::from_utf8_lossy(&up.stderr).trim().to_string(),
+            ));
         }
         delivery = Delivery::Uploaded(scanner.bytes.len() as u64);
         out = session.exec(&script, stdin, limits)?;
@@ -176,13 +217,23 @@ pub fn scan_host(session: &mut dyn Session, set: &ScannerSet, cfg: &DeliveryConf
     match out.status {
         Some(EXIT_UNKNOWN_ARCH) => {
             let a = String::from_utf8_lossy(&out.stdout);
-            Err(HostError::UnsupportedArch(a.trim().trim_start_matches("FLEETRESTART-ARCH ").to_string()))
+            Err(HostError::UnsupportedArch(
+                a.trim()
+                    .trim_start_matches("FLEETRESTART-ARCH ")
+                    .to_string(),
+            ))
         }
         Some(0) | Some(1) => {
             if out.truncated {
-                return Err(HostError::BadReport(format!("report larger than {} bytes", cfg.max_report_bytes)));
+                return Err(HostError::BadReport(format!(
+                    "report larger than {} bytes",
+                    cfg.max_report_bytes
+                )));
             }
-            Ok(HostScan { report: parse_report(&out.stdout)?, delivery })
+            Ok(HostScan {
+                report: parse_report(&out.stdout)?,
+                delivery,
+            })
         }
         status => Err(HostError::ScannerFailed { status, stderr }),
     }
@@ -194,17 +245,35 @@ mod tests {
 
     #[test]
     fn reports_are_checked() {
-        assert!(matches!(parse_report(b"not json"), Err(HostError::BadReport(m)) if m.starts_with("not JSON")));
-        assert!(matches!(parse_report(b"{\"schema_version\": 99}"), Err(HostError::BadReport(m)) if m.contains("unknown schema version 99")));
-        assert!(matches!(parse_report(b"{}"), Err(HostError::BadReport(m)) if m.contains("no schema_version")));
-        assert!(matches!(parse_report(b"{\"schema_version\": 1}"), Err(HostError::BadReport(_))));
+        assert!(
+            matches!(parse_report(b"not json"), Err(HostError::BadReport(m)) if m.starts_with("not JSON"))
+        );
+        assert!(
+            matches!(parse_report(b"{\"schema_version\": 99}"), Err(HostError::BadReport(m)) if m.contains("unknown schema version 99"))
+        );
+        assert!(
+            matches!(parse_report(b"{}"), Err(HostError::BadReport(m)) if m.contains("no schema_version"))
+        );
+        assert!(matches!(
+            parse_report(b"{\"schema_version\": 1}"),
+            Err(HostError::BadReport(_))
+        ));
     }
 
     #[test]
     fn scripts_quote_configured_paths() {
-        let cfg = DeliveryConfig { cache_dir: Some("/var/cache/it's here".into()), ..Default::default() };
+        let cfg = DeliveryConfig {
+            cache_dir: Some("/var/cache/it's here".into()),
+            ..Default::default()
+        };
         assert!(upload_script(&cfg, "x").contains("d='/var/cache/it'\\''s here'"));
-        let cfg = DeliveryConfig { installed_scanner: Some("/opt/fr scan".into()), ..Default::default() };
-        assert_eq!(run_script(&ScannerSet::default(), &cfg, true), "exec '/opt/fr scan' --format json --rules -");
+        let cfg = DeliveryConfig {
+            installed_scanner: Some("/opt/fr scan".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            run_script(&ScannerSet::default(), &cfg, true),
+            "exec '/opt/fr scan' --format json --rules -"
+        );
     }
 }

@@ -23,7 +23,10 @@ fn run_audit(args: AuditArgs) -> i32 {
             let text = match std::fs::read_to_string(path) {
                 Ok(t) => t,
                 Err(e) => {
-                    eprintln!("fleetrestart: cannot read rules file {}: {e}", path.display());
+                    eprintln!(
+                        "fleetrestart: cannot read rules file {}: {e}",
+                        path.display()
+                    );
                     return exit::INPUT_ERROR;
                 }
             };
@@ -50,7 +53,10 @@ fn run_audit(args: AuditArgs) -> i32 {
         },
         rules,
     };
-    let targets = vec![audit::Target { name: "localhost".into(), connection: audit::Connection::Local }];
+    let targets = vec![audit::Target {
+        name: "localhost".into(),
+        connection: audit::Connection::Local,
+    }];
     let results = audit::audit(&targets, &ctx, &|_event| {});
     if args.json {
         println!("{}", output::json(&results));
@@ -59,7 +65,10 @@ fn run_audit(args: AuditArgs) -> i32 {
     }
     if results.iter().any(|r| r.outcome.is_err()) {
         exit::HOSTS_FAILED
-    } else if results.iter().any(|r| r.outcome.as_ref().is_ok_and(|s| s.report.needs_action())) {
+    } else if results
+        .iter()
+        .any(|r| r.outcome.as_ref().is_ok_and(|s| s.report.needs_action()))
+    {
         exit::ACTION_NEEDED
     } else {
         exit::CLEAN
@@ -70,7 +79,11 @@ fn main() {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
-            let code = if e.use_stderr() { exit::INPUT_ERROR } else { exit::CLEAN };
+            let code = if e.use_stderr() {
+                exit::INPUT_ERROR
+            } else {
+                exit::CLEAN
+            };
             let _ = e.print();
             std::process::exit(code);
         }

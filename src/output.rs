@@ -21,7 +21,13 @@ pub fn human(results: &[HostResult]) -> String {
     }
     let failed = results.iter().filter(|r| r.outcome.is_err()).count();
     if results.len() > 1 || failed > 0 {
-        let _ = writeln!(o, "\n{} hosts: {} scanned, {} failed", results.len(), results.len() - failed, failed);
+        let _ = writeln!(
+            o,
+            "\n{} hosts: {} scanned, {} failed",
+            results.len(),
+            results.len() - failed,
+            failed
+        );
     }
     o
 }
@@ -40,7 +46,10 @@ pub fn json(results: &[HostResult]) -> serde_json::Value {
             Err(e) => json!({ "host": r.host, "status": "failed", "elapsed_ms": r.elapsed.as_millis() as u64, "error": e.to_string() }),
         })
         .collect();
-    let ok: Vec<_> = results.iter().filter_map(|r| r.outcome.as_ref().ok()).collect();
+    let ok: Vec<_> = results
+        .iter()
+        .filter_map(|r| r.outcome.as_ref().ok())
+        .collect();
     json!({
         "schema_version": AUDIT_SCHEMA_VERSION,
         "hosts": hosts,

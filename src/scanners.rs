@@ -35,7 +35,14 @@ pub struct Scanner {
 
 impl std::fmt::Debug for Scanner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Scanner({} {} from {}, {} bytes)", self.arch, &self.sha256[..12], self.origin, self.bytes.len())
+        write!(
+            f,
+            "Scanner({} {} from {}, {} bytes)",
+            self.arch,
+            &self.sha256[..12],
+            self.origin,
+            self.bytes.len()
+        )
     }
 }
 
@@ -47,7 +54,12 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 impl Scanner {
     fn new(arch: &'static str, bytes: Vec<u8>, origin: String) -> Scanner {
         let sha256 = sha256_hex(&bytes);
-        Scanner { arch, bytes: std::sync::Arc::new(bytes), sha256, origin }
+        Scanner {
+            arch,
+            bytes: std::sync::Arc::new(bytes),
+            sha256,
+            origin,
+        }
     }
 
     /// The file name of this version in a host's cache directory.
@@ -75,16 +87,23 @@ impl ScannerSet {
         for arch in ARCHES {
             let from_dir = dirs.iter().find_map(|(d, why)| {
                 let f = d.join(format!("fleetrestart-scan-{arch}"));
-                std::fs::read(&f).ok().map(|b| Scanner::new(arch, b, format!("{} ({why})", f.display())))
+                std::fs::read(&f)
+                    .ok()
+                    .map(|b| Scanner::new(arch, b, format!("{} ({why})", f.display())))
             });
             let found = from_dir
                 .or_else(|| {
-                    embedded::EMBEDDED.iter().find(|(a, _)| a == arch).map(|(_, b)| Scanner::new(arch, b.to_vec(), "embedded".into()))
+                    embedded::EMBEDDED
+                        .iter()
+                        .find(|(a, _)| a == arch)
+                        .map(|(_, b)| Scanner::new(arch, b.to_vec(), "embedded".into()))
                 })
                 .or_else(|| {
                     let exe = std::env::current_exe().ok()?;
                     let f = exe.parent()?.join(format!("fleetrestart-scan-{arch}"));
-                    std::fs::read(&f).ok().map(|b| Scanner::new(arch, b, f.display().to_string()))
+                    std::fs::read(&f)
+                        .ok()
+                        .map(|b| Scanner::new(arch, b, f.display().to_string()))
                 });
             if let Some(s) = found {
                 set.scanners.push(s);
@@ -107,7 +126,10 @@ mod tests {
         assert_eq!(normalize_arch("x86_64\n"), Some("x86_64"));
         assert_eq!(normalize_arch("arm64"), Some("aarch64"));
         assert_eq!(normalize_arch("riscv64"), None);
-        assert_eq!(sha256_hex(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
         let s = Scanner::new("x86_64", b"abc".to_vec(), "t".into());
         assert_eq!(s.cache_name(), "fleetrestart-scan-x86_64-ba7816bf8f01cfea");
     }

@@ -4,7 +4,10 @@
 
 /// Quotes `s` as one word for a POSIX shell (single quotes; `'` becomes `'\''`).
 pub fn quote(s: &str) -> String {
-    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"@%+=:,./_-".contains(&b)) {
+    if !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"@%+=:,./_-".contains(&b))
+    {
         return s.to_string();
     }
     format!("'{}'", s.replace('\'', r"'\''"))
@@ -26,8 +29,22 @@ mod tests {
 
     #[test]
     fn quoted_words_round_trip_through_sh() {
-        for s in ["plain", "a b", "it's", "$(echo pwned)", "`id`", "a\nb", "\\", "*", "-n"] {
-            let out = std::process::Command::new("sh").arg("-c").arg(format!("printf %s {}", quote(s))).output().unwrap();
+        for s in [
+            "plain",
+            "a b",
+            "it's",
+            "$(echo pwned)",
+            "`id`",
+            "a\nb",
+            "\\",
+            "*",
+            "-n",
+        ] {
+            let out = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(format!("printf %s {}", quote(s)))
+                .output()
+                .unwrap();
             assert_eq!(String::from_utf8(out.stdout).unwrap(), s);
         }
     }

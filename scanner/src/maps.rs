@@ -124,7 +124,7 @@ mod tests {
         let m = parse_line("7f00-7f10 r-xp 00000000 08:01 42     /opt/my app/lib (deleted) v2.so")
             .unwrap();
         assert_eq!(m.path, "/opt/my app/lib (deleted) v2.so");
-        assert_eq!(m.path_without_marker().1, false);
+        assert!(!m.path_without_marker().1);
         let m =
             parse_line("7f00-7f10 r-xp 00000000 08:01 42     /opt/my app/x (deleted).so (deleted)")
                 .unwrap();

@@ -28,7 +28,12 @@ fn read_bounded(mut r: impl Read, max: usize) -> (Vec<u8>, bool) {
 }
 
 impl Session for LocalSession {
-    fn exec(&mut self, command: &str, stdin: &[u8], limits: ExecLimits) -> Result<ExecOutput, TransportError> {
+    fn exec(
+        &mut self,
+        command: &str,
+        stdin: &[u8],
+        limits: ExecLimits,
+    ) -> Result<ExecOutput, TransportError> {
         let mut child = Command::new("/bin/sh")
             .arg("-c")
             .arg(command)
@@ -54,7 +59,12 @@ impl Session for LocalSession {
                 Ok(Some(st)) => break st,
                 Ok(None) if start.elapsed() >= limits.timeout => {
                     // kill the whole process group: the command and anything it started
-                    let _ = Command::new("kill").arg("-KILL").arg(format!("-{}", child.id())).status();
+                    let pgid = child.id() as i32;
+                    if pgid > 1 {
+                        // SAFETY: kill(2) with a negative pid signals exactly that process group,
+                        // which process_group(0) made the child's own.
+                        unsafe { libc::kill(-pgid, libc::SIGKILL) };
+                    }
                     let _ = child.kill();
                     let _ = child.wait();
                     return Err(TransportError::Timeout(limits.timeout));
@@ -66,7 +76,12 @@ impl Session for LocalSession {
         let _ = writer.join();
         let (stdout, t1) = out_t.join().unwrap_or_default();
         let (stderr, t2) = err_t.join().unwrap_or_default();
-        Ok(ExecOutput { status: status.code(), stdout, stderr, truncated: t1 || t2 })
+        Ok(ExecOutput {
+            status: status.code(),
+            stdout,
+            stderr,
+            truncated: t1 || t2,
+        })
     }
 }
 
@@ -80,9 +95,17 @@ mod tests {
     #[test]
     fn runs_with_stdin_and_bounds_output() {
         let mut s = LocalSession;
-        let out = s.exec("cat; echo err >&2; exit 3", b"hello", ExecLimits::default()).unwrap();
-        assert_eq!((out.status, out.stdout.as_slice(), out.stderr.as_slice()), (Some(3), &b"hello"[..], &b"err\n"[..]));
-        let lim = ExecLimits { max_stdout: 10, ..Default::default() };
+        let out = s
+            .exec("cat; echo err >&2; exit 3", b"hello", ExecLimits::default())
+            .unwrap();
+        assert_eq!(
+            (out.status, out.stdout.as_slice(), out.stderr.as_slice()),
+            (Some(3), &b"hello"[..], &b"err\n"[..])
+        );
+        let lim = ExecLimits {
+            max_stdout: 10,
+            ..Default::default()
+        };
         let out = s.exec("head -c 100000 /dev/zero", b"", lim).unwrap();
         assert_eq!(out.stdout.len(), 10);
         assert!(out.truncated);
@@ -91,8 +114,14 @@ mod tests {
     #[test]
     fn timeout_kills_the_command() {
         let mut s = LocalSession;
-        let lim = ExecLimits { timeout: Duration::from_millis(200), ..Default::default() };
+        let lim = ExecLimits {
+            timeout: Duration::from_millis(200),
+            ..Default::default()
+        };
         let r = s.exec("sleep 30", b"", lim);
-        assert_eq!(r.unwrap_err(), TransportError::Timeout(Duration::from_millis(200)));
+        assert_eq!(
+            r.unwrap_err(),
+            TransportError::Timeout(Duration::from_millis(200))
+        );
     }
 }

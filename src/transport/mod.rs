@@ -18,7 +18,11 @@ pub struct ExecLimits {
 
 impl Default for ExecLimits {
     fn default() -> Self {
-        ExecLimits { timeout: Duration::from_secs(60), max_stdout: 32 << 20, max_stderr: 64 << 10 }
+        ExecLimits {
+            timeout: Duration::from_secs(60),
+            max_stdout: 32 << 20,
+            max_stderr: 64 << 10,
+        }
     }
 }
 
@@ -44,7 +48,9 @@ pub enum TransportError {
 impl std::fmt::Display for TransportError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            TransportError::Timeout(d) => write!(f, "command timed out after {:.1} s", d.as_secs_f64()),
+            TransportError::Timeout(d) => {
+                write!(f, "command timed out after {:.1} s", d.as_secs_f64())
+            }
             TransportError::Failed(m) => f.write_str(m),
         }
     }
@@ -53,5 +59,10 @@ impl std::fmt::Display for TransportError {
 /// A session on one host. Commands are shell command lines: callers quote every value with
 /// [`crate::shell::quote`].
 pub trait Session {
-    fn exec(&mut self, command: &str, stdin: &[u8], limits: ExecLimits) -> Result<ExecOutput, TransportError>;
+    fn exec(
+        &mut self,
+        command: &str,
+        stdin: &[u8],
+        limits: ExecLimits,
+    ) -> Result<ExecOutput, TransportError>;
 }

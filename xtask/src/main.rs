@@ -2,7 +2,7 @@
 //!
 //! - `deps`      install what builds and tests need (rustup targets, apt packages); idempotent
 //! - `scanners`  build the static scanners (x86_64 and aarch64 musl) into target/scanners/ and
-//!               check that each is statically linked and at most 1 MiB
+//!   check that each is statically linked and at most 1 MiB
 //! - `dist`      scanners + a release controller that embeds them: target/dist/fleetrestart
 //! - `audit`     dist, then `fleetrestart audit ARGS...` on this machine (README's first command)
 //! - `test`      deps, scanners, fmt check, clippy, and every test (README's second command)
@@ -10,13 +10,27 @@
 use std::path::{Path, PathBuf};
 use std::process::{exit, Command};
 
-const TARGETS: &[(&str, &str)] = &[("x86_64", "x86_64-unknown-linux-musl"), ("aarch64", "aarch64-unknown-linux-musl")];
+const TARGETS: &[(&str, &str)] = &[
+    ("x86_64", "x86_64-unknown-linux-musl"),
+    ("aarch64", "aarch64-unknown-linux-musl"),
+];
 const MAX_SCANNER_BYTES: u64 = 1 << 20;
 /// Debian packages the tests use.
-const APT_PACKAGES: &[&str] = &["qemu-user", "file", "util-linux", "debootstrap", "systemd-container", "iproute2", "openssh-client"];
+const APT_PACKAGES: &[&str] = &[
+    "qemu-user",
+    "file",
+    "util-linux",
+    "debootstrap",
+    "systemd-container",
+    "iproute2",
+    "openssh-client",
+];
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 fn run(cmd: &mut Command) {
@@ -35,7 +49,9 @@ fn run(cmd: &mut Command) {
 }
 
 fn output(cmd: &mut Command) -> String {
-    cmd.output().map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default()
+    cmd.output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default()
 }
 
 fn cargo() -> Command {
@@ -46,17 +62,31 @@ fn cargo() -> Command {
 
 fn deps() {
     let installed = output(Command::new("rustup").args(["target", "list", "--installed"]));
-    let missing: Vec<&str> = TARGETS.iter().map(|t| t.1).filter(|t| !installed.lines().any(|l| l.trim() == *t)).collect();
+    let missing: Vec<&str> = TARGETS
+        .iter()
+        .map(|t| t.1)
+        .filter(|t| !installed.lines().any(|l| l.trim() == *t))
+        .collect();
     if !missing.is_empty() {
-        run(Command::new("rustup").arg("target").arg("add").args(&missing));
+        run(Command::new("rustup")
+            .arg("target")
+            .arg("add")
+            .args(&missing));
     }
     let missing: Vec<&str> = APT_PACKAGES
         .iter()
         .copied()
-        .filter(|p| !output(Command::new("dpkg-query").args(["-W", "-f", "${Status}", p])).contains("install ok installed"))
+        .filter(|p| {
+            !output(Command::new("dpkg-query").args(["-W", "-f", "${Status}", p]))
+                .contains("install ok installed")
+        })
         .collect();
     if !missing.is_empty() {
-        let sudo: &[&str] = if output(Command::new("id").arg("-u")).trim() == "0" { &[] } else { &["sudo"] };
+        let sudo: &[&str] = if output(Command::new("id").arg("-u")).trim() == "0" {
+            &[]
+        } else {
+            &["sudo"]
+        };
         let apt = |args: &[&str]| {
             let mut c = Command::new(sudo.first().copied().unwrap_or("apt-get"));
             if !sudo.is_empty() {
@@ -74,15 +104,30 @@ fn scanners() -> PathBuf {
     let out = root().join("target/scanners");
     std::fs::create_dir_all(&out).unwrap();
     for (arch, triple) in TARGETS {
-        run(cargo().args(["build", "--quiet", "-p", "fleetrestart-scan", "--profile", "scanner", "--target", triple]));
-        let built = root().join("target").join(triple).join("scanner/fleetrestart-scan");
+        run(cargo().args([
+            "build",
+            "--quiet",
+            "-p",
+            "fleetrestart-scan",
+            "--profile",
+            "scanner",
+            "--target",
+            triple,
+        ]));
+        let built = root()
+            .join("target")
+            .join(triple)
+            .join("scanner/fleetrestart-scan");
         let dest = out.join(format!("fleetrestart-scan-{arch}"));
         std::fs::copy(&built, &dest).unwrap_or_else(|e| panic!("copy {}: {e}", built.display()));
         let size = std::fs::metadata(&dest).unwrap().len();
         let file = output(Command::new("file").arg("-b").arg(&dest));
         eprintln!("xtask: {} {size} bytes: {}", dest.display(), file.trim());
         if size > MAX_SCANNER_BYTES {
-            eprintln!("xtask: {} is {size} bytes, over the 1 MiB budget", dest.display());
+            eprintln!(
+                "xtask: {} is {size} bytes, over the 1 MiB budget",
+                dest.display()
+            );
             exit(1);
         }
         if !file.contains("statically linked") && !file.contains("static-pie linked") {
@@ -95,7 +140,9 @@ fn scanners() -> PathBuf {
 
 fn dist() -> PathBuf {
     let dir = scanners();
-    run(cargo().args(["build", "--quiet", "--release", "-p", "fleetrestart"]).env("FLEETRESTART_EMBED_SCANNERS", &dir));
+    run(cargo()
+        .args(["build", "--quiet", "--release", "-p", "fleetrestart"])
+        .env("FLEETRESTART_EMBED_SCANNERS", &dir));
     let dist = root().join("target/dist");
     std::fs::create_dir_all(&dist).unwrap();
     let dest = dist.join("fleetrestart");
@@ -108,8 +155,18 @@ fn test() {
     deps();
     let dir = scanners();
     run(cargo().args(["fmt", "--all", "--check"]));
-    run(cargo().args(["clippy", "--quiet", "--workspace", "--all-targets", "--", "-D", "warnings"]));
-    run(cargo().args(["test", "--workspace"]).env("FLEETRESTART_SCANNER_DIR", &dir));
+    run(cargo().args([
+        "clippy",
+        "--quiet",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]));
+    run(cargo()
+        .args(["test", "--workspace"])
+        .env("FLEETRESTART_SCANNER_DIR", &dir));
 }
 
 fn main() {
@@ -125,7 +182,11 @@ fn main() {
         Some("audit") => {
             deps();
             let bin = dist();
-            let st = Command::new(bin).arg("audit").args(args).status().expect("run fleetrestart");
+            let st = Command::new(bin)
+                .arg("audit")
+                .args(args)
+                .status()
+                .expect("run fleetrestart");
             exit(st.code().unwrap_or(1));
         }
         Some("test") => test(),

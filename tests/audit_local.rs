@@ -1,0 +1,174 @@
+//! `fleetrestart audit` without an inventory: this machine through the local transport, with the
+//! same delivery as a remote host (upload once into a private cache, sha256 check, reuse).
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn home(name: &str) -> PathBuf {
+    common::scratch(&format!("home-{name}"))
+}
+
+fn audit(home: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_fleetrestart"))
+        .arg("audit")
+        .args(args)
+        .env("HOME", home)
+        .env_remove("XDG_CACHE_HOME")
+        .env("FLEETRESTART_SCANNER_DIR", common::scanner_dir())
+        .output()
+        .unwrap()
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "exit {:?}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON document")
+}
+
+#[test]
+fn uploads_once_then_reuses_and_reuploads_a_tampered_copy() {
+    let h = home("cache");
+    let first = json(&audit(&h, &["--json"]));
+    assert_eq!(first["hosts"][0]["status"], "ok");
+    assert_eq!(first["hosts"][0]["delivery"], "uploaded");
+    assert_eq!(first["summary"]["failed"], 0);
+    let cache = h.join(".cache/fleetrestart");
+    assert_eq!(
+        std::fs::metadata(&cache).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
+    let files: Vec<PathBuf> = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let cached = &files[0];
+    assert!(cached
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .starts_with("fleetrestart-scan-x86_64-"));
+    assert_eq!(
+        std::fs::read(cached).unwrap(),
+        std::fs::read(common::scanner_dir().join("fleetrestart-scan-x86_64")).unwrap()
+    );
+
+    let second = json(&audit(&h, &["--json"]));
+    assert_eq!(second["hosts"][0]["delivery"], "reused");
+    let report = &second["hosts"][0]["report"];
+    assert_eq!(report["schema_version"], 1);
+    assert_eq!(report["scanner"]["name"], "fleetrestart-scan");
+
+    // a cached copy that no longer matches its hash is never run: it is uploaded again
+    std::fs::write(cached, b"#!/bin/sh\necho tampered\n").unwrap();
+    let third = json(&audit(&h, &["--json"]));
+    assert_eq!(third["hosts"][0]["delivery"], "uploaded");
+    assert_ne!(
+        std::fs::read(cached).unwrap(),
+        b"#!/bin/sh\necho tampered\n"
+    );
+
+    let clean = json(&audit(&h, &["--json", "--clean"]));
+    assert_eq!(clean["hosts"][0]["status"], "ok");
+    assert!(!cache.exists(), "--clean removes the cached scanner");
+    let _ = std::fs::remove_dir_all(h);
+}
+
+#[test]
+fn human_table_is_the_default() {
+    let h = home("human");
+    let out = audit(&h, &[]);
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("scanned") && text.contains("processes in") && text.contains("kernel:"),
+        "{text}"
+    );
+    let _ = std::fs::remove_dir_all(h);
+}
+
+#[test]
+fn bad_rules_file_stops_before_any_host() {
+    let h = home("rules");
+    let rules = h.join("rules.yaml");
+    std::fs::write(
+        &rules,
+        "version: 1\nrules:\n  - name: a\n    match: { exe: '[' }\n",
+    )
+    .unwrap();
+    let out = audit(&h, &["--rules", rules.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("{}:4:", rules.display())) && err.contains("invalid regex"),
+        "{err}"
+    );
+    assert!(!h.join(".cache").exists(), "nothing was delivered");
+    let _ = std::fs::remove_dir_all(h);
+}
+
+#[test]
+fn user_rules_reach_the_scanner() {
+    // a helper with a replaced library is reported, unless a user rule ignores its path
+    let h = home("userrules");
+    let lib = h.join("lib").join("libuser.so.1");
+    std::fs::create_dir_all(lib.parent().unwrap()).unwrap();
+    let src = [
+        "/usr/lib/x86_64-linux-gnu/libz.so.1",
+        "/lib/x86_64-linux-gnu/libz.so.1",
+    ]
+    .into_iter()
+    .find(|p| Path::new(p).exists())
+    .unwrap();
+    std::fs::copy(src, &lib).unwrap();
+    let mut helper = Command::new("sleep")
+        .arg("600")
+        .env("LD_PRELOAD", &lib)
+        .spawn()
+        .unwrap();
+    let maps = format!("/proc/{}/maps", helper.id());
+    while !std::fs::read_to_string(&maps)
+        .unwrap_or_default()
+        .contains("libuser.so.1")
+    {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    std::fs::copy(&lib, lib.with_extension("new")).unwrap();
+    std::fs::rename(lib.with_extension("new"), &lib).unwrap();
+    let path = lib.to_str().unwrap();
+
+    let plain = json(&audit(&h, &["--json"]));
+    assert!(
+        plain["hosts"][0]["report"].to_string().contains(path),
+        "reported without rules"
+    );
+    let rules = h.join("rules.yaml");
+    std::fs::write(
+        &rules,
+        format!(
+            "version: 1\nignore_paths: ['^{}/']\n",
+            lib.parent().unwrap().display()
+        ),
+    )
+    .unwrap();
+    let ruled = json(&audit(&h, &["--json", "--rules", rules.to_str().unwrap()]));
+    assert!(
+        !ruled["hosts"][0]["report"].to_string().contains(path),
+        "the user's ignore rule reached the scanner"
+    );
+    let _ = helper.kill();
+    let _ = helper.wait();
+    let _ = std::fs::remove_dir_all(h);
+}

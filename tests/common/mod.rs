@@ -1,0 +1,34 @@
+//! Shared by the controller's integration tests: where the static scanners are, scratch dirs.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+/// The directory with fleetrestart-scan-<arch> (built by `cargo xtask scanners`).
+pub fn scanner_dir() -> PathBuf {
+    let dir = std::env::var_os("FLEETRESTART_SCANNER_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/scanners"));
+    assert!(
+        dir.join("fleetrestart-scan-x86_64").is_file()
+            && dir.join("fleetrestart-scan-aarch64").is_file(),
+        "static scanners missing in {}: run `cargo xtask scanners` (or `cargo xtask test`)",
+        dir.display()
+    );
+    dir
+}
+
+/// A scratch directory outside the paths the scanner ignores (/tmp, /var/tmp, /home, /run), so
+/// that stale files made there are reported wherever the checkout lives.
+pub fn scratch(name: &str) -> PathBuf {
+    let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let ignored = ["/tmp/", "/var/tmp/", "/home/", "/run/", "/dev/"];
+    let base = if ignored.iter().any(|p| base.starts_with(p)) {
+        PathBuf::from("/var/lib/fleetrestart-tests")
+    } else {
+        base
+    };
+    let d = base.join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
