@@ -59,6 +59,11 @@ fn minor(dev: u64) -> u64 {
     (dev & 0xff) | ((dev >> 12) & !0xff)
 }
 
+/// Does the maps line's `major:minor` name the device of a stat result?
+fn same_dev(m: &Mapping, dev: u64) -> bool {
+    u64::from(m.dev_major) == major(dev) && u64::from(m.dev_minor) == minor(dev)
+}
+
 /// Stale executable mappings of a process. `exe` is its executable without the marker.
 pub fn stale_mappings(
     maps: &[Mapping],
@@ -73,10 +78,9 @@ pub fn stale_mappings(
         if !seen.insert(m.path.as_str()) || filters.ignores_path(path) {
             continue;
         }
-        let mapped = probe.mapped(&m.range);
         let reason = if marked {
             // " (deleted)" may be part of the name: then the literal path is the mapped file
-            match (probe.at_path(&m.path), mapped) {
+            match (probe.at_path(&m.path), probe.mapped(&m.range)) {
                 (Probe::Found(now), Probe::Found(id)) if now.id == id => None,
                 (Probe::Found(now), Probe::Unknown) if now.id.ino == m.inode => None,
                 _ => Some(Reason::Deleted),
@@ -85,16 +89,18 @@ pub fn stale_mappings(
             match probe.at_path(path) {
                 Probe::Missing => Some(Reason::Deleted),
                 Probe::Unknown => None,
-                Probe::Found(now) => match mapped {
+                // fast path: the maps line already names the file now at the path
+                Probe::Found(now)
+                    if m.inode == now.id.ino && (m.dev_major == 0 || same_dev(m, now.id.dev)) =>
+                {
+                    None
+                }
+                Probe::Found(now) => match probe.mapped(&m.range) {
                     Probe::Found(id) => (id != now.id).then_some(Reason::Replaced),
                     // map_files unreadable: fall back to the maps line. Anonymous devices
                     // (major 0: btrfs, overlay) cannot be compared to stat's, so only the inode is.
-                    _ => {
-                        let same_dev = m.dev_major == 0
-                            || (u64::from(m.dev_major) == major(now.id.dev)
-                                && u64::from(m.dev_minor) == minor(now.id.dev));
-                        (same_dev && m.inode != now.id.ino).then_some(Reason::Replaced)
-                    }
+                    _ => ((m.dev_major == 0 || same_dev(m, now.id.dev)) && m.inode != now.id.ino)
+                        .then_some(Reason::Replaced),
                 },
             }
         };

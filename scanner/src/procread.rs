@@ -9,6 +9,8 @@ use crate::detect::{FileId, FileMeta, FileProbe, Probe};
 use crate::maps::{self, Mapping};
 use procfs::process::Process;
 use procfs::ProcError;
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::io::{self, Read};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -26,18 +28,6 @@ pub struct Basic {
     pub tty_nr: i32,
     /// Unix seconds.
     pub started_at: i64,
-}
-
-/// The details read for a process whose maps are examined.
-#[derive(Debug, Clone)]
-pub struct Details {
-    /// Executable without the ` (deleted)` marker.
-    pub exe: String,
-    pub cmdline: Vec<String>,
-    pub pidns: Option<u64>,
-    pub cgroup_path: Option<String>,
-    pub cwd: Option<String>,
-    pub maps: Vec<Mapping>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,10 +54,18 @@ fn classify_io(e: &io::Error) -> ReadError {
 
 /// Reads at most `max` bytes of a file as (lossy) UTF-8.
 pub fn read_bounded(path: &Path, max: u64) -> io::Result<String> {
-    let mut buf = Vec::new();
-    std::fs::File::open(path)?.take(max).read_to_end(&mut buf)?;
+    let mut buf = Vec::with_capacity(16 * 1024);
+    read_into(path, max, &mut buf)?;
     Ok(String::from_utf8(buf)
         .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
+}
+
+/// Reads at most `max` bytes of a file into `buf` (cleared first). Proc files report size 0;
+/// a buffer reused with spare capacity lets `read_to_end` fill it in one or two reads.
+pub fn read_into(path: &Path, max: u64, buf: &mut Vec<u8>) -> io::Result<()> {
+    buf.clear();
+    std::fs::File::open(path)?.take(max).read_to_end(buf)?;
+    Ok(())
 }
 
 /// One process directory under a proc root.
@@ -96,19 +94,27 @@ impl ProcDir {
         })
     }
 
-    pub fn details(&self) -> Result<Details, ReadError> {
+    /// The executable (without ` (deleted)`); [`ReadError::KernelThread`] when there is none.
+    pub fn exe(&self) -> Result<String, ReadError> {
         let exe = match self.proc.exe() {
             Ok(p) => p.to_string_lossy().into_owned(),
             Err(ProcError::NotFound(_)) => return Err(ReadError::KernelThread),
             Err(e) => return Err(classify_err(&e)),
         };
-        let exe = exe
+        Ok(exe
             .strip_suffix(maps::DELETED_SUFFIX)
-            .unwrap_or(&exe)
-            .to_string();
-        let maps_text =
-            read_bounded(&self.dir.join("maps"), MAX_MAPS_BYTES).map_err(|e| classify_io(&e))?;
-        let cmdline = std::fs::read(self.dir.join("cmdline"))
+            .map(String::from)
+            .unwrap_or(exe))
+    }
+
+    /// The parsed maps, read through the caller's reusable buffer.
+    pub fn maps(&self, buf: &mut Vec<u8>) -> Result<Vec<Mapping>, ReadError> {
+        read_into(&self.dir.join("maps"), MAX_MAPS_BYTES, buf).map_err(|e| classify_io(&e))?;
+        Ok(maps::parse(&String::from_utf8_lossy(buf)))
+    }
+
+    pub fn cmdline(&self) -> Vec<String> {
+        std::fs::read(self.dir.join("cmdline"))
             .map(|b| {
                 b.split(|&c| c == 0)
                     .filter(|s| !s.is_empty())
@@ -116,26 +122,34 @@ impl ProcDir {
                     .map(|s| String::from_utf8_lossy(s).into_owned())
                     .collect()
             })
-            .unwrap_or_default();
-        let pidns = std::fs::read_link(self.dir.join("ns/pid"))
-            .ok()
-            .and_then(|l| parse_ns_link(&l.to_string_lossy()));
-        let cgroup_path = read_bounded(&self.dir.join("cgroup"), MAX_SMALL_FILE)
-            .ok()
-            .and_then(|t| crate::cgroup::systemd_path(&t).map(String::from));
-        let cwd = self
-            .proc
+            .unwrap_or_default()
+    }
+
+    pub fn cwd(&self) -> Option<String> {
+        self.proc
             .cwd()
             .ok()
-            .map(|p| p.to_string_lossy().into_owned());
-        Ok(Details {
-            exe,
-            cmdline,
-            pidns,
-            cgroup_path,
-            cwd,
-            maps: maps::parse(&maps_text),
-        })
+            .map(|p| p.to_string_lossy().into_owned())
+    }
+
+    /// Inode of a namespace (`pid`, `mnt`) of the process.
+    pub fn ns(&self, kind: &str) -> Option<u64> {
+        std::fs::read_link(self.dir.join("ns").join(kind))
+            .ok()
+            .and_then(|l| parse_ns_link(&l.to_string_lossy()))
+    }
+
+    /// Where the process's root is, as `/proc/PID/root` reads (`/` unless chrooted).
+    pub fn root_link(&self) -> Option<String> {
+        std::fs::read_link(self.dir.join("root"))
+            .ok()
+            .map(|p| p.to_string_lossy().into_owned())
+    }
+
+    pub fn cgroup_path(&self) -> Option<String> {
+        read_bounded(&self.dir.join("cgroup"), MAX_SMALL_FILE)
+            .ok()
+            .and_then(|t| crate::cgroup::systemd_path(&t).map(String::from))
     }
 }
 
@@ -166,23 +180,20 @@ pub fn normalize(path: &str) -> String {
     format!("/{}", out.join("/"))
 }
 
+/// Stat results shared by the processes of one mount namespace and root: most processes map
+/// the same libraries, so each path is stat'ed once per namespace, not once per process.
+pub type StatCache = HashMap<(u64, String, String), Probe<FileMeta>>;
+
 /// The real [`FileProbe`]: stats through `PID/map_files` and `PID/root`.
 pub struct RealProbe<'a> {
     pub dir: &'a Path,
+    /// (mount namespace, root link) of the process, when known: enables the cache.
+    pub scope: Option<(u64, String)>,
+    pub cache: &'a RefCell<StatCache>,
 }
 
-impl FileProbe for RealProbe<'_> {
-    fn mapped(&self, range: &str) -> Probe<FileId> {
-        match std::fs::metadata(self.dir.join("map_files").join(range)) {
-            Ok(m) => Probe::Found(FileId {
-                dev: m.dev(),
-                ino: m.ino(),
-            }),
-            Err(_) => Probe::Unknown,
-        }
-    }
-
-    fn at_path(&self, path: &str) -> Probe<FileMeta> {
+impl RealProbe<'_> {
+    fn stat_path(&self, path: &str) -> Probe<FileMeta> {
         let rel = normalize(path);
         match std::fs::metadata(self.dir.join("root").join(rel.trim_start_matches('/'))) {
             Ok(m) => Probe::Found(FileMeta {
@@ -197,6 +208,33 @@ impl FileProbe for RealProbe<'_> {
             }
             Err(_) => Probe::Unknown,
         }
+    }
+}
+
+impl FileProbe for RealProbe<'_> {
+    fn mapped(&self, range: &str) -> Probe<FileId> {
+        match std::fs::metadata(self.dir.join("map_files").join(range)) {
+            Ok(m) => Probe::Found(FileId {
+                dev: m.dev(),
+                ino: m.ino(),
+            }),
+            Err(_) => Probe::Unknown,
+        }
+    }
+
+    fn at_path(&self, path: &str) -> Probe<FileMeta> {
+        let Some((ns, root)) = &self.scope else {
+            return self.stat_path(path);
+        };
+        let key = (*ns, root.clone(), path.to_string());
+        if let Some(hit) = self.cache.borrow().get(&key) {
+            return *hit;
+        }
+        let r = self.stat_path(path);
+        if r != Probe::Unknown {
+            self.cache.borrow_mut().insert(key, r);
+        }
+        r
     }
 }
 
@@ -221,10 +259,18 @@ mod tests {
             .basic(boot_time(root).unwrap(), procfs::ticks_per_second())
             .unwrap();
         assert_eq!(b.pid, std::process::id() as i32);
-        let d = me.details().unwrap();
-        assert_eq!(d.exe, std::env::current_exe().unwrap().to_string_lossy());
-        assert!(d.maps.iter().any(|m| m.is_file() && m.is_executable()));
-        assert!(d.pidns.is_some());
+        assert_eq!(
+            me.exe().unwrap(),
+            std::env::current_exe().unwrap().to_string_lossy()
+        );
+        let mut buf = Vec::new();
+        assert!(me
+            .maps(&mut buf)
+            .unwrap()
+            .iter()
+            .any(|m| m.is_file() && m.is_executable()));
+        assert!(me.ns("pid").is_some() && me.ns("mnt").is_some());
+        assert!(!me.cmdline().is_empty());
         assert_eq!(ProcDir::open(root, i32::MAX).err(), Some(ReadError::Gone));
     }
 }

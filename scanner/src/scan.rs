@@ -145,6 +145,8 @@ pub fn scan(opts: &Options) -> Result<Report, ScanError> {
     let mut tree: HashMap<i32, Node> = HashMap::with_capacity(pids.len());
     let mut stale: Vec<StaleProc> = Vec::new();
     let (mut scanned, mut unreadable) = (0u32, 0u32);
+    let mut buf = Vec::with_capacity(256 * 1024);
+    let stat_cache = std::cell::RefCell::new(procread::StatCache::new());
     for pid in pids {
         if pid == self_pid {
             continue;
@@ -160,9 +162,9 @@ pub fn scan(opts: &Options) -> Result<Report, ScanError> {
             }
             Err(_) => continue, // exited mid-scan
         };
-        let details = match dir.details() {
-            Ok(d) => d,
-            Err(ReadError::KernelThread) => continue,
+        let exe = match dir.exe() {
+            Ok(e) => e,
+            Err(ReadError::KernelThread) | Err(ReadError::Gone) => continue,
             Err(ReadError::Denied) => {
                 unreadable += 1;
                 tree.insert(
@@ -176,7 +178,14 @@ pub fn scan(opts: &Options) -> Result<Report, ScanError> {
                 );
                 continue;
             }
-            Err(ReadError::Gone) => continue,
+        };
+        let maps = match dir.maps(&mut buf) {
+            Ok(m) => m,
+            Err(ReadError::Denied) => {
+                unreadable += 1;
+                continue;
+            }
+            Err(_) => continue,
         };
         scanned += 1;
         tree.insert(
@@ -185,17 +194,28 @@ pub fn scan(opts: &Options) -> Result<Report, ScanError> {
                 ppid: basic.ppid,
                 uid: basic.uid,
                 tty_nr: basic.tty_nr,
-                exe: Some(details.exe.clone()),
+                exe: Some(exe.clone()),
             },
         );
-        if filters.ignores_exe(&details.exe) {
+        if filters.ignores_exe(&exe) {
             continue;
         }
-        let probe = RealProbe { dir: &dir.dir };
-        let mut findings = detect::stale_mappings(&details.maps, &details.exe, &probe, &filters);
-        let script = interp::detect(&details.exe)
-            .and_then(|i| interp::script_arg(i, &details.cmdline))
-            .and_then(|a| detect::resolve_script(&a, details.cwd.as_deref()));
+        let scope = dir.ns("mnt").zip(dir.root_link());
+        let probe = RealProbe {
+            dir: &dir.dir,
+            scope,
+            cache: &stat_cache,
+        };
+        let mut findings = detect::stale_mappings(&maps, &exe, &probe, &filters);
+        let interpreter = interp::detect(&exe);
+        let cmdline = if interpreter.is_some() || !findings.is_empty() {
+            dir.cmdline()
+        } else {
+            vec![]
+        };
+        let script = interpreter
+            .and_then(|i| interp::script_arg(i, &cmdline))
+            .and_then(|a| detect::resolve_script(&a, dir.cwd().as_deref()));
         if let Some(s) = &script {
             if let Some(f) = detect::stale_script(s, basic.started_at, &probe, &filters) {
                 findings.push(f);
@@ -204,18 +224,23 @@ pub fn scan(opts: &Options) -> Result<Report, ScanError> {
         if findings.is_empty() {
             continue;
         }
+        let cmdline = if cmdline.is_empty() {
+            dir.cmdline()
+        } else {
+            cmdline
+        };
         stale.push(StaleProc {
             pid,
             ppid: basic.ppid,
             uid: basic.uid,
             user: user_name(basic.uid),
             comm: basic.comm,
-            exe: details.exe,
-            cmdline: details.cmdline,
+            exe,
+            cmdline,
             started_at: basic.started_at,
             tty_nr: basic.tty_nr,
-            pidns: details.pidns,
-            cgroup_path: details.cgroup_path,
+            pidns: dir.ns("pid"),
+            cgroup_path: dir.cgroup_path(),
             script,
             findings,
         });

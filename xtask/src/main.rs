@@ -6,6 +6,8 @@
 //! - `dist`      scanners + a release controller that embeds them: target/dist/fleetrestart
 //! - `audit`     dist, then `fleetrestart audit ARGS...` on this machine (README's first command)
 //! - `test`      deps, scanners, fmt check, clippy, and every test (README's second command)
+//! - `bench-scan [N...]`  the scanner against needrestart and checkrestart on N extra processes
+//!   (installs the peers; results are printed as a Markdown table for BENCHMARKS.md)
 
 use std::path::{Path, PathBuf};
 use std::process::{exit, Command};
@@ -190,8 +192,30 @@ fn main() {
             exit(st.code().unwrap_or(1));
         }
         Some("test") => test(),
+        Some("bench-scan") => {
+            deps();
+            let missing: Vec<&str> = ["needrestart", "debian-goodies", "time"]
+                .into_iter()
+                .filter(|p| {
+                    !output(Command::new("dpkg-query").args(["-W", "-f", "${Status}", p]))
+                        .contains("install ok installed")
+                })
+                .collect();
+            if !missing.is_empty() {
+                run(Command::new("apt-get")
+                    .args(["install", "-y", "-qq"])
+                    .args(&missing)
+                    .env("DEBIAN_FRONTEND", "noninteractive")
+                    .env("NEEDRESTART_SUSPEND", "1"));
+            }
+            let dir = scanners();
+            run(Command::new("python3")
+                .arg(root().join("bench/scan_vs_peers.py"))
+                .arg(dir.join("fleetrestart-scan-x86_64"))
+                .args(args));
+        }
         _ => {
-            eprintln!("usage: cargo xtask deps | scanners | dist | audit [ARGS...] | test");
+            eprintln!("usage: cargo xtask deps | scanners | dist | audit [ARGS...] | test | bench-scan [N...]");
             exit(2);
         }
     }

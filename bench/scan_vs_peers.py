@@ -1,0 +1,114 @@
+#!/usr/bin/env python3
+"""Benchmark: fleetrestart-scan against needrestart -b and checkrestart on the same processes.
+
+Starts N helper processes (`sleep`) that each preload one of ten copies of a system library in a
+scratch directory, replaces one copy (rename over, as dpkg does) so that a tenth of the helpers
+are stale, then runs each tool R times under /usr/bin/time and records wall time and peak RSS. The
+findings are compared: the set of helper PIDs each tool flags against the set that is stale.
+
+Usage (as root; `cargo xtask bench-scan` installs the peers and builds the scanner first):
+    bench/scan_vs_peers.py SCANNER [N ...]
+"""
+import os, re, shutil, signal, statistics, subprocess, sys, json, time
+
+SCRATCH = "/var/lib/fleetrestart-bench"
+RUNS = 5
+
+
+def system_lib():
+    for p in ["/usr/lib/x86_64-linux-gnu/libz.so.1", "/lib/x86_64-linux-gnu/libz.so.1"]:
+        if os.path.exists(p):
+            return p
+    sys.exit("no libz to copy")
+
+
+def timed(cmd):
+    """Runs cmd under /usr/bin/time; returns (wall seconds, peak RSS KiB, stdout, stderr)."""
+    tf = os.path.join(SCRATCH, "time.out")
+    p = subprocess.run(["/usr/bin/time", "-o", tf, "-f", "%e %M"] + cmd, capture_output=True, text=True)
+    wall, rss = open(tf).read().split()[-2:]
+    return float(wall), int(rss), p.stdout, p.stderr
+
+
+def flagged_ours(out):
+    r = json.loads(out)
+    pids = set()
+    for group in ["services", "never_restart", "sessions", "containers", "unattributed"]:
+        for g in r[group]:
+            for p in g["processes"]:
+                if any(f["path"].startswith(SCRATCH) for f in p["files"]):
+                    pids.add(p["pid"])
+    return pids
+
+
+def flagged_needrestart(err):
+    return {int(m.group(1)) for m in re.finditer(r"#(\d+) uses deleted (\S+)", err) if m.group(2).startswith(SCRATCH)}
+
+
+def flagged_checkrestart(out):
+    pids, cur = set(), None
+    for line in out.splitlines():
+        m = re.search(r"Process .* \(PID: (\d+)\)", line)
+        if m:
+            cur = int(m.group(1))
+        elif cur is not None and line.strip().startswith(SCRATCH):
+            pids.add(cur)
+    return pids
+
+
+def main():
+    scanner = os.path.abspath(sys.argv[1])
+    sizes = [int(a) for a in sys.argv[2:]] or [100, 1000]
+    lib = system_lib()
+    rows = []
+    for n in sizes:
+        shutil.rmtree(SCRATCH, ignore_errors=True)
+        os.makedirs(SCRATCH)
+        libs = []
+        for i in range(10):
+            dst = os.path.join(SCRATCH, f"libbench{i}.so.1")
+            shutil.copy(lib, dst)
+            libs.append(dst)
+        helpers = []
+        for i in range(n):
+            env = dict(os.environ, LD_PRELOAD=libs[i % 10])
+            helpers.append(subprocess.Popen(["sleep", "3600"], env=env, stdin=subprocess.DEVNULL, start_new_session=True))
+        time.sleep(1.0 + n / 500)
+        stale_lib = libs[0]
+        shutil.copy(stale_lib, stale_lib + ".new")
+        os.rename(stale_lib + ".new", stale_lib)
+        expected = {h.pid for i, h in enumerate(helpers) if i % 10 == 0}
+        procs = len([d for d in os.listdir("/proc") if d.isdigit()])
+        tools = [
+            ("fleetrestart-scan", [scanner, "--format", "json"], lambda o, e: flagged_ours(o)),
+            ("needrestart -b", ["needrestart", "-b", "-v"], lambda o, e: flagged_needrestart(e)),
+            ("checkrestart", ["checkrestart", "-v"], lambda o, e: flagged_checkrestart(o)),
+        ]
+        for name, cmd, parse in tools:
+            walls, rsss, found = [], [], None
+            for _ in range(RUNS):
+                wall, rss, out, err = timed(cmd)
+                walls.append(wall)
+                rsss.append(rss)
+                found = parse(out, err)
+            agree = "yes" if found == expected else f"no ({len(found & expected)}/{len(expected)} found, {len(found - expected)} extra)"
+            rows.append((n, procs, name, statistics.median(walls), min(walls), max(rsss) / 1024, len(found), len(expected), agree))
+            print(rows[-1], flush=True)
+        for h in helpers:
+            h.send_signal(signal.SIGKILL)
+        for h in helpers:
+            h.wait()
+    shutil.rmtree(SCRATCH, ignore_errors=True)
+    print()
+    print("| extra processes | processes on host | tool | wall median (s) | wall min (s) | peak RSS (MiB) | stale helpers flagged | stale helpers | same findings |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]:.3f} | {r[4]:.3f} | {r[5]:.1f} | {r[6]} | {r[7]} | {r[8]} |")
+    base = {r[0]: r[3] for r in rows if r[2] == "fleetrestart-scan"}
+    for r in rows:
+        if r[2] != "fleetrestart-scan":
+            print(f"\nN={r[0]}: fleetrestart-scan is {r[3] / max(base[r[0]], 1e-3):.0f}x faster than {r[2]} (median wall)")
+
+
+if __name__ == "__main__":
+    main()
