@@ -62,7 +62,8 @@ fn cargo() -> Command {
     c
 }
 
-fn deps() {
+/// What building the scanners needs: the musl targets.
+fn build_deps() {
     let installed = output(Command::new("rustup").args(["target", "list", "--installed"]));
     let missing: Vec<&str> = TARGETS
         .iter()
@@ -176,13 +177,15 @@ fn main() {
     match args.next().as_deref() {
         Some("deps") => deps(),
         Some("scanners") => {
+            build_deps();
             scanners();
         }
         Some("dist") => {
+            build_deps();
             dist();
         }
         Some("audit") => {
-            deps();
+            build_deps();
             let bin = dist();
             let st = Command::new(bin)
                 .arg("audit")
