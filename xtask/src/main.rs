@@ -76,6 +76,11 @@ fn build_deps() {
             .arg("add")
             .args(&missing));
     }
+}
+
+/// What the tests need too: the apt packages.
+fn deps() {
+    build_deps();
     let missing: Vec<&str> = APT_PACKAGES
         .iter()
         .copied()
