@@ -7,12 +7,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-/// A scratch directory outside the paths the scanner ignores (/tmp, /var/tmp, /home, /run).
+/// A scratch directory outside the paths the scanner ignores (/tmp, /var/tmp, /home, /run; and
+/// /var for scripts, as needrestart does).
 fn scratch(name: &str) -> PathBuf {
     let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-    let ignored = ["/tmp/", "/var/tmp/", "/home/", "/run/", "/dev/"];
+    let ignored = ["/tmp/", "/var/", "/home/", "/run/", "/dev/"];
     let base = if ignored.iter().any(|p| base.starts_with(p)) {
-        PathBuf::from("/var/lib/fleetrestart-tests")
+        PathBuf::from("/srv/fleetrestart-tests")
     } else {
         base
     };

@@ -21,9 +21,9 @@ pub fn scanner_dir() -> PathBuf {
 /// that stale files made there are reported wherever the checkout lives.
 pub fn scratch(name: &str) -> PathBuf {
     let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-    let ignored = ["/tmp/", "/var/tmp/", "/home/", "/run/", "/dev/"];
+    let ignored = ["/tmp/", "/var/", "/home/", "/run/", "/dev/"];
     let base = if ignored.iter().any(|p| base.starts_with(p)) {
-        PathBuf::from("/var/lib/fleetrestart-tests")
+        PathBuf::from("/srv/fleetrestart-tests")
     } else {
         base
     };

@@ -26,6 +26,7 @@ const APT_PACKAGES: &[&str] = &[
     "systemd-container",
     "iproute2",
     "openssh-client",
+    "netcat-openbsd",
 ];
 
 fn root() -> PathBuf {
@@ -174,6 +175,17 @@ fn test() {
     ]));
     run(cargo()
         .args(["test", "--workspace"])
+        .env("FLEETRESTART_SCANNER_DIR", &dir));
+    // the testbed tests need root and boot real hosts: one at a time
+    run(cargo()
+        .args([
+            "test",
+            "--test",
+            "testbed_hosts",
+            "--",
+            "--ignored",
+            "--test-threads=1",
+        ])
         .env("FLEETRESTART_SCANNER_DIR", &dir));
 }
 

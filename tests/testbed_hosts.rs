@@ -1,0 +1,170 @@
+//! The testbed itself: real systemd hosts over SSH, their services and the faults a fleet tool
+//! meets. These need root and build a Debian image the first time, so they are `#[ignore]`d in a
+//! plain `cargo test`; `cargo xtask test` runs them with `--ignored`.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+fn script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/testbed/testbed.sh")
+}
+
+fn tb(args: &[&str]) -> Output {
+    Command::new("bash")
+        .arg(script())
+        .args(args)
+        .output()
+        .expect("run testbed.sh")
+}
+
+fn tb_ok(args: &[&str]) -> String {
+    let out = tb(args);
+    assert!(
+        out.status.success(),
+        "testbed.sh {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// What a client sees connecting to host `i`: `ok`, or OpenSSH's error text.
+fn ssh_probe(i: u32, timeout_s: u32) -> (String, Duration) {
+    let key = tb_ok(&["key"]);
+    let known = tb_ok(&["known-hosts"]);
+    let ip = tb_ok(&["ip", &i.to_string()]);
+    let t0 = Instant::now();
+    let out = Command::new("ssh")
+        .args([
+            "-i",
+            key.trim(),
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=yes",
+        ])
+        .arg(format!("-oUserKnownHostsFile={}", known.trim()))
+        .arg(format!("-oConnectTimeout={timeout_s}"))
+        .args([
+            "-o",
+            "ServerAliveInterval=1",
+            "-o",
+            "ServerAliveCountMax=2",
+            "-o",
+            "ConnectionAttempts=1",
+        ])
+        .arg(format!("root@{}", ip.trim()))
+        .arg("echo ok")
+        .output()
+        .unwrap();
+    let text = if out.status.success() {
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    } else {
+        String::from_utf8_lossy(&out.stderr).trim().to_string()
+    };
+    (text, t0.elapsed())
+}
+
+/// Names with the testbed's prefix that are still present on this machine.
+fn leftovers() -> Vec<String> {
+    let mut v = Vec::new();
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap();
+    v.extend(
+        mounts
+            .lines()
+            .filter(|l| l.starts_with("frtb-h"))
+            .map(String::from),
+    );
+    let ns = Command::new("ip").args(["netns", "list"]).output().unwrap();
+    v.extend(
+        String::from_utf8_lossy(&ns.stdout)
+            .lines()
+            .filter(|l| l.starts_with("frtb-"))
+            .map(String::from),
+    );
+    let links = Command::new("ip").args(["-o", "link"]).output().unwrap();
+    v.extend(
+        String::from_utf8_lossy(&links.stdout)
+            .lines()
+            .filter(|l| l.contains(" frtb"))
+            .map(String::from),
+    );
+    for cg in ["systemd", "unified", "freezer"] {
+        if std::path::Path::new(&format!("/sys/fs/cgroup/{cg}/frtb/h1")).exists() {
+            v.push(format!("cgroup {cg}/frtb/h1"));
+        }
+    }
+    v
+}
+
+#[test]
+#[ignore = "needs root and the testbed image: run by `cargo xtask test`"]
+fn five_hosts_services_faults_and_clean_stop() {
+    tb_ok(&["stopall"]);
+    tb_ok(&["start", "5"]);
+    for i in 1..=5 {
+        let (text, _) = ssh_probe(i, 5);
+        assert_eq!(text, "ok", "h{i} over ssh with strict host keys");
+        let state = tb_ok(&["ssh", &i.to_string(), "systemctl is-system-running"]);
+        assert_eq!(state.trim(), "running", "h{i}");
+        let name = tb_ok(&["ssh", &i.to_string(), "hostname"]);
+        assert_eq!(name.trim(), format!("h{i}"));
+    }
+    // a restart gives a new MainPID
+    let pid = |i: &str| {
+        tb_ok(&["ssh", i, "systemctl show -p MainPID --value lighttpd"])
+            .trim()
+            .to_string()
+    };
+    let before = pid("2");
+    tb_ok(&["ssh", "2", "systemctl restart lighttpd"]);
+    let after = pid("2");
+    assert!(
+        before != "0" && after != "0" && before != after,
+        "MainPID {before} → {after}"
+    );
+
+    // faults, and what a client sees
+    tb_ok(&["down", "1"]);
+    let (text, _) = ssh_probe(1, 3);
+    assert!(
+        text.contains("No route to host") || text.contains("timed out"),
+        "power off: {text}"
+    );
+    tb_ok(&["hang", "3"]);
+    let (text, took) = ssh_probe(3, 3);
+    assert!(
+        text.contains("timed out") || text.contains("Connection closed") || text.contains("banner"),
+        "frozen: {text}"
+    );
+    assert!(
+        took < Duration::from_secs(20),
+        "a frozen host does not hold the client past its timeouts"
+    );
+    tb_ok(&["thaw", "3"]);
+    assert_eq!(ssh_probe(3, 5).0, "ok", "thawed");
+    tb_ok(&["netcut", "4"]);
+    let (text, _) = ssh_probe(4, 3);
+    assert!(
+        text.contains("No route to host") || text.contains("timed out"),
+        "link cut: {text}"
+    );
+    tb_ok(&["netfix", "4"]);
+    tb_ok(&["partition", "5"]);
+    let (text, _) = ssh_probe(5, 3);
+    assert!(text.contains("timed out"), "partition: {text}");
+    tb_ok(&["heal", "5"]);
+    assert_eq!(ssh_probe(5, 5).0, "ok", "healed");
+    tb_ok(&["up", "1"]);
+    assert_eq!(ssh_probe(1, 5).0, "ok", "powered on again");
+
+    tb_ok(&["stopall"]);
+    assert_eq!(
+        leftovers(),
+        Vec::<String>::new(),
+        "stopall leaves nothing behind"
+    );
+    // and is safe to run again
+    tb_ok(&["stopall"]);
+}
