@@ -248,7 +248,7 @@ pub fn scan(opts: &Options) -> Result<Report, ScanError> {
 
     let mut warnings = Vec::new();
     let mut limitations = vec![
-        "interpreted programs: only the main script is checked, not modules loaded from source files".to_string(),
+        "interpreted programs: only the main script is checked, not modules loaded from source files, and not at all when the program rewrote its command line (perl's $0)".to_string(),
         "only executable mappings are checked; data files a process maps are not".to_string(),
     ];
     // one pass over the package database for every stale file and (sysv) daemon executable
