@@ -88,6 +88,15 @@ fn host_container(host_root: &Path) -> Option<String> {
     None
 }
 
+fn node(b: &procread::Basic, exe: Option<String>) -> Node {
+    Node {
+        ppid: b.ppid,
+        uid: b.uid,
+        tty_nr: b.tty_nr,
+        exe,
+    }
+}
+
 pub fn scan(opts: &Options) -> Result<Report, ScanError> {
     let t0 = Instant::now();
     let started_at = SystemTime::now()
@@ -167,18 +176,12 @@ pub fn scan(opts: &Options) -> Result<Report, ScanError> {
             Err(ReadError::KernelThread) | Err(ReadError::Gone) => continue,
             Err(ReadError::Denied) => {
                 unreadable += 1;
-                tree.insert(
-                    pid,
-                    Node {
-                        ppid: basic.ppid,
-                        uid: basic.uid,
-                        tty_nr: basic.tty_nr,
-                        exe: None,
-                    },
-                );
+                tree.insert(pid, node(&basic, None));
                 continue;
             }
         };
+        // kept for the parent walk even when the maps cannot be read
+        tree.insert(pid, node(&basic, Some(exe.clone())));
         let maps = match dir.maps(&mut buf) {
             Ok(m) => m,
             Err(ReadError::Denied) => {
@@ -188,15 +191,6 @@ pub fn scan(opts: &Options) -> Result<Report, ScanError> {
             Err(_) => continue,
         };
         scanned += 1;
-        tree.insert(
-            pid,
-            Node {
-                ppid: basic.ppid,
-                uid: basic.uid,
-                tty_nr: basic.tty_nr,
-                exe: Some(exe.clone()),
-            },
-        );
         if filters.ignores_exe(&exe) {
             continue;
         }
