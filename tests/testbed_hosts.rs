@@ -2,6 +2,9 @@
 //! meets. These need root and build a Debian image the first time, so they are `#[ignore]`d in a
 //! plain `cargo test`; `cargo xtask test` runs them with `--ignored`.
 
+mod common;
+
+use fleetrestart_scan::report::Report;
 use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -166,5 +169,80 @@ fn five_hosts_services_faults_and_clean_stop() {
         "stopall leaves nothing behind"
     );
     // and is safe to run again
+    tb_ok(&["stopall"]);
+}
+
+/// Runs the static scanner inside host `i` (copied in through the host's root) and parses it.
+fn scan_host(i: u32) -> Report {
+    let merged = PathBuf::from("/var/lib/fleetrestart-testbed/hosts")
+        .join(format!("h{i}/merged/root/fleetrestart-scan"));
+    std::fs::copy(
+        common::scanner_dir().join("fleetrestart-scan-x86_64"),
+        &merged,
+    )
+    .unwrap();
+    let out = tb(&[
+        "ssh",
+        &i.to_string(),
+        "/root/fleetrestart-scan --format json",
+    ]);
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "scan h{i}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("report")
+}
+
+#[test]
+#[ignore = "needs root and the testbed image: run by `cargo xtask test`"]
+fn real_dpkg_upgrade_makes_exactly_that_host_stale() {
+    tb_ok(&["stopall"]);
+    tb_ok(&["start", "3"]);
+    for i in 1..=3 {
+        let r = scan_host(i);
+        assert!(
+            r.services.is_empty() && r.never_restart.is_empty(),
+            "h{i} is clean before: {:?}",
+            r.services
+        );
+        assert_eq!(r.host.init, fleetrestart_scan::report::Init::Systemd);
+    }
+    tb_ok(&["upgrade", "2", "libpcre2-8-0"]);
+    for i in [1, 3] {
+        let r = scan_host(i);
+        assert!(
+            r.services.is_empty() && r.never_restart.is_empty(),
+            "h{i} untouched: {:?}",
+            r.services
+        );
+    }
+    let r = scan_host(2);
+    let names: Vec<&str> = r.services.iter().map(|s| s.name.as_str()).collect();
+    for want in [
+        "cron.service",
+        "ssh.service",
+        "lighttpd.service",
+        "systemd-manager",
+    ] {
+        assert!(names.contains(&want), "{want} in {names:?}");
+    }
+    assert!(
+        r.never_restart.iter().any(|s| s.name == "dbus.service"),
+        "dbus is reboot-class"
+    );
+    let cron = r
+        .services
+        .iter()
+        .find(|s| s.name == "cron.service")
+        .unwrap();
+    let f = &cron.processes[0].files[0];
+    assert!(f.path.contains("libpcre2-8.so.0"), "{f:?}");
+    assert_eq!(f.package.as_deref(), Some("libpcre2-8-0"));
+    assert_eq!(f.reason, fleetrestart_scan::report::Reason::Deleted);
+    // revert: the host comes back pristine
+    tb_ok(&["revert", "2"]);
+    let r = scan_host(2);
+    assert!(r.services.is_empty(), "reverted: {:?}", r.services);
     tb_ok(&["stopall"]);
 }

@@ -14,6 +14,11 @@
 #        testbed.sh hang|thaw I           fault: freeze / thaw every process of host I
 #        testbed.sh netcut|netfix I       fault: link down / up
 #        testbed.sh partition|heal I      fault: silently drop host I's replies / undo
+#        testbed.sh upgrade I PKG...      make host I stale for real: dpkg -i newer .debs of PKG
+#                                         (apt-get download on this machine, cached; the image is
+#                                         from bookworm main, so security/updates versions are newer)
+#        testbed.sh replace-lib I PATH    make host I stale by copying PATH and renaming it over
+#        testbed.sh revert I              undo any scenario: reboot host I on a pristine overlay
 #
 # Environment: TB_BASE (default /var/lib/fleetrestart-testbed) holds the image, hosts and keys;
 # TB_PREFIX (default frtb) prefixes every global name (netns, veth, bridge, cgroups) so that a
@@ -202,6 +207,26 @@ stopall() {
   return 0
 }
 
+debs() { # download (once) the newest .debs of the packages into $TB_BASE/debs; print their paths
+  local p f; mkdir -p $TB_BASE/debs
+  for p in "$@"; do
+    f=$(ls $TB_BASE/debs/${p}_*.deb 2>/dev/null | head -1)
+    if [ -z "$f" ]; then
+      (cd $TB_BASE/debs && apt-get download -q "$p" >/dev/null 2>&1) || die "apt-get download $p failed"
+      f=$(ls $TB_BASE/debs/${p}_*.deb | head -1)
+    fi
+    echo "$f"
+  done
+}
+
+upgrade() { # dpkg -i inside host I (plain dpkg: needrestart's apt hook does not run)
+  local i=$1 l f; shift
+  l=$(leader $i) || die "h$i is not running"
+  mkdir -p $HOSTS/h$i/merged/root/debs
+  for f in $(debs "$@"); do cp "$f" $HOSTS/h$i/merged/root/debs/; done
+  nsenter -t $l -a -- sh -c 'DEBIAN_FRONTEND=noninteractive dpkg -i /root/debs/*.deb' >/dev/null
+}
+
 hssh() {
   local i=$1; shift
   ssh -i $KEY -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile=$KNOWN \
@@ -230,6 +255,10 @@ case $cmd in
          for cg in $CGS; do find "$(cg_dir $cg $1)" -mindepth 1 -depth -type d -exec rmdir {} \; 2>/dev/null; done
          rm -f $HOSTS/h$1/nspawn.pid   # the overlay stays mounted: its disk state is kept
          start_one $1; wait_running $1 ;;
+  upgrade) upgrade "$@" ;;
+  replace-lib) l=$(leader $1) || die "h$1 is not running"
+         nsenter -t $l -a -- sh -c 'cp "$1" "$1.fr-new" && mv "$1.fr-new" "$1"' sh "$2" ;;
+  revert) stop_begin $1; stop_end $1; start_one $1; wait_running $1; known_hosts ;;
   hang)  echo FROZEN > "$(cg_dir freezer $1)/freezer.state" ;;
   thaw)  echo THAWED > "$(cg_dir freezer $1)/freezer.state" ;;
   netcut) ip link set ${P}v$1 down ;;
