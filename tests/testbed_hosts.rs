@@ -246,3 +246,62 @@ fn real_dpkg_upgrade_makes_exactly_that_host_stale() {
     assert!(r.services.is_empty(), "reverted: {:?}", r.services);
     tb_ok(&["stopall"]);
 }
+
+#[test]
+#[ignore = "needs root and the testbed image: run by `cargo xtask test`"]
+fn private_host_is_reachable_only_through_the_bastion() {
+    tb_ok(&["stopall"]);
+    tb_ok(&["start", "1"]);
+    tb_ok(&["bastion", "1"]);
+    tb_ok(&["start-private", "3"]);
+    let key = tb_ok(&["key"]);
+    let known = tb_ok(&["known-hosts"]);
+    let bastion = tb_ok(&["ip", "1"]);
+    let private = tb_ok(&["ip", "3"]);
+    let cfg = common::scratch("sshcfg").join("config");
+    std::fs::write(
+        &cfg,
+        format!("Host *\n  User root\n  IdentityFile {}\n  UserKnownHostsFile {}\n  StrictHostKeyChecking yes\n  BatchMode yes\n  ConnectTimeout 5\n", key.trim(), known.trim()),
+    )
+    .unwrap();
+    let ssh = |extra: &[&str]| {
+        Command::new("ssh")
+            .arg("-F")
+            .arg(&cfg)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let direct = ssh(&[private.trim(), "hostname"]);
+    assert!(!direct.status.success());
+    let err = String::from_utf8_lossy(&direct.stderr);
+    assert!(
+        err.contains("No route to host") || err.contains("Network is unreachable"),
+        "direct: {err}"
+    );
+    let jumped = ssh(&["-J", bastion.trim(), private.trim(), "hostname"]);
+    assert!(
+        jumped.status.success(),
+        "{}",
+        String::from_utf8_lossy(&jumped.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&jumped.stdout).trim(), "h3");
+    // the generated inventory says how to get there, as Ansible reads it
+    let inv = common::scratch("inv").join("inventory.yml");
+    tb_ok(&["inventory", inv.to_str().unwrap()]);
+    let text = std::fs::read_to_string(&inv).unwrap();
+    assert!(
+        text.contains(&format!(
+            "ansible_ssh_common_args: '-o ProxyJump=root@{}'",
+            bastion.trim()
+        )),
+        "{text}"
+    );
+    tb_ok(&["stopall"]);
+    let routes = Command::new("ip").args(["route"]).output().unwrap();
+    assert!(
+        !String::from_utf8_lossy(&routes.stdout)
+            .contains(private.trim().rsplit_once('.').unwrap().0),
+        "private route removed"
+    );
+}

@@ -14,6 +14,10 @@
 #        testbed.sh hang|thaw I           fault: freeze / thaw every process of host I
 #        testbed.sh netcut|netfix I       fault: link down / up
 #        testbed.sh partition|heal I      fault: silently drop host I's replies / undo
+#        testbed.sh start-private I       boot host I on the private network only (TB_SUBNET2, default
+#                                         10.78.0): this machine has no address or route there
+#        testbed.sh bastion I             give running host I a second interface on the private
+#                                         network: the jump host for the private ones (ssh -J)
 #        testbed.sh upgrade I PKG...      make host I stale for real: dpkg -i newer .debs of PKG
 #                                         (apt-get download on this machine, cached; the image is
 #                                         from bookworm main, so security/updates versions are newer)
@@ -28,11 +32,13 @@ set -u
 TB_BASE=${TB_BASE:-/var/lib/fleetrestart-testbed}
 P=${TB_PREFIX:-frtb}
 SUBNET=${TB_SUBNET:-10.77.0}
+SUBNET2=${TB_SUBNET2:-10.78.0}
 ROOTFS=$TB_BASE/rootfs
 HOSTS=$TB_BASE/hosts
 KEY=$TB_BASE/keys/id_ed25519
 KNOWN=$TB_BASE/known_hosts
 BR=${P}br0
+BR2=${P}br1   # the private network: a bridge with no address on this machine
 CGS="systemd unified freezer"
 HERE=$(cd "$(dirname "$0")" && pwd)
 MIRROR=${MIRROR:-$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/*.sources 2>/dev/null)}
@@ -42,7 +48,8 @@ PACKAGES=systemd-sysv,dbus,libpam-systemd,openssh-server,sudo,lighttpd,cron,proc
 PASS_USER_PASSWORD=frpass-secret
 
 die() { echo "testbed: $*" >&2; exit 1; }
-ip_of() { echo "$SUBNET.$((10 + $1))"; }
+is_private() { [ -f $HOSTS/h$1/private ]; }
+ip_of() { if is_private $1; then echo "$SUBNET2.$((10 + $1))"; else echo "$SUBNET.$((10 + $1))"; fi; }
 cg_dir() { echo "/sys/fs/cgroup/$1/$P/h$2"; }
 
 recipe_hash() { # the image is rebuilt when this script's image part or the package list changes
@@ -105,17 +112,36 @@ prepare() { # the host's overlay and identity
 }
 
 netns_up() {
-  local i=$1 ns=$P-h$1
-  if ! ip link show $BR >/dev/null 2>&1; then
+  local i=$1 ns=$P-h$1 br=$BR
+  if is_private $i; then
+    br=$BR2
+    private_net
+  elif ! ip link show $BR >/dev/null 2>&1; then
     ip link add $BR type bridge && ip addr add $SUBNET.1/24 dev $BR && ip link set $BR up
   fi
   ip netns list | grep -qw $ns && return 0
   ip netns add $ns
   ip link add ${P}v$i type veth peer name eth0 netns $ns
-  ip link set ${P}v$i master $BR up
+  ip link set ${P}v$i master $br up
   ip -n $ns addr add $(ip_of $i)/24 dev eth0
   ip -n $ns link set lo up; ip -n $ns link set eth0 up
-  ip -n $ns route add default via $SUBNET.1
+  is_private $i || ip -n $ns route add default via $SUBNET.1
+}
+
+private_net() { # the private bridge, and an unreachable route so that nothing for it leaves this machine
+  ip link show $BR2 >/dev/null 2>&1 || { ip link add $BR2 type bridge && ip link set $BR2 up; }
+  ip route show table main | grep -q "^unreachable $SUBNET2.0/24" || ip route add unreachable $SUBNET2.0/24
+}
+
+bastion() { # host I gets eth1 on the private network
+  local i=$1 ns=$P-h$1
+  private_net
+  ip -n $ns link show eth1 >/dev/null 2>&1 && return 0
+  ip link add ${P}b$i type veth peer name eth1 netns $ns
+  ip link set ${P}b$i master $BR2 up
+  ip -n $ns addr add $SUBNET2.$((10 + i))/24 dev eth1
+  ip -n $ns link set eth1 up
+  echo $i > $TB_BASE/bastion
 }
 
 leader() { # the host's PID 1 as seen from here
@@ -150,6 +176,19 @@ wait_running() { # until systemd says running/degraded (120 s at most)
   echo "h$i $s"
 }
 
+wait_running_private() {
+  local i=$1 l s=timeout n=0
+  while [ $((n++)) -lt 1200 ]; do
+    l=$(leader $i 2>/dev/null)
+    if [ -n "$l" ]; then
+      s=$(nsenter -t $l -a -- systemctl is-system-running 2>/dev/null)
+      case $s in running|degraded) nsenter -t $l -a -- sh -c 'ss -ltn | grep -q ":22 "' && break;; esac
+    fi
+    sleep 0.1
+  done
+  echo "h$i $s (private)"
+}
+
 known_hosts() { # one line per running host, from its own host key
   local d i; : > $KNOWN.new
   for d in $HOSTS/h*; do
@@ -166,6 +205,9 @@ inventory() { # Ansible YAML inventory of the running hosts
     for d in $HOSTS/h*; do
       i=${d##*/h}; mountpoint -q $d/merged || continue
       echo "        h$i:"; echo "          ansible_host: $(ip_of $i)"
+      if is_private $i && [ -f $TB_BASE/bastion ]; then
+        echo "          ansible_ssh_common_args: '-o ProxyJump=root@$(ip_of "$(cat $TB_BASE/bastion)")'"
+      fi
     done; } > "$out"
 }
 
@@ -186,7 +228,8 @@ stop_end() {
     fi
   fi
   mountpoint -q $d/merged && umount $d/merged
-  ip link del ${P}v$i 2>/dev/null
+  ip link del ${P}v$i 2>/dev/null; ip link del ${P}b$i 2>/dev/null
+  [ "$(cat $TB_BASE/bastion 2>/dev/null)" = $i ] && rm -f $TB_BASE/bastion
   ip netns list | grep -qw $P-h$i && ip netns del $P-h$i
   for cg in $CGS; do
     [ -d "$(cg_dir $cg $i)" ] && find "$(cg_dir $cg $i)" -depth -type d -exec rmdir {} \; 2>/dev/null
@@ -203,6 +246,9 @@ stopall() {
   # leftovers of a crashed run: any netns, veth or cgroup with our prefix
   for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep "^$P-h"); do ip netns del $ns; done
   ip link show $BR >/dev/null 2>&1 && ip link del $BR
+  ip link show $BR2 >/dev/null 2>&1 && ip link del $BR2
+  ip route del unreachable $SUBNET2.0/24 2>/dev/null
+  rm -f $HOSTS/h*/private $TB_BASE/bastion
   for cg in $CGS; do [ -d /sys/fs/cgroup/$cg/$P ] && find /sys/fs/cgroup/$cg/$P -depth -type d -exec rmdir {} \; 2>/dev/null; done
   return 0
 }
@@ -237,6 +283,10 @@ hssh() {
 cmd=${1:-}; shift || true
 case $cmd in
   image) image ;;
+  start-private) i=${1:?index}; image; mkdir -p $HOSTS/h$i; touch $HOSTS/h$i/private
+         sysctl -qw fs.inotify.max_user_instances=8192 fs.inotify.max_user_watches=1048576
+         start_one $i; wait_running_private $i; known_hosts ;;
+  bastion) bastion ${1:?index} ;;
   start) n=${1:?count}; image
          sysctl -qw fs.inotify.max_user_instances=8192 fs.inotify.max_user_watches=1048576
          for i in $(seq 1 $n); do start_one $i; done
