@@ -305,3 +305,17 @@ fn private_host_is_reachable_only_through_the_bastion() {
         "private route removed"
     );
 }
+
+#[test]
+#[ignore = "needs root and the testbed image: run by `cargo xtask test`"]
+fn thirty_hosts_boot_and_answer_over_ssh() {
+    tb_ok(&["stopall"]);
+    let started = tb_ok(&["start", "30"]);
+    let running = started.lines().filter(|l| l.ends_with(" running")).count();
+    assert_eq!(running, 30, "{started}");
+    for i in [1, 10, 20, 30] {
+        assert_eq!(ssh_probe(i, 5).0, "ok", "h{i}");
+    }
+    tb_ok(&["stopall"]);
+    assert_eq!(leftovers(), Vec::<String>::new());
+}

@@ -6,6 +6,7 @@
 //! - `dist`      scanners + a release controller that embeds them: target/dist/fleetrestart
 //! - `audit`     dist, then `fleetrestart audit ARGS...` on this machine (README's first command)
 //! - `test`      deps, scanners, fmt check, clippy, and every test (README's second command)
+//! - `bench-testbed N`  boot N testbed hosts: boot time and memory per host (BENCHMARKS.md)
 //! - `bench-scan [N...]`  the scanner against needrestart and checkrestart on N extra processes
 //!   (installs the peers; results are printed as a Markdown table for BENCHMARKS.md)
 
@@ -212,6 +213,12 @@ fn main() {
             exit(st.code().unwrap_or(1));
         }
         Some("test") => test(),
+        Some("bench-testbed") => {
+            deps();
+            run(Command::new("bash")
+                .arg(root().join("bench/testbed_boot.sh"))
+                .args(args));
+        }
         Some("bench-scan") => {
             deps();
             let missing: Vec<&str> = ["needrestart", "debian-goodies", "time"]
@@ -235,7 +242,7 @@ fn main() {
                 .args(args));
         }
         _ => {
-            eprintln!("usage: cargo xtask deps | scanners | dist | audit [ARGS...] | test | bench-scan [N...]");
+            eprintln!("usage: cargo xtask deps | scanners | dist | audit [ARGS...] | test | bench-scan [N...] | bench-testbed N");
             exit(2);
         }
     }
