@@ -240,6 +240,23 @@ fn real_dpkg_upgrade_makes_exactly_that_host_stale() {
     assert!(f.path.contains("libpcre2-8.so.0"), "{f:?}");
     assert_eq!(f.package.as_deref(), Some("libpcre2-8-0"));
     assert_eq!(f.reason, fleetrestart_scan::report::Reason::Deleted);
+    // a daemon's script replaced the same way shows up as a changed script of its service
+    std::thread::sleep(std::time::Duration::from_secs(3)); // past the scanner's 2 s tolerance after boot
+    tb_ok(&["replace-file", "3", "/usr/local/bin/fr-perl-daemon"]);
+    let r3 = scan_host(3);
+    let perl = r3
+        .services
+        .iter()
+        .find(|s| s.name == "fr-perl-daemon.service")
+        .expect("perl daemon reported");
+    assert_eq!(
+        perl.processes[0].files[0].kind,
+        fleetrestart_scan::report::FileKind::Script
+    );
+    assert_eq!(
+        perl.processes[0].files[0].path,
+        "/usr/local/bin/fr-perl-daemon"
+    );
     // revert: the host comes back pristine
     tb_ok(&["revert", "2"]);
     let r = scan_host(2);

@@ -21,7 +21,8 @@
 #        testbed.sh upgrade I PKG...      make host I stale for real: dpkg -i newer .debs of PKG
 #                                         (apt-get download on this machine, cached; the image is
 #                                         from bookworm main, so security/updates versions are newer)
-#        testbed.sh replace-lib I PATH    make host I stale by copying PATH and renaming it over
+#        testbed.sh replace-file I PATH   make host I stale: copy PATH (a library, a daemon's script)
+#                                         and rename the copy over it, as dpkg does
 #        testbed.sh revert I              undo any scenario: reboot host I on a pristine overlay
 #
 # Environment: TB_BASE (default /var/lib/fleetrestart-testbed) holds the image, hosts and keys;
@@ -306,7 +307,7 @@ case $cmd in
          rm -f $HOSTS/h$1/nspawn.pid   # the overlay stays mounted: its disk state is kept
          start_one $1; wait_running $1 ;;
   upgrade) upgrade "$@" ;;
-  replace-lib) l=$(leader $1) || die "h$1 is not running"
+  replace-file) l=$(leader $1) || die "h$1 is not running"
          nsenter -t $l -a -- sh -c 'cp "$1" "$1.fr-new" && mv "$1.fr-new" "$1"' sh "$2" ;;
   revert) stop_begin $1; stop_end $1; start_one $1; wait_running $1; known_hosts ;;
   hang)  echo FROZEN > "$(cg_dir freezer $1)/freezer.state" ;;
