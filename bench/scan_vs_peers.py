@@ -6,7 +6,8 @@ scratch directory, replaces one copy (rename over, as dpkg does) so that a tenth
 are stale, then runs each tool R times under /usr/bin/time and records wall time and peak RSS. The
 findings are compared: the set of helper PIDs each tool flags against the set that is stale.
 
-Usage (as root; `cargo xtask bench-scan` installs the peers and builds the scanner first):
+Usage (as root; `cargo xtask bench-scan` installs the peers and builds the scanner first;
+`cargo xtask bench-scan-host` runs it inside a testbed host):
     bench/scan_vs_peers.py SCANNER [N ...]
 """
 import os, re, shutil, signal, statistics, subprocess, sys, json, time
@@ -23,11 +24,18 @@ def system_lib():
 
 
 def timed(cmd):
-    """Runs cmd under /usr/bin/time; returns (wall seconds, peak RSS KiB, stdout, stderr)."""
+    """Runs cmd; returns (wall seconds, peak RSS KiB, stdout, stderr). Peak RSS comes from
+    /usr/bin/time (a small parent), not from wait4 here: a child forked from Python counts
+    Python's pages in its ru_maxrss until it execs."""
+    out_f = os.path.join(SCRATCH, "out")
+    err_f = os.path.join(SCRATCH, "err")
     tf = os.path.join(SCRATCH, "time.out")
-    p = subprocess.run(["/usr/bin/time", "-o", tf, "-f", "%e %M"] + cmd, capture_output=True, text=True)
-    wall, rss = open(tf).read().split()[-2:]
-    return float(wall), int(rss), p.stdout, p.stderr
+    with open(out_f, "w") as o, open(err_f, "w") as e:
+        t0 = time.perf_counter()
+        subprocess.run(["/usr/bin/time", "-o", tf, "-f", "%M"] + cmd, stdout=o, stderr=e, stdin=subprocess.DEVNULL)
+        wall = time.perf_counter() - t0
+    rss = int(open(tf).read().split()[-1])
+    return wall, rss, open(out_f).read(), open(err_f).read()
 
 
 def flagged_ours(out):

@@ -44,7 +44,7 @@ CGS="systemd unified freezer"
 HERE=$(cd "$(dirname "$0")" && pwd)
 MIRROR=${MIRROR:-$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/*.sources 2>/dev/null)}
 MIRROR=${MIRROR:-http://deb.debian.org/debian}
-PACKAGES=systemd-sysv,dbus,libpam-systemd,openssh-server,sudo,lighttpd,cron,procps,iproute2,curl,perl,python3,needrestart,debian-goodies,iputils-ping,netcat-openbsd,less
+PACKAGES=systemd-sysv,dbus,libpam-systemd,openssh-server,sudo,lighttpd,cron,procps,iproute2,curl,perl,python3,needrestart,debian-goodies,iputils-ping,netcat-openbsd,less,time
 # the password of the user whose sudo asks for one (a test fixture, not a secret)
 PASS_USER_PASSWORD=frpass-secret
 

@@ -6,6 +6,7 @@
 //! - `dist`      scanners + a release controller that embeds them: target/dist/fleetrestart
 //! - `audit`     dist, then `fleetrestart audit ARGS...` on this machine (README's first command)
 //! - `test`      deps, scanners, fmt check, clippy, and every test (README's second command)
+//! - `bench-scan-host [N...]`  the same inside a testbed host (systemd, real services)
 //! - `bench-testbed N`  boot N testbed hosts: boot time and memory per host (BENCHMARKS.md)
 //! - `bench-scan [N...]`  the scanner against needrestart and checkrestart on N extra processes
 //!   (installs the peers; results are printed as a Markdown table for BENCHMARKS.md)
@@ -213,6 +214,30 @@ fn main() {
             exit(st.code().unwrap_or(1));
         }
         Some("test") => test(),
+        Some("bench-scan-host") => {
+            // the same benchmark inside a testbed host: systemd, real services, needrestart in place
+            deps();
+            let dir = scanners();
+            let tb = root().join("tests/testbed/testbed.sh");
+            run(Command::new("bash").arg(&tb).args(["start", "1"]));
+            let host_root = Path::new("/var/lib/fleetrestart-testbed/hosts/h1/merged/root");
+            std::fs::copy(
+                dir.join("fleetrestart-scan-x86_64"),
+                host_root.join("fleetrestart-scan"),
+            )
+            .unwrap();
+            std::fs::copy(
+                root().join("bench/scan_vs_peers.py"),
+                host_root.join("scan_vs_peers.py"),
+            )
+            .unwrap();
+            let sizes: Vec<String> = args.collect();
+            let cmd = format!(
+                "python3 /root/scan_vs_peers.py /root/fleetrestart-scan {}",
+                sizes.join(" ")
+            );
+            run(Command::new("bash").arg(&tb).args(["ssh", "1", &cmd]));
+        }
         Some("bench-testbed") => {
             deps();
             run(Command::new("bash")
@@ -242,7 +267,7 @@ fn main() {
                 .args(args));
         }
         _ => {
-            eprintln!("usage: cargo xtask deps | scanners | dist | audit [ARGS...] | test | bench-scan [N...] | bench-testbed N");
+            eprintln!("usage: cargo xtask deps | scanners | dist | audit [ARGS...] | test | bench-scan [N...] | bench-scan-host [N...] | bench-testbed N");
             exit(2);
         }
     }
