@@ -5,6 +5,8 @@ mod cli;
 mod delivery;
 mod events;
 mod exit;
+#[allow(dead_code)] // used by the inventory loader and the fleet output (issue 4)
+mod inventory;
 mod output;
 mod scanners;
 mod shell;
