@@ -3,6 +3,7 @@
 
 use super::{ExecLimits, ExecOutput, Session, TransportError};
 use std::io::{Read, Write};
+use std::os::unix::process::CommandExt as _;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
@@ -84,8 +85,6 @@ impl Session for LocalSession {
         })
     }
 }
-
-use std::os::unix::process::CommandExt as _;
 
 #[cfg(test)]
 mod tests {

@@ -81,10 +81,9 @@ fn build_deps() {
     }
 }
 
-/// What the tests need too: the apt packages.
-fn deps() {
-    build_deps();
-    let missing: Vec<&str> = APT_PACKAGES
+/// Installs the Debian packages of `packages` that are not installed yet (idempotent).
+fn apt_install(packages: &[&str]) {
+    let missing: Vec<&str> = packages
         .iter()
         .copied()
         .filter(|p| {
@@ -92,23 +91,33 @@ fn deps() {
                 .contains("install ok installed")
         })
         .collect();
-    if !missing.is_empty() {
-        let sudo: &[&str] = if output(Command::new("id").arg("-u")).trim() == "0" {
-            &[]
-        } else {
-            &["sudo"]
-        };
-        let apt = |args: &[&str]| {
-            let mut c = Command::new(sudo.first().copied().unwrap_or("apt-get"));
-            if !sudo.is_empty() {
-                c.arg("apt-get");
-            }
-            c.args(args).env("DEBIAN_FRONTEND", "noninteractive");
-            c
-        };
-        run(&mut apt(&["update", "-qq"]));
-        run(apt(&["install", "-y", "-qq", "--no-install-recommends"]).args(&missing));
+    if missing.is_empty() {
+        return;
     }
+    let root_user = output(Command::new("id").arg("-u")).trim() == "0";
+    let apt = |args: &[&str]| {
+        let mut c = if root_user {
+            Command::new("apt-get")
+        } else {
+            Command::new("sudo")
+        };
+        if !root_user {
+            c.arg("apt-get");
+        }
+        // NEEDRESTART_SUSPEND: an installed needrestart must not act during our installs
+        c.args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .env("NEEDRESTART_SUSPEND", "1");
+        c
+    };
+    run(&mut apt(&["update", "-qq"]));
+    run(apt(&["install", "-y", "-qq", "--no-install-recommends"]).args(&missing));
+}
+
+/// What the tests need too: the apt packages.
+fn deps() {
+    build_deps();
+    apt_install(APT_PACKAGES);
 }
 
 fn scanners() -> PathBuf {
@@ -246,20 +255,7 @@ fn main() {
         }
         Some("bench-scan") => {
             deps();
-            let missing: Vec<&str> = ["needrestart", "debian-goodies", "time"]
-                .into_iter()
-                .filter(|p| {
-                    !output(Command::new("dpkg-query").args(["-W", "-f", "${Status}", p]))
-                        .contains("install ok installed")
-                })
-                .collect();
-            if !missing.is_empty() {
-                run(Command::new("apt-get")
-                    .args(["install", "-y", "-qq"])
-                    .args(&missing)
-                    .env("DEBIAN_FRONTEND", "noninteractive")
-                    .env("NEEDRESTART_SUSPEND", "1"));
-            }
+            apt_install(&["needrestart", "debian-goodies", "time"]);
             let dir = scanners();
             run(Command::new("python3")
                 .arg(root().join("bench/scan_vs_peers.py"))
