@@ -1,0 +1,302 @@
+//! Reading inventory sources (the I/O edge of the inventory): files, directories, executable
+//! scripts, `host1,host2,` lists, and the `group_vars/` and `host_vars/` beside them.
+//!
+//! Formats: `.yml`/`.yaml` YAML; `.json` either `ansible-inventory --list` JSON or YAML-style;
+//! an executable file is run with `--list` (and `--host H` when it gives no `_meta`); anything
+//! else is INI. In a directory, every file is read in name order except Ansible's ignored
+//! extensions (`~ .orig .bak .ini .cfg .retry .pyc .pyo`).
+
+use super::{ini, json, yaml, Inventory, InventoryError, Vars};
+use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const IGNORED_EXTS: &[&str] = &[
+    "~", ".orig", ".bak", ".ini", ".cfg", ".retry", ".pyc", ".pyo",
+];
+const SCRIPT_TIMEOUT: Duration = Duration::from_secs(60);
+const SCRIPT_MAX_OUTPUT: u64 = 64 << 20;
+const MAX_INVENTORY_FILE: u64 = 64 << 20;
+
+/// Reads every source (in order, merging) and completes the inventory.
+pub fn load(sources: &[String]) -> Result<Inventory, InventoryError> {
+    let mut inv = Inventory::new();
+    let mut var_dirs: Vec<PathBuf> = Vec::new();
+    for src in sources {
+        let path = Path::new(src);
+        if !path.exists() && src.contains(',') {
+            host_list(&mut inv, src)?;
+            continue;
+        }
+        let meta = std::fs::metadata(path).map_err(|e| {
+            InventoryError::new(src, None, None, format!("cannot read inventory: {e}"))
+        })?;
+        if meta.is_dir() {
+            let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
+                .map_err(|e| InventoryError::new(src, None, None, e.to_string()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| {
+                    let n = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                    p.is_file()
+                        && !n.starts_with('.')
+                        && !IGNORED_EXTS.iter().any(|x| n.ends_with(x))
+                })
+                .collect();
+            entries.sort();
+            for e in entries {
+                load_file(&mut inv, &e)?;
+            }
+            var_dirs.push(path.to_path_buf());
+        } else {
+            load_file(&mut inv, path)?;
+            var_dirs.push(
+                path.parent()
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .unwrap_or(Path::new("."))
+                    .to_path_buf(),
+            );
+        }
+    }
+    inv.finish()
+        .map_err(|m| InventoryError::new(&sources.join(","), None, None, m))?;
+    var_dirs.dedup();
+    for d in var_dirs {
+        load_vars_dirs(&mut inv, &d)?;
+    }
+    Ok(inv)
+}
+
+/// `-i 'web1,web2,'`: a comma-separated host list (ungrouped).
+fn host_list(inv: &mut Inventory, src: &str) -> Result<(), InventoryError> {
+    for h in src.split(',').map(str::trim).filter(|h| !h.is_empty()) {
+        if !super::is_valid_host_name(h) {
+            return Err(InventoryError::new(
+                src,
+                None,
+                None,
+                format!("invalid host name {h:?} in host list"),
+            ));
+        }
+        inv.add_host("ungrouped", h, Vars::new());
+    }
+    Ok(())
+}
+
+fn read_text(path: &Path) -> Result<String, InventoryError> {
+    let name = path.display().to_string();
+    let f = std::fs::File::open(path)
+        .map_err(|e| InventoryError::new(&name, None, None, format!("cannot read: {e}")))?;
+    let mut text = String::new();
+    f.take(MAX_INVENTORY_FILE)
+        .read_to_string(&mut text)
+        .map_err(|e| InventoryError::new(&name, None, None, format!("cannot read: {e}")))?;
+    Ok(text)
+}
+
+fn load_file(inv: &mut Inventory, path: &Path) -> Result<(), InventoryError> {
+    let name = path.display().to_string();
+    let meta = std::fs::metadata(path)
+        .map_err(|e| InventoryError::new(&name, None, None, format!("cannot read: {e}")))?;
+    if meta.permissions().mode() & 0o111 != 0 {
+        return run_script(inv, path);
+    }
+    let text = read_text(path)?;
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+    match ext {
+        "yml" | "yaml" => yaml::parse(inv, &name, &text),
+        "json" => {
+            let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+                InventoryError::new(
+                    &name,
+                    Some(e.line()),
+                    Some(e.column()),
+                    format!("invalid JSON: {e}"),
+                )
+            })?;
+            if json::looks_like_list_output(&v) {
+                json::parse_value(inv, &name, &v).map(|_| ())
+            } else {
+                yaml::parse(inv, &name, &text)
+            }
+        }
+        _ => {
+            let first = text
+                .lines()
+                .map(str::trim)
+                .find(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with(';'))
+                .unwrap_or("");
+            if first == "---" || (first.ends_with(':') && !first.starts_with('[')) {
+                yaml::parse(inv, &name, &text)
+            } else {
+                ini::parse(inv, &name, &text)
+            }
+        }
+    }
+}
+
+/// Runs `path ARGS` with a deadline and an output bound; returns its standard output.
+fn run_capture(path: &Path, args: &[&str]) -> Result<String, String> {
+    let mut child = Command::new(path)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run: {e}"))?;
+    let mut out = child.stdout.take().expect("piped");
+    let mut err = child.stderr.take().expect("piped");
+    let reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = (&mut out).take(SCRIPT_MAX_OUTPUT + 1).read_to_end(&mut buf);
+        buf
+    });
+    let ereader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = (&mut err).take(64 << 10).read_to_end(&mut buf);
+        buf
+    });
+    let t0 = Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(s)) => break s,
+            Ok(None) if t0.elapsed() > SCRIPT_TIMEOUT => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("timed out after {} s", SCRIPT_TIMEOUT.as_secs()));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+            Err(e) => return Err(e.to_string()),
+        }
+    };
+    let stdout = reader.join().unwrap_or_default();
+    let stderr = ereader.join().unwrap_or_default();
+    if !status.success() {
+        return Err(format!(
+            "exited with {status}: {}",
+            String::from_utf8_lossy(&stderr).trim()
+        ));
+    }
+    if stdout.len() as u64 > SCRIPT_MAX_OUTPUT {
+        return Err(format!("printed more than {SCRIPT_MAX_OUTPUT} bytes"));
+    }
+    String::from_utf8(stdout).map_err(|_| "printed invalid UTF-8".to_string())
+}
+
+fn run_script(inv: &mut Inventory, path: &Path) -> Result<(), InventoryError> {
+    let name = path.display().to_string();
+    let text = run_capture(path, &["--list"])
+        .map_err(|m| InventoryError::new(&name, None, None, format!("inventory script {m}")))?;
+    let label = format!("{name} --list");
+    let known = inv.hosts.len();
+    let has_meta = json::parse(inv, &label, &text)?;
+    if !has_meta {
+        let added: Vec<String> = inv.hosts[known..].to_vec();
+        for h in added {
+            let out = run_capture(path, &["--host", &h]).map_err(|m| {
+                InventoryError::new(
+                    &name,
+                    None,
+                    None,
+                    format!("inventory script --host {h}: {m}"),
+                )
+            })?;
+            let v: serde_json::Value = serde_json::from_str(&out).map_err(|e| {
+                InventoryError::new(
+                    &format!("{name} --host {h}"),
+                    Some(e.line()),
+                    Some(e.column()),
+                    format!("invalid JSON: {e}"),
+                )
+            })?;
+            let vars = v.as_object().cloned().ok_or_else(|| {
+                InventoryError::new(
+                    &name,
+                    None,
+                    None,
+                    format!("--host {h} must print a JSON object"),
+                )
+            })?;
+            inv.host_vars.entry(h).or_default().extend(vars);
+        }
+    }
+    Ok(())
+}
+
+/// The files holding variables for `name` in `dir`: `name`, `name.yml|yaml|json`, or every
+/// file of the directory `name/` in lexical order.
+fn var_files(dir: &Path, name: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for cand in [
+        name.to_string(),
+        format!("{name}.yml"),
+        format!("{name}.yaml"),
+        format!("{name}.json"),
+    ] {
+        let p = dir.join(&cand);
+        if p.is_file() {
+            out.push(p);
+        } else if p.is_dir() && cand == name {
+            let mut inner: Vec<PathBuf> = std::fs::read_dir(&p)
+                .into_iter()
+                .flatten()
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| {
+                    let n = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                    p.is_file()
+                        && !n.starts_with('.')
+                        && (n.ends_with(".yml")
+                            || n.ends_with(".yaml")
+                            || n.ends_with(".json")
+                            || !n.contains('.'))
+                })
+                .collect();
+            inner.sort();
+            out.extend(inner);
+        }
+    }
+    out
+}
+
+fn read_vars_file(path: &Path) -> Result<Vars, InventoryError> {
+    let name = path.display().to_string();
+    let text = read_text(path)?;
+    let v: Option<Vars> = serde_norway::from_str(&text).map_err(|e| {
+        let loc = e.location();
+        InventoryError::new(
+            &name,
+            loc.as_ref().map(|l| l.line()),
+            loc.as_ref().map(|l| l.column()),
+            format!(
+                "expected a mapping of variables: {}",
+                e.to_string().split(" at line ").next().unwrap_or_default()
+            ),
+        )
+    })?;
+    Ok(v.unwrap_or_default())
+}
+
+fn load_vars_dirs(inv: &mut Inventory, dir: &Path) -> Result<(), InventoryError> {
+    let gdir = dir.join("group_vars");
+    if gdir.is_dir() {
+        let groups: Vec<String> = inv.groups.keys().cloned().collect();
+        for g in groups {
+            for f in var_files(&gdir, &g) {
+                let vars = read_vars_file(&f)?;
+                inv.merge_group_vars(&g, vars);
+            }
+        }
+    }
+    let hdir = dir.join("host_vars");
+    if hdir.is_dir() {
+        let hosts = inv.hosts.clone();
+        for h in hosts {
+            for f in var_files(&hdir, &h) {
+                let vars = read_vars_file(&f)?;
+                inv.host_vars.entry(h.clone()).or_default().extend(vars);
+            }
+        }
+    }
+    Ok(())
+}
