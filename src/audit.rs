@@ -1,27 +1,18 @@
 //! The audit: for each target, open a session, deliver and run the scanner, collect the result.
 //!
-//! Emits [`Event`]s as it goes; never drops a host: every target ends as a [`HostResult`] that is
-//! either a report or the reason it failed.
+//! Runs the targets on the [`executor`](crate::executor) and emits [`Event`]s as it goes; never
+//! drops a host: every target ends as a [`HostResult`] that is either a report or the reason it
+//! failed (unreachable hosts apart from hosts that failed after connecting).
 
 use crate::delivery::{self, Delivery, DeliveryConfig, HostError, HostScan};
 use crate::events::Event;
+use crate::privilege::BecomeSession;
 use crate::scanners::ScannerSet;
+use crate::targets::{Connection, Target};
 use crate::transport::local::LocalSession;
+use crate::transport::ssh::{self, SshContext};
 use crate::transport::Session;
 use std::time::{Duration, Instant};
-
-/// How to reach a target.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Connection {
-    /// This machine, through `sh -c`.
-    Local,
-}
-
-#[derive(Debug, Clone)]
-pub struct Target {
-    pub name: String,
-    pub connection: Connection,
-}
 
 #[derive(Debug)]
 pub struct HostResult {
@@ -30,33 +21,72 @@ pub struct HostResult {
     pub elapsed: Duration,
 }
 
+impl HostResult {
+    pub fn status(&self) -> &'static str {
+        match &self.outcome {
+            Ok(_) => "ok",
+            Err(HostError::Unreachable(_)) => "unreachable",
+            Err(_) => "failed",
+        }
+    }
+}
+
 pub struct AuditContext<'a> {
     pub scanners: &'a ScannerSet,
     pub delivery: DeliveryConfig,
     /// The user's rules file text, validated already; sent to each scanner on standard input.
     pub rules: Option<String>,
+    pub ssh: SshContext,
+    pub forks: usize,
+    /// Whole-host time limit (connect and every command).
+    pub host_timeout: Duration,
 }
 
-fn open(target: &Target) -> Box<dyn Session> {
-    match target.connection {
+fn open(
+    target: &Target,
+    ctx: &AuditContext,
+    t0: Instant,
+) -> Result<Box<dyn Session + Send>, HostError> {
+    let session: Box<dyn Session + Send> = match &target.connection {
         Connection::Local => Box::new(LocalSession),
-    }
+        Connection::Ssh(s) => {
+            let mut sess =
+                ssh::connect(s, &ctx.ssh).map_err(|e| HostError::Unreachable(e.to_string()))?;
+            sess.set_host_deadline(t0 + ctx.host_timeout);
+            Box::new(sess)
+        }
+    };
+    let login_is = |u: &str| match &target.connection {
+        Connection::Local => u == "root" && unsafe { libc::geteuid() } == 0,
+        Connection::Ssh(s) => s.hop.user == u,
+    };
+    Ok(match &target.become_ {
+        Some(b) if !login_is(&b.user) => Box::new(BecomeSession::new(
+            session,
+            b.user.clone(),
+            b.password.clone(),
+        )),
+        _ => session,
+    })
 }
 
-pub fn audit_one(target: &Target, ctx: &AuditContext, emit: &dyn Fn(Event)) -> HostResult {
+pub fn audit_one(target: &Target, ctx: &AuditContext, emit: &(dyn Fn(Event) + Sync)) -> HostResult {
     let t0 = Instant::now();
-    emit(Event::HostStarted {
-        host: target.name.clone(),
-    });
-    let mut session = open(target);
-    let outcome = delivery::scan_host(
-        session.as_mut(),
-        ctx.scanners,
-        &ctx.delivery,
-        ctx.rules.as_deref(),
-    );
-    let elapsed = t0.elapsed();
     let host = target.name.clone();
+    emit(Event::HostStarted { host: host.clone() });
+    let mut cfg = ctx.delivery.clone();
+    if target.installed_scanner.is_some() {
+        cfg.installed_scanner = target.installed_scanner.clone();
+    }
+    let outcome = open(target, ctx, t0).and_then(|mut session| {
+        emit(Event::HostConnected {
+            host: host.clone(),
+            elapsed_ms: t0.elapsed().as_millis() as u64,
+        });
+        delivery::scan_host(session.as_mut(), ctx.scanners, &cfg, ctx.rules.as_deref())
+    });
+    let elapsed = t0.elapsed();
+    let elapsed_ms = elapsed.as_millis() as u64;
     match &outcome {
         Ok(scan) => {
             emit(match scan.delivery {
@@ -70,13 +100,18 @@ pub fn audit_one(target: &Target, ctx: &AuditContext, emit: &dyn Fn(Event)) -> H
             emit(Event::HostScanned {
                 host: host.clone(),
                 needs_action: scan.report.needs_action(),
-                elapsed_ms: elapsed.as_millis() as u64,
+                elapsed_ms,
             });
         }
+        Err(HostError::Unreachable(reason)) => emit(Event::HostUnreachable {
+            host: host.clone(),
+            reason: reason.clone(),
+            elapsed_ms,
+        }),
         Err(e) => emit(Event::HostFailed {
             host: host.clone(),
             reason: e.to_string(),
-            elapsed_ms: elapsed.as_millis() as u64,
+            elapsed_ms,
         }),
     }
     HostResult {
@@ -86,6 +121,27 @@ pub fn audit_one(target: &Target, ctx: &AuditContext, emit: &dyn Fn(Event)) -> H
     }
 }
 
-pub fn audit(targets: &[Target], ctx: &AuditContext, emit: &dyn Fn(Event)) -> Vec<HostResult> {
-    targets.iter().map(|t| audit_one(t, ctx, emit)).collect()
+/// Audits every target, at most `ctx.forks` at once; results in target order.
+pub fn audit(
+    targets: &[Target],
+    ctx: &AuditContext,
+    emit: &(dyn Fn(Event) + Sync),
+) -> Vec<HostResult> {
+    crate::executor::run(
+        targets,
+        ctx.forks,
+        |t| audit_one(t, ctx, emit),
+        |t, msg| {
+            emit(Event::HostFailed {
+                host: t.name.clone(),
+                reason: msg.clone(),
+                elapsed_ms: 0,
+            });
+            HostResult {
+                host: t.name.clone(),
+                outcome: Err(HostError::Internal(msg)),
+                elapsed: Duration::ZERO,
+            }
+        },
+    )
 }

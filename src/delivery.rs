@@ -65,18 +65,26 @@ pub struct HostScan {
 /// Why a host could not be scanned.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HostError {
+    /// No session could be opened (network, handshake, host key, authentication).
+    Unreachable(String),
     Transport(TransportError),
     UnsupportedArch(String),
     NoScanner(String),
     UploadFailed(String),
     VerifyFailed,
-    ScannerFailed { status: Option<i32>, stderr: String },
+    ScannerFailed {
+        status: Option<i32>,
+        stderr: String,
+    },
     BadReport(String),
+    Internal(String),
 }
 
 impl std::fmt::Display for HostError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            HostError::Unreachable(m) => f.write_str(m),
+            HostError::Internal(m) => f.write_str(m),
             HostError::Transport(e) => write!(f, "{e}"),
             HostError::UnsupportedArch(a) => write!(f, "unsupported architecture {a:?} (scanners exist for x86_64 and aarch64)"),
             HostError::NoScanner(a) => write!(f, "no scanner for {a} is available to this controller (build with `cargo xtask scanners`)"),

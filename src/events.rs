@@ -8,6 +8,10 @@ pub enum Event {
     HostStarted {
         host: String,
     },
+    HostConnected {
+        host: String,
+        elapsed_ms: u64,
+    },
     ScannerUploaded {
         host: String,
         bytes: u64,
@@ -21,6 +25,11 @@ pub enum Event {
     HostScanned {
         host: String,
         needs_action: bool,
+        elapsed_ms: u64,
+    },
+    HostUnreachable {
+        host: String,
+        reason: String,
         elapsed_ms: u64,
     },
     HostFailed {

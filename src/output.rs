@@ -1,64 +1,189 @@
-//! Rendering of audit results: the human view and the JSON document.
+//! Rendering of audit results: the human fleet view, the `--json` document, `--tree` files and
+//! host-list files. Formatting only: the grouping is done by [`crate::aggregate`].
 
+use crate::aggregate::{Cause, Fleet, Problem, ServiceRow};
 use crate::audit::HostResult;
 use crate::delivery::Delivery;
+use crate::inventory::range::fold;
 use fleetrestart_scan::render;
 use serde_json::json;
 use std::fmt::Write;
+use std::path::Path;
 
-/// Version of the controller's `--json` document.
+/// Version of the controller's `--json` document (docs/audit-schema.json).
 pub const AUDIT_SCHEMA_VERSION: u32 = 1;
 
-pub fn human(results: &[HostResult]) -> String {
-    let mut o = String::new();
-    for r in results {
-        match &r.outcome {
-            Ok(scan) => o.push_str(&render::human(&scan.report)),
-            Err(e) => {
-                let _ = writeln!(o, "{}: FAILED: {e}", r.host);
-            }
-        }
+fn folded(hosts: &[String]) -> String {
+    let v: Vec<&str> = hosts.iter().map(String::as_str).collect();
+    fold(&v)
+}
+
+fn cause_text(causes: &[Cause]) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for c in causes.iter().take(3) {
+        parts.push(match &c.package {
+            Some(p) => format!("{p} ({})", c.path),
+            None => c.path.clone(),
+        });
     }
-    let failed = results.iter().filter(|r| r.outcome.is_err()).count();
-    if results.len() > 1 || failed > 0 {
+    if causes.len() > 3 {
+        parts.push(format!("and {} more", causes.len() - 3));
+    }
+    parts.join(", ")
+}
+
+fn service_table(o: &mut String, rows: &[ServiceRow]) {
+    let w = rows
+        .iter()
+        .map(|r| r.service.len())
+        .max()
+        .unwrap_or(0)
+        .min(40);
+    for r in rows {
         let _ = writeln!(
             o,
-            "\n{} hosts: {} scanned, {} failed",
-            results.len(),
-            results.len() - failed,
-            failed
+            "  {:<w$}  {:<16} {} host(s): {}\n  {:<w$}  caused by: {}",
+            r.service,
+            r.method,
+            r.hosts.len(),
+            folded(&r.hosts),
+            "",
+            cause_text(&r.causes),
         );
     }
+}
+
+fn problems(o: &mut String, title: &str, list: &[Problem]) {
+    if list.is_empty() {
+        return;
+    }
+    let _ = writeln!(o, "\n{title} ({}):", list.len());
+    for p in list {
+        let _ = writeln!(o, "  {}: {}", p.host, p.reason);
+    }
+}
+
+/// The human view. A single scanned host shows its full report; a fleet shows the aggregation.
+pub fn human(results: &[HostResult], fleet: &Fleet) -> String {
+    let mut o = String::new();
+    if results.len() == 1 {
+        if let Ok(scan) = &results[0].outcome {
+            return render::human(&scan.report);
+        }
+    }
+    if !fleet.services.is_empty() {
+        let _ = writeln!(
+            o,
+            "Services to restart ({} services, {} host×service):",
+            fleet.services.len(),
+            fleet.counts.service_restarts
+        );
+        service_table(&mut o, &fleet.services);
+    }
+    if !fleet.never_restart.is_empty() {
+        let _ = writeln!(
+            o,
+            "\nStale but not restarted automatically (rules say never/manual/reboot):"
+        );
+        service_table(&mut o, &fleet.never_restart);
+    }
+    if !fleet.hosts.is_empty() {
+        let _ = writeln!(o, "\nBy host ({} need action):", fleet.hosts.len());
+        for h in &fleet.hosts {
+            let mut what: Vec<String> = h.services.clone();
+            what.extend(h.never_restart.iter().map(|s| format!("{s} (not auto)")));
+            if h.sessions > 0 {
+                what.push(format!("{} session(s)", h.sessions));
+            }
+            if h.unattributed > 0 {
+                what.push(format!("{} unattributed process group(s)", h.unattributed));
+            }
+            if h.reboot {
+                what.push("reboot".into());
+            }
+            let _ = writeln!(o, "  {}: {}", h.host, what.join(", "));
+        }
+    }
+    problems(
+        &mut o,
+        "Sessions to restart (log out and in)",
+        &fleet.sessions,
+    );
+    problems(&mut o, "Reboot needed", &fleet.reboot);
+    problems(&mut o, "Failed", &fleet.failed);
+    problems(&mut o, "Unreachable", &fleet.unreachable);
+    let c = &fleet.counts;
+    let _ = writeln!(
+        o,
+        "\n{} hosts: {} clean, {} need action ({} restart, {} reboot, {} sessions), {} failed, {} unreachable{}",
+        c.hosts,
+        c.clean,
+        c.needing_action,
+        c.restart_needed,
+        c.reboot_needed,
+        c.sessions,
+        c.failed,
+        c.unreachable,
+        if c.partial > 0 { format!("; {} partial scans (not root?)", c.partial) } else { String::new() }
+    );
     o
 }
 
-pub fn json(results: &[HostResult]) -> serde_json::Value {
-    let hosts: Vec<serde_json::Value> = results
-        .iter()
-        .map(|r| match &r.outcome {
-            Ok(scan) => json!({
-                "host": r.host,
-                "status": "ok",
-                "elapsed_ms": r.elapsed.as_millis() as u64,
-                "delivery": match scan.delivery { Delivery::Reused => "reused", Delivery::Uploaded(_) => "uploaded", Delivery::Installed => "installed" },
-                "report": scan.report,
-            }),
-            Err(e) => json!({ "host": r.host, "status": "failed", "elapsed_ms": r.elapsed.as_millis() as u64, "error": e.to_string() }),
-        })
-        .collect();
-    let ok: Vec<_> = results
-        .iter()
-        .filter_map(|r| r.outcome.as_ref().ok())
-        .collect();
+/// One host's entry in the JSON document and in `--tree` files.
+pub fn host_json(r: &HostResult) -> serde_json::Value {
+    let elapsed_ms = r.elapsed.as_millis() as u64;
+    match &r.outcome {
+        Ok(scan) => json!({
+            "host": r.host,
+            "status": "ok",
+            "needs_action": scan.report.needs_action(),
+            "elapsed_ms": elapsed_ms,
+            "delivery": match scan.delivery { Delivery::Reused => "reused", Delivery::Uploaded(_) => "uploaded", Delivery::Installed => "installed" },
+            "report": scan.report,
+        }),
+        Err(e) => {
+            json!({ "host": r.host, "status": r.status(), "elapsed_ms": elapsed_ms, "error": e.to_string() })
+        }
+    }
+}
+
+pub fn json(results: &[HostResult], fleet: &Fleet) -> serde_json::Value {
     json!({
         "schema_version": AUDIT_SCHEMA_VERSION,
-        "hosts": hosts,
-        "summary": {
-            "hosts": results.len(),
-            "scanned": ok.len(),
-            "failed": results.len() - ok.len(),
-            "needing_action": ok.iter().filter(|s| s.report.needs_action()).count(),
-            "reboot_needed": ok.iter().filter(|s| s.report.reboot.needed).count(),
-        }
+        "hosts": results.iter().map(host_json).collect::<Vec<_>>(),
+        "services": fleet.services,
+        "never_restart": fleet.never_restart,
+        "summary": fleet.counts,
     })
+}
+
+/// `--tree DIR`: one `HOST.json` per host (names were validated when the inventory was read).
+pub fn write_tree(dir: &Path, results: &[HostResult]) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    for r in results {
+        let text = serde_json::to_string_pretty(&host_json(r)).map_err(std::io::Error::other)?;
+        std::fs::write(dir.join(format!("{}.json", r.host)), text + "\n")?;
+    }
+    Ok(())
+}
+
+/// `--host-lists DIR`: files `clean`, `stale`, `failed`, `unreachable`, one host per line, for
+/// `--limit @DIR/stale` (all four are written, empty ones too, so old lists never linger).
+pub fn write_host_lists(dir: &Path, fleet: &Fleet) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let lines = |v: Vec<&String>| v.into_iter().map(|h| format!("{h}\n")).collect::<String>();
+    std::fs::write(dir.join("clean"), lines(fleet.clean.iter().collect()))?;
+    std::fs::write(
+        dir.join("stale"),
+        lines(fleet.hosts.iter().map(|h| &h.host).collect()),
+    )?;
+    std::fs::write(
+        dir.join("failed"),
+        lines(fleet.failed.iter().map(|p| &p.host).collect()),
+    )?;
+    std::fs::write(
+        dir.join("unreachable"),
+        lines(fleet.unreachable.iter().map(|p| &p.host).collect()),
+    )?;
+    Ok(())
 }

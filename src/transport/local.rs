@@ -1,6 +1,7 @@
 //! The local transport: runs commands with `sh -c` on this machine, as the SSH transport runs
 //! them on a remote host, so that auditing this machine takes the same code path.
 
+use super::gate::Handshake;
 use super::{ExecLimits, ExecOutput, Session, TransportError};
 use std::io::{Read, Write};
 use std::os::unix::process::CommandExt as _;
@@ -29,12 +30,18 @@ fn read_bounded(mut r: impl Read, max: usize) -> (Vec<u8>, bool) {
 }
 
 impl Session for LocalSession {
-    fn exec(
+    fn exec_gated(
         &mut self,
         command: &str,
         stdin: &[u8],
         limits: ExecLimits,
+        gate: Option<&Handshake>,
     ) -> Result<ExecOutput, TransportError> {
+        if gate.is_some() {
+            return Err(TransportError::Become(
+                "a sudo password is not supported on local connections: run fleetrestart as root or use NOPASSWD sudo".into(),
+            ));
+        }
         let mut child = Command::new("/bin/sh")
             .arg("-c")
             .arg(command)

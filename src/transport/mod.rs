@@ -4,7 +4,13 @@
 //! SSH transport (ssh2) runs the same command strings over one authenticated connection per host.
 //! Output is bounded and every command has a deadline.
 
+pub mod gate;
+pub mod jump;
+pub mod known_hosts;
 pub mod local;
+pub mod ssh;
+
+use gate::Handshake;
 
 use std::time::Duration;
 
@@ -43,6 +49,8 @@ pub enum TransportError {
     Timeout(Duration),
     /// The connection broke or the command could not be started.
     Failed(String),
+    /// Privilege escalation (sudo) did not work.
+    Become(String),
 }
 
 impl std::fmt::Display for TransportError {
@@ -52,6 +60,7 @@ impl std::fmt::Display for TransportError {
                 write!(f, "command timed out after {:.1} s", d.as_secs_f64())
             }
             TransportError::Failed(m) => f.write_str(m),
+            TransportError::Become(m) => write!(f, "become: {m}"),
         }
     }
 }
@@ -59,10 +68,22 @@ impl std::fmt::Display for TransportError {
 /// A session on one host. Commands are shell command lines: callers quote every value with
 /// [`crate::shell::quote`].
 pub trait Session {
+    /// Runs `command`; with a `gate`, standard input is held back until the sudo handshake
+    /// has passed (see [`gate`]).
+    fn exec_gated(
+        &mut self,
+        command: &str,
+        stdin: &[u8],
+        limits: ExecLimits,
+        gate: Option<&Handshake>,
+    ) -> Result<ExecOutput, TransportError>;
+
     fn exec(
         &mut self,
         command: &str,
         stdin: &[u8],
         limits: ExecLimits,
-    ) -> Result<ExecOutput, TransportError>;
+    ) -> Result<ExecOutput, TransportError> {
+        self.exec_gated(command, stdin, limits, None)
+    }
 }

@@ -1,0 +1,586 @@
+//! The SSH transport (libssh2 through the ssh2 crate): one authenticated session per host,
+//! reused for every command on it.
+//!
+//! Connect: TCP with a timeout (through each ProxyJump hop's direct-tcpip channel, see
+//! [`super::jump`]), SSH handshake bounded by the same connect deadline, host key checked
+//! ([`super::known_hosts`]), then ssh-agent keys and key files (an encrypted key's passphrase is
+//! asked once per run on the terminal). Commands run in non-blocking mode in a poll loop, so a
+//! deadline, bounded output, keepalives and the sudo handshake ([`super::gate`]) all hold.
+
+use super::gate::{Gate, GateEvent, Handshake};
+use super::jump;
+use super::known_hosts;
+use super::{ExecLimits, ExecOutput, Session, TransportError};
+use crate::secret::Secret;
+use crate::targets::{Hop, SshTarget};
+use ssh2::ErrorCode;
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+const LIBSSH2_ERROR_TIMEOUT: i32 = -9;
+const LIBSSH2_ERROR_EAGAIN: i32 = -37;
+/// Handshakes in flight through one jump host (below sshd's default MaxStartups of 10).
+const JUMP_HANDSHAKES: usize = 8;
+
+/// Shared by every connection of a run.
+pub struct SshContext {
+    pub connect_timeout: Duration,
+    pub keepalive: Duration,
+    pub use_agent: bool,
+    /// May ask key passphrases on the terminal.
+    pub can_prompt: bool,
+    passphrases: Mutex<HashMap<PathBuf, Option<Secret>>>,
+    jump_slots: Mutex<HashMap<String, Arc<Slots>>>,
+}
+
+impl SshContext {
+    pub fn new(connect_timeout: Duration, can_prompt: bool) -> Self {
+        SshContext {
+            connect_timeout,
+            keepalive: Duration::from_secs(15),
+            use_agent: std::env::var_os("SSH_AUTH_SOCK").is_some(),
+            can_prompt,
+            passphrases: Mutex::new(HashMap::new()),
+            jump_slots: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The passphrase of an encrypted key: asked once, remembered for the run.
+    fn passphrase(&self, key: &Path) -> Option<Secret> {
+        let mut map = self.passphrases.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(p) = map.get(key) {
+            return p.clone();
+        }
+        let p = if self.can_prompt {
+            crate::secret::prompt_tty(&format!("Enter passphrase for key {}: ", key.display())).ok()
+        } else {
+            None
+        };
+        map.insert(key.to_path_buf(), p.clone());
+        p
+    }
+
+    fn slots(&self, key: &str) -> Arc<Slots> {
+        let mut m = self.jump_slots.lock().unwrap_or_else(|e| e.into_inner());
+        m.entry(key.to_string())
+            .or_insert_with(|| Arc::new(Slots::new(JUMP_HANDSHAKES)))
+            .clone()
+    }
+}
+
+/// A counting semaphore.
+struct Slots {
+    free: Mutex<usize>,
+    cv: Condvar,
+}
+
+impl Slots {
+    fn new(n: usize) -> Self {
+        Slots {
+            free: Mutex::new(n),
+            cv: Condvar::new(),
+        }
+    }
+    fn acquire(self: &Arc<Self>) -> SlotGuard {
+        let mut f = self.free.lock().unwrap_or_else(|e| e.into_inner());
+        while *f == 0 {
+            f = self.cv.wait(f).unwrap_or_else(|e| e.into_inner());
+        }
+        *f -= 1;
+        SlotGuard(self.clone())
+    }
+}
+
+struct SlotGuard(Arc<Slots>);
+
+impl Drop for SlotGuard {
+    fn drop(&mut self) {
+        *self.0.free.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        self.0.cv.notify_one();
+    }
+}
+
+/// Why no session could be opened; every variant is a distinct, stated reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConnectError {
+    Resolve(String),
+    ConnectTimeout(String, Duration),
+    Connect(String, String),
+    HandshakeTimeout(String, Duration),
+    Handshake(String, String),
+    HostKey(String, known_hosts::KeyProblem),
+    Auth(String, String),
+    Jump(String, Box<ConnectError>),
+}
+
+impl std::fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConnectError::Resolve(m) => write!(f, "cannot resolve {m}"),
+            ConnectError::ConnectTimeout(a, d) => write!(f, "connect to {a} timed out after {:.1} s (host down or network partitioned?)", d.as_secs_f64()),
+            ConnectError::Connect(a, m) => write!(f, "connect to {a}: {m}"),
+            ConnectError::HandshakeTimeout(a, d) => write!(f, "SSH handshake with {a} timed out after {:.1} s (TCP connected but no SSH answer: host frozen or overloaded?)", d.as_secs_f64()),
+            ConnectError::Handshake(a, m) => write!(f, "SSH handshake with {a} failed: {m}"),
+            ConnectError::HostKey(a, p) => write!(f, "{a}: {p}"),
+            ConnectError::Auth(a, m) => write!(f, "authentication to {a} failed: {m}"),
+            ConnectError::Jump(j, e) => write!(f, "via jump host {j}: {e}"),
+        }
+    }
+}
+
+fn remaining(deadline: Instant) -> Duration {
+    deadline.saturating_duration_since(Instant::now())
+}
+
+fn ms(d: Duration) -> u32 {
+    d.as_millis().clamp(1, u128::from(u32::MAX)) as u32
+}
+
+fn is_code(e: &ssh2::Error, code: i32) -> bool {
+    e.code() == ErrorCode::Session(code)
+}
+
+fn tcp_connect(hop: &Hop, deadline: Instant) -> Result<TcpStream, ConnectError> {
+    let label = format!("{}:{}", hop.address, hop.port);
+    let addrs: Vec<_> = (hop.address.as_str(), hop.port)
+        .to_socket_addrs()
+        .map_err(|e| ConnectError::Resolve(format!("{}: {e}", hop.address)))?
+        .collect();
+    let mut last = ConnectError::Resolve(format!("{}: no addresses", hop.address));
+    for a in addrs {
+        let left = remaining(deadline);
+        if left.is_zero() {
+            break;
+        }
+        match TcpStream::connect_timeout(&a, left) {
+            Ok(s) => {
+                let _ = s.set_nodelay(true);
+                return Ok(s);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                last = ConnectError::ConnectTimeout(label.clone(), left)
+            }
+            Err(e) => last = ConnectError::Connect(label.clone(), e.to_string()),
+        }
+    }
+    Err(last)
+}
+
+/// Is this OpenSSH private key file encrypted (needs a passphrase)?
+fn key_is_encrypted(path: &Path) -> std::io::Result<bool> {
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(256 << 10)
+        .read_to_string(&mut text)?;
+    if text.contains("ENCRYPTED") {
+        return Ok(true);
+    }
+    let Some(body) = text
+        .split("-----BEGIN OPENSSH PRIVATE KEY-----")
+        .nth(1)
+        .and_then(|b| b.split("-----END").next())
+    else {
+        return Ok(false);
+    };
+    let raw = crate::base64::decode(body).unwrap_or_default();
+    let magic = b"openssh-key-v1\0";
+    if raw.len() < magic.len() + 4 || &raw[..magic.len()] != magic {
+        return Ok(false);
+    }
+    let n = u32::from_be_bytes(
+        raw[magic.len()..magic.len() + 4]
+            .try_into()
+            .expect("4 bytes"),
+    ) as usize;
+    let cipher = raw
+        .get(magic.len() + 4..magic.len() + 4 + n)
+        .unwrap_or(b"none");
+    Ok(cipher != b"none")
+}
+
+fn authenticate(sess: &ssh2::Session, hop: &Hop, ctx: &SshContext) -> Result<(), String> {
+    let mut tried: Vec<String> = Vec::new();
+    if ctx.use_agent {
+        match sess.agent() {
+            Ok(mut agent) => {
+                if agent.connect().is_ok() && agent.list_identities().is_ok() {
+                    let ids = agent.identities().unwrap_or_default();
+                    for id in &ids {
+                        if agent.userauth(&hop.user, id).is_ok() && sess.authenticated() {
+                            let _ = agent.disconnect();
+                            return Ok(());
+                        }
+                    }
+                    tried.push(format!("ssh-agent ({} keys)", ids.len()));
+                    let _ = agent.disconnect();
+                } else {
+                    tried.push("ssh-agent (not reachable)".into());
+                }
+            }
+            Err(e) => tried.push(format!("ssh-agent ({})", e.message())),
+        }
+    }
+    for key in &hop.identity_files {
+        if !key.is_file() {
+            continue;
+        }
+        let pass = match key_is_encrypted(key) {
+            Ok(true) => match ctx.passphrase(key) {
+                Some(p) => Some(p),
+                None => {
+                    tried.push(format!(
+                        "{} (encrypted, and no terminal to ask its passphrase: load it into ssh-agent)",
+                        key.display()
+                    ));
+                    continue;
+                }
+            },
+            Ok(false) => None,
+            Err(e) => {
+                tried.push(format!("{} ({e})", key.display()));
+                continue;
+            }
+        };
+        match sess.userauth_pubkey_file(&hop.user, None, key, pass.as_ref().map(|p| p.expose())) {
+            Ok(()) if sess.authenticated() => return Ok(()),
+            Ok(()) => tried.push(format!("{} (partial success only)", key.display())),
+            Err(e) => tried.push(format!("{} ({})", key.display(), e.message())),
+        }
+    }
+    if tried.is_empty() {
+        tried.push("no ssh-agent and no key files found".into());
+    }
+    Err(format!("user {}: tried {}", hop.user, tried.join(", ")))
+}
+
+/// TCP (or tunnel) → handshake → host key → auth, for one hop.
+fn open_hop(
+    stream: jump::Stream,
+    hop: &Hop,
+    t: &SshTarget,
+    ctx: &SshContext,
+    deadline: Instant,
+) -> Result<ssh2::Session, ConnectError> {
+    let label = format!("{}:{}", hop.address, hop.port);
+    let mut sess = ssh2::Session::new()
+        .map_err(|e| ConnectError::Handshake(label.clone(), e.message().to_string()))?;
+    let left = remaining(deadline);
+    sess.set_timeout(ms(left));
+    match stream {
+        jump::Stream::Tcp(s) => sess.set_tcp_stream(s),
+        jump::Stream::Unix(s) => sess.set_tcp_stream(s),
+    }
+    sess.handshake().map_err(|e| {
+        if is_code(&e, LIBSSH2_ERROR_TIMEOUT) || remaining(deadline).is_zero() {
+            ConnectError::HandshakeTimeout(label.clone(), left)
+        } else {
+            ConnectError::Handshake(label.clone(), e.message().to_string())
+        }
+    })?;
+    known_hosts::check(
+        &sess,
+        &hop.address,
+        hop.port,
+        &t.known_hosts,
+        t.host_key_policy,
+    )
+    .map_err(|p| ConnectError::HostKey(label.clone(), p))?;
+    sess.set_timeout(ms(remaining(deadline)));
+    authenticate(&sess, hop, ctx).map_err(|m| {
+        if remaining(deadline).is_zero() {
+            ConnectError::HandshakeTimeout(label.clone(), left)
+        } else {
+            ConnectError::Auth(label.clone(), m)
+        }
+    })?;
+    sess.set_keepalive(false, ctx.keepalive.as_secs().max(1) as u32);
+    Ok(sess)
+}
+
+/// First hop with retries: sshd drops connections beyond MaxStartups with a reset or no
+/// banner; try again after a jittered pause while the deadline allows.
+fn open_first_hop(
+    hop: &Hop,
+    t: &SshTarget,
+    ctx: &SshContext,
+    deadline: Instant,
+) -> Result<ssh2::Session, ConnectError> {
+    let mut attempt = 0u32;
+    loop {
+        let r = tcp_connect(hop, deadline)
+            .and_then(|s| open_hop(jump::Stream::Tcp(s), hop, t, ctx, deadline));
+        match r {
+            Err(ConnectError::Handshake(_, ref m))
+                if attempt < 3
+                    && remaining(deadline) > Duration::from_millis(500)
+                    && (m.contains("banner") || m.contains("reset") || m.contains("closed")) =>
+            {
+                attempt += 1;
+                let jitter =
+                    u64::from_str_radix(&crate::privilege::nonce()[..4], 16).unwrap_or(0) % 300;
+                std::thread::sleep(Duration::from_millis(100 * u64::from(attempt) + jitter));
+            }
+            r => return r,
+        }
+    }
+}
+
+/// An open, authenticated session on a host.
+pub struct SshSession {
+    sess: ssh2::Session,
+    /// Tunnels through jump hosts (dropped after `sess`, which closes them).
+    _tunnels: Vec<jump::Tunnel>,
+    /// No command runs past this instant (the whole-host time limit).
+    host_deadline: Option<Instant>,
+}
+
+/// Opens a session on `t` (through its jump hosts), within the connect timeout.
+pub fn connect(t: &SshTarget, ctx: &SshContext) -> Result<SshSession, ConnectError> {
+    let deadline = Instant::now() + ctx.connect_timeout;
+    let hops: Vec<&Hop> = t.jumps.iter().chain(std::iter::once(&t.hop)).collect();
+    let mut tunnels = Vec::new();
+    let mut prev: Option<ssh2::Session> = None;
+    for (i, hop) in hops.iter().enumerate() {
+        let is_jump = i + 1 < hops.len();
+        let wrap = |e: ConnectError| {
+            if is_jump {
+                ConnectError::Jump(
+                    format!("{}@{}:{}", hop.user, hop.address, hop.port),
+                    Box::new(e),
+                )
+            } else {
+                e
+            }
+        };
+        let sess = match prev.take() {
+            None => {
+                let _slot = is_jump.then(|| {
+                    ctx.slots(&format!("{}:{}", hop.address, hop.port))
+                        .acquire()
+                });
+                open_first_hop(hop, t, ctx, deadline).map_err(wrap)?
+            }
+            Some(js) => {
+                let (stream, tunnel) =
+                    jump::tunnel(js, &hop.address, hop.port, deadline).map_err(|m| {
+                        ConnectError::Connect(format!("{}:{}", hop.address, hop.port), m)
+                    })?;
+                tunnels.push(tunnel);
+                open_hop(jump::Stream::Unix(stream), hop, t, ctx, deadline).map_err(wrap)?
+            }
+        };
+        prev = Some(sess);
+    }
+    Ok(SshSession {
+        sess: prev.expect("at least one hop"),
+        _tunnels: tunnels,
+        host_deadline: None,
+    })
+}
+
+impl SshSession {
+    pub fn set_host_deadline(&mut self, d: Instant) {
+        self.host_deadline = Some(d);
+    }
+
+    fn wait(&self, max: Duration) {
+        let mut ev = libc::POLLIN;
+        if matches!(
+            self.sess.block_directions(),
+            ssh2::BlockDirections::Outbound | ssh2::BlockDirections::Both
+        ) {
+            ev |= libc::POLLOUT;
+        }
+        let mut pfd = libc::pollfd {
+            fd: self.sess.as_raw_fd(),
+            events: ev,
+            revents: 0,
+        };
+        unsafe { libc::poll(&mut pfd, 1, max.as_millis().clamp(1, 100) as i32) };
+    }
+}
+
+impl Drop for SshSession {
+    fn drop(&mut self) {
+        self.sess.set_blocking(true);
+        self.sess.set_timeout(1000);
+        let _ = self.sess.disconnect(None, "fleetrestart done", None);
+    }
+}
+
+fn io_fail(what: &str, e: impl std::fmt::Display) -> TransportError {
+    TransportError::Failed(format!("{what}: {e}"))
+}
+
+impl Session for SshSession {
+    fn exec_gated(
+        &mut self,
+        command: &str,
+        stdin: &[u8],
+        limits: ExecLimits,
+        handshake: Option<&Handshake>,
+    ) -> Result<ExecOutput, TransportError> {
+        let mut timeout = limits.timeout;
+        if let Some(hd) = self.host_deadline {
+            timeout = timeout.min(remaining(hd));
+        }
+        let deadline = Instant::now() + timeout;
+        let timed_out = || TransportError::Timeout(timeout);
+        self.sess.set_blocking(true);
+        self.sess.set_timeout(ms(remaining(deadline)));
+        let mut ch = self.sess.channel_session().map_err(|e| {
+            if is_code(&e, LIBSSH2_ERROR_TIMEOUT) {
+                timed_out()
+            } else {
+                io_fail("opening a channel", e.message())
+            }
+        })?;
+        ch.exec(command).map_err(|e| {
+            if is_code(&e, LIBSSH2_ERROR_TIMEOUT) {
+                timed_out()
+            } else {
+                io_fail("starting the command", e.message())
+            }
+        })?;
+        self.sess.set_blocking(false);
+        let mut gate = handshake.map(Gate::new);
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let mut truncated = false;
+        let (mut in_pos, mut eof_sent) = (0usize, false);
+        let mut password: Vec<u8> = Vec::new();
+        let mut buf = vec![0u8; 64 << 10];
+        let mut last_alive = Instant::now();
+        let result = loop {
+            let mut progress = false;
+            let may_send = gate.as_ref().is_none_or(|g| g.is_open());
+            if !password.is_empty() {
+                match ch.write(&password) {
+                    Ok(n) => {
+                        password[..n].fill(0);
+                        password.drain(..n);
+                        progress = true;
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(e) => break Err(io_fail("sending to the command", e)),
+                }
+            } else if may_send && in_pos < stdin.len() {
+                match ch.write(&stdin[in_pos..]) {
+                    Ok(n) => {
+                        in_pos += n;
+                        progress = true;
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    // the command may exit without reading its input: not an error
+                    Err(_) => in_pos = stdin.len(),
+                }
+            } else if may_send && !eof_sent {
+                match ch.send_eof() {
+                    Err(e) if is_code(&e, LIBSSH2_ERROR_EAGAIN) => {}
+                    _ => {
+                        eof_sent = true;
+                        progress = true;
+                    }
+                }
+            }
+            let mut event = GateEvent::Nothing;
+            for stream_id in [0, 1] {
+                loop {
+                    let r = if stream_id == 0 {
+                        ch.read(&mut buf)
+                    } else {
+                        ch.stderr().read(&mut buf)
+                    };
+                    match r {
+                        Ok(0) => break,
+                        Ok(n) => {
+                            progress = true;
+                            let data = &buf[..n];
+                            let (sink, max) = if stream_id == 0 {
+                                (&mut out, limits.max_stdout)
+                            } else {
+                                (&mut err, limits.max_stderr)
+                            };
+                            let mut tmp = Vec::new();
+                            let ev = match (&mut gate, stream_id) {
+                                (Some(g), 0) => g.stdout(data, &mut tmp),
+                                (Some(g), _) => g.stderr(data, &mut tmp),
+                                (None, _) => {
+                                    tmp.extend_from_slice(data);
+                                    GateEvent::Nothing
+                                }
+                            };
+                            if ev != GateEvent::Nothing {
+                                event = ev;
+                            }
+                            let room = max.saturating_sub(sink.len());
+                            if tmp.len() > room {
+                                truncated = true;
+                            }
+                            sink.extend_from_slice(&tmp[..tmp.len().min(room)]);
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                        Err(e) => return Err(io_fail("reading the command's output", e)),
+                    }
+                }
+            }
+            match event {
+                GateEvent::SendPassword => {
+                    if let Some(h) = handshake {
+                        password = format!("{}\n", h.password.expose()).into_bytes();
+                    }
+                }
+                GateEvent::Refused => {
+                    let _ = ch.close();
+                    break Err(TransportError::Become("sudo refused the password".into()));
+                }
+                _ => {}
+            }
+            if ch.eof() {
+                break Ok(());
+            }
+            if !progress {
+                if Instant::now() >= deadline {
+                    let _ = ch.close();
+                    break Err(timed_out());
+                }
+                if last_alive.elapsed() >= Duration::from_secs(10) {
+                    let _ = self.sess.keepalive_send();
+                    last_alive = Instant::now();
+                }
+                self.wait(remaining(deadline));
+            }
+        };
+        password.fill(0);
+        result?;
+        loop {
+            match ch.wait_close() {
+                Err(e) if is_code(&e, LIBSSH2_ERROR_EAGAIN) && Instant::now() < deadline => {
+                    self.wait(remaining(deadline))
+                }
+                _ => break,
+            }
+        }
+        let signalled = ch.exit_signal().ok().and_then(|s| s.exit_signal).is_some();
+        let status = if signalled {
+            None
+        } else {
+            ch.exit_status().ok()
+        };
+        if gate.as_ref().is_some_and(|g| !g.is_open()) && status == Some(0) {
+            return Err(TransportError::Become(
+                "sudo did not run the command".into(),
+            ));
+        }
+        Ok(ExecOutput {
+            status,
+            stdout: out,
+            stderr: err,
+            truncated,
+        })
+    }
+}
