@@ -32,7 +32,8 @@ fn cause_text(causes: &[Cause]) -> String {
     parts.join(", ")
 }
 
-fn service_table(o: &mut String, rows: &[ServiceRow]) {
+/// `how`: the restart method for services to restart, the policy for the others.
+fn service_table(o: &mut String, rows: &[ServiceRow], show_policy: bool) {
     let w = rows
         .iter()
         .map(|r| r.service.len())
@@ -44,7 +45,7 @@ fn service_table(o: &mut String, rows: &[ServiceRow]) {
             o,
             "  {:<w$}  {:<16} {} host(s): {}\n  {:<w$}  caused by: {}",
             r.service,
-            r.method,
+            if show_policy { &r.policy } else { &r.method },
             r.hosts.len(),
             folded(&r.hosts),
             "",
@@ -78,14 +79,14 @@ pub fn human(results: &[HostResult], fleet: &Fleet) -> String {
             fleet.services.len(),
             fleet.counts.service_restarts
         );
-        service_table(&mut o, &fleet.services);
+        service_table(&mut o, &fleet.services, false);
     }
     if !fleet.never_restart.is_empty() {
         let _ = writeln!(
             o,
-            "\nStale but not restarted automatically (rules say never/manual/reboot):"
+            "\nStale but not restarted automatically (policy from the rules):"
         );
-        service_table(&mut o, &fleet.never_restart);
+        service_table(&mut o, &fleet.never_restart, true);
     }
     if !fleet.hosts.is_empty() {
         let _ = writeln!(o, "\nBy host ({} need action):", fleet.hosts.len());

@@ -29,6 +29,7 @@ const APT_PACKAGES: &[&str] = &[
     "iproute2",
     "openssh-client",
     "netcat-openbsd",
+    "python3-jsonschema",
 ];
 
 fn root() -> PathBuf {
