@@ -110,6 +110,8 @@ impl Drop for SlotGuard {
 pub enum ConnectError {
     Resolve(String),
     ConnectTimeout(String, Duration),
+    /// On this machine's own network, and the address never answered ARP.
+    NoArp(String, Duration),
     Connect(String, String),
     HandshakeTimeout(String, Duration),
     Handshake(String, String),
@@ -123,6 +125,7 @@ impl std::fmt::Display for ConnectError {
         match self {
             ConnectError::Resolve(m) => write!(f, "cannot resolve {m}"),
             ConnectError::ConnectTimeout(a, d) => write!(f, "connect to {a} timed out after {:.1} s (host down or network partitioned?)", d.as_secs_f64()),
+            ConnectError::NoArp(a, d) => write!(f, "connect to {a} timed out after {:.1} s: no ARP answer on the local network (host powered off or disconnected?)", d.as_secs_f64()),
             ConnectError::Connect(a, m) => write!(f, "connect to {a}: {m}"),
             ConnectError::HandshakeTimeout(a, d) => write!(f, "SSH handshake with {a} timed out after {:.1} s (TCP connected but no SSH answer: host frozen or overloaded?)", d.as_secs_f64()),
             ConnectError::Handshake(a, m) => write!(f, "SSH handshake with {a} failed: {m}"),
@@ -163,12 +166,39 @@ fn tcp_connect(hop: &Hop, deadline: Instant) -> Result<TcpStream, ConnectError> 
                 return Ok(s);
             }
             Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
-                last = ConnectError::ConnectTimeout(label.clone(), left)
+                last = match arp_unanswered(&a.ip()) {
+                    true => ConnectError::NoArp(label.clone(), left),
+                    false => ConnectError::ConnectTimeout(label.clone(), left),
+                }
+            }
+            Err(e) if e.raw_os_error() == Some(libc::EHOSTUNREACH) => {
+                last = ConnectError::Connect(
+                    label.clone(),
+                    format!(
+                        "{e} (no ARP answer or an ICMP unreachable: host off or network down?)"
+                    ),
+                )
             }
             Err(e) => last = ConnectError::Connect(label.clone(), e.to_string()),
         }
     }
     Err(last)
+}
+
+/// True when the kernel's ARP table holds an unresolved entry for `ip` (an on-link neighbour
+/// that never answered): tells "powered off" apart from "packets lost further away".
+fn arp_unanswered(ip: &std::net::IpAddr) -> bool {
+    let std::net::IpAddr::V4(v4) = ip else {
+        return false;
+    };
+    let Ok(table) = std::fs::read_to_string("/proc/net/arp") else {
+        return false;
+    };
+    let want = v4.to_string();
+    table.lines().skip(1).any(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        f.len() >= 3 && f[0] == want && f[2] == "0x0"
+    })
 }
 
 /// Is this OpenSSH private key file encrypted (needs a passphrase)?

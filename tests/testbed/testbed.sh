@@ -301,7 +301,9 @@ case $cmd in
   key)   echo $KEY ;;
   known-hosts) echo $KNOWN ;;
   inventory) inventory "${1:?file}" ;;
-  down)  l=$(leader $1) && kill -KILL $l; ip link set ${P}v$1 down ;;
+  down)  l=$(leader $1) && kill -KILL $l; ip link set ${P}v$1 down
+         # as once the ARP cache has expired (a host that has been off for a while)
+         ip neigh del "$(ip_of $1)" dev $BR 2>/dev/null; true ;;
   up)    ip link set ${P}v$1 up
          for cg in $CGS; do find "$(cg_dir $cg $1)" -mindepth 1 -depth -type d -exec rmdir {} \; 2>/dev/null; done
          rm -f $HOSTS/h$1/nspawn.pid   # the overlay stays mounted: its disk state is kept
