@@ -300,3 +300,38 @@ fn load_vars_dirs(inv: &mut Inventory, dir: &Path) -> Result<(), InventoryError>
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::vars::host_vars;
+    use serde_json::json;
+
+    #[test]
+    fn group_vars_and_host_vars_files_and_directories() {
+        let d = std::env::temp_dir().join(format!("fr-inv-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(d.join("group_vars/web")).unwrap();
+        std::fs::create_dir_all(d.join("host_vars")).unwrap();
+        std::fs::write(d.join("hosts.ini"), "[web]\nw1\nw2\n[prod:children]\nweb\n").unwrap();
+        std::fs::write(d.join("group_vars/all.yml"), "a: all\nb: all\nc: all\n").unwrap();
+        std::fs::write(d.join("group_vars/prod"), "a: prod\nb: prod\n").unwrap();
+        std::fs::write(d.join("group_vars/web/10-first.yml"), "b: web-10\n").unwrap();
+        std::fs::write(d.join("group_vars/web/20-second.yaml"), "b: web-20\n").unwrap();
+        std::fs::write(d.join("host_vars/w1.json"), "{\"a\": \"host\"}").unwrap();
+        let inv = load(&[d.join("hosts.ini").display().to_string()]).unwrap();
+        let w1 = host_vars(&inv, "w1");
+        assert_eq!(
+            (w1["a"].clone(), w1["b"].clone(), w1["c"].clone()),
+            (json!("host"), json!("web-20"), json!("all"))
+        );
+        assert_eq!(host_vars(&inv, "w2")["a"], json!("prod"));
+        std::fs::write(d.join("host_vars/w2.yml"), "a: [unclosed\n").unwrap();
+        let e = load(&[d.join("hosts.ini").display().to_string()]).unwrap_err();
+        assert!(
+            e.file.ends_with("host_vars/w2.yml") && e.line.is_some(),
+            "{e}"
+        );
+        let _ = std::fs::remove_dir_all(&d);
+    }
+}

@@ -194,6 +194,8 @@ fn test() {
             "test",
             "--test",
             "testbed_hosts",
+            "--test",
+            "fleet_audit",
             "--",
             "--ignored",
             "--test-threads=1",

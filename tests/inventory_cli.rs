@@ -1,0 +1,132 @@
+//! `fleetrestart audit -i … PATTERN --list-hosts`: inventories, patterns and input errors
+//! through the real command line (no hosts are contacted).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn repo(p: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join(p)
+        .display()
+        .to_string()
+}
+
+fn run(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_fleetrestart"))
+        .arg("audit")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
+fn hosts(o: &Output) -> Vec<String> {
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .skip(1)
+        .map(|l| l.trim().to_string())
+        .collect()
+}
+
+#[test]
+fn example_inventories_and_patterns() {
+    let dir = common::scratch("invcli");
+    let yml = repo("inventory/example.yml");
+    let ini = repo("inventory/example.ini");
+    let o = run(&dir, &["-i", &yml, "web:&prod:!web0*", "--list-hosts"]);
+    assert_eq!(
+        hosts(&o),
+        [
+            "web10.example.com",
+            "web11.example.com",
+            "web12.example.com",
+            "web15.example.com"
+        ]
+    );
+    let o = run(&dir, &["-i", &yml, "web[0:2]", "--list-hosts"]);
+    assert_eq!(
+        hosts(&o),
+        [
+            "web01.example.com",
+            "web02.example.com",
+            "web03.example.com"
+        ]
+    );
+    let o = run(&dir, &["-i", &yml, "~app[ab]", "--list-hosts"]);
+    assert_eq!(hosts(&o), ["appa.internal", "appb.internal"]);
+    let o = run(
+        &dir,
+        &["-i", &yml, "all", "--limit", "staging", "--list-hosts"],
+    );
+    assert_eq!(hosts(&o), ["web15.example.com", "appc.internal"]);
+    let o = run(&dir, &["-i", &ini, "southeast", "--list-hosts"]);
+    assert_eq!(hosts(&o), ["www01.example.com", "db-a.example.com"]);
+    // two sources merge
+    let o = run(&dir, &["-i", &yml, "-i", &ini, "ungrouped", "--list-hosts"]);
+    assert_eq!(hosts(&o), ["mail.example.com", "badwolf.example.com"]);
+    // an unknown group warns like Ansible and the rest still counts
+    let o = run(&dir, &["-i", &yml, "nosuch:db", "--list-hosts"]);
+    assert_eq!(hosts(&o), ["db1.example.com", "db2.example.com"]);
+    assert!(String::from_utf8_lossy(&o.stderr)
+        .contains("Could not match supplied host pattern, ignoring: nosuch"));
+    // @file limits (the host lists an audit writes)
+    std::fs::write(dir.join("retry"), "db2.example.com\nweb15.example.com\n").unwrap();
+    let o = run(
+        &dir,
+        &["-i", &yml, "prod", "--limit", "@retry", "--list-hosts"],
+    );
+    assert_eq!(hosts(&o), ["web15.example.com", "db2.example.com"]);
+    // host list inventories
+    let o = run(
+        &dir,
+        &["-i", "a.example.com,b.example.com,", "--list-hosts"],
+    );
+    assert_eq!(hosts(&o), ["a.example.com", "b.example.com"]);
+}
+
+#[test]
+fn inventory_scripts_are_run_with_list() {
+    let dir = common::scratch("invscript");
+    let script = dir.join("inv.sh");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\ncase \"$1\" in\n--list) echo '{\"web\": {\"hosts\": [\"w1\", \"w2\"], \"vars\": {\"ansible_user\": \"ops\"}}, \"db\": [\"d1\"]}' ;;\n--host) echo '{}' ;;\nesac\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let o = run(&dir, &["-i", script.to_str().unwrap(), "--list-hosts"]);
+    assert_eq!(hosts(&o), ["w1", "w2", "d1"]);
+}
+
+#[test]
+fn bad_input_names_file_line_and_exits_2() {
+    let dir = common::scratch("invbad");
+    for (name, text, want) in [
+        ("bad.yml", "all:\n  hosts:\n    ok1:\n    'web;reboot':\n", "bad.yml:4:"),
+        ("bad.ini", "[web]\nw1\nw2 ansible_port\n", "bad.ini:3: expected key=value"),
+        ("port.ini", "[web]\nw1 ansible_port=notaport\n", "host w1: ansible_port: \"notaport\" is not a port number"),
+        ("inject.ini", "[web]\nw1 ansible_host=-oProxyCommand=sh\n", "host w1: ansible_host: invalid host name"),
+        ("cycle.yml", "all:\n  children:\n    a:\n      children:\n        b:\n    b:\n      children:\n        a:\n", "cycle"),
+    ] {
+        std::fs::write(dir.join(name), text).unwrap();
+        let o = run(&dir, &["-i", name, "--list-hosts"]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{name}: {err}");
+        assert!(err.contains(want), "{name}: {err}");
+    }
+    let o = run(&dir, &["-i", "missing.yml", "--list-hosts"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("missing.yml: cannot read inventory"));
+    std::fs::write(dir.join("ok.ini"), "w1\n").unwrap();
+    let o = run(&dir, &["-i", "ok.ini", "nothing_here"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no hosts matched"));
+}
