@@ -105,4 +105,7 @@ pub struct AuditArgs {
     /// Remove the uploaded scanner from each host after the run.
     #[arg(long)]
     pub clean: bool,
+    /// Benchmark floor: connect, authenticate and run `true` on every host, nothing else.
+    #[arg(long, hide = true)]
+    pub floor: bool,
 }

@@ -204,7 +204,7 @@ fn run_audit(args: AuditArgs) -> i32 {
     let scanners = scanners::ScannerSet::find(args.scanner_dir.as_deref());
     let all_installed =
         targets.iter().all(|t| t.installed_scanner.is_some()) || args.installed_scanner.is_some();
-    if scanners.scanners.is_empty() && !all_installed {
+    if scanners.scanners.is_empty() && !all_installed && !args.floor {
         eprintln!("fleetrestart: no scanner binaries found (embedded, beside this program, or --scanner-dir); build them with `cargo xtask scanners`");
         return exit::INTERNAL;
     }
@@ -226,11 +226,24 @@ fn run_audit(args: AuditArgs) -> i32 {
         ),
         forks: args.forks,
         host_timeout: Duration::from_secs(args.host_timeout),
+        floor: args.floor,
     };
     let progress = interactive && !args.no_progress && !args.ndjson && targets.len() > 1;
     let rep = reporter::Reporter::new(targets.len(), args.ndjson, progress);
     let results = audit::audit(&targets, &ctx, &|e| rep.event(e));
     rep.finish();
+    if args.floor {
+        let ok = results
+            .iter()
+            .filter(|r| matches!(r.outcome, Err(delivery::HostError::Floor)))
+            .count();
+        println!("floor: {ok}/{} hosts ran `true`", results.len());
+        return if ok == results.len() {
+            exit::CLEAN
+        } else {
+            exit::HOSTS_FAILED
+        };
+    }
     let fleet = aggregate::fleet(&results);
     if args.json {
         println!("{}", output::json(&results, &fleet));

@@ -7,6 +7,7 @@
 //! - `audit`     dist, then `fleetrestart audit ARGS...` on this machine (README's first command)
 //! - `test`      deps, scanners, fmt check, clippy, and every test (README's second command)
 //! - `bench-scan-host [N...]`  the same inside a testbed host (systemd, real services)
+//! - `bench-audit [N...]`  fleet audit of N testbed hosts against the ssh floor, parallel-ssh, ansible
 //! - `bench-testbed N`  boot N testbed hosts: boot time and memory per host (BENCHMARKS.md)
 //! - `bench-scan [N...]`  the scanner against needrestart and checkrestart on N extra processes
 //!   (installs the peers; results are printed as a Markdown table for BENCHMARKS.md)
@@ -265,8 +266,30 @@ fn main() {
                 .arg(dir.join("fleetrestart-scan-x86_64"))
                 .args(args));
         }
+        Some("bench-audit") => {
+            // the fleet audit against the ssh floor, parallel-ssh and ansible-core (PyPI, venv)
+            deps();
+            apt_install(&["pssh", "python3-venv"]);
+            let dir = scanners();
+            run(cargo().args(["build", "--release", "--bin", "fleetrestart"]));
+            let venv = root().join("target/bench/venv");
+            if !venv.join("bin/ansible").exists() {
+                run(Command::new("python3").arg("-m").arg("venv").arg(&venv));
+                run(Command::new(venv.join("bin/pip")).args([
+                    "install",
+                    "--quiet",
+                    "ansible-core",
+                ]));
+            }
+            run(Command::new("python3")
+                .arg(root().join("bench/audit_vs_peers.py"))
+                .arg(root().join("target/release/fleetrestart"))
+                .arg(&dir)
+                .arg(&venv)
+                .args(args));
+        }
         _ => {
-            eprintln!("usage: cargo xtask deps | scanners | dist | audit [ARGS...] | test | bench-scan [N...] | bench-scan-host [N...] | bench-testbed N");
+            eprintln!("usage: cargo xtask deps | scanners | dist | audit [ARGS...] | test | bench-scan [N...] | bench-scan-host [N...] | bench-testbed N | bench-audit [N...]");
             exit(2);
         }
     }
