@@ -102,6 +102,9 @@ pub struct AuditArgs {
     /// Run this scanner already installed on the hosts instead of uploading one (inventory variable: fleetrestart_scanner).
     #[arg(long, value_name = "PATH")]
     pub installed_scanner: Option<String>,
+    /// Largest scanner report accepted from a host, in bytes (a bigger one fails that host).
+    #[arg(long, default_value_t = 32 << 20, value_name = "BYTES")]
+    pub max_report_size: usize,
     /// Remove the uploaded scanner from each host after the run.
     #[arg(long)]
     pub clean: bool,

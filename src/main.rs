@@ -217,7 +217,7 @@ fn run_audit(args: AuditArgs) -> i32 {
             installed_scanner: args.installed_scanner.clone(),
             clean: args.clean,
             command_timeout: Duration::from_secs(args.command_timeout),
-            ..Default::default()
+            max_report_bytes: args.max_report_size,
         },
         rules,
         ssh: transport::ssh::SshContext::new(
