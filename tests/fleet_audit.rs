@@ -513,7 +513,8 @@ fn sudo_without_and_with_a_password() {
 
 /// Writes an executable script into host `i` (through the testbed, not over ssh).
 fn host_script(i: &str, path: &str, body: &str) {
-    let full = PathBuf::from(format!("/var/lib/fleetrestart-testbed/hosts/h{i}/merged")).join(path.trim_start_matches('/'));
+    let full = PathBuf::from(format!("/var/lib/fleetrestart-testbed/hosts/h{i}/merged"))
+        .join(path.trim_start_matches('/'));
     std::fs::write(&full, format!("#!/bin/sh\n{body}\n")).unwrap();
     std::fs::set_permissions(&full, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
 }
@@ -529,27 +530,67 @@ fn hostile_scanner_output_timeouts_agent_and_accept_new() {
     // a "scanner" that hangs: the command deadline ends it and fails the host
     host_script("1", "/usr/local/bin/fr-hang", "sleep 300");
     let t0 = Instant::now();
-    let o = audit(&dir, &["-i", inv, "--json", "--installed-scanner", "/usr/local/bin/fr-hang", "--command-timeout", "3"]);
+    let o = audit(
+        &dir,
+        &[
+            "-i",
+            inv,
+            "--json",
+            "--installed-scanner",
+            "/usr/local/bin/fr-hang",
+            "--command-timeout",
+            "3",
+        ],
+    );
     assert!(t0.elapsed() < Duration::from_secs(15), "{:?}", t0.elapsed());
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     let doc: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(host(&doc, "h1")["status"], "failed");
-    assert!(host(&doc, "h1")["error"].as_str().unwrap().contains("timed out after 3.0 s"), "{}", text(&o));
+    assert!(
+        host(&doc, "h1")["error"]
+            .as_str()
+            .unwrap()
+            .contains("timed out after 3.0 s"),
+        "{}",
+        text(&o)
+    );
     // garbage, a foreign schema version and an oversized report each fail the host with the reason
     for (body, extra, want) in [
-        ("echo 'this is not json'", None, "invalid scanner report: not JSON"),
-        ("echo '{\"schema_version\": 99}'", None, "unknown schema version 99"),
-        ("head -c 3000000 /dev/zero | tr '\\0' x", Some("1000000"), "report larger than 1000000 bytes"),
+        (
+            "echo 'this is not json'",
+            None,
+            "invalid scanner report: not JSON",
+        ),
+        (
+            "echo '{\"schema_version\": 99}'",
+            None,
+            "unknown schema version 99",
+        ),
+        (
+            "head -c 3000000 /dev/zero | tr '\\0' x",
+            Some("1000000"),
+            "report larger than 1000000 bytes",
+        ),
     ] {
         host_script("1", "/usr/local/bin/fr-fake", body);
-        let mut args = vec!["-i", inv, "--json", "--installed-scanner", "/usr/local/bin/fr-fake"];
+        let mut args = vec![
+            "-i",
+            inv,
+            "--json",
+            "--installed-scanner",
+            "/usr/local/bin/fr-fake",
+        ];
         if let Some(max) = extra {
             args.extend(["--max-report-size", max]);
         }
         let o = audit(&dir, &args);
         assert_eq!(o.status.code(), Some(3), "{}", text(&o));
         let doc: Value = serde_json::from_slice(&o.stdout).unwrap();
-        assert!(host(&doc, "h1")["error"].as_str().unwrap().contains(want), "{want}: {}", text(&o));
+        assert!(
+            host(&doc, "h1")["error"].as_str().unwrap().contains(want),
+            "{want}: {}",
+            text(&o)
+        );
     }
 
     // authentication through ssh-agent (no key file anywhere), and accept-new recording the key
@@ -559,19 +600,40 @@ fn hostile_scanner_output_timeouts_agent_and_accept_new() {
     let var = |name: &str| {
         agent_out
             .split(';')
-            .find_map(|p| p.trim().strip_prefix(&format!("{name}=")).map(str::to_string))
+            .find_map(|p| {
+                p.trim()
+                    .strip_prefix(&format!("{name}="))
+                    .map(str::to_string)
+            })
             .unwrap()
     };
     let (sock, pid) = (var("SSH_AUTH_SOCK"), var("SSH_AGENT_PID"));
-    let st = Command::new("ssh-add").arg(key.trim()).env("SSH_AUTH_SOCK", &sock).output().unwrap();
-    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+    let st = Command::new("ssh-add")
+        .arg(key.trim())
+        .env("SSH_AUTH_SOCK", &sock)
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
     let ip = tb(&["ip", "1"]);
     let home = dir.join("home");
     std::fs::create_dir_all(&home).unwrap();
     let kh = home.join(".ssh/known_hosts");
     let run = |policy: &str| {
         Command::new(env!("CARGO_BIN_EXE_fleetrestart"))
-            .args(["audit", "-i", &format!("{},", ip.trim()), "-u", "root", "--json", "--host-key-checking", policy])
+            .args([
+                "audit",
+                "-i",
+                &format!("{},", ip.trim()),
+                "-u",
+                "root",
+                "--json",
+                "--host-key-checking",
+                policy,
+            ])
             .arg("--scanner-dir")
             .arg(common::scanner_dir())
             .env("HOME", &home)
@@ -580,14 +642,31 @@ fn hostile_scanner_output_timeouts_agent_and_accept_new() {
             .unwrap()
     };
     let o = run("strict");
-    assert_eq!(o.status.code(), Some(3), "unknown key refused when strict: {}", text(&o));
-    assert!(String::from_utf8_lossy(&o.stdout).contains("is not in known_hosts"), "{}", text(&o));
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "unknown key refused when strict: {}",
+        text(&o)
+    );
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("is not in known_hosts"),
+        "{}",
+        text(&o)
+    );
     let o = run("accept-new");
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let recorded = std::fs::read_to_string(&kh).unwrap();
-    assert!(recorded.starts_with(&format!("{} ssh-ed25519 ", ip.trim())), "{recorded}");
+    assert!(
+        recorded.starts_with(&format!("{} ssh-ed25519 ", ip.trim())),
+        "{recorded}"
+    );
     let o = run("strict");
-    assert_eq!(o.status.code(), Some(0), "recorded key accepted: {}", text(&o));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "recorded key accepted: {}",
+        text(&o)
+    );
     let _ = Command::new("kill").arg(pid).status();
     tb(&["stopall"]);
 }
