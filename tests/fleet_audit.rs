@@ -367,7 +367,9 @@ fn jump_host_and_changed_host_key() {
         .collect();
     let tampered = dir.join("known_hosts");
     std::fs::write(&tampered, kh).unwrap();
-    // read h2's clock and journal from inside (nsenter), so that no ssh login of ours shows
+    // read h2's clock and journal from inside (nsenter), so that no ssh login of ours shows;
+    // the journal filter has one-second steps: let the first audit's second pass
+    std::thread::sleep(Duration::from_millis(1100));
     let since = tb(&["exec", "2", "date", "+%s"]).trim().to_string();
     let o = Command::new(env!("CARGO_BIN_EXE_fleetrestart"))
         .args([
@@ -393,17 +395,25 @@ fn jump_host_and_changed_host_key() {
         "{h2}"
     );
     // sshd on h2 saw the connection end before authentication: no login, no command
-    let log = tb(&[
-        "exec",
-        "2",
-        "journalctl",
-        "-q",
-        "-u",
-        "ssh",
-        "--since",
-        &format!("@{since}"),
-        "--no-pager",
-    ]);
+    // (journald may take a moment to show sshd's line)
+    let mut log = String::new();
+    for _ in 0..50 {
+        log = tb(&[
+            "exec",
+            "2",
+            "journalctl",
+            "-q",
+            "-u",
+            "ssh",
+            "--since",
+            &format!("@{since}"),
+            "--no-pager",
+        ]);
+        if log.contains("[preauth]") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
     assert!(!log.contains("Accepted"), "{log}");
     assert!(log.contains("[preauth]"), "{log}");
     tb(&["stopall"]);
