@@ -171,11 +171,11 @@ pub fn fleet(results: &[HostResult]) -> Fleet {
                     f.clean.push(r.host.clone());
                 }
             }
-            Err(crate::delivery::HostError::Unreachable(m)) => {
+            Err(e) if r.status() == "unreachable" => {
                 f.counts.unreachable += 1;
                 f.unreachable.push(Problem {
                     host: r.host.clone(),
-                    reason: m.clone(),
+                    reason: e.to_string(),
                 });
             }
             Err(e) => {

@@ -40,8 +40,6 @@ pub struct AuditContext<'a> {
     pub forks: usize,
     /// Whole-host time limit (connect and every command).
     pub host_timeout: Duration,
-    /// Benchmark floor: run `true` instead of the scanner (the result carries no report).
-    pub floor: bool,
 }
 
 fn open(
@@ -85,19 +83,6 @@ pub fn audit_one(target: &Target, ctx: &AuditContext, emit: &(dyn Fn(Event) + Sy
             host: host.clone(),
             elapsed_ms: t0.elapsed().as_millis() as u64,
         });
-        if ctx.floor {
-            let limits = crate::transport::ExecLimits {
-                timeout: ctx.delivery.command_timeout,
-                ..Default::default()
-            };
-            return match session.exec("true", b"", limits)? {
-                out if out.status == Some(0) => Err(HostError::Floor),
-                out => Err(HostError::ScannerFailed {
-                    status: out.status,
-                    stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-                }),
-            };
-        }
         delivery::scan_host(session.as_mut(), ctx.scanners, &cfg, ctx.rules.as_deref())
     });
     let elapsed = t0.elapsed();
@@ -159,4 +144,25 @@ pub fn audit(
             }
         },
     )
+}
+
+/// The benchmark floor: the same sessions and pool, running `true` on every host instead of the
+/// scanner. Returns how many hosts ran it.
+pub fn floor(targets: &[Target], ctx: &AuditContext) -> usize {
+    let limits = crate::transport::ExecLimits {
+        timeout: ctx.delivery.command_timeout,
+        ..Default::default()
+    };
+    let ran = crate::executor::run(
+        targets,
+        ctx.forks,
+        |t| {
+            open(t, ctx, Instant::now())
+                .ok()
+                .and_then(|mut s| s.exec("true", b"", limits).ok())
+                .is_some_and(|out| out.status == Some(0))
+        },
+        |_, _| false,
+    );
+    ran.into_iter().filter(|ok| *ok).count()
 }

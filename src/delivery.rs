@@ -78,8 +78,6 @@ pub enum HostError {
     },
     BadReport(String),
     Internal(String),
-    /// Benchmark floor only: `true` ran; there is no report.
-    Floor,
 }
 
 impl std::fmt::Display for HostError {
@@ -87,7 +85,6 @@ impl std::fmt::Display for HostError {
         match self {
             HostError::Unreachable(m) => f.write_str(m),
             HostError::Internal(m) => f.write_str(m),
-            HostError::Floor => f.write_str("floor run: `true` ran, no scan"),
             HostError::Transport(e) => write!(f, "{e}"),
             HostError::UnsupportedArch(a) => write!(f, "unsupported architecture {a:?} (scanners exist for x86_64 and aarch64)"),
             HostError::NoScanner(a) => write!(f, "no scanner for {a} is available to this controller (build with `cargo xtask scanners`)"),

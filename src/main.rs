@@ -226,24 +226,20 @@ fn run_audit(args: AuditArgs) -> i32 {
         ),
         forks: args.forks,
         host_timeout: Duration::from_secs(args.host_timeout),
-        floor: args.floor,
     };
-    let progress = interactive && !args.no_progress && !args.ndjson && targets.len() > 1;
-    let rep = reporter::Reporter::new(targets.len(), args.ndjson, progress);
-    let results = audit::audit(&targets, &ctx, &|e| rep.event(e));
-    rep.finish();
     if args.floor {
-        let ok = results
-            .iter()
-            .filter(|r| matches!(r.outcome, Err(delivery::HostError::Floor)))
-            .count();
-        println!("floor: {ok}/{} hosts ran `true`", results.len());
-        return if ok == results.len() {
+        let ok = audit::floor(&targets, &ctx);
+        println!("floor: {ok}/{} hosts ran `true`", targets.len());
+        return if ok == targets.len() {
             exit::CLEAN
         } else {
             exit::HOSTS_FAILED
         };
     }
+    let progress = interactive && !args.no_progress && !args.ndjson && targets.len() > 1;
+    let rep = reporter::Reporter::new(targets.len(), args.ndjson, progress);
+    let results = audit::audit(&targets, &ctx, &|e| rep.event(e));
+    rep.finish();
     let fleet = aggregate::fleet(&results);
     if args.json {
         println!("{}", output::json(&results, &fleet));

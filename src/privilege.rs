@@ -7,26 +7,10 @@
 //!
 //! [`Gate`]: crate::transport::gate::Gate
 
-use crate::secret::Secret;
+use crate::secret::{random_hex, Secret};
 use crate::shell::quote;
 use crate::transport::gate::Handshake;
 use crate::transport::{ExecLimits, ExecOutput, Session, TransportError};
-
-/// A random hex nonce from the kernel.
-pub fn nonce() -> String {
-    let mut b = [0u8; 8];
-    let ok = std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut b))
-        .is_ok();
-    if !ok {
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos() as u64;
-        b = (t ^ u64::from(std::process::id()) << 32).to_le_bytes();
-    }
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
 
 /// The sudo command line for `script`.
 pub fn wrap(script: &str, user: &str, hs: Option<&Handshake>) -> String {
@@ -54,7 +38,7 @@ pub struct BecomeSession {
 
 impl BecomeSession {
     pub fn new(inner: Box<dyn Session + Send>, user: String, password: Option<Secret>) -> Self {
-        let n = nonce();
+        let n = random_hex();
         let handshake = password.map(|password| Handshake {
             prompt: format!("[fleetrestart-sudo-{n}] "),
             marker: format!("FLEETRESTART-BECOME-{n}"),
@@ -132,7 +116,5 @@ mod tests {
             wrap("a 'b'", "root", None),
             "sudo -n -H -u root -- /bin/sh -c 'a '\\''b'\\'''"
         );
-        assert_eq!(nonce().len(), 16);
-        assert_ne!(nonce(), nonce());
     }
 }

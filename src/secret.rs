@@ -31,6 +31,22 @@ impl Drop for Secret {
     }
 }
 
+/// 16 random hex digits from the kernel (nonces for sudo prompts, jitter).
+pub fn random_hex() -> String {
+    let mut b = [0u8; 8];
+    let ok = std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut b))
+        .is_ok();
+    if !ok {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos() as u64;
+        b = (t ^ u64::from(std::process::id()) << 32).to_le_bytes();
+    }
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
 /// Reads a line from the terminal with echo off (`/dev/tty`, not standard input).
 pub fn prompt_tty(prompt: &str) -> Result<Secret, String> {
     use std::io::{BufRead, Write};
@@ -68,5 +84,11 @@ mod tests {
         let s = super::Secret::new("hunter2".into());
         assert_eq!(format!("{s:?}"), "Secret(***)");
         assert_eq!(s.expose(), "hunter2");
+    }
+
+    #[test]
+    fn random_hex_differs() {
+        assert_eq!(super::random_hex().len(), 16);
+        assert_ne!(super::random_hex(), super::random_hex());
     }
 }

@@ -10,20 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-fn tb(args: &[&str]) -> String {
-    let out = Command::new("bash")
-        .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/testbed/testbed.sh"))
-        .args(args)
-        .output()
-        .expect("run testbed.sh");
-    assert!(
-        out.status.success(),
-        "testbed.sh {args:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use common::testbed_ok as tb;
 
 /// Runs the controller with the testbed's known_hosts and the built scanners.
 fn audit(dir: &Path, args: &[&str]) -> Output {
@@ -77,7 +64,8 @@ fn host<'a>(doc: &'a Value, name: &str) -> &'a Value {
 
 fn validate_schema(doc_path: &Path) {
     let schema = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/audit-schema.json");
-    let out = Command::new("python3")
+    // Debian's python3 with python3-jsonschema (cargo xtask deps), whatever python3 is first on PATH
+    let out = Command::new("/usr/bin/python3")
         .arg("-c")
         .arg("import json,sys,jsonschema; jsonschema.Draft7Validator(json.load(open(sys.argv[1]))).validate(json.load(open(sys.argv[2])))")
         .arg(&schema)

@@ -6,31 +6,10 @@ mod common;
 
 use fleetrestart_scan::report::Report;
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-fn script() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/testbed/testbed.sh")
-}
-
-fn tb(args: &[&str]) -> Output {
-    Command::new("bash")
-        .arg(script())
-        .args(args)
-        .output()
-        .expect("run testbed.sh")
-}
-
-fn tb_ok(args: &[&str]) -> String {
-    let out = tb(args);
-    assert!(
-        out.status.success(),
-        "testbed.sh {args:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use common::{testbed as tb, testbed_ok as tb_ok};
 
 /// What a client sees connecting to host `i`: `ok`, or OpenSSH's error text.
 fn ssh_probe(i: u32, timeout_s: u32) -> (String, Duration) {

@@ -34,17 +34,8 @@ pub fn load(sources: &[String]) -> Result<Inventory, InventoryError> {
             InventoryError::new(src, None, None, format!("cannot read inventory: {e}"))
         })?;
         if meta.is_dir() {
-            let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
-                .map_err(|e| InventoryError::new(src, None, None, e.to_string()))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| {
-                    let n = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-                    p.is_file()
-                        && !n.starts_with('.')
-                        && !IGNORED_EXTS.iter().any(|x| n.ends_with(x))
-                })
-                .collect();
-            entries.sort();
+            let entries = files_in(path, |n| !IGNORED_EXTS.iter().any(|x| n.ends_with(x)))
+                .map_err(|e| InventoryError::new(src, None, None, e.to_string()))?;
             for e in entries {
                 load_file(&mut inv, &e)?;
             }
@@ -224,6 +215,19 @@ fn run_script(inv: &mut Inventory, path: &Path) -> Result<(), InventoryError> {
     Ok(())
 }
 
+/// The regular, non-hidden files of `dir` whose names `keep` accepts, in name order.
+fn files_in(dir: &Path, keep: impl Fn(&str) -> bool) -> std::io::Result<Vec<PathBuf>> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            let n = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            p.is_file() && !n.starts_with('.') && keep(n)
+        })
+        .collect();
+    out.sort();
+    Ok(out)
+}
+
 /// The files holding variables for `name` in `dir`: `name`, `name.yml|yaml|json`, or every
 /// file of the directory `name/` in lexical order.
 fn var_files(dir: &Path, name: &str) -> Vec<PathBuf> {
@@ -238,21 +242,13 @@ fn var_files(dir: &Path, name: &str) -> Vec<PathBuf> {
         if p.is_file() {
             out.push(p);
         } else if p.is_dir() && cand == name {
-            let mut inner: Vec<PathBuf> = std::fs::read_dir(&p)
-                .into_iter()
-                .flatten()
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| {
-                    let n = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-                    p.is_file()
-                        && !n.starts_with('.')
-                        && (n.ends_with(".yml")
-                            || n.ends_with(".yaml")
-                            || n.ends_with(".json")
-                            || !n.contains('.'))
-                })
-                .collect();
-            inner.sort();
+            let inner = files_in(&p, |n| {
+                n.ends_with(".yml")
+                    || n.ends_with(".yaml")
+                    || n.ends_with(".json")
+                    || !n.contains('.')
+            })
+            .unwrap_or_default();
             out.extend(inner);
         }
     }
@@ -262,18 +258,8 @@ fn var_files(dir: &Path, name: &str) -> Vec<PathBuf> {
 fn read_vars_file(path: &Path) -> Result<Vars, InventoryError> {
     let name = path.display().to_string();
     let text = read_text(path)?;
-    let v: Option<Vars> = serde_norway::from_str(&text).map_err(|e| {
-        let loc = e.location();
-        InventoryError::new(
-            &name,
-            loc.as_ref().map(|l| l.line()),
-            loc.as_ref().map(|l| l.column()),
-            format!(
-                "expected a mapping of variables: {}",
-                e.to_string().split(" at line ").next().unwrap_or_default()
-            ),
-        )
-    })?;
+    let v: Option<Vars> = serde_norway::from_str(&text)
+        .map_err(|e| yaml::located(&name, "expected a mapping of variables: ", e))?;
     Ok(v.unwrap_or_default())
 }
 

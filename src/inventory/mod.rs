@@ -108,14 +108,7 @@ impl Inventory {
     }
 
     pub fn ensure_group(&mut self, name: &str) -> &mut Group {
-        if !self.groups.contains_key(name) {
-            self.groups.insert(name.to_string(), Group::default());
-            if name != "all" && name != "ungrouped" {
-                // like Ansible, every group is (at least) a child of all; finish() prunes it
-                // when another parent claims the group
-            }
-        }
-        self.groups.get_mut(name).expect("just inserted")
+        self.groups.entry(name.to_string()).or_default()
     }
 
     pub fn has_host(&self, host: &str) -> bool {
@@ -275,7 +268,7 @@ impl Inventory {
         let mut out: BTreeSet<String> = BTreeSet::new();
         out.insert("all".into());
         while let Some(g) = direct.pop() {
-            if out.insert(g.to_string()) || g == "all" {
+            if out.insert(g.to_string()) {
                 for (pn, p) in &self.groups {
                     if p.children.iter().any(|c| c == g) && !out.contains(pn) {
                         direct.push(pn);

@@ -172,6 +172,20 @@ fn apply(inv: &mut Inventory, file: &str, name: &str, g: YGroup) {
     }
 }
 
+/// A serde_norway error as an [`InventoryError`] at its line and column (the message without
+/// serde_norway's own " at line …" suffix), prefixed by `context`.
+pub(super) fn located(file: &str, context: &str, e: serde_norway::Error) -> InventoryError {
+    let loc = e.location();
+    let text = e.to_string();
+    let msg = text.split(" at line ").next().unwrap_or_default();
+    InventoryError::new(
+        file,
+        loc.as_ref().map(|l| l.line()),
+        loc.as_ref().map(|l| l.column()),
+        format!("{context}{msg}"),
+    )
+}
+
 /// serde_norway places errors raised while reading a key at the start of the enclosing
 /// mapping; for a bad host or group name, point at the line that holds the name instead.
 fn refine(mut e: InventoryError, text: &str) -> InventoryError {
@@ -199,20 +213,8 @@ fn refine(mut e: InventoryError, text: &str) -> InventoryError {
 
 /// Reads a YAML inventory into `inv`.
 pub fn parse(inv: &mut Inventory, file: &str, text: &str) -> Result<(), InventoryError> {
-    let located = |e: serde_norway::Error| {
-        let loc = e.location();
-        InventoryError::new(
-            file,
-            loc.as_ref().map(|l| l.line()),
-            loc.as_ref().map(|l| l.column()),
-            e.to_string()
-                .split(" at line ")
-                .next()
-                .unwrap_or_default()
-                .to_string(),
-        )
-    };
-    let top: YGroups = serde_norway::from_str(text).map_err(|e| refine(located(e), text))?;
+    let top: YGroups =
+        serde_norway::from_str(text).map_err(|e| refine(located(file, "", e), text))?;
     for (name, g) in top.0 {
         apply(inv, file, &name, g);
     }

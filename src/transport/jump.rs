@@ -11,7 +11,8 @@ use std::os::unix::net::UnixStream;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-const LIBSSH2_ERROR_EAGAIN: i32 = -37;
+use super::ssh::{is_code, ms, poll_events, LIBSSH2_ERROR_EAGAIN};
+
 const MAX_BUFFERED: usize = 1 << 20;
 
 /// What a session runs over.
@@ -33,12 +34,7 @@ pub fn tunnel(
     deadline: Instant,
 ) -> Result<(UnixStream, Tunnel), String> {
     js.set_blocking(true);
-    js.set_timeout(
-        deadline
-            .saturating_duration_since(Instant::now())
-            .as_millis()
-            .clamp(1, u128::from(u32::MAX)) as u32,
-    );
+    js.set_timeout(ms(deadline.saturating_duration_since(Instant::now())));
     let ch = js.channel_direct_tcpip(host, port, None).map_err(|e| {
         format!(
             "the jump host could not open a connection to it: {}",
@@ -122,13 +118,6 @@ fn pump(js: ssh2::Session, mut ch: ssh2::Channel, mut sock: UnixStream) {
                 let _ = js.keepalive_send();
                 last_alive = Instant::now();
             }
-            let mut ev = libc::POLLIN;
-            if matches!(
-                js.block_directions(),
-                ssh2::BlockDirections::Outbound | ssh2::BlockDirections::Both
-            ) {
-                ev |= libc::POLLOUT;
-            }
             let mut fds = [
                 libc::pollfd {
                     fd: sock.as_raw_fd(),
@@ -137,7 +126,7 @@ fn pump(js: ssh2::Session, mut ch: ssh2::Channel, mut sock: UnixStream) {
                 },
                 libc::pollfd {
                     fd: js.as_raw_fd(),
-                    events: ev,
+                    events: poll_events(&js),
                     revents: 0,
                 },
             ];
@@ -148,7 +137,7 @@ fn pump(js: ssh2::Session, mut ch: ssh2::Channel, mut sock: UnixStream) {
     // best effort: close the channel and say goodbye to the jump host
     for _ in 0..20 {
         match ch.close() {
-            Err(e) if e.code() == ssh2::ErrorCode::Session(LIBSSH2_ERROR_EAGAIN) => {
+            Err(e) if is_code(&e, LIBSSH2_ERROR_EAGAIN) => {
                 std::thread::sleep(Duration::from_millis(5))
             }
             _ => break,

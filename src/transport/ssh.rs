@@ -23,7 +23,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 const LIBSSH2_ERROR_TIMEOUT: i32 = -9;
-const LIBSSH2_ERROR_EAGAIN: i32 = -37;
+pub(super) const LIBSSH2_ERROR_EAGAIN: i32 = -37;
 /// Handshakes in flight through one jump host (below sshd's default MaxStartups of 10).
 const JUMP_HANDSHAKES: usize = 8;
 
@@ -140,11 +140,11 @@ fn remaining(deadline: Instant) -> Duration {
     deadline.saturating_duration_since(Instant::now())
 }
 
-fn ms(d: Duration) -> u32 {
+pub(super) fn ms(d: Duration) -> u32 {
     d.as_millis().clamp(1, u128::from(u32::MAX)) as u32
 }
 
-fn is_code(e: &ssh2::Error, code: i32) -> bool {
+pub(super) fn is_code(e: &ssh2::Error, code: i32) -> bool {
     e.code() == ErrorCode::Session(code)
 }
 
@@ -352,11 +352,22 @@ fn open_first_hop(
             {
                 attempt += 1;
                 let jitter =
-                    u64::from_str_radix(&crate::privilege::nonce()[..4], 16).unwrap_or(0) % 300;
+                    u64::from_str_radix(&crate::secret::random_hex()[..4], 16).unwrap_or(0) % 300;
                 std::thread::sleep(Duration::from_millis(100 * u64::from(attempt) + jitter));
             }
             r => return r,
         }
+    }
+}
+
+/// What to poll a non-blocking session's socket for: always input, output when libssh2 is
+/// waiting to send.
+pub(super) fn poll_events(sess: &ssh2::Session) -> libc::c_short {
+    match sess.block_directions() {
+        ssh2::BlockDirections::Outbound | ssh2::BlockDirections::Both => {
+            libc::POLLIN | libc::POLLOUT
+        }
+        _ => libc::POLLIN,
     }
 }
 
@@ -419,16 +430,9 @@ impl SshSession {
     }
 
     fn wait(&self, max: Duration) {
-        let mut ev = libc::POLLIN;
-        if matches!(
-            self.sess.block_directions(),
-            ssh2::BlockDirections::Outbound | ssh2::BlockDirections::Both
-        ) {
-            ev |= libc::POLLOUT;
-        }
         let mut pfd = libc::pollfd {
             fd: self.sess.as_raw_fd(),
-            events: ev,
+            events: poll_events(&self.sess),
             revents: 0,
         };
         unsafe { libc::poll(&mut pfd, 1, max.as_millis().clamp(1, 100) as i32) };

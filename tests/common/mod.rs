@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 use std::path::PathBuf;
+use std::process::{Command, Output};
 
 /// The directory with fleetrestart-scan-<arch> (built by `cargo xtask scanners`).
 pub fn scanner_dir() -> PathBuf {
@@ -31,4 +32,25 @@ pub fn scratch(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
+}
+
+/// Runs `tests/testbed/testbed.sh ARGS` (root; see its header for the commands).
+pub fn testbed(args: &[&str]) -> Output {
+    Command::new("bash")
+        .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/testbed/testbed.sh"))
+        .args(args)
+        .output()
+        .expect("run testbed.sh")
+}
+
+/// [`testbed`], which must succeed; its standard output.
+pub fn testbed_ok(args: &[&str]) -> String {
+    let out = testbed(args);
+    assert!(
+        out.status.success(),
+        "testbed.sh {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
