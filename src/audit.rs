@@ -42,7 +42,7 @@ pub struct AuditContext<'a> {
     pub host_timeout: Duration,
 }
 
-fn open(
+pub(crate) fn open(
     target: &Target,
     ctx: &AuditContext,
     t0: Instant,

@@ -17,11 +17,17 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Scan hosts and report what must be restarted (this machine when no inventory is given).
-    Audit(AuditArgs),
+    Audit(Box<AuditArgs>),
+    /// Restart what an audit found, host by host in a rolling campaign (see --plan first).
+    Restart(Box<RestartArgs>),
+    /// Continue a campaign from its journal after a crash, Ctrl-C or kill.
+    Resume(ResumeArgs),
 }
 
-#[derive(Args, Debug)]
-pub struct AuditArgs {
+/// How hosts are chosen and reached (shared by audit and restart; stored in a campaign's
+/// journal so that `resume` reaches the same hosts the same way).
+#[derive(Args, Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct TargetArgs {
     /// Host pattern, as Ansible reads it (default: all; without an inventory: this machine).
     #[arg(value_name = "PATTERN")]
     pub pattern: Option<String>,
@@ -32,9 +38,6 @@ pub struct AuditArgs {
     /// Further restrict the hosts (Ansible pattern; `@FILE` reads hosts from a file).
     #[arg(short = 'l', long = "limit", value_name = "PATTERN")]
     pub limit: Vec<String>,
-    /// Print the selected hosts and exit.
-    #[arg(long)]
-    pub list_hosts: bool,
     /// Hosts audited at once.
     #[arg(short = 'f', long, default_value_t = 50, value_name = "N")]
     pub forks: usize,
@@ -62,6 +65,7 @@ pub struct AuditArgs {
     pub become_user: Option<String>,
     /// Ask the sudo password on the terminal (it is sent on the command's standard input, never in argv).
     #[arg(short = 'K', long)]
+    #[serde(skip)]
     pub ask_become_pass: bool,
     /// Read the sudo password from the first line of this file.
     #[arg(long, value_name = "FILE")]
@@ -78,6 +82,27 @@ pub struct AuditArgs {
     /// Rules file (YAML) merged over the scanner's built-in rules.
     #[arg(long, value_name = "FILE")]
     pub rules: Option<PathBuf>,
+    /// Directory holding fleetrestart-scan-<arch> binaries (default: embedded, or beside this program).
+    #[arg(long, value_name = "DIR")]
+    pub scanner_dir: Option<PathBuf>,
+    /// Cache directory for the scanner on each host (default: ${XDG_CACHE_HOME:-$HOME/.cache}/fleetrestart of the user the scanner runs as).
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<String>,
+    /// Run this scanner already installed on the hosts instead of uploading one (inventory variable: fleetrestart_scanner).
+    #[arg(long, value_name = "PATH")]
+    pub installed_scanner: Option<String>,
+    /// Largest scanner report accepted from a host, in bytes (a bigger one fails that host).
+    #[arg(long, default_value_t = 32 << 20, value_name = "BYTES")]
+    pub max_report_size: usize,
+}
+
+#[derive(Args, Debug)]
+pub struct AuditArgs {
+    #[command(flatten)]
+    pub t: TargetArgs,
+    /// Print the selected hosts and exit.
+    #[arg(long)]
+    pub list_hosts: bool,
     /// Print one JSON document (per-host reports, services across the fleet, summary).
     #[arg(long, conflicts_with = "ndjson")]
     pub json: bool,
@@ -93,22 +118,101 @@ pub struct AuditArgs {
     /// No progress bar even on a terminal.
     #[arg(long)]
     pub no_progress: bool,
-    /// Directory holding fleetrestart-scan-<arch> binaries (default: embedded, or beside this program).
-    #[arg(long, value_name = "DIR")]
-    pub scanner_dir: Option<PathBuf>,
-    /// Cache directory for the scanner on each host (default: ${XDG_CACHE_HOME:-$HOME/.cache}/fleetrestart of the user the scanner runs as).
-    #[arg(long, value_name = "DIR")]
-    pub cache_dir: Option<String>,
-    /// Run this scanner already installed on the hosts instead of uploading one (inventory variable: fleetrestart_scanner).
-    #[arg(long, value_name = "PATH")]
-    pub installed_scanner: Option<String>,
-    /// Largest scanner report accepted from a host, in bytes (a bigger one fails that host).
-    #[arg(long, default_value_t = 32 << 20, value_name = "BYTES")]
-    pub max_report_size: usize,
     /// Remove the uploaded scanner from each host after the run.
     #[arg(long)]
     pub clean: bool,
     /// Benchmark floor: connect, authenticate and run `true` on every host, nothing else.
     #[arg(long, hide = true)]
     pub floor: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct RestartArgs {
+    #[command(flatten)]
+    pub t: TargetArgs,
+    /// Restart from this saved `audit --json` document instead of auditing now.
+    #[arg(long, value_name = "FILE")]
+    pub from_audit: Option<PathBuf>,
+    /// Campaign file (YAML): batching, budget, checks, hooks, per-service policy.
+    #[arg(long, value_name = "FILE")]
+    pub campaign: Option<PathBuf>,
+    /// Only these services (globs; `ssh` matches ssh.service). Naming a manual-policy service here selects it.
+    #[arg(long, value_name = "GLOB", value_delimiter = ',')]
+    pub services: Vec<String>,
+    /// Never these services (globs).
+    #[arg(long, value_name = "GLOB", value_delimiter = ',')]
+    pub exclude_services: Vec<String>,
+    /// Batch size: a count (5), a percentage floored with a minimum of 1 (25%), or a ramp whose last entry repeats (1,5,20%).
+    #[arg(long, value_name = "SIZE")]
+    pub batch: Option<String>,
+    /// window: the next host starts as soon as a slot frees; discrete: a batch starts when the previous one is done.
+    #[arg(long, value_enum)]
+    pub strategy: Option<crate::campaign::spec::Strategy>,
+    /// At most N hosts in flight (default: the current batch's size).
+    #[arg(long, value_name = "N")]
+    pub window: Option<usize>,
+    /// At most N hosts down at once, counting failed hosts.
+    #[arg(long, value_name = "N")]
+    pub max_down: Option<usize>,
+    /// The first N hosts are canaries: they go alone, then --soak; a failing canary stops the campaign.
+    #[arg(long, value_name = "N")]
+    pub canary: Option<usize>,
+    /// Seconds to wait after the canaries.
+    #[arg(long, value_name = "SECS")]
+    pub soak: Option<f64>,
+    /// Seconds to wait between batches.
+    #[arg(long, value_name = "SECS")]
+    pub pause: Option<f64>,
+    /// Failed hosts tolerated before the campaign stops starting hosts (default 0).
+    #[arg(long, value_name = "N")]
+    pub max_failures: Option<usize>,
+    /// Failed hosts tolerated, as a percentage of the hosts (strictly more stops).
+    #[arg(long, value_name = "PCT")]
+    pub max_failure_percent: Option<f64>,
+    /// Count the budget per batch instead of campaign-wide.
+    #[arg(long)]
+    pub budget_per_batch: bool,
+    /// Unreachable hosts tolerated (counted apart from failures).
+    #[arg(long, value_name = "N")]
+    pub max_unreachable: Option<usize>,
+    /// Count unreachable hosts as failures.
+    #[arg(long)]
+    pub unreachable_as_failure: bool,
+    /// Allow `systemctl daemon-reexec` where PID 1 runs stale code.
+    #[arg(long)]
+    pub daemon_reexec: bool,
+    /// Do not rescan hosts after their restart.
+    #[arg(long)]
+    pub no_rescan: bool,
+    /// Print the plan (batches, hosts, services, methods, checks, hooks) and change nothing.
+    #[arg(long)]
+    pub plan: bool,
+    /// The campaign journal (default: fleetrestart-campaign-ID.journal in the current directory).
+    #[arg(long, value_name = "FILE")]
+    pub journal: Option<PathBuf>,
+    /// Print one JSON document at the end (per-host outcome and counts); with --plan, the plan as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// No progress lines.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ResumeArgs {
+    /// The campaign journal.
+    #[arg(value_name = "JOURNAL")]
+    pub journal: PathBuf,
+    /// Ask the sudo password on the terminal.
+    #[arg(short = 'K', long)]
+    pub ask_become_pass: bool,
+    /// Read the sudo password from the first line of this file.
+    #[arg(long, value_name = "FILE")]
+    pub become_password_file: Option<PathBuf>,
+    /// Print one JSON document at the end.
+    #[arg(long)]
+    pub json: bool,
+    /// No progress lines.
+    #[arg(long)]
+    pub quiet: bool,
 }

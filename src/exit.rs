@@ -10,3 +10,7 @@ pub const INPUT_ERROR: i32 = 2;
 pub const HOSTS_FAILED: i32 = 3;
 /// The controller itself could not work (no scanner binaries, I/O error).
 pub const INTERNAL: i32 = 4;
+/// `restart`: the failure budget (or a failing canary) stopped the campaign before its end.
+pub const BUDGET_SPENT: i32 = 5;
+/// `restart` / `resume`: the operator paused or aborted the campaign (resume it from its journal).
+pub const INTERRUPTED: i32 = 6;

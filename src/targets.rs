@@ -13,7 +13,10 @@ use ssh2_config::SshConfig;
 use std::path::PathBuf;
 
 /// Host key checking, like OpenSSH's StrictHostKeyChecking.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
 pub enum HostKeyPolicy {
     /// Unknown and changed keys are refused (default).
     Strict,

@@ -1,0 +1,379 @@
+//! Health checks after a restart: tcp, http, command, systemd and rescan, each with an initial
+//! delay, attempts every `interval`, a per-attempt timeout and `retries` more attempts.
+//!
+//! tcp and http connect from this machine to the host's address (or the check's `address`);
+//! command and systemd run over the host's session; rescan runs the scanner over a *new*
+//! session, which also proves that SSH still works after sshd was restarted.
+
+use super::restart::{self, UnitState};
+use super::spec::{Check, CheckType};
+use crate::transport::{ExecLimits, Session};
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// What a check may use on the host.
+pub trait Probe {
+    /// Runs a command on the host (with become).
+    fn run(&mut self, command: &str, timeout: Duration) -> Result<(Option<i32>, String), String>;
+    /// Services the scanner still finds stale (over a new session).
+    fn rescan(&mut self) -> Result<Vec<String>, String>;
+    /// The address tcp and http checks connect to by default.
+    fn address(&self) -> String;
+}
+
+/// A session-backed probe; `rescan` is given by the caller.
+pub struct SessionProbe<'a> {
+    pub session: &'a mut dyn Session,
+    pub address: String,
+    pub rescan: &'a mut dyn FnMut() -> Result<Vec<String>, String>,
+}
+
+impl Probe for SessionProbe<'_> {
+    fn run(&mut self, command: &str, timeout: Duration) -> Result<(Option<i32>, String), String> {
+        let limits = ExecLimits {
+            timeout,
+            max_stdout: 1 << 20,
+            max_stderr: 64 << 10,
+        };
+        let out = self
+            .session
+            .exec(command, b"", limits)
+            .map_err(|e| e.to_string())?;
+        let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+        if out.status != Some(0) {
+            text.push_str(String::from_utf8_lossy(&out.stderr).trim());
+        }
+        Ok((out.status, text))
+    }
+    fn rescan(&mut self) -> Result<Vec<String>, String> {
+        (self.rescan)()
+    }
+    fn address(&self) -> String {
+        self.address.clone()
+    }
+}
+
+fn secs(s: f64) -> Duration {
+    Duration::from_secs_f64(s.max(0.0))
+}
+
+fn tcp(addr: &str, port: u16, timeout: Duration) -> Result<TcpStream, String> {
+    let addrs: Vec<_> = (addr, port)
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {addr}: {e}"))?
+        .collect();
+    let mut last = format!("{addr}:{port}: no address");
+    for a in addrs {
+        match TcpStream::connect_timeout(&a, timeout) {
+            Ok(s) => return Ok(s),
+            Err(e) => last = format!("connect {a}: {e}"),
+        }
+    }
+    Err(last)
+}
+
+/// One HTTP/1.1 GET (plain HTTP; use a command check with curl for TLS). Returns status, body.
+fn http_get(addr: &str, port: u16, path: &str, timeout: Duration) -> Result<(u16, String), String> {
+    let mut s = tcp(addr, port, timeout)?;
+    s.set_read_timeout(Some(timeout)).ok();
+    s.set_write_timeout(Some(timeout)).ok();
+    let host = if addr.contains(':') {
+        format!("[{addr}]")
+    } else {
+        addr.to_string()
+    };
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUser-Agent: fleetrestart\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes())
+        .map_err(|e| format!("send: {e}"))?;
+    let mut buf = Vec::new();
+    s.take(256 << 10)
+        .read_to_end(&mut buf)
+        .map_err(|e| format!("read: {e}"))?;
+    let text = String::from_utf8_lossy(&buf);
+    let status = text
+        .lines()
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse::<u16>().ok())
+        .ok_or_else(|| "not an HTTP response".to_string())?;
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|x| x.1)
+        .unwrap_or("")
+        .to_string();
+    Ok((status, body))
+}
+
+/// One attempt of a check.
+fn attempt(
+    check: &Check,
+    probe: &mut dyn Probe,
+    units: &BTreeMap<String, UnitState>,
+    services: &[String],
+) -> Result<(), String> {
+    let timeout = secs(check.timeout);
+    let addr = check.address.clone().unwrap_or_else(|| probe.address());
+    match check.kind {
+        CheckType::Tcp => tcp(&addr, check.port.unwrap_or(0), timeout).map(|_| ()),
+        CheckType::Http => {
+            let (status, body) = http_get(&addr, check.port.unwrap_or(0), &check.path, timeout)?;
+            if !check.status.contains(&status) {
+                return Err(format!(
+                    "http status {status}, expected one of {:?}",
+                    check.status
+                ));
+            }
+            match &check.body {
+                Some(re) if !re.is_match(&body) => {
+                    Err(format!("http body does not match /{}/", re.as_str()))
+                }
+                _ => Ok(()),
+            }
+        }
+        CheckType::Command => {
+            let cmd = check.command.as_deref().unwrap_or("false");
+            let (status, out) = probe.run(cmd, timeout)?;
+            if status != Some(0) {
+                return Err(format!("exit status {status:?}: {}", out.trim()));
+            }
+            match &check.body {
+                Some(re) if !re.is_match(&out) => {
+                    Err(format!("output does not match /{}/", re.as_str()))
+                }
+                _ => Ok(()),
+            }
+        }
+        CheckType::Systemd => {
+            let names: Vec<&str> = units.keys().map(String::as_str).collect();
+            if names.is_empty() {
+                return Ok(());
+            }
+            let (status, out) = probe.run(&restart::show_script(&names)?, timeout)?;
+            if status != Some(0) {
+                return Err(format!("systemctl show failed: {}", out.trim()));
+            }
+            let now = restart::parse_show(&out);
+            for (u, before) in units {
+                let Some(st) = now.get(u) else {
+                    return Err(format!("{u}: not reported by systemctl"));
+                };
+                if st.active != "active" {
+                    return Err(format!("{u} is {}", st.active));
+                }
+                if !restart::restarted(before, st) {
+                    return Err(format!(
+                        "{u} was not restarted (same invocation and main PID)"
+                    ));
+                }
+            }
+            Ok(())
+        }
+        CheckType::Rescan => {
+            let stale = probe.rescan()?;
+            let left: Vec<&String> = services.iter().filter(|s| stale.contains(s)).collect();
+            if left.is_empty() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "still stale after the restart: {}",
+                    left.iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                ))
+            }
+        }
+    }
+}
+
+/// Runs a check to its end: initial delay, then up to `1 + retries` attempts `interval` apart.
+/// `abort` cuts the waiting short (the check then fails).
+pub fn run(
+    check: &Check,
+    probe: &mut dyn Probe,
+    units: &BTreeMap<String, UnitState>,
+    services: &[String],
+    abort: &AtomicBool,
+) -> Result<u32, String> {
+    let sleep = |d: Duration| -> bool {
+        let end = std::time::Instant::now() + d;
+        while std::time::Instant::now() < end {
+            if abort.load(Ordering::SeqCst) {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(50).min(end - std::time::Instant::now()));
+        }
+        true
+    };
+    if !sleep(secs(check.initial_delay)) {
+        return Err("aborted".into());
+    }
+    let mut last = String::new();
+    for n in 0..=check.retries {
+        if n > 0 && !sleep(secs(check.interval)) {
+            return Err("aborted".into());
+        }
+        match attempt(check, probe, units, services) {
+            Ok(()) => return Ok(n + 1),
+            Err(e) => last = e,
+        }
+    }
+    Err(format!(
+        "{} failed after {} attempt(s): {last}",
+        name(check.kind),
+        check.retries + 1
+    ))
+}
+
+fn name(k: CheckType) -> &'static str {
+    match k {
+        CheckType::Tcp => "tcp check",
+        CheckType::Http => "http check",
+        CheckType::Command => "command check",
+        CheckType::Systemd => "systemd check",
+        CheckType::Rescan => "rescan",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    struct Fake {
+        show: String,
+        stale: Vec<String>,
+        calls: usize,
+    }
+
+    impl Probe for Fake {
+        fn run(&mut self, cmd: &str, _: Duration) -> Result<(Option<i32>, String), String> {
+            self.calls += 1;
+            if cmd.starts_with("systemctl show") {
+                return Ok((Some(0), self.show.clone()));
+            }
+            Ok((Some(if cmd == "true" { 0 } else { 1 }), "out".into()))
+        }
+        fn rescan(&mut self) -> Result<Vec<String>, String> {
+            self.calls += 1;
+            Ok(self.stale.clone())
+        }
+        fn address(&self) -> String {
+            "127.0.0.1".into()
+        }
+    }
+
+    fn check(yaml: &str) -> Check {
+        serde_norway::from_str(yaml).unwrap()
+    }
+
+    #[test]
+    fn retries_then_fails() {
+        let no = AtomicBool::new(false);
+        let mut f = Fake {
+            show: String::new(),
+            stale: vec![],
+            calls: 0,
+        };
+        let c = check("{type: command, command: 'false', retries: 2, interval: 0}");
+        let e = run(&c, &mut f, &BTreeMap::new(), &[], &no).unwrap_err();
+        assert!(e.contains("after 3 attempt"), "{e}");
+        assert_eq!(f.calls, 3);
+        let c = check("{type: command, command: 'true', body: '^out$'}");
+        assert_eq!(run(&c, &mut f, &BTreeMap::new(), &[], &no), Ok(1));
+        let c = check("{type: rescan, retries: 0}");
+        f.stale = vec!["cron.service".into()];
+        assert!(
+            run(&c, &mut f, &BTreeMap::new(), &["cron.service".into()], &no)
+                .unwrap_err()
+                .contains("still stale")
+        );
+        assert!(run(&c, &mut f, &BTreeMap::new(), &["ssh.service".into()], &no).is_ok());
+        let yes = AtomicBool::new(true);
+        let c = check("{type: command, command: 'true', initial_delay: 5}");
+        assert_eq!(
+            run(&c, &mut f, &BTreeMap::new(), &[], &yes),
+            Err("aborted".into())
+        );
+    }
+
+    #[test]
+    fn systemd_needs_a_new_invocation() {
+        let no = AtomicBool::new(false);
+        let before: BTreeMap<String, UnitState> = [(
+            "cron.service".to_string(),
+            UnitState {
+                invocation: "a".into(),
+                active: "active".into(),
+                main_pid: 1,
+                active_since: 1,
+            },
+        )]
+        .into();
+        let c = check("{type: systemd, retries: 0}");
+        let mut f = Fake {
+            show: "Id=cron.service\nInvocationID=a\nActiveState=active\nMainPID=1\n".into(),
+            stale: vec![],
+            calls: 0,
+        };
+        assert!(run(&c, &mut f, &before, &[], &no)
+            .unwrap_err()
+            .contains("not restarted"));
+        f.show = "Id=cron.service\nInvocationID=b\nActiveState=failed\nMainPID=0\n".into();
+        assert!(run(&c, &mut f, &before, &[], &no)
+            .unwrap_err()
+            .contains("is failed"));
+        f.show = "Id=cron.service\nInvocationID=b\nActiveState=active\nMainPID=9\n".into();
+        assert!(run(&c, &mut f, &before, &[], &no).is_ok());
+    }
+
+    #[test]
+    fn tcp_and_http_against_a_real_listener() {
+        let no = AtomicBool::new(false);
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            for (i, s) in l.incoming().take(3).enumerate() {
+                let mut s = s.unwrap();
+                let mut req = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => req.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let resp = if i == 0 {
+                    "HTTP/1.1 503 Busy\r\n\r\nno"
+                } else {
+                    "HTTP/1.1 200 OK\r\n\r\nall ok"
+                };
+                let _ = s.write_all(resp.as_bytes());
+            }
+        });
+        let mut f = Fake {
+            show: String::new(),
+            stale: vec![],
+            calls: 0,
+        };
+        let c = check(&format!(
+            "{{type: http, port: {port}, body: 'ok$', interval: 0, retries: 1}}"
+        ));
+        assert_eq!(
+            run(&c, &mut f, &BTreeMap::new(), &[], &no),
+            Ok(2),
+            "503 then 200"
+        );
+        let c = check(&format!("{{type: tcp, port: {port}}}"));
+        assert_eq!(run(&c, &mut f, &BTreeMap::new(), &[], &no), Ok(1));
+        server.join().unwrap();
+        // nothing listens there any more
+        let c = check(&format!(
+            "{{type: tcp, port: {port}, retries: 0, timeout: 1}}"
+        ));
+        assert!(run(&c, &mut f, &BTreeMap::new(), &[], &no).is_err());
+    }
+}

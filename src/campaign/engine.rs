@@ -1,0 +1,311 @@
+//! The campaign engine: drives the [`Scheduler`] with real time, runs each started host on its
+//! own worker thread ([`host::run`]), feeds host ends back, and handles the operator's Ctrl-C
+//! (first: pause after in-flight hosts; second: abort, undrains still run).
+//!
+//! On resume it first replays the journal into the scheduler (finished hosts, budget) and
+//! continues the hosts a previous run left half-done before starting new ones.
+
+use super::host::{self, Env, HostEnd};
+use super::journal::{Event, Phase, Replayed};
+use super::plan::Plan;
+use super::schedule::{Next, Outcome, Scheduler, Stop};
+use crate::targets::Target;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// Ctrl-C presses (set by the signal handler).
+pub static INTERRUPTS: AtomicUsize = AtomicUsize::new(0);
+
+extern "C" fn on_interrupt(_: libc::c_int) {
+    INTERRUPTS.fetch_add(1, Ordering::SeqCst);
+}
+
+/// SIGINT and SIGTERM count as Ctrl-C from now on.
+pub fn catch_interrupts() {
+    unsafe {
+        libc::signal(
+            libc::SIGINT,
+            on_interrupt as *const () as libc::sighandler_t,
+        );
+        libc::signal(
+            libc::SIGTERM,
+            on_interrupt as *const () as libc::sighandler_t,
+        );
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HostResult {
+    pub host: String,
+    /// `ok`, `failed`, `unreachable`, or `not_started`.
+    pub status: String,
+    pub reason: Option<String>,
+    pub undrain_failed: Option<String>,
+    pub restarted: Vec<String>,
+    pub elapsed_ms: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Counts {
+    pub hosts: usize,
+    pub ok: usize,
+    pub failed: usize,
+    pub unreachable: usize,
+    pub not_started: usize,
+    pub undrain_failed: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CampaignResult {
+    pub campaign: String,
+    pub hosts: Vec<HostResult>,
+    pub counts: Counts,
+    pub stopped: Option<Stop>,
+    /// Time the controller spent beyond waiting for hosts, per batch (benchmarks).
+    pub elapsed_ms: u64,
+}
+
+pub fn run(
+    plan: &Plan,
+    targets: &BTreeMap<String, Target>,
+    env: &Env,
+    campaign: &str,
+    replayed: Option<&Replayed>,
+) -> CampaignResult {
+    let t0 = Instant::now();
+    let now = || t0.elapsed().as_millis() as u64;
+    let mut sched = Scheduler::new(plan, env.spec);
+    let n = plan.hosts.len();
+    let mut results: Vec<Option<HostResult>> = vec![None; n];
+    let mut resume_first = Vec::new();
+    if let Some(r) = replayed {
+        for (i, h) in plan.hosts.iter().enumerate() {
+            match r.hosts.get(&h.host) {
+                None => {}
+                Some(p) => {
+                    sched.mark_running(i);
+                    match &p.last {
+                        Phase::Finished {
+                            outcome,
+                            reason,
+                            undrain_failed,
+                        } => {
+                            sched.finished(i, *outcome, 0);
+                            results[i] = Some(HostResult {
+                                host: h.host.clone(),
+                                status: status(*outcome).into(),
+                                reason: reason.clone(),
+                                undrain_failed: undrain_failed.clone(),
+                                restarted: Vec::new(),
+                                elapsed_ms: 0,
+                            });
+                        }
+                        _ => resume_first.push(i),
+                    }
+                }
+            }
+        }
+    }
+    let (tx, rx) = mpsc::channel::<(usize, HostEnd, u64)>();
+    let mut announced = 0;
+    std::thread::scope(|scope| {
+        let spawn = |i: usize, tx: mpsc::Sender<(usize, HostEnd, u64)>| {
+            let h = &plan.hosts[i];
+            let target = &targets[&h.host];
+            let progress = replayed
+                .and_then(|r| r.hosts.get(&h.host))
+                .filter(|p| !matches!(p.last, Phase::Finished { .. }));
+            scope.spawn(move || {
+                let start = Instant::now();
+                let end = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    host::run(target, h, progress, env)
+                }))
+                .unwrap_or_else(|_| HostEnd {
+                    outcome: Outcome::Failed,
+                    reason: Some("internal error: the host's worker panicked".into()),
+                    undrain_failed: None,
+                    restarted: Vec::new(),
+                    journal_failed: false,
+                });
+                let _ = tx.send((i, end, start.elapsed().as_millis() as u64));
+            });
+        };
+        for &i in &resume_first {
+            spawn(i, tx.clone());
+        }
+        loop {
+            let presses = INTERRUPTS.load(Ordering::SeqCst);
+            if presses > announced {
+                announced = presses;
+                if presses == 1 {
+                    sched.stop(Stop::Operator("paused by the operator (Ctrl-C): resume with `fleetrestart resume JOURNAL`".into()));
+                    (env.emit)(host::Progress::Note { host: String::new(), message: "pausing: no new host starts; in-flight hosts finish (Ctrl-C again aborts them, undrains still run)".into() });
+                } else {
+                    env.abort.store(true, Ordering::SeqCst);
+                    sched.stop(Stop::Operator(
+                        "aborted by the operator (second Ctrl-C)".into(),
+                    ));
+                    (env.emit)(host::Progress::Note {
+                        host: String::new(),
+                        message: "aborting in-flight hosts (undrains still run)".into(),
+                    });
+                }
+            }
+            let wait = match sched.next(now()) {
+                Next::Start(v) => {
+                    for i in v {
+                        spawn(i, tx.clone());
+                    }
+                    continue;
+                }
+                Next::Done => break,
+                Next::WaitUntil(t) => Duration::from_millis(t.saturating_sub(now()).clamp(1, 100)),
+                Next::WaitForHosts => Duration::from_millis(100),
+            };
+            match rx.recv_timeout(wait) {
+                Ok((i, end, ms)) => {
+                    let stop_before = sched.stopped().is_some();
+                    sched.finished(i, end.outcome, now());
+                    if end.journal_failed {
+                        sched.stop(Stop::Operator(
+                            "the journal could not be written: stopping".into(),
+                        ));
+                    }
+                    if let (false, Some(s)) = (stop_before, sched.stopped()) {
+                        (env.emit)(host::Progress::Note {
+                            host: String::new(),
+                            message: format!("campaign stopping: {}", describe(s)),
+                        });
+                    }
+                    results[i] = Some(HostResult {
+                        host: plan.hosts[i].host.clone(),
+                        status: status(end.outcome).into(),
+                        reason: end.reason,
+                        undrain_failed: end.undrain_failed,
+                        restarted: end.restarted,
+                        elapsed_ms: ms,
+                    });
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+        }
+    });
+    let stopped = sched.stopped().cloned();
+    {
+        let mut j = env.journal.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = match &stopped {
+            Some(s) => j.event(Event::Stopped {
+                reason: describe(s),
+            }),
+            None => j.event(Event::Ended),
+        };
+    }
+    let hosts: Vec<HostResult> = results
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| {
+            r.unwrap_or_else(|| HostResult {
+                host: plan.hosts[i].host.clone(),
+                status: "not_started".into(),
+                reason: None,
+                undrain_failed: None,
+                restarted: Vec::new(),
+                elapsed_ms: 0,
+            })
+        })
+        .collect();
+    let count = |s: &str| hosts.iter().filter(|h| h.status == s).count();
+    let counts = Counts {
+        hosts: hosts.len(),
+        ok: count("ok"),
+        failed: count("failed"),
+        unreachable: count("unreachable"),
+        not_started: count("not_started"),
+        undrain_failed: hosts.iter().filter(|h| h.undrain_failed.is_some()).count(),
+    };
+    CampaignResult {
+        campaign: campaign.into(),
+        hosts,
+        counts,
+        stopped,
+        elapsed_ms: t0.elapsed().as_millis() as u64,
+    }
+}
+
+pub fn status(o: Outcome) -> &'static str {
+    match o {
+        Outcome::Ok => "ok",
+        Outcome::Failed => "failed",
+        Outcome::Unreachable => "unreachable",
+    }
+}
+
+pub fn describe(s: &Stop) -> String {
+    match s {
+        Stop::Budget(r) => format!("failure budget spent: {r}"),
+        Stop::Canary(r) => r.clone(),
+        Stop::Operator(r) => r.clone(),
+    }
+}
+
+/// The end-of-campaign text.
+pub fn summary(r: &CampaignResult, journal: &std::path::Path) -> String {
+    use std::fmt::Write;
+    let mut o = String::new();
+    for h in &r.hosts {
+        if h.status == "ok" && h.undrain_failed.is_none() {
+            continue;
+        }
+        let _ = writeln!(
+            o,
+            "  {:<12} {}{}{}",
+            h.status,
+            h.host,
+            h.reason
+                .as_ref()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default(),
+            h.undrain_failed
+                .as_ref()
+                .map(|r| format!(" [{r}]"))
+                .unwrap_or_default()
+        );
+    }
+    let c = &r.counts;
+    let _ = writeln!(
+        o,
+        "Campaign {}: {} host(s): {} ok, {} failed, {} unreachable, {} not started{}",
+        r.campaign,
+        c.hosts,
+        c.ok,
+        c.failed,
+        c.unreachable,
+        c.not_started,
+        if c.undrain_failed > 0 {
+            format!(
+                ", {} UNDRAIN FAILED (still out of rotation?)",
+                c.undrain_failed
+            )
+        } else {
+            String::new()
+        }
+    );
+    if let Some(s) = &r.stopped {
+        let _ = writeln!(o, "Stopped: {}", describe(s));
+    }
+    if c.not_started > 0 || r.stopped.is_some() {
+        let _ = writeln!(
+            o,
+            "Journal: {} (continue with `fleetrestart resume {}`)",
+            journal.display(),
+            journal.display()
+        );
+    } else {
+        let _ = writeln!(o, "Journal: {}", journal.display());
+    }
+    o
+}

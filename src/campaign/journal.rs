@@ -1,0 +1,605 @@
+//! The campaign journal: one JSON record per line, appended and fsynced before the step it
+//! announces is taken, so that `fleetrestart resume` knows what happened before a crash.
+//!
+//! [`replay`] is pure (text in, [`Replayed`] out) and strict: the first record must be the
+//! campaign header, every record must carry the header's campaign id, host records must name
+//! planned hosts and follow the host state machine ([`allowed`]). A last line cut short by a
+//! crash (no newline) is dropped with a warning; anything else malformed is an error, and nothing
+//! is restarted. [`Writer`] is the I/O edge: exclusive lock, append, fsync.
+
+use super::plan::Plan;
+use super::restart::UnitState;
+use super::schedule::Outcome;
+use super::spec::Spec;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::Write;
+use std::path::Path;
+
+pub const JOURNAL_VERSION: u32 = 1;
+
+/// What a campaign needs to be resumed: where it ran, how it reached the hosts, what it does.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Header {
+    pub version: u32,
+    pub campaign: String,
+    pub started_unix_ms: u64,
+    /// The controller's working directory (relative inventory paths are read from there).
+    pub cwd: String,
+    /// The connection options (`TargetArgs`) of the command line, as JSON.
+    pub args: serde_json::Value,
+    pub spec: Spec,
+    pub plan: Plan,
+}
+
+/// A host's step. The engine writes one before taking the step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "phase", rename_all = "snake_case")]
+pub enum Phase {
+    Started,
+    Draining,
+    /// The restart is about to be sent; `before` is the units' state just before it.
+    Restarting {
+        before: BTreeMap<String, UnitState>,
+    },
+    Checking,
+    /// The undrain hook is about to run; the host's result so far.
+    Undraining {
+        outcome: Outcome,
+        reason: Option<String>,
+    },
+    Finished {
+        outcome: Outcome,
+        reason: Option<String>,
+        /// The undrain hook failed (its own error: the host may still be out of rotation).
+        undrain_failed: Option<String>,
+    },
+}
+
+impl Phase {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Phase::Started => "started",
+            Phase::Draining => "draining",
+            Phase::Restarting { .. } => "restarting",
+            Phase::Checking => "checking",
+            Phase::Undraining { .. } => "undraining",
+            Phase::Finished { .. } => "finished",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Event {
+    /// The controller (re)started work on this journal.
+    Resumed,
+    /// The operator paused (Ctrl-C) or the budget stopped the campaign.
+    Stopped { reason: String },
+    /// Every host is finished or will not be started.
+    Ended,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "record", rename_all = "snake_case")]
+pub enum Record {
+    Campaign(Box<Header>),
+    Host {
+        campaign: String,
+        t: u64,
+        host: String,
+        #[serde(flatten)]
+        phase: Phase,
+    },
+    Event {
+        campaign: String,
+        t: u64,
+        #[serde(flatten)]
+        event: Event,
+    },
+}
+
+/// Whether a host may go from `from` (none = never started) to `to`. Re-entering the same phase
+/// is allowed only after a resume (`resumed`).
+pub fn allowed(from: Option<&Phase>, to: &Phase, resumed: bool) -> bool {
+    use Phase::*;
+    match (from, to) {
+        (None, Started) => true,
+        (Some(Finished { .. }), _) => false,
+        (Some(a), b) if a.name() == b.name() => resumed,
+        (Some(Started), Draining | Restarting { .. } | Finished { .. }) => true,
+        (Some(Draining), Restarting { .. } | Undraining { .. } | Finished { .. }) => true,
+        (Some(Restarting { .. }), Checking | Undraining { .. } | Finished { .. }) => true,
+        (Some(Checking), Undraining { .. } | Finished { .. }) => true,
+        (Some(Undraining { .. }), Finished { .. }) => true,
+        _ => false,
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct JournalError {
+    pub file: String,
+    pub line: usize,
+    pub message: String,
+}
+
+impl fmt::Display for JournalError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "journal {}:{}: {}", self.file, self.line, self.message)
+    }
+}
+
+/// A host's progress as the journal tells it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostProgress {
+    pub last: Phase,
+    /// The state of its units before the restart (when the restart was reached).
+    pub before: Option<BTreeMap<String, UnitState>>,
+    /// Index of the controller run that wrote the last record (0 = the first run).
+    pub run: usize,
+    pub t: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Replayed {
+    pub header: Header,
+    pub hosts: BTreeMap<String, HostProgress>,
+    /// Controller runs so far (1 + resumes).
+    pub runs: usize,
+    pub ended: bool,
+    pub warnings: Vec<String>,
+    /// Bytes of complete lines: a torn last line after this is cut before appending.
+    pub valid_len: usize,
+}
+
+/// Reads a journal. Pure.
+pub fn replay(file: &str, text: &str) -> Result<Replayed, JournalError> {
+    let err = |line: usize, message: String| JournalError {
+        file: file.into(),
+        line,
+        message,
+    };
+    let mut warnings = Vec::new();
+    let complete = match text.rfind('\n') {
+        Some(i) => &text[..=i],
+        None => "",
+    };
+    if complete.len() < text.len() {
+        let n = complete.lines().count() + 1;
+        warnings.push(format!(
+            "{file}:{n}: the last line was cut short (the controller died while writing it); ignored"
+        ));
+    }
+    let mut lines = complete.lines().enumerate().map(|(i, l)| (i + 1, l));
+    let (n, first) = lines
+        .next()
+        .ok_or_else(|| err(1, "empty journal: no campaign header".into()))?;
+    let header = match serde_json::from_str::<Record>(first) {
+        Ok(Record::Campaign(h)) => *h,
+        Ok(_) => return Err(err(n, "the first record is not a campaign header".into())),
+        Err(e) => return Err(err(n, format!("not a fleetrestart journal: {e}"))),
+    };
+    if header.version != JOURNAL_VERSION {
+        return Err(err(
+            n,
+            format!(
+                "journal version {} (this controller reads {JOURNAL_VERSION})",
+                header.version
+            ),
+        ));
+    }
+    let mut hosts: BTreeMap<String, HostProgress> = BTreeMap::new();
+    let mut runs = 1;
+    let mut ended = false;
+    for (n, line) in lines {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let rec: Record =
+            serde_json::from_str(line).map_err(|e| err(n, format!("corrupt record: {e}")))?;
+        match rec {
+            Record::Campaign(_) => {
+                return Err(err(
+                    n,
+                    "a second campaign header: journals of two campaigns mixed".into(),
+                ))
+            }
+            Record::Event {
+                campaign, event, ..
+            } => {
+                if campaign != header.campaign {
+                    return Err(err(
+                        n,
+                        format!(
+                            "record of campaign {campaign}, not {}: another campaign's journal",
+                            header.campaign
+                        ),
+                    ));
+                }
+                match event {
+                    Event::Resumed => {
+                        runs += 1;
+                        ended = false;
+                    }
+                    Event::Ended => ended = true,
+                    Event::Stopped { .. } => {}
+                }
+            }
+            Record::Host {
+                campaign,
+                t,
+                host,
+                phase,
+            } => {
+                if campaign != header.campaign {
+                    return Err(err(
+                        n,
+                        format!(
+                            "record of campaign {campaign}, not {}: another campaign's journal",
+                            header.campaign
+                        ),
+                    ));
+                }
+                if !header.plan.hosts.iter().any(|h| h.host == host) {
+                    return Err(err(
+                        n,
+                        format!("host {host:?} is not in this campaign's plan"),
+                    ));
+                }
+                let prev = hosts.get(&host);
+                let resumed = prev.is_some_and(|p| p.run < runs - 1);
+                if !allowed(prev.map(|p| &p.last), &phase, resumed) {
+                    return Err(err(
+                        n,
+                        format!(
+                            "host {host:?} cannot go from {} to {}: the journal is corrupt",
+                            prev.map(|p| p.last.name()).unwrap_or("not started"),
+                            phase.name()
+                        ),
+                    ));
+                }
+                let before = match &phase {
+                    Phase::Restarting { before } => Some(before.clone()),
+                    _ => prev.and_then(|p| p.before.clone()),
+                };
+                hosts.insert(
+                    host,
+                    HostProgress {
+                        last: phase,
+                        before,
+                        run: runs - 1,
+                        t,
+                    },
+                );
+            }
+        }
+    }
+    Ok(Replayed {
+        header,
+        hosts,
+        runs,
+        ended,
+        warnings,
+        valid_len: complete.len(),
+    })
+}
+
+/// Appends records, each fsynced, to a journal held under an exclusive lock.
+#[derive(Debug)]
+pub struct Writer {
+    file: std::fs::File,
+    campaign: String,
+}
+
+impl Writer {
+    /// A new journal (the file must not exist): writes the header.
+    pub fn create(path: &Path, header: &Header) -> Result<Writer, String> {
+        let file = std::fs::OpenOptions::new()
+            .append(true)
+            .create_new(true)
+            .open(path)
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::AlreadyExists => format!(
+                    "journal {} exists already: continue that campaign with `fleetrestart resume {}`, or choose another --journal",
+                    path.display(),
+                    path.display()
+                ),
+                _ => format!("cannot create journal {}: {e}", path.display()),
+            })?;
+        lock(&file, path)?;
+        let mut w = Writer {
+            file,
+            campaign: header.campaign.clone(),
+        };
+        w.append(&Record::Campaign(Box::new(header.clone())))?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            // the new file's directory entry must survive a crash too
+            if let Ok(d) = std::fs::File::open(dir) {
+                let _ = d.sync_all();
+            }
+        }
+        Ok(w)
+    }
+
+    /// An existing journal, to continue it: cuts a torn last line and appends `Resumed`.
+    pub fn reopen(path: &Path, replayed: &Replayed) -> Result<Writer, String> {
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(|e| format!("cannot open journal {}: {e}", path.display()))?;
+        lock(&file, path)?;
+        file.set_len(replayed.valid_len as u64)
+            .map_err(|e| format!("cannot repair journal {}: {e}", path.display()))?;
+        drop(file);
+        let file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map_err(|e| format!("cannot open journal {}: {e}", path.display()))?;
+        lock(&file, path)?;
+        let mut w = Writer {
+            file,
+            campaign: replayed.header.campaign.clone(),
+        };
+        w.event(Event::Resumed)?;
+        Ok(w)
+    }
+
+    pub fn append(&mut self, r: &Record) -> Result<(), String> {
+        let mut line = serde_json::to_string(r).map_err(|e| e.to_string())?;
+        line.push('\n');
+        self.file
+            .write_all(line.as_bytes())
+            .and_then(|_| self.file.sync_data())
+            .map_err(|e| format!("cannot write the journal: {e}"))
+    }
+
+    pub fn host(&mut self, host: &str, phase: Phase) -> Result<(), String> {
+        let r = Record::Host {
+            campaign: self.campaign.clone(),
+            t: unix_ms(),
+            host: host.into(),
+            phase,
+        };
+        self.append(&r)
+    }
+
+    pub fn event(&mut self, event: Event) -> Result<(), String> {
+        let r = Record::Event {
+            campaign: self.campaign.clone(),
+            t: unix_ms(),
+            event,
+        };
+        self.append(&r)
+    }
+}
+
+fn lock(file: &std::fs::File, path: &Path) -> Result<(), String> {
+    use std::os::fd::AsRawFd;
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        return Err(format!(
+            "journal {} is locked: another fleetrestart is running this campaign",
+            path.display()
+        ));
+    }
+    Ok(())
+}
+
+pub fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::campaign::plan::{build, Audited};
+
+    fn header() -> Header {
+        let r = crate::campaign::plan::tests_support::cron_report();
+        let a = [
+            Audited {
+                host: "h1",
+                groups: vec![],
+                report: Ok(&r),
+            },
+            Audited {
+                host: "h2",
+                groups: vec![],
+                report: Ok(&r),
+            },
+        ];
+        let spec = Spec::default();
+        let plan = build(&a, &spec, &Default::default()).unwrap();
+        Header {
+            version: JOURNAL_VERSION,
+            campaign: "c1".into(),
+            started_unix_ms: 1,
+            cwd: "/".into(),
+            args: serde_json::json!({}),
+            spec,
+            plan,
+        }
+    }
+
+    fn line(r: &Record) -> String {
+        serde_json::to_string(r).unwrap() + "\n"
+    }
+
+    fn host(c: &str, h: &str, phase: Phase) -> String {
+        line(&Record::Host {
+            campaign: c.into(),
+            t: 5,
+            host: h.into(),
+            phase,
+        })
+    }
+
+    fn fin(o: Outcome) -> Phase {
+        Phase::Finished {
+            outcome: o,
+            reason: None,
+            undrain_failed: None,
+        }
+    }
+
+    #[test]
+    fn replays_progress_and_resumes() {
+        let before: BTreeMap<String, UnitState> = [(
+            "cron.service".to_string(),
+            UnitState {
+                invocation: "a".into(),
+                ..Default::default()
+            },
+        )]
+        .into();
+        let mut t = line(&Record::Campaign(Box::new(header())));
+        t += &host("c1", "h1", Phase::Started);
+        t += &host(
+            "c1",
+            "h1",
+            Phase::Restarting {
+                before: before.clone(),
+            },
+        );
+        t += &host("c1", "h1", Phase::Checking);
+        t += &host("c1", "h1", fin(Outcome::Ok));
+        t += &host("c1", "h2", Phase::Started);
+        t += &host(
+            "c1",
+            "h2",
+            Phase::Restarting {
+                before: before.clone(),
+            },
+        );
+        let r = replay("j", &t).unwrap();
+        assert_eq!(r.hosts["h1"].last, fin(Outcome::Ok));
+        assert_eq!(r.hosts["h2"].before.as_ref(), Some(&before));
+        assert_eq!(r.runs, 1);
+        // the same phase again is legal only after a resume
+        let again = host(
+            "c1",
+            "h2",
+            Phase::Restarting {
+                before: before.clone(),
+            },
+        );
+        assert!(replay("j", &(t.clone() + &again)).is_err());
+        let resumed = line(&Record::Event {
+            campaign: "c1".into(),
+            t: 6,
+            event: Event::Resumed,
+        });
+        let r = replay(
+            "j",
+            &(t.clone() + &resumed + &again + &host("c1", "h2", Phase::Checking)),
+        )
+        .unwrap();
+        assert_eq!(r.runs, 2);
+        assert_eq!(r.hosts["h2"].last, Phase::Checking);
+        assert_eq!(r.hosts["h2"].before.as_ref(), Some(&before));
+        // a torn last line is dropped with a warning
+        let torn = t.clone() + "{\"record\":\"host\",\"camp";
+        let r = replay("j", &torn).unwrap();
+        assert_eq!(r.warnings.len(), 1);
+        assert_eq!(r.valid_len, t.len());
+    }
+
+    #[test]
+    fn refuses_corrupt_or_foreign_journals() {
+        let h = line(&Record::Campaign(Box::new(header())));
+        let e = replay("j", "").unwrap_err();
+        assert!(e.message.contains("empty"), "{e}");
+        let e = replay("j", "hello\n").unwrap_err();
+        assert!(e.message.contains("not a fleetrestart journal"), "{e}");
+        let e = replay("j", &(h.clone() + &host("c2", "h1", Phase::Started))).unwrap_err();
+        assert!(e.message.contains("another campaign"), "{e}");
+        assert_eq!(e.line, 2);
+        let e = replay("j", &(h.clone() + &host("c1", "h9", Phase::Started))).unwrap_err();
+        assert!(e.message.contains("not in this campaign"), "{e}");
+        let e = replay("j", &(h.clone() + &host("c1", "h1", Phase::Checking))).unwrap_err();
+        assert!(
+            e.message.contains("cannot go from not started to checking"),
+            "{e}"
+        );
+        let e = replay(
+            "j",
+            &(h.clone() + "{\"record\": 3}\n" + &host("c1", "h1", Phase::Started)),
+        )
+        .unwrap_err();
+        assert!(e.message.contains("corrupt"), "{e}");
+        assert_eq!(e.line, 2);
+        let e = replay("j", &(h.clone() + &h)).unwrap_err();
+        assert!(e.message.contains("two campaigns"), "{e}");
+        let done =
+            h.clone() + &host("c1", "h1", Phase::Started) + &host("c1", "h1", fin(Outcome::Failed));
+        let e = replay("j", &(done + &host("c1", "h1", Phase::Started))).unwrap_err();
+        assert!(e.message.contains("from finished"), "{e}");
+    }
+
+    /// Every phase sequence the engine can write is accepted; every jump backwards is refused.
+    #[test]
+    fn state_machine() {
+        use Phase::*;
+        let r = || Restarting {
+            before: BTreeMap::new(),
+        };
+        let u = || Undraining {
+            outcome: Outcome::Ok,
+            reason: None,
+        };
+        let paths: Vec<Vec<Phase>> = vec![
+            vec![Started, fin(Outcome::Unreachable)],
+            vec![Started, r(), Checking, fin(Outcome::Ok)],
+            vec![Started, Draining, r(), Checking, u(), fin(Outcome::Ok)],
+            vec![Started, Draining, u(), fin(Outcome::Failed)],
+            vec![Started, Draining, r(), u(), fin(Outcome::Failed)],
+            vec![Started, r(), fin(Outcome::Failed)],
+        ];
+        for p in &paths {
+            let mut prev: Option<&Phase> = None;
+            for ph in p {
+                assert!(allowed(prev, ph, false), "{prev:?} -> {ph:?}");
+                prev = Some(ph);
+            }
+        }
+        let order = [Started, Draining, r(), Checking, u(), fin(Outcome::Ok)];
+        for (i, a) in order.iter().enumerate() {
+            for b in &order[..i] {
+                assert!(
+                    !allowed(Some(a), b, true) || a.name() == b.name(),
+                    "{a:?} -> {b:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn writer_locks_and_repairs() {
+        let dir = std::env::temp_dir().join(format!("frj-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("c.journal");
+        let mut w = Writer::create(&p, &header()).unwrap();
+        w.host("h1", Phase::Started).unwrap();
+        assert!(Writer::create(&p, &header())
+            .unwrap_err()
+            .contains("exists already"));
+        let text = std::fs::read_to_string(&p).unwrap();
+        let r = replay("j", &text).unwrap();
+        assert!(Writer::reopen(&p, &r).unwrap_err().contains("locked"));
+        drop(w);
+        std::fs::write(&p, text.clone() + "{\"torn").unwrap();
+        let r = replay("j", &std::fs::read_to_string(&p).unwrap()).unwrap();
+        let mut w = Writer::reopen(&p, &r).unwrap();
+        w.host("h1", Phase::Draining).unwrap();
+        let r = replay("j", &std::fs::read_to_string(&p).unwrap()).unwrap();
+        assert!(r.warnings.is_empty());
+        assert_eq!(r.runs, 2);
+        assert_eq!(r.hosts["h1"].last, Phase::Draining);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

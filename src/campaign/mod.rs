@@ -1,0 +1,20 @@
+//! Rolling restart campaigns: `fleetrestart restart` and `fleetrestart resume`.
+//!
+//! Map (pure modules first; the engine sits on top):
+//! - [`spec`]: the campaign file (YAML) and its defaults;
+//! - [`plan`]: audit reports → hosts, services, methods, order and batches (`--plan` prints it);
+//! - [`restart`]: the commands that restart services, and how a restart is recognised;
+//! - [`schedule`]: window / discrete batches, caps, barriers, failure budget (pure, simulated in tests);
+//! - [`journal`]: the append-only, fsynced record of every host transition, and its replay;
+//! - [`checks`]: health checks (tcp, http, command, systemd, rescan);
+//! - [`host`]: one host's steps (drain, restart, checks, undrain) over its session;
+//! - [`engine`]: drives the scheduler with real time and worker threads, handles Ctrl-C.
+
+pub mod checks;
+pub mod engine;
+pub mod host;
+pub mod journal;
+pub mod plan;
+pub mod restart;
+pub mod schedule;
+pub mod spec;

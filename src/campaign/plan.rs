@@ -1,0 +1,596 @@
+//! The plan: which hosts a campaign restarts, what on each, in which order and batches.
+//!
+//! Pure: audit reports and the [`Spec`] in, [`Plan`] out. `--plan` prints it, the journal stores
+//! it, and the engine executes exactly it (resume reads it back from the journal instead of
+//! auditing again). Order: canaries first, then hosts by `group_order` tier, then inventory
+//! order; batches never span a tier.
+
+use super::spec::{Canary, Spec};
+use fleetrestart_scan::names::{is_valid_service, is_valid_unit};
+use fleetrestart_scan::report::{Report, ServiceKind};
+use fleetrestart_scan::rules::{Method, Policy};
+use serde::{Deserialize, Serialize};
+
+/// One service restarted on one host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Action {
+    pub service: String,
+    pub kind: ServiceKind,
+    pub method: Method,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlannedHost {
+    pub host: String,
+    pub groups: Vec<String>,
+    pub batch: usize,
+    /// Index in `group_order` (hosts in none of those groups come last).
+    pub tier: usize,
+    pub canary: bool,
+    pub actions: Vec<Action>,
+    /// Health checks run after the restart (descriptions; the spec holds the checks).
+    pub checks: Vec<String>,
+}
+
+/// Something the plan leaves alone, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Untouched {
+    pub host: String,
+    pub what: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub hosts: Vec<PlannedHost>,
+    /// Batch sizes as computed (host counts), in order.
+    pub batch_sizes: Vec<usize>,
+    /// Per batch: it waits until every earlier host has finished (after the canaries, at a step
+    /// of the ramp, at a change of `group_order` tier). Other batches slide in window mode.
+    pub gates: Vec<bool>,
+    pub untouched: Vec<Untouched>,
+    pub reboot_needed: Vec<String>,
+    /// Hosts with nothing to restart.
+    pub clean: Vec<String>,
+    /// Hosts the audit could not scan: not in the campaign.
+    pub not_audited: Vec<Untouched>,
+}
+
+/// An audited host as the planner sees it.
+pub struct Audited<'a> {
+    pub host: &'a str,
+    pub groups: Vec<String>,
+    pub report: Result<&'a Report, String>,
+}
+
+/// Which services the operator asked for (fnmatch globs; empty include = all).
+#[derive(Debug, Clone, Default)]
+pub struct ServiceFilter {
+    pub include: Vec<String>,
+    pub exclude: Vec<String>,
+}
+
+impl ServiceFilter {
+    fn matches(&self, name: &str) -> bool {
+        let short = name.strip_suffix(".service").unwrap_or(name);
+        let hit = |g: &String| glob(g, name) || glob(g, short);
+        (self.include.is_empty() || self.include.iter().any(hit)) && !self.exclude.iter().any(hit)
+    }
+    fn names(&self, name: &str) -> bool {
+        let short = name.strip_suffix(".service").unwrap_or(name);
+        self.include
+            .iter()
+            .any(|g| !g.contains(['*', '?', '[']) && (g == name || g == short))
+    }
+}
+
+/// fnmatch-style `*` and `?` (no classes needed for unit names).
+pub fn glob(pattern: &str, text: &str) -> bool {
+    fn go(p: &[u8], t: &[u8]) -> bool {
+        match (p.first(), t.first()) {
+            (None, None) => true,
+            (Some(b'*'), _) => go(&p[1..], t) || (!t.is_empty() && go(p, &t[1..])),
+            (Some(b'?'), Some(_)) => go(&p[1..], &t[1..]),
+            (Some(a), Some(b)) if a == b => go(&p[1..], &t[1..]),
+            _ => false,
+        }
+    }
+    go(pattern.as_bytes(), text.as_bytes())
+}
+
+fn name_of(v: impl Serialize) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// Decides what to restart on one host; everything else goes to `untouched`.
+fn host_actions(
+    host: &str,
+    report: &Report,
+    spec: &Spec,
+    filter: &ServiceFilter,
+    untouched: &mut Vec<Untouched>,
+) -> Vec<Action> {
+    let mut actions = Vec::new();
+    let mut skip = |what: &str, reason: String| {
+        untouched.push(Untouched {
+            host: host.into(),
+            what: what.into(),
+            reason,
+        })
+    };
+    for s in &report.services {
+        let valid = match s.kind {
+            ServiceKind::Systemd => is_valid_unit(&s.name),
+            ServiceKind::Sysv => is_valid_service(&s.name),
+            ServiceKind::Manager => true,
+        };
+        if !valid {
+            skip(&s.name, "refused: not a valid unit or service name".into());
+            continue;
+        }
+        if !filter.matches(&s.name) {
+            skip(
+                &s.name,
+                "not selected by --services / --exclude-services".into(),
+            );
+            continue;
+        }
+        let policy = spec.services.get(&s.name);
+        if policy.is_some_and(|p| p.skip) {
+            skip(&s.name, "skip: true in the campaign file".into());
+            continue;
+        }
+        let method = policy.and_then(|p| p.method).unwrap_or(s.method);
+        if s.kind == ServiceKind::Manager || method == Method::DaemonReexec {
+            if !(spec.daemon_reexec || filter.names(&s.name)) {
+                skip(
+                    &s.name,
+                    "PID 1: systemctl daemon-reexec only with --daemon-reexec".into(),
+                );
+                continue;
+            }
+        } else if s.policy == Policy::Manual && !filter.names(&s.name) {
+            skip(
+                &s.name,
+                "policy manual: name it in --services to restart it".into(),
+            );
+            continue;
+        }
+        if matches!(method, Method::None | Method::UserReexec) {
+            skip(
+                &s.name,
+                format!("method {} cannot be run by a campaign", name_of(method)),
+            );
+            continue;
+        }
+        actions.push(Action {
+            service: s.name.clone(),
+            kind: s.kind,
+            method: if s.kind == ServiceKind::Manager {
+                Method::DaemonReexec
+            } else {
+                method
+            },
+        });
+    }
+    for s in &report.never_restart {
+        skip(
+            &s.name,
+            format!("policy {}: never restarted by campaigns", name_of(s.policy)),
+        );
+    }
+    for s in &report.sessions {
+        skip(
+            &format!("session {} of {}", s.id, s.user),
+            "sessions are never restarted: the user must log out".into(),
+        );
+    }
+    for c in &report.containers {
+        skip(
+            &format!("container {}", c.id),
+            "restart it inside the container".into(),
+        );
+    }
+    for u in &report.unattributed {
+        skip(
+            &format!("{} unattributed process(es)", u.process_count),
+            u.reason.clone(),
+        );
+    }
+    actions
+}
+
+/// Builds the plan. `audited` is in inventory order.
+pub fn build(audited: &[Audited], spec: &Spec, filter: &ServiceFilter) -> Result<Plan, String> {
+    let mut plan = Plan {
+        hosts: Vec::new(),
+        batch_sizes: Vec::new(),
+        gates: Vec::new(),
+        untouched: Vec::new(),
+        reboot_needed: Vec::new(),
+        clean: Vec::new(),
+        not_audited: Vec::new(),
+    };
+    let mut hosts = Vec::new();
+    for a in audited {
+        let report = match &a.report {
+            Ok(r) => *r,
+            Err(e) => {
+                plan.not_audited.push(Untouched {
+                    host: a.host.into(),
+                    what: "host".into(),
+                    reason: e.clone(),
+                });
+                continue;
+            }
+        };
+        if report.reboot.needed {
+            plan.reboot_needed.push(a.host.into());
+        }
+        let actions = host_actions(a.host, report, spec, filter, &mut plan.untouched);
+        if actions.is_empty() {
+            plan.clean.push(a.host.into());
+            continue;
+        }
+        let tier = spec
+            .group_order
+            .iter()
+            .position(|g| a.groups.contains(g))
+            .unwrap_or(spec.group_order.len());
+        let mut services: Vec<&str> = actions.iter().map(|x| x.service.as_str()).collect();
+        services.dedup();
+        let mut checks: Vec<String> = Vec::new();
+        if spec.verify.systemd && actions.iter().any(|x| x.kind == ServiceKind::Systemd) {
+            checks.push(super::spec::Check::systemd().describe());
+        }
+        checks.extend(
+            spec.checks_for(services.into_iter())
+                .iter()
+                .map(|c| c.describe()),
+        );
+        if spec.verify.rescan {
+            checks.push(super::spec::Check::rescan().describe());
+        }
+        hosts.push(PlannedHost {
+            host: a.host.into(),
+            groups: a.groups.clone(),
+            batch: 0,
+            tier,
+            canary: false,
+            actions,
+            checks,
+        });
+    }
+    // order: stable by tier (inventory order inside a tier), canaries pulled to the front
+    hosts.sort_by_key(|h| h.tier);
+    match &spec.canary {
+        None => {}
+        Some(Canary::Count(n)) => hosts.iter_mut().take(*n).for_each(|h| h.canary = true),
+        Some(Canary::Hosts(names)) => {
+            for n in names {
+                match hosts.iter_mut().find(|h| &h.host == n) {
+                    Some(h) => h.canary = true,
+                    None => {
+                        return Err(format!(
+                            "canary host {n:?} is not among the hosts to restart"
+                        ))
+                    }
+                }
+            }
+        }
+    }
+    hosts.sort_by_key(|h| !h.canary);
+    // batches: the canaries are batch 0; then the ramp, restarting a batch at each tier change
+    let total = hosts.len();
+    let sizes = spec
+        .batch
+        .0
+        .iter()
+        .map(|s| s.hosts(total))
+        .collect::<Vec<_>>();
+    let last = *sizes.last().unwrap_or(&1);
+    let mut ramp_at = 0;
+    let mut next_size = || {
+        let s = sizes.get(ramp_at).copied().unwrap_or(last);
+        ramp_at += 1;
+        s
+    };
+    let mut i = 0;
+    let mut prev_size: Option<usize> = None;
+    while i < hosts.len() {
+        let b = plan.batch_sizes.len();
+        let (size, canary) = if hosts[i].canary {
+            (hosts.iter().filter(|h| h.canary).count(), true)
+        } else {
+            (next_size(), false)
+        };
+        let tier = hosts[i].tier;
+        let ramp_step = !canary && prev_size.is_some_and(|p| p != size);
+        let gate = b > 0 && (hosts[i - 1].canary || hosts[i - 1].tier != tier || ramp_step);
+        plan.gates.push(gate);
+        if !canary {
+            prev_size = Some(size);
+        }
+        let mut n = 0;
+        while i < hosts.len()
+            && n < size
+            && hosts[i].canary == canary
+            && (canary || hosts[i].tier == tier)
+        {
+            hosts[i].batch = b;
+            i += 1;
+            n += 1;
+        }
+        plan.batch_sizes.push(n);
+    }
+    plan.hosts = hosts;
+    Ok(plan)
+}
+
+impl Plan {
+    /// The human `--plan` text.
+    pub fn render(&self, spec: &Spec) -> String {
+        use std::fmt::Write;
+        let mut o = String::new();
+        let _ = writeln!(
+            o,
+            "Campaign plan: {} host(s) to restart in {} batch(es); strategy {}, window {}, max down {}",
+            self.hosts.len(),
+            self.batch_sizes.len(),
+            name_of(spec.strategy),
+            spec.window.map(|w| w.to_string()).unwrap_or_else(|| "= batch size".into()),
+            spec.max_down.map(|w| w.to_string()).unwrap_or_else(|| "unlimited".into()),
+        );
+        let b = &spec.budget;
+        let _ = writeln!(
+            o,
+            "Failure budget ({}): max failures {}, max failure % {}, unreachable {}{}",
+            name_of(b.per),
+            b.max_failures
+                .map(|v| v.to_string())
+                .unwrap_or_else(|| "none".into()),
+            b.max_failure_percent
+                .map(|v| v.to_string())
+                .unwrap_or_else(|| "none".into()),
+            name_of(b.unreachable),
+            b.max_unreachable
+                .map(|v| format!(" (max {v})"))
+                .unwrap_or_default(),
+        );
+        for (h, what) in [(&spec.drain, "drain"), (&spec.undrain, "undrain")] {
+            if let Some(h) = h {
+                let _ = writeln!(
+                    o,
+                    "{what}: {} on {}",
+                    h.command,
+                    h.on.as_deref().unwrap_or("this machine")
+                );
+            }
+        }
+        for (b, size) in self.batch_sizes.iter().enumerate() {
+            let hosts: Vec<&PlannedHost> = self.hosts.iter().filter(|h| h.batch == b).collect();
+            let canary = hosts.first().is_some_and(|h| h.canary);
+            let _ = writeln!(
+                o,
+                "\nbatch {} ({size} host(s){})",
+                b + 1,
+                if canary {
+                    format!(", canary, then soak {}s", spec.soak)
+                } else {
+                    String::new()
+                }
+            );
+            for h in hosts {
+                let _ = writeln!(o, "  {}", h.host);
+                for a in &h.actions {
+                    let _ = writeln!(o, "    {}", super::restart::describe(a));
+                }
+                for c in &h.checks {
+                    let _ = writeln!(o, "    check {c}");
+                }
+            }
+        }
+        if !self.untouched.is_empty() {
+            let _ = writeln!(o, "\nNot touched:");
+            for u in &self.untouched {
+                let _ = writeln!(o, "  {}: {}: {}", u.host, u.what, u.reason);
+            }
+        }
+        if !self.reboot_needed.is_empty() {
+            let _ = writeln!(
+                o,
+                "\nReboot needed (not done by this campaign): {}",
+                self.reboot_needed.join(" ")
+            );
+        }
+        if !self.not_audited.is_empty() {
+            let _ = writeln!(o, "\nNot in the campaign (audit failed):");
+            for u in &self.not_audited {
+                let _ = writeln!(o, "  {}: {}", u.host, u.reason);
+            }
+        }
+        if !self.clean.is_empty() {
+            let _ = writeln!(o, "\nNothing to restart: {}", self.clean.join(" "));
+        }
+        o
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests_support {
+    use fleetrestart_scan::report::{Report, Service, ServiceKind};
+    use fleetrestart_scan::rules::{Method, Policy};
+
+    pub(crate) fn report_with(services: &[(&str, ServiceKind, Method, Policy)]) -> Report {
+        let text = include_str!("../../tests/fixtures/report-clean.json");
+        let mut r: Report = serde_json::from_str(text).unwrap();
+        r.services = services
+            .iter()
+            .map(|(n, k, m, p)| Service {
+                name: n.to_string(),
+                kind: *k,
+                method: *m,
+                policy: *p,
+                rule: None,
+                process_count: 1,
+                processes: vec![],
+            })
+            .collect();
+        r
+    }
+
+    pub(crate) fn cron_report() -> Report {
+        report_with(&[(
+            "cron.service",
+            ServiceKind::Systemd,
+            Method::Restart,
+            Policy::Auto,
+        )])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tests_support::{cron_report as cron, report_with};
+    use super::*;
+    use crate::campaign::spec::{Ramp, Size};
+
+    #[test]
+    fn globs() {
+        assert!(glob("ssh*", "ssh.service"));
+        assert!(glob("*.service", "cron.service"));
+        assert!(glob("cr?n", "cron"));
+        assert!(!glob("cron", "crond"));
+    }
+
+    #[test]
+    fn batches_ramp_tiers_and_canaries() {
+        let r = cron();
+        let names: Vec<String> = (1..=20).map(|i| format!("h{i}")).collect();
+        let audited: Vec<Audited> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| Audited {
+                host: n,
+                groups: vec![if i % 2 == 0 {
+                    "web".into()
+                } else {
+                    "db".into()
+                }],
+                report: Ok(&r),
+            })
+            .collect();
+        let mut spec = Spec {
+            batch: Ramp(vec![Size::Percent(25.0)]),
+            ..Default::default()
+        };
+        let p = build(&audited, &spec, &ServiceFilter::default()).unwrap();
+        assert_eq!(p.batch_sizes, vec![5, 5, 5, 5]);
+        spec.batch = Ramp(vec![Size::Count(1), Size::Count(5), Size::Percent(20.0)]);
+        let p = build(&audited, &spec, &ServiceFilter::default()).unwrap();
+        assert_eq!(p.batch_sizes, vec![1, 5, 4, 4, 4, 2]);
+        // db before web: no batch mixes them; canary first
+        spec.group_order = vec!["db".into(), "web".into()];
+        spec.canary = Some(Canary::Hosts(vec!["h3".into()]));
+        spec.batch = Ramp(vec![Size::Count(4)]);
+        let p = build(&audited, &spec, &ServiceFilter::default()).unwrap();
+        assert_eq!(p.hosts[0].host, "h3");
+        assert!(p.hosts[0].canary);
+        assert_eq!(p.hosts[1].host, "h2");
+        assert_eq!(p.batch_sizes, vec![1, 4, 4, 2, 4, 4, 1]);
+        assert_eq!(p.gates, vec![false, true, false, false, true, false, false]);
+        for b in 0..p.batch_sizes.len() {
+            let tiers: std::collections::BTreeSet<usize> = p
+                .hosts
+                .iter()
+                .filter(|h| h.batch == b && !h.canary)
+                .map(|h| h.tier)
+                .collect();
+            assert!(tiers.len() <= 1);
+        }
+        spec.canary = Some(Canary::Hosts(vec!["nope".into()]));
+        assert!(build(&audited, &spec, &ServiceFilter::default()).is_err());
+    }
+
+    #[test]
+    fn what_is_restarted() {
+        let r = report_with(&[
+            (
+                "cron.service",
+                ServiceKind::Systemd,
+                Method::Restart,
+                Policy::Auto,
+            ),
+            (
+                "ssh.service",
+                ServiceKind::Systemd,
+                Method::Restart,
+                Policy::Auto,
+            ),
+            (
+                "bad;rm -rf /.service",
+                ServiceKind::Systemd,
+                Method::Restart,
+                Policy::Auto,
+            ),
+            (
+                "systemd-manager",
+                ServiceKind::Manager,
+                Method::DaemonReexec,
+                Policy::Manual,
+            ),
+            (
+                "dovecot.service",
+                ServiceKind::Systemd,
+                Method::StopKillStart,
+                Policy::Auto,
+            ),
+        ]);
+        let a = [Audited {
+            host: "h1",
+            groups: vec![],
+            report: Ok(&r),
+        }];
+        let spec = Spec::default();
+        let p = build(&a, &spec, &ServiceFilter::default()).unwrap();
+        let names: Vec<&str> = p.hosts[0]
+            .actions
+            .iter()
+            .map(|a| a.service.as_str())
+            .collect();
+        assert_eq!(names, ["cron.service", "ssh.service", "dovecot.service"]);
+        assert!(p
+            .untouched
+            .iter()
+            .any(|u| u.what.starts_with("bad;") && u.reason.contains("refused")));
+        assert!(p.untouched.iter().any(|u| u.what == "systemd-manager"));
+        let f = ServiceFilter {
+            include: vec!["ssh".into(), "systemd-manager".into()],
+            exclude: vec![],
+        };
+        let p = build(&a, &spec, &f).unwrap();
+        let names: Vec<&str> = p.hosts[0]
+            .actions
+            .iter()
+            .map(|a| a.service.as_str())
+            .collect();
+        assert_eq!(names, ["ssh.service", "systemd-manager"]);
+        let f = ServiceFilter {
+            include: vec![],
+            exclude: vec!["*.service".into()],
+        };
+        let p = build(&a, &spec, &f).unwrap();
+        assert!(p.hosts.is_empty());
+        assert_eq!(p.clean, ["h1"]);
+        let bad = [Audited {
+            host: "h2",
+            groups: vec![],
+            report: Err("unreachable".into()),
+        }];
+        let p = build(&bad, &spec, &ServiceFilter::default()).unwrap();
+        assert_eq!(p.not_audited[0].host, "h2");
+    }
+}

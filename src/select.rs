@@ -1,0 +1,230 @@
+//! Target selection: the command line's inventory, pattern and limit → the [`Target`]s to work
+//! on, with every connection setting resolved (inventory vars > ~/.ssh/config > flags).
+
+use crate::audit::AuditContext;
+use crate::cli::TargetArgs;
+use crate::delivery::DeliveryConfig;
+use crate::inventory;
+use crate::scanners::ScannerSet;
+use crate::secret::{self, Secret};
+use crate::targets::{self, Target};
+use crate::transport::ssh::SshContext;
+use fleetrestart_scan::rules::RuleSet;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub fn read_rules(args: &TargetArgs) -> Result<Option<String>, String> {
+    let Some(path) = &args.rules else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read rules file {}: {e}", path.display()))?;
+    // validate here, so a typo stops the run before any host is touched
+    RuleSet::with_user_file(&path.display().to_string(), &text).map_err(|e| e.to_string())?;
+    Ok(Some(text))
+}
+
+pub fn local_user() -> String {
+    std::env::var("USER")
+        .ok()
+        .filter(|u| targets::is_valid_user_name(u))
+        .unwrap_or_else(|| {
+            let pw = unsafe { libc::getpwuid(libc::geteuid()) };
+            if pw.is_null() {
+                return "root".into();
+            }
+            unsafe { std::ffi::CStr::from_ptr((*pw).pw_name) }
+                .to_string_lossy()
+                .into_owned()
+        })
+}
+
+pub fn become_password(args: &TargetArgs) -> Result<Option<Secret>, String> {
+    if let Some(f) = &args.become_password_file {
+        let text = std::fs::read_to_string(f)
+            .map_err(|e| format!("cannot read become password file {}: {e}", f.display()))?;
+        let line = text.lines().next().unwrap_or("").to_string();
+        return Ok(Some(Secret::new(line)));
+    }
+    if args.ask_become_pass {
+        return secret::prompt_tty("BECOME password: ")
+            .map(Some)
+            .map_err(|e| format!("--ask-become-pass: {e}"));
+    }
+    Ok(None)
+}
+
+pub fn ssh_config(
+    args: &TargetArgs,
+    home: &std::path::Path,
+) -> Result<ssh2_config::SshConfig, String> {
+    let path = match &args.ssh_config {
+        Some(p) => p.clone(),
+        None => {
+            let p = home.join(".ssh/config");
+            if !p.is_file() {
+                return Ok(ssh2_config::SshConfig::default());
+            }
+            p
+        }
+    };
+    let f = std::fs::File::open(&path)
+        .map_err(|e| format!("cannot read ssh config {}: {e}", path.display()))?;
+    ssh2_config::SshConfig::default()
+        .home_dir(home)
+        .parse(
+            &mut std::io::BufReader::new(f),
+            ssh2_config::ParseRule::ALLOW_UNKNOWN_FIELDS
+                | ssh2_config::ParseRule::ALLOW_UNSUPPORTED_FIELDS,
+        )
+        .map_err(|e| format!("ssh config {}: {e}", path.display()))
+}
+
+/// `--limit` values with `@FILE` replaced by the file's hosts.
+pub fn limit_terms(args: &TargetArgs) -> Result<Option<Vec<String>>, String> {
+    if args.limit.is_empty() {
+        return Ok(None);
+    }
+    let mut out = Vec::new();
+    for l in &args.limit {
+        for term in l.split(',') {
+            match term.strip_prefix('@') {
+                Some(f) => {
+                    let text =
+                        std::fs::read_to_string(f).map_err(|e| format!("--limit @{f}: {e}"))?;
+                    out.extend(inventory::pattern::limit_file_terms(&text));
+                }
+                None => out.push(term.to_string()),
+            }
+        }
+    }
+    Ok(Some(out))
+}
+
+/// The targets the command line selects (an input error says what is wrong).
+pub fn select_targets(args: &TargetArgs) -> Result<Vec<Target>, String> {
+    select(args, &[]).map(|s| s.targets)
+}
+
+/// What [`select`] found: the inventory, the selected targets, and the extra hosts asked for.
+pub struct Selection {
+    pub inventory: inventory::Inventory,
+    pub targets: Vec<Target>,
+    /// Targets of `extra` hosts (hook hosts), whatever the pattern and limit.
+    pub extra: Vec<Target>,
+}
+
+/// The selected targets, plus targets for `extra` inventory hosts (which must exist).
+pub fn select(args: &TargetArgs, extra: &[String]) -> Result<Selection, String> {
+    let home = PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into()));
+    let defaults = targets::Defaults {
+        local_user: local_user(),
+        home: home.clone(),
+        user: args.user.clone(),
+        private_key: args.private_key.clone(),
+        known_hosts: args.known_hosts.clone(),
+        host_key_policy: args.host_key_checking,
+        become_: args.become_,
+        become_user: args.become_user.clone(),
+        become_password: become_password(args)?,
+    };
+    let (inv, hosts) = if args.inventory.is_empty() {
+        // Ansible's implicit localhost
+        match args.pattern.as_deref() {
+            None | Some("localhost") | Some("all") => {
+                let mut inv = inventory::Inventory::new();
+                let mut v = inventory::Vars::new();
+                v.insert("ansible_connection".into(), "local".into());
+                inv.add_host("ungrouped", "localhost", v);
+                (inv, vec!["localhost".to_string()])
+            }
+            Some(p) => return Err(format!("no inventory given (-i) to find {p:?} in")),
+        }
+    } else {
+        let inv = inventory::load::load(&args.inventory).map_err(|e| e.to_string())?;
+        for w in &inv.warnings {
+            eprintln!("[WARNING]: {w}");
+        }
+        let pattern = vec![args.pattern.clone().unwrap_or_else(|| "all".into())];
+        let limit = limit_terms(args)?;
+        let (hosts, warnings) = inventory::pattern::select(&inv, &pattern, limit.as_deref())?;
+        for w in warnings {
+            eprintln!("[WARNING]: {w}");
+        }
+        (inv, hosts)
+    };
+    if hosts.is_empty() {
+        return Err("no hosts matched the pattern and limit".into());
+    }
+    let cfg = ssh_config(args, &home)?;
+    let mut errors = Vec::new();
+    let mut warnings = Vec::new();
+    let mut out = Vec::new();
+    let mut extra_out = Vec::new();
+    for (i, h) in hosts.iter().chain(extra).enumerate() {
+        if i >= hosts.len() && !inv.has_host(h) {
+            errors.push(format!(
+                "{h}: not in the inventory (named by a hook's `on:`)"
+            ));
+            continue;
+        }
+        let vars = inventory::vars::host_vars(&inv, h);
+        match targets::build(h, &vars, &cfg, &defaults, &mut warnings) {
+            Ok(t) if i < hosts.len() => out.push(t),
+            Ok(t) => extra_out.push(t),
+            Err(e) => errors.push(e),
+        }
+    }
+    for w in warnings {
+        eprintln!("[WARNING]: {w}");
+    }
+    if !errors.is_empty() {
+        return Err(format!("inventory errors:\n  {}", errors.join("\n  ")));
+    }
+    if out.iter().any(|t| matches!(&t.connection, targets::Connection::Ssh(s) if s.host_key_policy == targets::HostKeyPolicy::Off)) {
+        eprintln!("[WARNING]: host key checking is OFF for some hosts: their identity is not verified, a man in the middle would see everything sent to them");
+    }
+    Ok(Selection {
+        inventory: inv,
+        targets: out,
+        extra: extra_out,
+    })
+}
+
+/// Fails when a scanner must be uploaded and this controller has none.
+pub fn check_scanners(
+    scanners: &ScannerSet,
+    targets: &[Target],
+    args: &TargetArgs,
+) -> Result<(), String> {
+    let all_installed =
+        targets.iter().all(|t| t.installed_scanner.is_some()) || args.installed_scanner.is_some();
+    if scanners.scanners.is_empty() && !all_installed {
+        return Err("no scanner binaries found (embedded, beside this program, or --scanner-dir); build them with `cargo xtask scanners`".into());
+    }
+    Ok(())
+}
+
+/// The audit settings the command line gives.
+pub fn audit_context<'a>(
+    args: &TargetArgs,
+    scanners: &'a ScannerSet,
+    rules: Option<String>,
+    clean: bool,
+    interactive: bool,
+) -> AuditContext<'a> {
+    AuditContext {
+        scanners,
+        delivery: DeliveryConfig {
+            cache_dir: args.cache_dir.clone(),
+            installed_scanner: args.installed_scanner.clone(),
+            clean,
+            command_timeout: Duration::from_secs(args.command_timeout),
+            max_report_bytes: args.max_report_size,
+        },
+        rules,
+        ssh: SshContext::new(Duration::from_secs(args.connect_timeout), interactive),
+        forks: args.forks.max(1),
+        host_timeout: Duration::from_secs(args.host_timeout),
+    }
+}
