@@ -250,6 +250,7 @@ pub fn restart(args: RestartArgs) -> i32 {
         &hooks,
         &ctx,
         writer,
+        &campaign,
         None,
         &journal_path,
         args.json,
@@ -349,6 +350,7 @@ pub fn resume(args: ResumeArgs) -> i32 {
         &hooks,
         &ctx,
         writer,
+        &h.campaign,
         Some(&replayed),
         &journal_path,
         args.json,
@@ -364,6 +366,7 @@ fn run_campaign(
     hooks: &BTreeMap<String, Target>,
     ctx: &audit::AuditContext,
     writer: Writer,
+    campaign: &str,
     replayed: Option<&Replayed>,
     journal_path: &Path,
     json: bool,
@@ -415,18 +418,7 @@ fn run_campaign(
         abort: &abort,
         emit: &emit,
     };
-    let campaign = replayed
-        .map(|r| r.header.campaign.clone())
-        .unwrap_or_else(|| {
-            journal_path
-                .file_name()
-                .map(|f| f.to_string_lossy().into_owned())
-                .unwrap_or_default()
-        });
-    let campaign = replayed
-        .map(|r| r.header.campaign.clone())
-        .unwrap_or(campaign);
-    let result: CampaignResult = engine::run(plan, targets, &env, &campaign, replayed);
+    let result: CampaignResult = engine::run(plan, targets, &env, campaign, replayed);
     if json {
         println!(
             "{}",

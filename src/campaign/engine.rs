@@ -157,6 +157,22 @@ pub fn run(
             let wait = match sched.next(now()) {
                 Next::Start(v) => {
                     for i in v {
+                        let host = &plan.hosts[i].host;
+                        (env.emit)(host::Progress::Phase {
+                            host: host.clone(),
+                            phase: Phase::Started,
+                        });
+                        let r = env
+                            .journal
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .host(host, Phase::Started);
+                        if let Err(e) = r {
+                            // not recorded, not started: stop cleanly
+                            sched.finished(i, Outcome::Failed, now());
+                            sched.stop(Stop::Operator(format!("stopping: {e}")));
+                            continue;
+                        }
                         spawn(i, tx.clone());
                     }
                     continue;

@@ -228,7 +228,7 @@ pub fn run(
         restarted: Vec::new(),
         journal_failed: false,
     };
-    let phase = resume.map(|p| p.last.name()).unwrap_or("new");
+    let phase = resume.map(|p| p.last.name()).unwrap_or("started");
     let drained_before = matches!(phase, "draining" | "restarting" | "checking" | "undraining");
     let mut drained = drained_before;
     let result = match resume.map(|p| &p.last) {
@@ -285,10 +285,8 @@ fn body(
     let env = w.env;
     let failed = |m: String| (Outcome::Failed, m);
     let jfail = |e: String| (Outcome::Failed, e);
-    let phase = resume.map(|p| p.last.name()).unwrap_or("new");
-    if phase == "new" {
-        w.record(Phase::Started).map_err(jfail)?;
-    }
+    // a new host's `started` was journaled by the engine, in plan order
+    let phase = resume.map(|p| p.last.name()).unwrap_or("started");
     let mut session = match w.open() {
         Ok(s) => s,
         Err(e) => return Err((Outcome::Unreachable, e)),
@@ -304,7 +302,7 @@ fn body(
         }
     };
     let before: BTreeMap<String, UnitState>;
-    if matches!(phase, "new" | "started" | "draining") {
+    if matches!(phase, "started" | "draining") {
         if let Some(h) = &env.spec.drain {
             w.record(Phase::Draining).map_err(jfail)?;
             *drained = true;

@@ -71,7 +71,7 @@ impl Phase {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
     /// The controller (re)started work on this journal.
     Resumed,

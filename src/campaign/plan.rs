@@ -385,11 +385,17 @@ impl Plan {
             );
             for h in hosts {
                 let _ = writeln!(o, "  {}", h.host);
-                for a in &h.actions {
-                    let _ = writeln!(o, "    {}", super::restart::describe(a));
+                let actions: Vec<&Action> = h.actions.iter().collect();
+                match super::restart::steps(&actions) {
+                    Ok(steps) => steps.iter().for_each(|s| {
+                        let _ = writeln!(o, "    run  {}", s.script);
+                    }),
+                    Err(e) => {
+                        let _ = writeln!(o, "    REFUSED {e}");
+                    }
                 }
                 for c in &h.checks {
-                    let _ = writeln!(o, "    check {c}");
+                    let _ = writeln!(o, "    then {c}");
                 }
             }
         }

@@ -19,22 +19,6 @@ pub struct Step {
     pub script: String,
 }
 
-/// The human line for `--plan`.
-pub fn describe(a: &Action) -> String {
-    let s = &a.service;
-    match (a.kind, a.method) {
-        (_, Method::DaemonReexec) | (ServiceKind::Manager, _) => "systemctl daemon-reexec".into(),
-        (ServiceKind::Systemd, Method::StopKillStart) => {
-            format!("systemctl stop {s}; kill what is left of it; systemctl start {s}")
-        }
-        (ServiceKind::Systemd, _) => format!("systemctl restart {s}"),
-        (ServiceKind::Sysv, Method::StopKillStart) => {
-            format!("/etc/init.d/{s} stop; /etc/init.d/{s} start")
-        }
-        (ServiceKind::Sysv, _) => format!("/etc/init.d/{s} restart"),
-    }
-}
-
 /// The commands that restart `actions`: plain systemd restarts together in one
 /// `systemctl restart a b c`, the others one by one in plan order. A name that is not valid is
 /// an error (the planner refused it already; this is the last line of defence).

@@ -180,9 +180,9 @@ pub enum CheckType {
     Rescan,
 }
 
-/// A health check; timing in seconds.
+/// A health check; timing in seconds. Written to the journal in the file's own shape.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(try_from = "RawCheck")]
+#[serde(try_from = "RawCheck", into = "RawCheck")]
 pub struct Check {
     #[serde(rename = "type")]
     pub kind: CheckType,
@@ -194,7 +194,6 @@ pub struct Check {
     /// http: accepted status codes.
     pub status: Vec<u16>,
     /// http / command: a regex the body / standard output must match.
-    #[serde(serialize_with = "opt_regex::serialize")]
     pub body: Option<Regex>,
     /// command: run on the host (`sh -c`, with become), must exit 0.
     pub command: Option<String>,
@@ -204,32 +203,46 @@ pub struct Check {
     pub retries: u32,
 }
 
-mod opt_regex {
-    use regex_lite::Regex;
-    use serde::Serializer;
-    pub fn serialize<S: Serializer>(r: &Option<Regex>, s: S) -> Result<S::Ok, S::Error> {
-        match r {
-            Some(r) => s.serialize_some(r.as_str()),
-            None => s.serialize_none(),
-        }
-    }
-}
-
-#[derive(Deserialize)]
+#[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawCheck {
     #[serde(rename = "type")]
     kind: CheckType,
+    #[serde(skip_serializing_if = "Option::is_none")]
     address: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     port: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     status: Option<Vec<u16>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     body: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     command: Option<String>,
     initial_delay: Option<f64>,
     interval: Option<f64>,
     timeout: Option<f64>,
     retries: Option<u32>,
+}
+
+impl From<Check> for RawCheck {
+    fn from(c: Check) -> RawCheck {
+        let http = c.kind == CheckType::Http;
+        RawCheck {
+            kind: c.kind,
+            address: c.address,
+            port: c.port,
+            path: http.then_some(c.path),
+            status: http.then_some(c.status),
+            body: c.body.map(|r| r.as_str().to_string()),
+            command: c.command,
+            initial_delay: Some(c.initial_delay),
+            interval: Some(c.interval),
+            timeout: Some(c.timeout),
+            retries: Some(c.retries),
+        }
+    }
 }
 
 impl TryFrom<RawCheck> for Check {
@@ -639,6 +652,14 @@ undrain: {command: "echo ready {host}", on: lb1}
         );
         let c = s.checks_for(["lighttpd.service"].into_iter());
         assert_eq!(c.len(), 3);
+    }
+
+    #[test]
+    fn checks_survive_the_journal() {
+        let s = Spec::parse("c.yml", "checks:\n  - {type: http, port: 80, body: ok}\n  - {type: command, command: 'true', retries: 0}\n").unwrap();
+        let back: Spec = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
+        assert_eq!(back.checks[0].describe(), s.checks[0].describe());
+        assert_eq!(back.checks[1].describe(), s.checks[1].describe());
     }
 
     #[test]

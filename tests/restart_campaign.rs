@@ -1,0 +1,486 @@
+//! `fleetrestart restart` / `resume` on the testbed's real hosts: services made stale by a real
+//! `dpkg -i`, restarted in rolling campaigns and checked on the hosts through their units'
+//! invocation IDs (a new one at every start). Needs root and the testbed image: `#[ignore]`d in a
+//! plain `cargo test`; `cargo xtask test` runs them with `--ignored --test-threads=1`.
+
+mod common;
+
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::testbed_ok as tb;
+
+const UNITS: [&str; 3] = ["cron.service", "ssh.service", "lighttpd.service"];
+
+fn cmd(dir: &Path, sub: &str, args: &[&str]) -> Command {
+    let known = tb(&["known-hosts"]);
+    let mut c = Command::new(env!("CARGO_BIN_EXE_fleetrestart"));
+    c.arg(sub);
+    if sub != "resume" {
+        c.args(["--known-hosts", known.trim()])
+            .arg("--scanner-dir")
+            .arg(common::scanner_dir());
+    }
+    c.args(args).current_dir(dir).env_remove("SSH_AUTH_SOCK");
+    c
+}
+
+fn run(dir: &Path, sub: &str, args: &[&str]) -> Output {
+    cmd(dir, sub, args).output().unwrap()
+}
+
+fn spawn(dir: &Path, sub: &str, args: &[&str]) -> Child {
+    cmd(dir, sub, args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn json(o: &Output) -> Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}\n{}", text(o)))
+}
+
+/// Boots hosts 1..=n fresh and makes hosts `stale` run replaced libpcre2 code.
+fn fleet(dir: &Path, n: u32, stale: impl Iterator<Item = u32>) -> PathBuf {
+    tb(&["stopall"]);
+    tb(&["start", &n.to_string()]);
+    for i in stale {
+        tb(&["upgrade", &i.to_string(), "libpcre2-8-0"]);
+    }
+    let inv = dir.join("inventory.yml");
+    tb(&["inventory", inv.to_str().unwrap()]);
+    inv
+}
+
+/// Invocation ID of each unit of host i (a new one every time systemd starts the unit).
+fn invocations(i: u32) -> BTreeMap<String, String> {
+    let out = tb(&[
+        "exec",
+        &i.to_string(),
+        "systemctl",
+        "show",
+        "-p",
+        "Id,InvocationID",
+        UNITS[0],
+        UNITS[1],
+        UNITS[2],
+    ]);
+    let mut m = BTreeMap::new();
+    for block in out.split("\n\n") {
+        let get = |k: &str| {
+            block
+                .lines()
+                .find_map(|l| l.strip_prefix(k))
+                .unwrap_or("")
+                .to_string()
+        };
+        if !get("Id=").is_empty() {
+            m.insert(get("Id="), get("InvocationID="));
+        }
+    }
+    assert_eq!(m.len(), 3, "{out}");
+    m
+}
+
+fn journal(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+fn host_records<'a>(j: &'a [Value], host: &str) -> Vec<&'a Value> {
+    j.iter()
+        .filter(|r| r["record"] == "host" && r["host"] == host)
+        .collect()
+}
+
+/// The most hosts between `started` and `finished` at once, in journal order.
+fn max_in_flight(j: &[Value]) -> usize {
+    let (mut cur, mut max) = (0usize, 0usize);
+    for r in j.iter().filter(|r| r["record"] == "host") {
+        match r["phase"].as_str() {
+            Some("started") => cur += 1,
+            Some("finished") => cur -= 1,
+            _ => {}
+        }
+        max = max.max(cur);
+    }
+    max
+}
+
+fn by_host(doc: &Value) -> BTreeMap<String, Value> {
+    doc["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| (h["host"].as_str().unwrap().to_string(), h.clone()))
+        .collect()
+}
+
+fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+    let t0 = Instant::now();
+    while !f() {
+        assert!(t0.elapsed() < limit, "waited {limit:?} for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+#[ignore = "needs root and the testbed image: run by `cargo xtask test`"]
+fn twenty_stale_hosts_batch_25_percent_window_3_as_planned() {
+    let dir = common::scratch("campaign20");
+    let inv = fleet(&dir, 20, 1..=20);
+    let inv = inv.to_str().unwrap();
+    let before: Vec<_> = (1..=20).map(invocations).collect();
+    // one saved audit feeds both the plan and the run
+    let o = run(&dir, "audit", &["-i", inv, "--json"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    std::fs::write(dir.join("audit.json"), &o.stdout).unwrap();
+    let common_args = [
+        "-i",
+        inv,
+        "--from-audit",
+        "audit.json",
+        "--batch",
+        "25%",
+        "--window",
+        "3",
+    ];
+    let o = run(
+        &dir,
+        "restart",
+        &[&common_args[..], &["--plan", "--json"]].concat(),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let plan = json(&o)["plan"].clone();
+    assert_eq!(plan["batch_sizes"], serde_json::json!([5, 5, 5, 5]));
+    let planned: Vec<&Value> = plan["hosts"].as_array().unwrap().iter().collect();
+    assert_eq!(planned.len(), 20);
+    // the plan changed nothing
+    assert_eq!(invocations(1), before[0]);
+
+    let o = run(
+        &dir,
+        "restart",
+        &[&common_args[..], &["--journal", "c.journal", "--json"]].concat(),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let doc = json(&o);
+    assert_eq!(doc["summary"]["ok"], 20, "{}", text(&o));
+    let j = journal(&dir.join("c.journal"));
+    assert_eq!(
+        max_in_flight(&j),
+        3,
+        "never more than 3 hosts in restart at once, and 3 used"
+    );
+    // what ran is what was planned: same hosts, in plan order, the planned services
+    let started: Vec<&str> = j
+        .iter()
+        .filter(|r| r["phase"] == "started")
+        .map(|r| r["host"].as_str().unwrap())
+        .collect();
+    let order: Vec<&str> = planned
+        .iter()
+        .map(|h| h["host"].as_str().unwrap())
+        .collect();
+    assert_eq!(started, order);
+    let results = by_host(&doc);
+    for h in &planned {
+        let name = h["host"].as_str().unwrap();
+        let mut want: Vec<&str> = h["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["service"].as_str().unwrap())
+            .collect();
+        let mut got: Vec<&str> = results[name]["restarted"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap())
+            .collect();
+        want.sort();
+        got.sort();
+        assert_eq!(got, want, "{name}");
+        for u in UNITS {
+            assert!(want.contains(&u), "{name} plans {u}");
+        }
+    }
+    // on the hosts: every unit has a new invocation, and a rescan finds nothing left to restart
+    for i in 1..=20u32 {
+        let now = invocations(i);
+        for u in UNITS {
+            assert_ne!(now[u], before[i as usize - 1][u], "h{i} {u} restarted");
+        }
+    }
+    let o = run(&dir, "audit", &["-i", inv, "--json"]);
+    for h in json(&o)["hosts"].as_array().unwrap() {
+        let left: Vec<&str> = h["report"]["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["name"].as_str().unwrap())
+            .filter(|s| *s != "systemd-manager")
+            .collect();
+        assert!(left.is_empty(), "{}: {left:?}", h["host"]);
+    }
+    // a second campaign on the same journal is refused
+    let o = run(
+        &dir,
+        "restart",
+        &[&common_args[..], &["--journal", "c.journal"]].concat(),
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("exists already"));
+    tb(&["stopall"]);
+}
+
+#[test]
+#[ignore = "needs root and the testbed image: run by `cargo xtask test`"]
+fn failing_health_checks_spend_a_budget_of_one_and_every_drained_host_is_undrained() {
+    let dir = common::scratch("campaign-budget");
+    // h10 is the load balancer: the hooks run there, it is not restarted
+    let inv = fleet(&dir, 10, 1..=9);
+    for i in ["2", "4"] {
+        tb(&["exec", i, "touch", "/etc/fr-unhealthy"]);
+    }
+    std::fs::write(
+        dir.join("campaign.yml"),
+        "batch: 2\nbudget: {max_failures: 1}\nverify: {rescan: false}\n\
+         checks:\n  - {type: command, command: 'test ! -e /etc/fr-unhealthy', retries: 1, interval: 0.2}\n  - {type: tcp, port: 80}\n  - {type: http, port: 80, status: [200, 403, 404]}\n\
+         drain: {command: 'mkdir -p /root/lb && echo drain > /root/lb/{host}', on: h10}\n\
+         undrain: {command: 'echo ready > /root/lb/{host}', on: h10}\n",
+    )
+    .unwrap();
+    let before: Vec<_> = (1..=9).map(invocations).collect();
+    let o = run(
+        &dir,
+        "restart",
+        &[
+            "all:!h10",
+            "-i",
+            inv.to_str().unwrap(),
+            "--campaign",
+            "campaign.yml",
+            "--journal",
+            "b.journal",
+            "--json",
+        ],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(5),
+        "stopped by the budget: {}",
+        text(&o)
+    );
+    let doc = json(&o);
+    assert!(
+        doc["stopped"].as_str().unwrap().contains("max_failures 1"),
+        "{}",
+        doc["stopped"]
+    );
+    let res = by_host(&doc);
+    for h in ["h2", "h4"] {
+        assert_eq!(res[h]["status"], "failed", "{}", res[h]);
+        assert!(
+            res[h]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("command check failed"),
+            "{}",
+            res[h]
+        );
+    }
+    let j = journal(&dir.join("b.journal"));
+    // after the second failure, no host starts
+    let second = j
+        .iter()
+        .position(|r| r["phase"] == "finished" && r["host"] == "h4")
+        .unwrap();
+    assert!(
+        !j[second..].iter().any(|r| r["phase"] == "started"),
+        "a host started after the budget was spent"
+    );
+    let untouched: Vec<u32> = (1..=9)
+        .filter(|i| res[&format!("h{i}")]["status"] == "not_started")
+        .collect();
+    assert!(untouched.len() >= 3, "{untouched:?}");
+    for i in 1..=9u32 {
+        let name = format!("h{i}");
+        let restarted = invocations(i) != before[i as usize - 1];
+        assert_eq!(
+            restarted,
+            !untouched.contains(&i),
+            "{name}: restarted {restarted}"
+        );
+        assert_eq!(host_records(&j, &name).is_empty(), untouched.contains(&i));
+        let drained = host_records(&j, &name)
+            .iter()
+            .any(|r| r["phase"] == "draining");
+        let lb = String::from_utf8_lossy(
+            &common::testbed(&["exec", "10", "cat", &format!("/root/lb/{name}")]).stdout,
+        )
+        .trim()
+        .to_string();
+        if drained {
+            assert_eq!(lb, "ready", "{name} was drained and must be undrained");
+        } else {
+            assert_eq!(lb, "", "{name} was never drained");
+        }
+    }
+    // resuming a budget-stopped campaign stops again at once: the budget is in the journal
+    let o = run(&dir, "resume", &[dir.join("b.journal").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(5), "{}", text(&o));
+    tb(&["stopall"]);
+}
+
+#[test]
+#[ignore = "needs root and the testbed image: run by `cargo xtask test`"]
+fn sigkill_mid_campaign_then_resume_restarts_every_host_exactly_once() {
+    let dir = common::scratch("campaign-kill");
+    let inv = fleet(&dir, 8, 1..=8);
+    // slow hosts so that the kill lands mid-campaign
+    std::fs::write(
+        dir.join("campaign.yml"),
+        "batch: 2\nchecks:\n  - {type: command, command: 'sleep 1'}\n",
+    )
+    .unwrap();
+    let before: Vec<_> = (1..=8).map(invocations).collect();
+    let jpath = dir.join("k.journal");
+    let mut child = spawn(
+        &dir,
+        "restart",
+        &[
+            "-i",
+            inv.to_str().unwrap(),
+            "--campaign",
+            "campaign.yml",
+            "--journal",
+            "k.journal",
+        ],
+    );
+    wait_for(
+        "two finished hosts and one mid-way",
+        Duration::from_secs(120),
+        || {
+            let j = journal(&jpath);
+            let fin = j.iter().filter(|r| r["phase"] == "finished").count();
+            fin >= 2
+                && max_in_flight(&j) > 0
+                && j.iter().filter(|r| r["phase"] == "started").count() > fin
+        },
+    );
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    std::thread::sleep(Duration::from_secs(2)); // let anything already sent land
+    let at_kill: Vec<_> = (1..=8).map(invocations).collect();
+    let j = journal(&jpath);
+    assert!(
+        j.iter().filter(|r| r["phase"] == "finished").count() < 8,
+        "the kill came too late"
+    );
+    let o = run(&dir, "resume", &[jpath.to_str().unwrap(), "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(json(&o)["summary"]["ok"], 8, "{}", text(&o));
+    let j = journal(&jpath);
+    for i in 1..=8u32 {
+        let name = format!("h{i}");
+        let after = invocations(i);
+        for u in UNITS {
+            let b = &before[i as usize - 1][u];
+            let k = &at_kill[i as usize - 1][u];
+            assert_ne!(&after[u], b, "{name} {u} never restarted");
+            if k != b {
+                assert_eq!(&after[u], k, "{name} {u} restarted again after the resume");
+            }
+        }
+        let fins = host_records(&j, &name)
+            .iter()
+            .filter(|r| r["phase"] == "finished")
+            .count();
+        assert_eq!(fins, 1, "{name} finished once");
+    }
+    assert!(j.iter().any(|r| r["event"] == "resumed"));
+    // a corrupt journal is refused and nothing runs
+    let bad = dir.join("bad.journal");
+    let mut t = std::fs::read_to_string(&jpath).unwrap();
+    t.insert_str(t.find('\n').unwrap() + 1, "{\"record\":\"host\",\"campaign\":\"other\",\"t\":1,\"host\":\"h1\",\"phase\":\"started\"}\n");
+    std::fs::write(&bad, t).unwrap();
+    let o = run(&dir, "resume", &[bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("another campaign"),
+        "{}",
+        text(&o)
+    );
+    tb(&["stopall"]);
+}
+
+#[test]
+#[ignore = "needs root and the testbed image: run by `cargo xtask test`"]
+fn a_host_powered_off_mid_restart_is_unreachable_and_the_campaign_goes_on() {
+    let dir = common::scratch("campaign-off");
+    let inv = fleet(&dir, 6, 1..=6);
+    std::fs::write(
+        dir.join("campaign.yml"),
+        "batch: 2\nbudget: {max_failures: 0}\nchecks:\n  - {type: command, command: 'sleep 3', timeout: 6, retries: 0}\n",
+    )
+    .unwrap();
+    let jpath = dir.join("o.journal");
+    let child = spawn(
+        &dir,
+        "restart",
+        &[
+            "-i",
+            inv.to_str().unwrap(),
+            "--campaign",
+            "campaign.yml",
+            "--journal",
+            "o.journal",
+            "--json",
+            "--connect-timeout",
+            "3",
+        ],
+    );
+    wait_for("h2 in its checks", Duration::from_secs(120), || {
+        journal(&jpath)
+            .iter()
+            .any(|r| r["host"] == "h2" && r["phase"] == "checking")
+    });
+    tb(&["down", "2"]);
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "failures within the budget: {}",
+        text(&o)
+    );
+    let doc = json(&o);
+    let res = by_host(&doc);
+    assert_eq!(res["h2"]["status"], "unreachable", "{}", res["h2"]);
+    for i in [1, 3, 4, 5, 6] {
+        assert_eq!(
+            res[&format!("h{i}")]["status"],
+            "ok",
+            "{}",
+            res[&format!("h{i}")]
+        );
+    }
+    assert!(doc["stopped"].is_null());
+    tb(&["stopall"]);
+}
