@@ -197,6 +197,8 @@ fn test() {
             "testbed_hosts",
             "--test",
             "fleet_audit",
+            "--test",
+            "restart_campaign",
             "--",
             "--ignored",
             "--test-threads=1",
