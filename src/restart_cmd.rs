@@ -430,6 +430,8 @@ fn run_campaign(
                 "stopped": result.stopped.as_ref().map(engine::describe),
                 "untouched": plan.untouched,
                 "reboot_needed": plan.reboot_needed,
+                "elapsed_ms": result.elapsed_ms,
+                "timing": result.timing,
             }))
             .unwrap_or_default()
         );

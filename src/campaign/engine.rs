@@ -64,8 +64,18 @@ pub struct CampaignResult {
     pub hosts: Vec<HostResult>,
     pub counts: Counts,
     pub stopped: Option<Stop>,
-    /// Time the controller spent beyond waiting for hosts, per batch (benchmarks).
     pub elapsed_ms: u64,
+    pub timing: Timing,
+}
+
+/// Where the controller's own time went (benchmarks): the engine's loop outside its waits, and
+/// the journal's writes and fsyncs (every host's records included).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Timing {
+    pub batches: usize,
+    pub engine_busy_us: u64,
+    pub journal_us: u64,
+    pub journal_writes: usize,
 }
 
 pub fn run(
@@ -111,6 +121,7 @@ pub fn run(
     }
     let (tx, rx) = mpsc::channel::<(usize, HostEnd, u64)>();
     let mut announced = 0;
+    let mut busy = Duration::ZERO;
     std::thread::scope(|scope| {
         let spawn = |i: usize, tx: mpsc::Sender<(usize, HostEnd, u64)>| {
             let h = &plan.hosts[i];
@@ -137,6 +148,7 @@ pub fn run(
             spawn(i, tx.clone());
         }
         loop {
+            let turn = Instant::now();
             let presses = INTERRUPTS.load(Ordering::SeqCst);
             if presses > announced {
                 announced = presses;
@@ -175,14 +187,17 @@ pub fn run(
                         }
                         spawn(i, tx.clone());
                     }
+                    busy += turn.elapsed();
                     continue;
                 }
                 Next::Done => break,
                 Next::WaitUntil(t) => Duration::from_millis(t.saturating_sub(now()).clamp(1, 100)),
                 Next::WaitForHosts => Duration::from_millis(100),
             };
+            busy += turn.elapsed();
             match rx.recv_timeout(wait) {
                 Ok((i, end, ms)) => {
+                    let turn = Instant::now();
                     let stop_before = sched.stopped().is_some();
                     sched.finished(i, end.outcome, now());
                     if end.journal_failed {
@@ -204,6 +219,7 @@ pub fn run(
                         restarted: end.restarted,
                         elapsed_ms: ms,
                     });
+                    busy += turn.elapsed();
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
@@ -243,12 +259,20 @@ pub fn run(
         not_started: count("not_started"),
         undrain_failed: hosts.iter().filter(|h| h.undrain_failed.is_some()).count(),
     };
+    let j = env.journal.lock().unwrap_or_else(|e| e.into_inner());
+    let timing = Timing {
+        batches: plan.batch_sizes.len(),
+        engine_busy_us: busy.as_micros() as u64,
+        journal_us: j.spent.as_micros() as u64,
+        journal_writes: j.writes,
+    };
     CampaignResult {
         campaign: campaign.into(),
         hosts,
         counts,
         stopped,
         elapsed_ms: t0.elapsed().as_millis() as u64,
+        timing,
     }
 }
 

@@ -290,6 +290,9 @@ pub fn replay(file: &str, text: &str) -> Result<Replayed, JournalError> {
 pub struct Writer {
     file: std::fs::File,
     campaign: String,
+    /// Time spent writing and fsyncing, and how many records (benchmarks).
+    pub spent: std::time::Duration,
+    pub writes: usize,
 }
 
 impl Writer {
@@ -311,6 +314,8 @@ impl Writer {
         let mut w = Writer {
             file,
             campaign: header.campaign.clone(),
+            spent: Default::default(),
+            writes: 0,
         };
         w.append(&Record::Campaign(Box::new(header.clone())))?;
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -341,18 +346,25 @@ impl Writer {
         let mut w = Writer {
             file,
             campaign: replayed.header.campaign.clone(),
+            spent: Default::default(),
+            writes: 0,
         };
         w.event(Event::Resumed)?;
         Ok(w)
     }
 
     pub fn append(&mut self, r: &Record) -> Result<(), String> {
+        let t = std::time::Instant::now();
         let mut line = serde_json::to_string(r).map_err(|e| e.to_string())?;
         line.push('\n');
-        self.file
+        let r = self
+            .file
             .write_all(line.as_bytes())
             .and_then(|_| self.file.sync_data())
-            .map_err(|e| format!("cannot write the journal: {e}"))
+            .map_err(|e| format!("cannot write the journal: {e}"));
+        self.spent += t.elapsed();
+        self.writes += 1;
+        r
     }
 
     pub fn host(&mut self, host: &str, phase: Phase) -> Result<(), String> {

@@ -655,6 +655,14 @@ undrain: {command: "echo ready {host}", on: lb1}
     }
 
     #[test]
+    fn the_example_file_is_valid() {
+        let s = Spec::parse("example.yml", include_str!("../../campaigns/example.yml")).unwrap();
+        assert_eq!(s.group_order, ["db", "web"]);
+        assert!(s.services["cron.service"].skip);
+        assert_eq!(s.drain.unwrap().on.as_deref(), Some("lb1"));
+    }
+
+    #[test]
     fn checks_survive_the_journal() {
         let s = Spec::parse("c.yml", "checks:\n  - {type: http, port: 80, body: ok}\n  - {type: command, command: 'true', retries: 0}\n").unwrap();
         let back: Spec = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();

@@ -290,8 +290,19 @@ fn main() {
                 .arg(&venv)
                 .args(args));
         }
+        Some("bench-campaign") => {
+            // controller time per batch of a restart campaign on the testbed
+            deps();
+            let dir = scanners();
+            run(cargo().args(["build", "--release", "--bin", "fleetrestart"]));
+            run(Command::new("python3")
+                .arg(root().join("bench/campaign_overhead.py"))
+                .arg(root().join("target/release/fleetrestart"))
+                .arg(&dir)
+                .args(args));
+        }
         _ => {
-            eprintln!("usage: cargo xtask deps | scanners | dist | audit [ARGS...] | test | bench-scan [N...] | bench-scan-host [N...] | bench-testbed N | bench-audit [N...]");
+            eprintln!("usage: cargo xtask deps | scanners | dist | audit [ARGS...] | test | bench-scan [N...] | bench-scan-host [N...] | bench-testbed N | bench-audit [N...] | bench-campaign [N...]");
             exit(2);
         }
     }
