@@ -484,3 +484,58 @@ fn a_host_powered_off_mid_restart_is_unreachable_and_the_campaign_goes_on() {
     assert!(doc["stopped"].is_null());
     tb(&["stopall"]);
 }
+
+#[test]
+#[ignore = "needs root and the testbed image: run by `cargo xtask test`"]
+fn ctrl_c_pauses_after_in_flight_hosts_and_resume_finishes() {
+    let dir = common::scratch("campaign-pause");
+    let inv = fleet(&dir, 6, 1..=6);
+    std::fs::write(
+        dir.join("campaign.yml"),
+        "batch: 2\nchecks:\n  - {type: command, command: 'sleep 2'}\n",
+    )
+    .unwrap();
+    let jpath = dir.join("p.journal");
+    let child = spawn(
+        &dir,
+        "restart",
+        &[
+            "-i",
+            inv.to_str().unwrap(),
+            "--campaign",
+            "campaign.yml",
+            "--journal",
+            "p.journal",
+            "--json",
+        ],
+    );
+    wait_for(
+        "the first hosts in their checks",
+        Duration::from_secs(120),
+        || journal(&jpath).iter().any(|r| r["phase"] == "checking"),
+    );
+    let started_before = journal(&jpath)
+        .iter()
+        .filter(|r| r["phase"] == "started")
+        .count();
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(6), "paused: {}", text(&o));
+    let doc = json(&o);
+    let j = journal(&jpath);
+    let started = j.iter().filter(|r| r["phase"] == "started").count();
+    assert_eq!(started, started_before, "no host starts after the pause");
+    assert_eq!(
+        doc["summary"]["ok"],
+        started,
+        "in-flight hosts finished: {}",
+        text(&o)
+    );
+    assert_eq!(doc["summary"]["not_started"], 6 - started);
+    let o = run(&dir, "resume", &[jpath.to_str().unwrap(), "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(json(&o)["summary"]["ok"], 6);
+    tb(&["stopall"]);
+}
