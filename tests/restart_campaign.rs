@@ -40,6 +40,32 @@ fn spawn(dir: &Path, sub: &str, args: &[&str]) -> Child {
         .unwrap()
 }
 
+/// Writes `campaign.yml` and starts `restart` on every host of `inv` in the background, with the
+/// journal `journal` in `dir`; its path.
+fn start_campaign(
+    dir: &Path,
+    inv: &Path,
+    yaml: &str,
+    journal: &str,
+    extra: &[&str],
+) -> (Child, PathBuf) {
+    std::fs::write(dir.join("campaign.yml"), yaml).unwrap();
+    let args = [
+        &[
+            "-i",
+            inv.to_str().unwrap(),
+            "--campaign",
+            "campaign.yml",
+            "--journal",
+            journal,
+            "--json",
+        ][..],
+        extra,
+    ]
+    .concat();
+    (spawn(dir, "restart", &args), dir.join(journal))
+}
+
 fn text(o: &Output) -> String {
     format!(
         "status {:?}\nstdout:\n{}\nstderr:\n{}",
@@ -436,26 +462,12 @@ fn sigkill_mid_campaign_then_resume_restarts_every_host_exactly_once() {
 fn a_host_powered_off_mid_restart_is_unreachable_and_the_campaign_goes_on() {
     let dir = common::scratch("campaign-off");
     let inv = fleet(&dir, 6, 1..=6);
-    std::fs::write(
-        dir.join("campaign.yml"),
-        "batch: 2\nbudget: {max_failures: 0}\nchecks:\n  - {type: command, command: 'sleep 3', timeout: 6, retries: 0}\n",
-    )
-    .unwrap();
-    let jpath = dir.join("o.journal");
-    let child = spawn(
+    let (child, jpath) = start_campaign(
         &dir,
-        "restart",
-        &[
-            "-i",
-            inv.to_str().unwrap(),
-            "--campaign",
-            "campaign.yml",
-            "--journal",
-            "o.journal",
-            "--json",
-            "--connect-timeout",
-            "3",
-        ],
+        &inv,
+        "batch: 2\nbudget: {max_failures: 0}\nchecks:\n  - {type: command, command: 'sleep 3', timeout: 6, retries: 0}\n",
+        "o.journal",
+        &["--connect-timeout", "3"],
     );
     wait_for("h2 in its checks", Duration::from_secs(120), || {
         journal(&jpath)
@@ -490,24 +502,12 @@ fn a_host_powered_off_mid_restart_is_unreachable_and_the_campaign_goes_on() {
 fn ctrl_c_pauses_after_in_flight_hosts_and_resume_finishes() {
     let dir = common::scratch("campaign-pause");
     let inv = fleet(&dir, 6, 1..=6);
-    std::fs::write(
-        dir.join("campaign.yml"),
-        "batch: 2\nchecks:\n  - {type: command, command: 'sleep 2'}\n",
-    )
-    .unwrap();
-    let jpath = dir.join("p.journal");
-    let child = spawn(
+    let (child, jpath) = start_campaign(
         &dir,
-        "restart",
-        &[
-            "-i",
-            inv.to_str().unwrap(),
-            "--campaign",
-            "campaign.yml",
-            "--journal",
-            "p.journal",
-            "--json",
-        ],
+        &inv,
+        "batch: 2\nchecks:\n  - {type: command, command: 'sleep 2'}\n",
+        "p.journal",
+        &[],
     );
     wait_for(
         "the first hosts in their checks",
