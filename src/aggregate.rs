@@ -71,6 +71,14 @@ pub struct Fleet {
     pub counts: Counts,
 }
 
+/// A unit enum value as its JSON name (`stop-kill-start`, `never`, ...).
+pub fn variant_name(v: impl Serialize) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
 fn causes(s: &Service) -> BTreeSet<Cause> {
     s.processes
         .iter()
@@ -84,14 +92,8 @@ fn causes(s: &Service) -> BTreeSet<Cause> {
 
 fn add_services(rows: &mut BTreeMap<(String, String), ServiceRow>, host: &str, list: &[Service]) {
     for s in list {
-        let method = serde_json::to_value(s.method)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
-        let policy = serde_json::to_value(s.policy)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
+        let method = variant_name(s.method);
+        let policy = variant_name(s.policy);
         let row = rows
             .entry((s.name.clone(), method.clone()))
             .or_insert_with(|| ServiceRow {

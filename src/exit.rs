@@ -14,3 +14,9 @@ pub const INTERNAL: i32 = 4;
 pub const BUDGET_SPENT: i32 = 5;
 /// `restart` / `resume`: the operator paused or aborted the campaign (resume it from its journal).
 pub const INTERRUPTED: i32 = 6;
+
+/// An input error: the message on standard error, and [`INPUT_ERROR`] to exit with.
+pub fn input_error(msg: impl std::fmt::Display) -> i32 {
+    eprintln!("fleetrestart: {msg}");
+    INPUT_ERROR
+}

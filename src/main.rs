@@ -25,20 +25,14 @@ use clap::Parser;
 use cli::{AuditArgs, Cli, Command};
 use std::io::IsTerminal;
 
-/// An input error: message for standard error, exit code 2.
-fn input_error(msg: impl std::fmt::Display) -> i32 {
-    eprintln!("fleetrestart: {msg}");
-    exit::INPUT_ERROR
-}
-
 fn run_audit(args: AuditArgs) -> i32 {
     let rules = match select::read_rules(&args.t) {
         Ok(r) => r,
-        Err(e) => return input_error(e),
+        Err(e) => return exit::input_error(e),
     };
     let targets = match select::select_targets(&args.t) {
         Ok(t) => t,
-        Err(e) => return input_error(e),
+        Err(e) => return exit::input_error(e),
     };
     if args.list_hosts {
         println!("  hosts ({}):", targets.len());
@@ -48,7 +42,7 @@ fn run_audit(args: AuditArgs) -> i32 {
         return exit::CLEAN;
     }
     if args.t.forks == 0 {
-        return input_error("--forks must be at least 1");
+        return exit::input_error("--forks must be at least 1");
     }
     let scanners = scanners::ScannerSet::find(args.t.scanner_dir.as_deref());
     if !args.floor {

@@ -18,11 +18,6 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Mutex;
 use std::time::Instant;
 
-fn input_error(msg: impl std::fmt::Display) -> i32 {
-    eprintln!("fleetrestart: {msg}");
-    exit::INPUT_ERROR
-}
-
 /// The campaign file with the command line's overrides.
 fn spec(args: &RestartArgs) -> Result<Spec, String> {
     let mut spec = match &args.campaign {
@@ -64,6 +59,24 @@ fn spec(args: &RestartArgs) -> Result<Spec, String> {
     spec.validate()
         .map_err(|e| format!("campaign settings: {e}"))?;
     Ok(spec)
+}
+
+/// Targets for `hosts`, and for the hosts hooks run on, built in one go (so that a become
+/// password is asked once).
+fn targets_and_hooks(
+    t: &TargetArgs,
+    inv: &crate::inventory::Inventory,
+    mut names: Vec<String>,
+    spec: &Spec,
+) -> Result<(Vec<Target>, BTreeMap<String, Target>), String> {
+    let n = names.len();
+    names.extend(hook_hosts(spec));
+    let mut targets = select::build_targets(t, inv, &names)?;
+    let hooks = targets.split_off(n);
+    Ok((
+        targets,
+        hooks.into_iter().map(|t| (t.name.clone(), t)).collect(),
+    ))
 }
 
 fn hook_hosts(spec: &Spec) -> Vec<String> {
@@ -117,22 +130,28 @@ fn saved_audit(path: &Path) -> Result<BTreeMap<String, Result<Report, String>>, 
 pub fn restart(args: RestartArgs) -> i32 {
     let spec = match spec(&args) {
         Ok(s) => s,
-        Err(e) => return input_error(e),
+        Err(e) => return exit::input_error(e),
     };
     let rules = match select::read_rules(&args.t) {
         Ok(r) => r,
-        Err(e) => return input_error(e),
+        Err(e) => return exit::input_error(e),
     };
-    let sel = match select::select(&args.t, &hook_hosts(&spec)) {
-        Ok(s) => s,
-        Err(e) => return input_error(e),
+    let inv = match select::inventory_of(&args.t) {
+        Ok(i) => i,
+        Err(e) => return exit::input_error(e),
+    };
+    let (hosts, hooks) = match select::selected(&args.t, &inv)
+        .and_then(|h| targets_and_hooks(&args.t, &inv, h, &spec))
+    {
+        Ok(x) => x,
+        Err(e) => return exit::input_error(e),
     };
     let saved = match args.from_audit.as_deref().map(saved_audit).transpose() {
         Ok(s) => s,
-        Err(e) => return input_error(e),
+        Err(e) => return exit::input_error(e),
     };
     let scanners = scanners::ScannerSet::find(args.t.scanner_dir.as_deref());
-    if let Err(e) = select::check_scanners(&scanners, &sel.targets, &args.t) {
+    if let Err(e) = select::check_scanners(&scanners, &hosts, &args.t) {
         eprintln!("fleetrestart: {e}");
         return exit::INTERNAL;
     }
@@ -141,8 +160,7 @@ pub fn restart(args: RestartArgs) -> i32 {
     let ctx = select::audit_context(&args.t, &scanners, rules, false, interactive);
     // the audit: fresh, or the saved one
     let reports: BTreeMap<String, Result<Report, String>> = match saved {
-        Some(mut s) => sel
-            .targets
+        Some(mut s) => hosts
             .iter()
             .map(|t| {
                 (
@@ -153,9 +171,9 @@ pub fn restart(args: RestartArgs) -> i32 {
             })
             .collect(),
         None => {
-            let progress = interactive && !args.quiet && sel.targets.len() > 1;
-            let rep = reporter::Reporter::new(sel.targets.len(), false, progress);
-            let results = audit::audit(&sel.targets, &ctx, &|e| rep.event(e));
+            let progress = interactive && !args.quiet && hosts.len() > 1;
+            let rep = reporter::Reporter::new(hosts.len(), false, progress);
+            let results = audit::audit(&hosts, &ctx, &|e| rep.event(e));
             rep.finish();
             results
                 .into_iter()
@@ -170,12 +188,11 @@ pub fn restart(args: RestartArgs) -> i32 {
                 .collect()
         }
     };
-    let audited: Vec<Audited> = sel
-        .targets
+    let audited: Vec<Audited> = hosts
         .iter()
         .map(|t| Audited {
             host: &t.name,
-            groups: sel.inventory.groups_of(&t.name).into_iter().collect(),
+            groups: inv.groups_of(&t.name).into_iter().collect(),
             report: reports[&t.name].as_ref().map_err(|e| e.clone()),
         })
         .collect();
@@ -185,7 +202,7 @@ pub fn restart(args: RestartArgs) -> i32 {
     };
     let plan = match plan::build(&audited, &spec, &filter) {
         Ok(p) => p,
-        Err(e) => return input_error(e),
+        Err(e) => return exit::input_error(e),
     };
     if args.plan {
         if args.json {
@@ -226,7 +243,7 @@ pub fn restart(args: RestartArgs) -> i32 {
     };
     let writer = match Writer::create(&journal_path, &header) {
         Ok(w) => w,
-        Err(e) => return input_error(e),
+        Err(e) => return exit::input_error(e),
     };
     if !args.quiet {
         eprintln!(
@@ -236,13 +253,8 @@ pub fn restart(args: RestartArgs) -> i32 {
             journal_path.display()
         );
     }
-    let targets: BTreeMap<String, Target> = sel
-        .targets
-        .into_iter()
-        .map(|t| (t.name.clone(), t))
-        .collect();
-    let hooks: BTreeMap<String, Target> =
-        sel.extra.into_iter().map(|t| (t.name.clone(), t)).collect();
+    let targets: BTreeMap<String, Target> =
+        hosts.into_iter().map(|t| (t.name.clone(), t)).collect();
     run_campaign(
         &plan,
         &spec,
@@ -262,7 +274,7 @@ pub fn resume(args: ResumeArgs) -> i32 {
     let text = match std::fs::read_to_string(&args.journal) {
         Ok(t) => t,
         Err(e) => {
-            return input_error(format!(
+            return exit::input_error(format!(
                 "cannot read journal {}: {e}",
                 args.journal.display()
             ))
@@ -270,7 +282,7 @@ pub fn resume(args: ResumeArgs) -> i32 {
     };
     let replayed = match journal::replay(&args.journal.display().to_string(), &text) {
         Ok(r) => r,
-        Err(e) => return input_error(format!("{e}; nothing was restarted")),
+        Err(e) => return exit::input_error(format!("{e}; nothing was restarted")),
     };
     for w in &replayed.warnings {
         eprintln!("[WARNING]: {w}");
@@ -280,7 +292,7 @@ pub fn resume(args: ResumeArgs) -> i32 {
     let mut t: TargetArgs = match serde_json::from_value(h.args.clone()) {
         Ok(t) => t,
         Err(e) => {
-            return input_error(format!(
+            return exit::input_error(format!(
                 "journal {}: unreadable connection settings: {e}",
                 args.journal.display()
             ))
@@ -291,39 +303,28 @@ pub fn resume(args: ResumeArgs) -> i32 {
         t.become_password_file = args.become_password_file.clone();
     }
     if let Err(e) = std::env::set_current_dir(&h.cwd) {
-        return input_error(format!("the campaign ran in {}, which is gone: {e}", h.cwd));
+        return exit::input_error(format!("the campaign ran in {}, which is gone: {e}", h.cwd));
     }
     let rules = match select::read_rules(&t) {
         Ok(r) => r,
-        Err(e) => return input_error(e),
+        Err(e) => return exit::input_error(e),
     };
     // the plan's hosts, whatever the pattern selects today
-    let mut extra: Vec<String> = h.plan.hosts.iter().map(|p| p.host.clone()).collect();
-    let hook_names = hook_hosts(&h.spec);
-    extra.extend(hook_names.iter().cloned());
-    t.pattern = Some(h.plan.hosts[0].host.clone());
-    t.limit = Vec::new();
-    let sel = match select::select(&t, &extra) {
-        Ok(s) => s,
-        Err(e) => return input_error(e),
+    let plan_hosts: Vec<String> = h.plan.hosts.iter().map(|p| p.host.clone()).collect();
+    let (list, hooks) = match select::inventory_of(&t)
+        .and_then(|inv| targets_and_hooks(&t, &inv, plan_hosts, &h.spec))
+    {
+        Ok(x) => x,
+        Err(e) => return exit::input_error(e),
     };
-    let mut targets: BTreeMap<String, Target> = BTreeMap::new();
-    let mut hooks: BTreeMap<String, Target> = BTreeMap::new();
-    for x in sel.extra {
-        if hook_names.contains(&x.name) {
-            hooks.insert(x.name.clone(), x.clone());
-        }
-        targets.insert(x.name.clone(), x);
-    }
     let scanners = scanners::ScannerSet::find(t.scanner_dir.as_deref());
-    let list: Vec<Target> = targets.values().cloned().collect();
     if let Err(e) = select::check_scanners(&scanners, &list, &t) {
         eprintln!("fleetrestart: {e}");
         return exit::INTERNAL;
     }
     let writer = match Writer::reopen(&journal_path, &replayed) {
         Ok(w) => w,
-        Err(e) => return input_error(e),
+        Err(e) => return exit::input_error(e),
     };
     let interactive = std::io::stderr().is_terminal();
     let ctx = select::audit_context(&t, &scanners, rules, false, interactive);
@@ -342,10 +343,10 @@ pub fn resume(args: ResumeArgs) -> i32 {
             h.plan.hosts.len() - replayed.hosts.len()
         );
     }
-    let (plan, spec) = (h.plan.clone(), h.spec.clone());
+    let targets: BTreeMap<String, Target> = list.into_iter().map(|t| (t.name.clone(), t)).collect();
     run_campaign(
-        &plan,
-        &spec,
+        &h.plan,
+        &h.spec,
         &targets,
         &hooks,
         &ctx,

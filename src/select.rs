@@ -103,19 +103,55 @@ pub fn limit_terms(args: &TargetArgs) -> Result<Option<Vec<String>>, String> {
 
 /// The targets the command line selects (an input error says what is wrong).
 pub fn select_targets(args: &TargetArgs) -> Result<Vec<Target>, String> {
-    select(args, &[]).map(|s| s.targets)
+    let inv = inventory_of(args)?;
+    build_targets(args, &inv, &selected(args, &inv)?)
 }
 
-/// What [`select`] found: the inventory, the selected targets, and the extra hosts asked for.
-pub struct Selection {
-    pub inventory: inventory::Inventory,
-    pub targets: Vec<Target>,
-    /// Targets of `extra` hosts (hook hosts), whatever the pattern and limit.
-    pub extra: Vec<Target>,
+/// The inventory the command line names; without `-i`, Ansible's implicit localhost.
+pub fn inventory_of(args: &TargetArgs) -> Result<inventory::Inventory, String> {
+    if args.inventory.is_empty() {
+        let mut inv = inventory::Inventory::new();
+        let mut v = inventory::Vars::new();
+        v.insert("ansible_connection".into(), "local".into());
+        inv.add_host("ungrouped", "localhost", v);
+        return Ok(inv);
+    }
+    let inv = inventory::load::load(&args.inventory).map_err(|e| e.to_string())?;
+    for w in &inv.warnings {
+        eprintln!("[WARNING]: {w}");
+    }
+    Ok(inv)
 }
 
-/// The selected targets, plus targets for `extra` inventory hosts (which must exist).
-pub fn select(args: &TargetArgs, extra: &[String]) -> Result<Selection, String> {
+/// The hosts the pattern and `--limit` select (at least one).
+pub fn selected(args: &TargetArgs, inv: &inventory::Inventory) -> Result<Vec<String>, String> {
+    let hosts = if args.inventory.is_empty() {
+        match args.pattern.as_deref() {
+            None | Some("localhost") | Some("all") => vec!["localhost".to_string()],
+            Some(p) => return Err(format!("no inventory given (-i) to find {p:?} in")),
+        }
+    } else {
+        let pattern = vec![args.pattern.clone().unwrap_or_else(|| "all".into())];
+        let limit = limit_terms(args)?;
+        let (hosts, warnings) = inventory::pattern::select(inv, &pattern, limit.as_deref())?;
+        for w in warnings {
+            eprintln!("[WARNING]: {w}");
+        }
+        hosts
+    };
+    if hosts.is_empty() {
+        return Err("no hosts matched the pattern and limit".into());
+    }
+    Ok(hosts)
+}
+
+/// A [`Target`] for each of `names` (each must be in the inventory), in that order. Call it once
+/// per command: it may ask the become password.
+pub fn build_targets(
+    args: &TargetArgs,
+    inv: &inventory::Inventory,
+    names: &[String],
+) -> Result<Vec<Target>, String> {
     let home = PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into()));
     let defaults = targets::Defaults {
         local_user: local_user(),
@@ -128,50 +164,18 @@ pub fn select(args: &TargetArgs, extra: &[String]) -> Result<Selection, String> 
         become_user: args.become_user.clone(),
         become_password: become_password(args)?,
     };
-    let (inv, hosts) = if args.inventory.is_empty() {
-        // Ansible's implicit localhost
-        match args.pattern.as_deref() {
-            None | Some("localhost") | Some("all") => {
-                let mut inv = inventory::Inventory::new();
-                let mut v = inventory::Vars::new();
-                v.insert("ansible_connection".into(), "local".into());
-                inv.add_host("ungrouped", "localhost", v);
-                (inv, vec!["localhost".to_string()])
-            }
-            Some(p) => return Err(format!("no inventory given (-i) to find {p:?} in")),
-        }
-    } else {
-        let inv = inventory::load::load(&args.inventory).map_err(|e| e.to_string())?;
-        for w in &inv.warnings {
-            eprintln!("[WARNING]: {w}");
-        }
-        let pattern = vec![args.pattern.clone().unwrap_or_else(|| "all".into())];
-        let limit = limit_terms(args)?;
-        let (hosts, warnings) = inventory::pattern::select(&inv, &pattern, limit.as_deref())?;
-        for w in warnings {
-            eprintln!("[WARNING]: {w}");
-        }
-        (inv, hosts)
-    };
-    if hosts.is_empty() {
-        return Err("no hosts matched the pattern and limit".into());
-    }
     let cfg = ssh_config(args, &home)?;
     let mut errors = Vec::new();
     let mut warnings = Vec::new();
     let mut out = Vec::new();
-    let mut extra_out = Vec::new();
-    for (i, h) in hosts.iter().chain(extra).enumerate() {
-        if i >= hosts.len() && !inv.has_host(h) {
-            errors.push(format!(
-                "{h}: not in the inventory (named by a hook's `on:`)"
-            ));
+    for h in names {
+        if !inv.has_host(h) {
+            errors.push(format!("{h}: not in the inventory"));
             continue;
         }
-        let vars = inventory::vars::host_vars(&inv, h);
+        let vars = inventory::vars::host_vars(inv, h);
         match targets::build(h, &vars, &cfg, &defaults, &mut warnings) {
-            Ok(t) if i < hosts.len() => out.push(t),
-            Ok(t) => extra_out.push(t),
+            Ok(t) => out.push(t),
             Err(e) => errors.push(e),
         }
     }
@@ -184,11 +188,7 @@ pub fn select(args: &TargetArgs, extra: &[String]) -> Result<Selection, String> 
     if out.iter().any(|t| matches!(&t.connection, targets::Connection::Ssh(s) if s.host_key_policy == targets::HostKeyPolicy::Off)) {
         eprintln!("[WARNING]: host key checking is OFF for some hosts: their identity is not verified, a man in the middle would see everything sent to them");
     }
-    Ok(Selection {
-        inventory: inv,
-        targets: out,
-        extra: extra_out,
-    })
+    Ok(out)
 }
 
 /// Fails when a scanner must be uploaded and this controller has none.

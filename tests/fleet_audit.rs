@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use common::testbed_ok as tb;
+use common::{testbed_ok as tb, text};
 
 /// Runs the controller with the testbed's known_hosts and the built scanners.
 fn audit(dir: &Path, args: &[&str]) -> Output {
@@ -25,15 +25,6 @@ fn audit(dir: &Path, args: &[&str]) -> Output {
         .env_remove("SSH_AUTH_SOCK")
         .output()
         .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 fn inventory(dir: &Path) -> PathBuf {

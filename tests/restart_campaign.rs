@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::testbed_ok as tb;
+use common::{testbed_ok as tb, text};
 
 const UNITS: [&str; 3] = ["cron.service", "ssh.service", "lighttpd.service"];
 
@@ -64,15 +64,6 @@ fn start_campaign(
     ]
     .concat();
     (spawn(dir, "restart", &args), dir.join(journal))
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 fn json(o: &Output) -> Value {

@@ -198,6 +198,17 @@ pub fn replay(file: &str, text: &str) -> Result<Replayed, JournalError> {
         }
         let rec: Record =
             serde_json::from_str(line).map_err(|e| err(n, format!("corrupt record: {e}")))?;
+        if let Record::Host { campaign, .. } | Record::Event { campaign, .. } = &rec {
+            if *campaign != header.campaign {
+                return Err(err(
+                    n,
+                    format!(
+                        "record of campaign {campaign}, not {}: another campaign's journal",
+                        header.campaign
+                    ),
+                ));
+            }
+        }
         match rec {
             Record::Campaign(_) => {
                 return Err(err(
@@ -205,42 +216,15 @@ pub fn replay(file: &str, text: &str) -> Result<Replayed, JournalError> {
                     "a second campaign header: journals of two campaigns mixed".into(),
                 ))
             }
-            Record::Event {
-                campaign, event, ..
-            } => {
-                if campaign != header.campaign {
-                    return Err(err(
-                        n,
-                        format!(
-                            "record of campaign {campaign}, not {}: another campaign's journal",
-                            header.campaign
-                        ),
-                    ));
+            Record::Event { event, .. } => match event {
+                Event::Resumed => {
+                    runs += 1;
+                    ended = false;
                 }
-                match event {
-                    Event::Resumed => {
-                        runs += 1;
-                        ended = false;
-                    }
-                    Event::Ended => ended = true,
-                    Event::Stopped { .. } => {}
-                }
-            }
-            Record::Host {
-                campaign,
-                t,
-                host,
-                phase,
-            } => {
-                if campaign != header.campaign {
-                    return Err(err(
-                        n,
-                        format!(
-                            "record of campaign {campaign}, not {}: another campaign's journal",
-                            header.campaign
-                        ),
-                    ));
-                }
+                Event::Ended => ended = true,
+                Event::Stopped { .. } => {}
+            },
+            Record::Host { t, host, phase, .. } => {
                 if !header.plan.hosts.iter().any(|h| h.host == host) {
                     return Err(err(
                         n,
@@ -330,19 +314,13 @@ impl Writer {
     /// An existing journal, to continue it: cuts a torn last line and appends `Resumed`.
     pub fn reopen(path: &Path, replayed: &Replayed) -> Result<Writer, String> {
         let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(path)
-            .map_err(|e| format!("cannot open journal {}: {e}", path.display()))?;
-        lock(&file, path)?;
-        file.set_len(replayed.valid_len as u64)
-            .map_err(|e| format!("cannot repair journal {}: {e}", path.display()))?;
-        drop(file);
-        let file = std::fs::OpenOptions::new()
             .append(true)
             .open(path)
             .map_err(|e| format!("cannot open journal {}: {e}", path.display()))?;
         lock(&file, path)?;
+        // appends go to the (new) end, so cutting the torn line first is enough
+        file.set_len(replayed.valid_len as u64)
+            .map_err(|e| format!("cannot repair journal {}: {e}", path.display()))?;
         let mut w = Writer {
             file,
             campaign: replayed.header.campaign.clone(),

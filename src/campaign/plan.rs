@@ -6,6 +6,7 @@
 //! order; batches never span a tier.
 
 use super::spec::{Canary, Spec};
+use crate::aggregate::variant_name;
 use fleetrestart_scan::names::{is_valid_service, is_valid_unit};
 use fleetrestart_scan::report::{Report, ServiceKind};
 use fleetrestart_scan::rules::{Method, Policy};
@@ -98,13 +99,6 @@ pub fn glob(pattern: &str, text: &str) -> bool {
     go(pattern.as_bytes(), text.as_bytes())
 }
 
-fn name_of(v: impl Serialize) -> String {
-    serde_json::to_value(v)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
-}
-
 /// Decides what to restart on one host; everything else goes to `untouched`.
 fn host_actions(
     host: &str,
@@ -162,7 +156,10 @@ fn host_actions(
         if matches!(method, Method::None | Method::UserReexec) {
             skip(
                 &s.name,
-                format!("method {} cannot be run by a campaign", name_of(method)),
+                format!(
+                    "method {} cannot be run by a campaign",
+                    variant_name(method)
+                ),
             );
             continue;
         }
@@ -179,7 +176,10 @@ fn host_actions(
     for s in &report.never_restart {
         skip(
             &s.name,
-            format!("policy {}: never restarted by campaigns", name_of(s.policy)),
+            format!(
+                "policy {}: never restarted by campaigns",
+                variant_name(s.policy)
+            ),
         );
     }
     for s in &report.sessions {
@@ -340,7 +340,7 @@ impl Plan {
             "Campaign plan: {} host(s) to restart in {} batch(es); strategy {}, window {}, max down {}",
             self.hosts.len(),
             self.batch_sizes.len(),
-            name_of(spec.strategy),
+            variant_name(spec.strategy),
             spec.window.map(|w| w.to_string()).unwrap_or_else(|| "= batch size".into()),
             spec.max_down.map(|w| w.to_string()).unwrap_or_else(|| "unlimited".into()),
         );
@@ -348,14 +348,14 @@ impl Plan {
         let _ = writeln!(
             o,
             "Failure budget ({}): max failures {}, max failure % {}, unreachable {}{}",
-            name_of(b.per),
+            variant_name(b.per),
             b.max_failures
                 .map(|v| v.to_string())
                 .unwrap_or_else(|| "none".into()),
             b.max_failure_percent
                 .map(|v| v.to_string())
                 .unwrap_or_else(|| "none".into()),
-            name_of(b.unreachable),
+            variant_name(b.unreachable),
             b.max_unreachable
                 .map(|v| format!(" (max {v})"))
                 .unwrap_or_default(),

@@ -60,6 +60,8 @@ pub struct Scheduler {
     hosts: Vec<Host>,
     batch_sizes: Vec<usize>,
     gates: Vec<bool>,
+    /// Per batch: it is the canaries.
+    canary_batch: Vec<bool>,
     state: Vec<HostState>,
     finished_at: Vec<u64>,
     strategy: Strategy,
@@ -86,6 +88,9 @@ impl Scheduler {
                 .collect(),
             batch_sizes: plan.batch_sizes.clone(),
             gates: plan.gates.clone(),
+            canary_batch: (0..plan.batch_sizes.len())
+                .map(|b| plan.hosts.iter().any(|h| h.batch == b && h.canary))
+                .collect(),
             state: vec![HostState::Pending; plan.hosts.len()],
             finished_at: vec![0; plan.hosts.len()],
             strategy: spec.strategy,
@@ -126,8 +131,7 @@ impl Scheduler {
         if b == 0 {
             return None;
         }
-        let prev = self.hosts.iter().find(|h| h.batch == b - 1)?;
-        if prev.canary {
+        if self.canary_batch[b - 1] {
             Some(self.soak_ms)
         } else if self.strategy == Strategy::Discrete
             || self.pause_ms > 0
@@ -154,6 +158,27 @@ impl Scheduler {
         let mut in_flight = running;
         let mut start = Vec::new();
         let mut wait = None;
+        // per batch (batches are contiguous runs of the plan order): started, all finished,
+        // and its last finish; then whether everything before each batch is finished, and when
+        let nb = self.batch_sizes.len();
+        let mut started = vec![false; nb];
+        let mut all_done = vec![true; nb];
+        let mut last = vec![0u64; nb];
+        for (h, (st, t)) in self
+            .hosts
+            .iter()
+            .zip(self.state.iter().zip(&self.finished_at))
+        {
+            started[h.batch] |= *st != HostState::Pending;
+            all_done[h.batch] &= matches!(st, HostState::Done(_));
+            last[h.batch] = last[h.batch].max(*t);
+        }
+        let mut done_before = vec![true; nb];
+        let mut last_before = vec![0u64; nb];
+        for b in 1..nb {
+            done_before[b] = done_before[b - 1] && all_done[b - 1];
+            last_before[b] = last_before[b - 1].max(last[b - 1]);
+        }
         let mut group_load: Vec<usize> = self
             .group_caps
             .iter()
@@ -170,30 +195,14 @@ impl Scheduler {
                 continue;
             }
             let b = self.hosts[i].batch;
-            let batch_started = (0..self.hosts.len()).any(|j| {
-                self.hosts[j].batch == b
-                    && (self.state[j] != HostState::Pending || start.contains(&j))
-            });
-            if !batch_started {
+            if !started[b] {
                 if let Some(delay) = self.barrier_before(b) {
                     // every earlier host must be finished, then the delay must have passed
-                    let earlier: Vec<usize> = (0..self.hosts.len())
-                        .filter(|&j| self.hosts[j].batch < b)
-                        .collect();
-                    if earlier
-                        .iter()
-                        .any(|&j| !matches!(self.state[j], HostState::Done(_)))
-                        || !start.is_empty()
-                    {
+                    if !done_before[b] || !start.is_empty() {
                         break;
                     }
-                    let last = earlier
-                        .iter()
-                        .map(|&j| self.finished_at[j])
-                        .max()
-                        .unwrap_or(0);
-                    if now < last + delay {
-                        wait = Some(last + delay);
+                    if now < last_before[b] + delay {
+                        wait = Some(last_before[b] + delay);
                         break;
                     }
                 }
@@ -220,6 +229,7 @@ impl Scheduler {
                 }
             }
             in_flight += 1;
+            started[b] = true;
             start.push(i);
         }
         for &i in &start {
