@@ -37,19 +37,30 @@ const IGNORED_SUFFIXES: &[&str] = &["icon-theme.cache", "/dovecot.index"];
 
 const IGNORED_SUBSTRINGS: &[&str] = &["/.cache/JNA/"];
 
-/// needrestart's regex entries that are not plain prefixes (orc JIT, plasmashell, JNA).
-const IGNORED_REGEXES: &[&str] = &[
-    r"/orcexec\.[A-Za-z0-9_]+$",
-    r"/#[0-9]+$",
-    r"/jna[0-9]+\.tmp$",
-];
-
 /// Executables whose processes are never reported (they are part of an upgrade in progress).
 const IGNORED_EXES: &[&str] = &[
-    r"^/usr/bin/sudo(\.dpkg-new)?$",
-    r"^/usr/bin/apt-get(\.dpkg-new)?$",
-    r"^/memfd:",
+    "/usr/bin/sudo",
+    "/usr/bin/sudo.dpkg-new",
+    "/usr/bin/apt-get",
+    "/usr/bin/apt-get.dpkg-new",
 ];
+
+/// needrestart's regex entries that are not plain prefixes, as tests of the last path
+/// component: orc JIT code (`/orcexec\.[A-Za-z0-9_]+$`), plasmashell (`/#[0-9]+$`) and JNA
+/// (`/jna[0-9]+\.tmp$`). Hand-written: they run on every executable mapping of every process.
+fn ignored_file_name(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if let Some(rest) = name.strip_prefix("orcexec.") {
+        return !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    }
+    if let Some(rest) = name.strip_prefix('#') {
+        return digits(rest);
+    }
+    name.strip_prefix("jna")
+        .and_then(|r| r.strip_suffix(".tmp"))
+        .is_some_and(digits)
+}
 
 /// Script paths of interpreted processes that are ignored (needrestart `blacklist_interp`).
 const IGNORED_SCRIPT_PREFIXES: &[&str] = &["/tmp/", "/var/", "/run/", "/dev/", "/proc/"];
@@ -57,8 +68,6 @@ const IGNORED_SCRIPT_PREFIXES: &[&str] = &["/tmp/", "/var/", "/run/", "/dev/", "
 #[derive(Debug)]
 pub struct Filters {
     builtin: bool,
-    regexes: Vec<Regex>,
-    exes: Vec<Regex>,
     user: Vec<Regex>,
 }
 
@@ -66,17 +75,7 @@ impl Filters {
     /// The built-in lists plus the user's regexes. `builtin = false` reports everything but
     /// what the user's regexes drop (checkrestart's `-a`).
     pub fn new(user: Vec<Regex>, builtin: bool) -> Filters {
-        let compile = |list: &[&str]| {
-            list.iter()
-                .map(|r| Regex::new(r).expect("built-in regex"))
-                .collect()
-        };
-        Filters {
-            builtin,
-            regexes: compile(IGNORED_REGEXES),
-            exes: compile(IGNORED_EXES),
-            user,
-        }
+        Filters { builtin, user }
     }
 
     /// Is a stale mapped file (path without marker) to be ignored?
@@ -88,12 +87,12 @@ impl Filters {
             && (IGNORED_PREFIXES.iter().any(|p| path.starts_with(p))
                 || IGNORED_SUFFIXES.iter().any(|s| path.ends_with(s))
                 || IGNORED_SUBSTRINGS.iter().any(|s| path.contains(s))
-                || self.regexes.iter().any(|r| r.is_match(path)))
+                || ignored_file_name(path))
     }
 
     /// Is a process with this executable (without marker) never reported?
     pub fn ignores_exe(&self, exe: &str) -> bool {
-        self.builtin && self.exes.iter().any(|r| r.is_match(exe))
+        self.builtin && (IGNORED_EXES.contains(&exe) || exe.starts_with("/memfd:"))
     }
 
     /// Is this interpreter script path ignored?
@@ -127,6 +126,8 @@ mod tests {
             "/home/u/.cache/JNA/temp/jna123.tmp",
             "/usr/lib/x/orcexec.abc123",
             "/usr/bin/plasmashell/#12345",
+            "/tmp/jna1234.tmp",
+            "/opt/x/jna99.tmp",
         ] {
             assert!(f.ignores_path(p), "{p}");
         }
@@ -135,12 +136,22 @@ mod tests {
             "/usr/sbin/cron",
             "/opt/app/lib.so",
             "/tmpfoo/x",
+            "/usr/lib/orcexec.",
+            "/usr/lib/orcexec.a-b",
+            "/usr/lib/#12a",
+            "/usr/lib/#",
+            "/usr/lib/jna.tmp",
+            "/usr/lib/jna12.tmpx",
+            "/usr/lib/xjna12.tmp",
+            "/usr/lib/orcexec.x/lib.so",
         ] {
             assert!(!f.ignores_path(p), "{p}");
         }
         assert!(f.ignores_exe("/usr/bin/sudo"));
         assert!(f.ignores_exe("/usr/bin/apt-get.dpkg-new"));
         assert!(!f.ignores_exe("/usr/sbin/sshd"));
+        assert!(!f.ignores_exe("/usr/bin/sudo2"));
+        assert!(f.ignores_exe("/memfd:x"));
         assert!(f.ignores_script("/tmp/x.pl"));
         assert!(!f.ignores_script("/usr/local/bin/d.pl"));
     }

@@ -8,6 +8,10 @@ use fleetrestart_scan::rules::RuleSet;
 use fleetrestart_scan::scan::{self, Options};
 use std::io::{Read, Write};
 
+#[cfg(target_env = "musl")]
+#[global_allocator]
+static ALLOC: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
+
 const USAGE: &str = "\
 usage: fleetrestart-scan [OPTIONS]
 

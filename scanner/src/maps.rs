@@ -87,6 +87,20 @@ pub fn parse(text: &str) -> Vec<Mapping> {
     text.lines().filter_map(parse_line).collect()
 }
 
+/// The executable file mappings of a maps file: what detection looks at. Lines whose
+/// permissions lack `x` are skipped before any allocation (most of a process's mappings are
+/// data, stack and heap).
+pub fn parse_executable_files(text: &str) -> Vec<Mapping> {
+    text.lines()
+        .filter(|l| {
+            let perms = l.split_once(' ').map_or("", |(_, rest)| rest);
+            perms.as_bytes().get(2) == Some(&b'x')
+        })
+        .filter_map(parse_line)
+        .filter(Mapping::is_file)
+        .collect()
+}
+
 fn is_hex(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
@@ -99,6 +113,20 @@ fn unescape(path: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn executable_file_mappings_only() {
+        let text = "55d0-55d1 r--p 00000000 fe:01 10 /usr/sbin/cron\n\
+                    55d1-55d2 r-xp 00001000 fe:01 10 /usr/sbin/cron\n\
+                    7f00-7f01 rw-p 00000000 00:00 0 \n\
+                    7f01-7f02 r-xp 00000000 00:00 0 [vdso]\n\
+                    7f02-7f03 r-xp 00002000 fe:01 20 /usr/lib/libx.so (deleted)\n\
+                    garbage\n";
+        let m = parse_executable_files(text);
+        let paths: Vec<&str> = m.iter().map(|m| m.path.as_str()).collect();
+        assert_eq!(paths, ["/usr/sbin/cron", "/usr/lib/libx.so (deleted)"]);
+        assert!(m.iter().all(|m| m.is_file() && m.is_executable()));
+    }
 
     #[test]
     fn plain_library_line() {

@@ -107,10 +107,10 @@ impl ProcDir {
             .unwrap_or(exe))
     }
 
-    /// The parsed maps, read through the caller's reusable buffer.
+    /// The executable file mappings, read through the caller's reusable buffer.
     pub fn maps(&self, buf: &mut Vec<u8>) -> Result<Vec<Mapping>, ReadError> {
         read_into(&self.dir.join("maps"), MAX_MAPS_BYTES, buf).map_err(|e| classify_io(&e))?;
-        Ok(maps::parse(&String::from_utf8_lossy(buf)))
+        Ok(maps::parse_executable_files(&String::from_utf8_lossy(buf)))
     }
 
     pub fn cmdline(&self) -> Vec<String> {
