@@ -1,21 +1,34 @@
 //! Scanner delivery and run on one host, over any [`Session`].
 //!
-//! Warm path, one command: detect the architecture, check that the content-addressed copy in the
-//! host's private cache directory has the right sha256, and exec it. Cold path: upload it through
-//! standard input into a 0700 directory (default `${XDG_CACHE_HOME:-$HOME/.cache}/fleetrestart`,
-//! so a noexec /tmp does not matter), then the same command again. The report is parsed with a
-//! size bound and its schema version checked.
+//! One command, warm or cold. The host script detects the architecture, checks the sha256 of
+//! the content-addressed copy in its private cache directory (default
+//! `${XDG_CACHE_HOME:-$HOME/.cache}/fleetrestart`, so a noexec /tmp does not matter) and prints
+//! one line: `FLEETRESTART-RUN` (verified: it execs the scanner) or `FLEETRESTART-UPLOAD ARCH`.
+//! Only on the second is the scanner sent, on the same command's standard input
+//! ([`Input::Reply`]); the script writes it to a temporary file in the 0700 directory, verifies
+//! its sha256, renames it into place and execs it. The rules file, when given, follows on
+//! standard input. The report is parsed with a size bound and its schema version checked.
 
-use crate::scanners::{normalize_arch, ScannerSet};
+use crate::scanners::ScannerSet;
 use crate::shell::quote;
-use crate::transport::{ExecLimits, Session, TransportError};
+use crate::transport::{ExecLimits, Input, Session, TransportError};
 use fleetrestart_scan::report::{Report, SCHEMA_VERSION};
+use std::borrow::Cow;
 use std::time::Duration;
 
-/// Exit codes of our own delivery scripts (the scanner itself uses 0–3).
-const EXIT_UNKNOWN_ARCH: i32 = 97;
-const EXIT_NEED_UPLOAD: i32 = 98;
+/// Exit codes of our own delivery script (the scanner itself uses 0–3).
+const EXIT_NO_SCANNER: i32 = 95;
 const EXIT_UPLOAD_FAILED: i32 = 96;
+const EXIT_UNKNOWN_ARCH: i32 = 97;
+const EXIT_VERIFY_FAILED: i32 = 99;
+
+/// The delivery script's asking line: what it did or needs. Lines before it (a login shell's
+/// chatter) are skipped.
+const LINE_PREFIX: &str = "FLEETRESTART-";
+const LINE_RUN: &str = "FLEETRESTART-RUN";
+const LINE_UPLOAD: &str = "FLEETRESTART-UPLOAD ";
+const LINE_ARCH: &str = "FLEETRESTART-ARCH ";
+const LINE_NO_SCANNER: &str = "FLEETRESTART-NOSCANNER ";
 
 /// The cache directory expression used when none is configured (expanded by the host's shell).
 pub const DEFAULT_CACHE_DIR: &str = "${XDG_CACHE_HOME:-$HOME/.cache}/fleetrestart";
@@ -110,45 +123,50 @@ fn dir_expr(cfg: &DeliveryConfig) -> String {
     }
 }
 
-/// The warm-path script: verify the cached scanner for this host's architecture and exec it.
+/// The host script: run the verified cached scanner, or ask for it, verify it and run it.
+/// Every path is quoted; the architecture comes from `/proc/sys/kernel/arch` (a read, no
+/// process) or `uname -m` on kernels without it.
 pub fn run_script(set: &ScannerSet, cfg: &DeliveryConfig, with_rules: bool) -> String {
-    let scanner_args = format!(
+    let args = format!(
         "--format json{}",
         if with_rules { " --rules -" } else { "" }
     );
     if let Some(path) = &cfg.installed_scanner {
-        return format!("exec {} {scanner_args}", quote(path));
+        return format!("exec {} {args}", quote(path));
     }
-    let mut s = format!("d={}\ncase \"$(uname -m </dev/null)\" in\n", dir_expr(cfg));
-    s.push_str("  x86_64|amd64) a=x86_64 ;;\n  aarch64|arm64|armv8l) a=aarch64 ;;\n");
-    s.push_str(&format!("  *) printf 'FLEETRESTART-ARCH %s\\n' \"$(uname -m </dev/null)\"; exit {EXIT_UNKNOWN_ARCH} ;;\nesac\n"));
-    s.push_str("f=; h=\ncase $a in\n");
+    let mut s = format!(
+        "d={}\na=\nread -r a 2>/dev/null </proc/sys/kernel/arch || a=$(uname -m </dev/null)\n",
+        dir_expr(cfg)
+    );
+    s.push_str("case $a in\n  x86_64|amd64) a=x86_64 ;;\n  aarch64|arm64|armv8l) a=aarch64 ;;\n");
+    s.push_str(&format!(
+        "  *) printf '{LINE_ARCH}%s\\n' \"$a\"; exit {EXIT_UNKNOWN_ARCH} ;;\nesac\ncase $a in\n"
+    ));
     for sc in &set.scanners {
         s.push_str(&format!(
-            "  {}) f=\"$d/{}\"; h={} ;;\n",
+            "  {}) f=\"$d/{}\"; h={}; n={} ;;\n",
             sc.arch,
             sc.cache_name(),
-            sc.sha256
+            sc.sha256,
+            sc.bytes.len()
         ));
     }
-    s.push_str("esac\n");
-    s.push_str("if [ -n \"$f\" ] && [ -f \"$f\" ] && [ \"$(sha256sum \"$f\" </dev/null 2>/dev/null | cut -c1-64)\" = \"$h\" ]; then\n");
-    s.push_str(&format!("  exec \"$f\" {scanner_args}\nfi\n"));
     s.push_str(&format!(
-        "printf 'FLEETRESTART-UPLOAD %s\\n' \"$a\"\nexit {EXIT_NEED_UPLOAD}\n"
+        "  *) printf '{LINE_NO_SCANNER}%s\\n' \"$a\"; exit {EXIT_NO_SCANNER} ;;\nesac\n"
+    ));
+    s.push_str(&format!(
+        "if [ -f \"$f\" ]; then\n  s=$(sha256sum \"$f\" </dev/null 2>/dev/null)\n  \
+         if [ \"${{s%% *}}\" = \"$h\" ]; then printf '{LINE_RUN}\\n'; exec \"$f\" {args}; fi\nfi\n"
+    ));
+    s.push_str(&format!(
+        "printf '{LINE_UPLOAD}%s\\n' \"$a\"\numask 077\nt=\"$d/.upload.$$\"\n\
+         mkdir -p \"$d\" && chmod 700 \"$d\" && head -c \"$n\" >\"$t\" || {{ rm -f \"$t\"; exit {EXIT_UPLOAD_FAILED}; }}\n\
+         s=$(sha256sum \"$t\" </dev/null 2>/dev/null)\n\
+         [ \"${{s%% *}}\" = \"$h\" ] || {{ rm -f \"$t\"; exit {EXIT_VERIFY_FAILED}; }}\n\
+         chmod 700 \"$t\" && mv -f \"$t\" \"$f\" || {{ rm -f \"$t\"; exit {EXIT_UPLOAD_FAILED}; }}\n\
+         exec \"$f\" {args}\n"
     ));
     s
-}
-
-/// The upload script: scanner bytes on standard input → `$d/NAME`, atomically, mode 0700.
-pub fn upload_script(cfg: &DeliveryConfig, name: &str) -> String {
-    format!(
-        "umask 077\nd={d}\nmkdir -p \"$d\" && chmod 700 \"$d\" || exit {e}\nt=\"$d/.upload.$$\"\n\
-         if cat > \"$t\" && chmod 700 \"$t\" && mv -f \"$t\" \"$d/{n}\"; then exit 0; fi\nrm -f \"$t\"\nexit {e}\n",
-        d = dir_expr(cfg),
-        n = name,
-        e = EXIT_UPLOAD_FAILED
-    )
 }
 
 /// Removes every cached scanner version and the directory if empty.
@@ -171,7 +189,22 @@ fn parse_report(stdout: &[u8]) -> Result<Report, HostError> {
     serde_json::from_value(v).map_err(|e| HostError::BadReport(e.to_string()))
 }
 
-/// Delivers (if needed) and runs the scanner on the session's host.
+/// The script's asking line and the output after it (the report).
+fn split_at_asking_line(stdout: &[u8]) -> (&str, &[u8]) {
+    let mut rest = stdout;
+    while !rest.is_empty() {
+        let i = rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
+        let line = &rest[..i];
+        let after = &rest[(i + 1).min(rest.len())..];
+        if line.starts_with(LINE_PREFIX.as_bytes()) {
+            return (std::str::from_utf8(line).unwrap_or(""), after);
+        }
+        rest = after;
+    }
+    ("", stdout)
+}
+
+/// Delivers (if needed) and runs the scanner on the session's host, in one command.
 pub fn scan_host(
     session: &mut dyn Session,
     set: &ScannerSet,
@@ -183,54 +216,55 @@ pub fn scan_host(
         max_stdout: cfg.max_report_bytes,
         max_stderr: 64 << 10,
     };
-    let stdin = rules.unwrap_or("").as_bytes();
-    let script = run_script(set, cfg, rules.is_some());
-    let mut delivery = if cfg.installed_scanner.is_some() {
-        Delivery::Installed
-    } else {
-        Delivery::Reused
-    };
-    let mut out = session.exec(&script, stdin, limits)?;
-    if out.status == Some(EXIT_NEED_UPLOAD) && cfg.installed_scanner.is_none() {
-        let arch_line = String::from_utf8_lossy(&out.stdout);
-        let arch = arch_line
-            .trim()
-            .strip_prefix("FLEETRESTART-UPLOAD ")
-            .unwrap_or("")
-            .trim()
-            .to_string();
-        let scanner = normalize_arch(&arch)
-            .and_then(|a| set.for_arch(a))
-            .ok_or(HostError::NoScanner(arch.clone()))?;
-        let up = session.exec(
-            &upload_script(cfg, &scanner.cache_name()),
-            &scanner.bytes,
-            limits,
-        )?;
-        if up.status != Some(0) {
-            return Err(HostError::UploadFailed(
-                String::from_utf8_lossy(&up.stderr).trim().to_string(),
-            ));
+    let rules = rules.unwrap_or("").as_bytes();
+    let script = run_script(set, cfg, !rules.is_empty());
+    let answer = |line: &str| -> Cow<[u8]> {
+        match line.strip_prefix(LINE_UPLOAD).and_then(|a| set.for_arch(a)) {
+            Some(sc) if rules.is_empty() => Cow::Borrowed(sc.bytes.as_slice()),
+            Some(sc) => Cow::Owned([sc.bytes.as_slice(), rules].concat()),
+            None => Cow::Borrowed(rules),
         }
-        delivery = Delivery::Uploaded(scanner.bytes.len() as u64);
-        out = session.exec(&script, stdin, limits)?;
-        if out.status == Some(EXIT_NEED_UPLOAD) {
-            return Err(HostError::VerifyFailed);
+    };
+    let (out, mut delivery) = if cfg.installed_scanner.is_some() {
+        let out = session.exec(&script, rules, limits)?;
+        (out, Delivery::Installed)
+    } else {
+        let input = Input::Reply {
+            prefix: LINE_PREFIX,
+            answer: &answer,
+        };
+        let out = session.exec_input(&script, input, limits)?;
+        (out, Delivery::Reused)
+    };
+    let mut report = out.stdout.as_slice();
+    if cfg.installed_scanner.is_none() {
+        let (line, rest) = split_at_asking_line(&out.stdout);
+        report = rest;
+        let arch_in = |prefix: &str| line.strip_prefix(prefix).unwrap_or("").trim().to_string();
+        match out.status {
+            Some(EXIT_UNKNOWN_ARCH) => return Err(HostError::UnsupportedArch(arch_in(LINE_ARCH))),
+            Some(EXIT_NO_SCANNER) => return Err(HostError::NoScanner(arch_in(LINE_NO_SCANNER))),
+            Some(EXIT_UPLOAD_FAILED) => {
+                return Err(HostError::UploadFailed(
+                    String::from_utf8_lossy(&out.stderr).trim().to_string(),
+                ))
+            }
+            Some(EXIT_VERIFY_FAILED) => return Err(HostError::VerifyFailed),
+            _ => {}
+        }
+        if let Some(sc) = line.strip_prefix(LINE_UPLOAD).and_then(|a| set.for_arch(a)) {
+            delivery = Delivery::Uploaded(sc.bytes.len() as u64);
+        } else if line != LINE_RUN && matches!(out.status, Some(0) | Some(1)) {
+            return Err(HostError::BadReport(format!(
+                "the delivery script's {LINE_RUN} line is missing; output starts with {:?}",
+                String::from_utf8_lossy(&out.stdout[..out.stdout.len().min(80)])
+            )));
         }
     }
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     if cfg.clean && cfg.installed_scanner.is_none() {
         session.exec(&clean_script(cfg), b"", limits)?;
     }
     match out.status {
-        Some(EXIT_UNKNOWN_ARCH) => {
-            let a = String::from_utf8_lossy(&out.stdout);
-            Err(HostError::UnsupportedArch(
-                a.trim()
-                    .trim_start_matches("FLEETRESTART-ARCH ")
-                    .to_string(),
-            ))
-        }
         Some(0) | Some(1) => {
             if out.truncated {
                 return Err(HostError::BadReport(format!(
@@ -239,11 +273,14 @@ pub fn scan_host(
                 )));
             }
             Ok(HostScan {
-                report: parse_report(&out.stdout)?,
+                report: parse_report(report)?,
                 delivery,
             })
         }
-        status => Err(HostError::ScannerFailed { status, stderr }),
+        status => Err(HostError::ScannerFailed {
+            status,
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }),
     }
 }
 
@@ -274,7 +311,8 @@ mod tests {
             cache_dir: Some("/var/cache/it's here".into()),
             ..Default::default()
         };
-        assert!(upload_script(&cfg, "x").contains("d='/var/cache/it'\\''s here'"));
+        assert!(run_script(&ScannerSet::default(), &cfg, false)
+            .starts_with("d='/var/cache/it'\\''s here'\n"));
         let cfg = DeliveryConfig {
             installed_scanner: Some("/opt/fr scan".into()),
             ..Default::default()
@@ -283,5 +321,99 @@ mod tests {
             run_script(&ScannerSet::default(), &cfg, true),
             "exec '/opt/fr scan' --format json --rules -"
         );
+    }
+}
+
+#[cfg(test)]
+mod script_tests {
+    //! The host script run by `sh` on this machine, with stand-in scanners (shell scripts).
+    use super::*;
+    use crate::scanners::Scanner;
+    use crate::transport::local::LocalSession;
+    use crate::transport::ExecOutput;
+
+    fn cache(name: &str) -> std::path::PathBuf {
+        let d = std::env::temp_dir().join(format!("fr-delivery-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        d
+    }
+
+    fn config(dir: &std::path::Path) -> DeliveryConfig {
+        DeliveryConfig {
+            cache_dir: Some(dir.to_string_lossy().into_owned()),
+            ..Default::default()
+        }
+    }
+
+    fn host_arch() -> &'static str {
+        std::env::consts::ARCH
+    }
+
+    #[test]
+    fn a_corrupted_upload_is_never_run_nor_kept() {
+        let dir = cache("corrupt");
+        let mut sc = Scanner::new(
+            host_arch(),
+            b"#!/bin/sh\necho run >&2\n".to_vec(),
+            "t".into(),
+        );
+        sc.sha256 = "0".repeat(64); // what arrives does not hash to what was announced
+        let set = ScannerSet { scanners: vec![sc] };
+        let r = scan_host(&mut LocalSession, &set, &config(&dir), None);
+        assert!(matches!(r, Err(HostError::VerifyFailed)), "{r:?}");
+        let left: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().collect();
+        assert!(left.is_empty(), "nothing kept: {left:?}");
+    }
+
+    #[test]
+    fn no_scanner_for_the_host_arch_is_named() {
+        let dir = cache("noarch");
+        let other = if host_arch() == "x86_64" {
+            "aarch64"
+        } else {
+            "x86_64"
+        };
+        let set = ScannerSet {
+            scanners: vec![Scanner::new(other, b"x".to_vec(), "t".into())],
+        };
+        let r = scan_host(&mut LocalSession, &set, &config(&dir), None);
+        assert_eq!(r.unwrap_err(), HostError::NoScanner(host_arch().into()));
+    }
+
+    /// A login shell that prints something before our script runs (a chatty `.bashrc`).
+    struct Chatty;
+
+    impl Session for Chatty {
+        fn exec_gated(
+            &mut self,
+            command: &str,
+            stdin: Input<'_>,
+            limits: ExecLimits,
+            gate: Option<&crate::transport::gate::Handshake>,
+        ) -> Result<ExecOutput, TransportError> {
+            LocalSession.exec_gated(&format!("echo welcome\n{command}"), stdin, limits, gate)
+        }
+    }
+
+    #[test]
+    fn a_chatty_login_shell_is_passed_over() {
+        let dir = cache("chatty");
+        let report = b"#!/bin/sh\necho '{\"schema_version\": 1}'\n".to_vec();
+        let set = ScannerSet {
+            scanners: vec![Scanner::new(host_arch(), report, "t".into())],
+        };
+        // cold, then warm: the stand-in is uploaded, then run; what it prints is what is
+        // parsed (here: not a whole report), never the shell's greeting
+        for _ in 0..2 {
+            let r = scan_host(&mut Chatty, &set, &config(&dir), None);
+            assert!(
+                matches!(&r, Err(HostError::BadReport(m)) if m.contains("missing field")),
+                "{r:?}"
+            );
+        }
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1, "cached once");
+        // a script whose line never comes: the host fails with what it printed
+        let r = split_at_asking_line(b"welcome\n{}");
+        assert_eq!(r, ("", &b"welcome\n{}"[..]));
     }
 }

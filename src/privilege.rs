@@ -10,7 +10,7 @@
 use crate::secret::{random_hex, Secret};
 use crate::shell::quote;
 use crate::transport::gate::Handshake;
-use crate::transport::{ExecLimits, ExecOutput, Session, TransportError};
+use crate::transport::{ExecLimits, ExecOutput, Input, Session, TransportError};
 
 /// The sudo command line for `script`.
 pub fn wrap(script: &str, user: &str, hs: Option<&Handshake>) -> String {
@@ -56,7 +56,7 @@ impl Session for BecomeSession {
     fn exec_gated(
         &mut self,
         command: &str,
-        stdin: &[u8],
+        stdin: Input<'_>,
         limits: ExecLimits,
         gate: Option<&Handshake>,
     ) -> Result<ExecOutput, TransportError> {

@@ -14,15 +14,6 @@ mod embedded {
 /// Architectures a scanner is built for, as `uname -m` names them.
 pub const ARCHES: &[&str] = &["x86_64", "aarch64"];
 
-/// Maps `uname -m` output to one of [`ARCHES`].
-pub fn normalize_arch(uname_m: &str) -> Option<&'static str> {
-    match uname_m.trim() {
-        "x86_64" | "amd64" => Some("x86_64"),
-        "aarch64" | "arm64" | "armv8l" => Some("aarch64"),
-        _ => None,
-    }
-}
-
 #[derive(Clone)]
 pub struct Scanner {
     pub arch: &'static str,
@@ -52,7 +43,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 impl Scanner {
-    fn new(arch: &'static str, bytes: Vec<u8>, origin: String) -> Scanner {
+    pub(crate) fn new(arch: &'static str, bytes: Vec<u8>, origin: String) -> Scanner {
         let sha256 = sha256_hex(&bytes);
         Scanner {
             arch,
@@ -123,9 +114,6 @@ mod tests {
 
     #[test]
     fn arches_and_hashes() {
-        assert_eq!(normalize_arch("x86_64\n"), Some("x86_64"));
-        assert_eq!(normalize_arch("arm64"), Some("aarch64"));
-        assert_eq!(normalize_arch("riscv64"), None);
         assert_eq!(
             sha256_hex(b"abc"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"

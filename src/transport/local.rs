@@ -2,15 +2,23 @@
 //! them on a remote host, so that auditing this machine takes the same code path.
 
 use super::gate::Handshake;
+use super::input::{Answer, AskedLine, Input, Seen};
 use super::{ExecLimits, ExecOutput, Session, TransportError};
+use std::borrow::Cow;
 use std::io::{Read, Write};
 use std::os::unix::process::CommandExt as _;
 use std::process::{Command, Stdio};
+use std::sync::mpsc::{channel, Sender};
 use std::time::Instant;
 
 pub struct LocalSession;
 
-fn read_bounded(mut r: impl Read, max: usize) -> (Vec<u8>, bool) {
+/// The asking line being watched for, its answer function and where the answer goes.
+type Reply<'a> = (AskedLine<'a>, &'a Answer<'a>, Sender<Cow<'a, [u8]>>);
+
+/// Reads a bounded output stream. With `reply`, the asking line is answered through its
+/// sender; dropping the sender (answered, or end of output) releases the writer.
+fn read_bounded(mut r: impl Read, max: usize, mut reply: Option<Reply<'_>>) -> (Vec<u8>, bool) {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 64 * 1024];
     let mut truncated = false;
@@ -18,6 +26,16 @@ fn read_bounded(mut r: impl Read, max: usize) -> (Vec<u8>, bool) {
         match r.read(&mut chunk) {
             Ok(0) | Err(_) => break,
             Ok(n) => {
+                if let Some((w, answer, tx)) = &mut reply {
+                    match w.feed(&chunk[..n]) {
+                        Seen::Nothing => {}
+                        Seen::Line(l) => {
+                            let _ = tx.send(answer(&l));
+                            reply = None;
+                        }
+                        Seen::TooLong => reply = None,
+                    }
+                }
                 let room = max.saturating_sub(buf.len());
                 if n > room {
                     truncated = true;
@@ -33,7 +51,7 @@ impl Session for LocalSession {
     fn exec_gated(
         &mut self,
         command: &str,
-        stdin: &[u8],
+        stdin: Input<'_>,
         limits: ExecLimits,
         gate: Option<&Handshake>,
     ) -> Result<ExecOutput, TransportError> {
@@ -52,43 +70,55 @@ impl Session for LocalSession {
             .spawn()
             .map_err(|e| TransportError::Failed(format!("cannot start /bin/sh: {e}")))?;
         let mut sin = child.stdin.take().expect("piped");
-        let input = stdin.to_vec();
-        let writer = std::thread::spawn(move || {
-            let _ = sin.write_all(&input);
-        });
         let out = child.stdout.take().expect("piped");
         let err = child.stderr.take().expect("piped");
         let (max_out, max_err) = (limits.max_stdout, limits.max_stderr);
-        let out_t = std::thread::spawn(move || read_bounded(out, max_out));
-        let err_t = std::thread::spawn(move || read_bounded(err, max_err));
-        let start = Instant::now();
-        let status = loop {
-            match child.try_wait() {
-                Ok(Some(st)) => break st,
-                Ok(None) if start.elapsed() >= limits.timeout => {
-                    // kill the whole process group: the command and anything it started
-                    let pgid = child.id() as i32;
-                    if pgid > 1 {
-                        // SAFETY: kill(2) with a negative pid signals exactly that process group,
-                        // which process_group(0) made the child's own.
-                        unsafe { libc::kill(-pgid, libc::SIGKILL) };
+        std::thread::scope(|sc| {
+            let (tx, rx) = channel::<Cow<[u8]>>();
+            let reply = match stdin {
+                Input::Reply { prefix, answer } => Some((AskedLine::new(prefix), answer, tx)),
+                Input::Now(_) => None,
+            };
+            let writer = sc.spawn(move || {
+                let data = match stdin {
+                    Input::Now(b) => Cow::Borrowed(b),
+                    Input::Reply { .. } => rx.recv().unwrap_or(Cow::Borrowed(&[][..])),
+                };
+                let _ = sin.write_all(&data);
+            });
+            let out_t = sc.spawn(move || read_bounded(out, max_out, reply));
+            let err_t = sc.spawn(move || read_bounded(err, max_err, None));
+            let start = Instant::now();
+            let status = loop {
+                match child.try_wait() {
+                    Ok(Some(st)) => break st,
+                    Ok(None) if start.elapsed() >= limits.timeout => {
+                        // kill the whole process group: the command and anything it started
+                        let pgid = child.id() as i32;
+                        if pgid > 1 {
+                            // SAFETY: kill(2) with a negative pid signals exactly that process
+                            // group, which process_group(0) made the child's own.
+                            unsafe { libc::kill(-pgid, libc::SIGKILL) };
+                        }
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        return Err(TransportError::Timeout(limits.timeout));
                     }
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Err(TransportError::Timeout(limits.timeout));
+                    Ok(None) => std::thread::sleep(std::time::Duration::from_millis(5)),
+                    Err(e) => {
+                        return Err(TransportError::Failed(format!("waiting for command: {e}")))
+                    }
                 }
-                Ok(None) => std::thread::sleep(std::time::Duration::from_millis(5)),
-                Err(e) => return Err(TransportError::Failed(format!("waiting for command: {e}"))),
-            }
-        };
-        let _ = writer.join();
-        let (stdout, t1) = out_t.join().unwrap_or_default();
-        let (stderr, t2) = err_t.join().unwrap_or_default();
-        Ok(ExecOutput {
-            status: status.code(),
-            stdout,
-            stderr,
-            truncated: t1 || t2,
+            };
+            let _ = writer.join();
+            let (stdout, t1) = out_t.join().unwrap_or_default();
+            let (stderr, t2) = err_t.join().unwrap_or_default();
+            Ok(ExecOutput {
+                status: status.code(),
+                stdout,
+                stderr,
+                truncated: t1 || t2,
+            })
         })
     }
 }
@@ -129,5 +159,36 @@ mod tests {
             r.unwrap_err(),
             TransportError::Timeout(Duration::from_millis(200))
         );
+    }
+
+    #[test]
+    fn a_reply_answers_the_first_line() {
+        let mut s = LocalSession;
+        fn answer<'a>(l: &str) -> Cow<'a, [u8]> {
+            Cow::Owned(format!("got {l}\n").into_bytes())
+        }
+        let out = s
+            .exec_input(
+                "echo hello; echo ASK one; read -r x; echo \"$x\"",
+                Input::Reply {
+                    prefix: "ASK",
+                    answer: &answer,
+                },
+                ExecLimits::default(),
+            )
+            .unwrap();
+        assert_eq!(out.stdout, b"hello\nASK one\ngot ASK one\n");
+        // no line before the end of output: nothing is sent
+        let out = s
+            .exec_input(
+                "printf partial",
+                Input::Reply {
+                    prefix: "ASK",
+                    answer: &answer,
+                },
+                ExecLimits::default(),
+            )
+            .unwrap();
+        assert_eq!(out.stdout, b"partial");
     }
 }

@@ -5,12 +5,14 @@
 //! Output is bounded and every command has a deadline.
 
 pub mod gate;
+pub mod input;
 pub mod jump;
 pub mod known_hosts;
 pub mod local;
 pub mod ssh;
 
 use gate::Handshake;
+pub use input::Input;
 
 use std::time::Duration;
 
@@ -69,11 +71,11 @@ impl std::fmt::Display for TransportError {
 /// [`crate::shell::quote`].
 pub trait Session {
     /// Runs `command`; with a `gate`, standard input is held back until the sudo handshake
-    /// has passed (see [`gate`]).
+    /// has passed (see [`gate`]), and then [`Input`] says when it is sent.
     fn exec_gated(
         &mut self,
         command: &str,
-        stdin: &[u8],
+        stdin: Input<'_>,
         limits: ExecLimits,
         gate: Option<&Handshake>,
     ) -> Result<ExecOutput, TransportError>;
@@ -82,6 +84,16 @@ pub trait Session {
         &mut self,
         command: &str,
         stdin: &[u8],
+        limits: ExecLimits,
+    ) -> Result<ExecOutput, TransportError> {
+        self.exec_gated(command, Input::Now(stdin), limits, None)
+    }
+
+    /// Runs `command` whose standard input depends on its first line of output.
+    fn exec_input(
+        &mut self,
+        command: &str,
+        stdin: Input<'_>,
         limits: ExecLimits,
     ) -> Result<ExecOutput, TransportError> {
         self.exec_gated(command, stdin, limits, None)

@@ -8,12 +8,14 @@
 //! deadline, bounded output, keepalives and the sudo handshake ([`super::gate`]) all hold.
 
 use super::gate::{Gate, GateEvent, Handshake};
+use super::input::{self, AskedLine, Input, Seen};
 use super::jump;
 use super::known_hosts;
 use super::{ExecLimits, ExecOutput, Session, TransportError};
 use crate::secret::Secret;
 use crate::targets::{Hop, SshTarget};
 use ssh2::ErrorCode;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -455,7 +457,7 @@ impl Session for SshSession {
     fn exec_gated(
         &mut self,
         command: &str,
-        stdin: &[u8],
+        stdin: Input<'_>,
         limits: ExecLimits,
         handshake: Option<&Handshake>,
     ) -> Result<ExecOutput, TransportError> {
@@ -483,6 +485,15 @@ impl Session for SshSession {
         })?;
         self.sess.set_blocking(false);
         let mut gate = handshake.map(Gate::new);
+        // with Input::Reply, nothing is sent before the first line of output is answered
+        let mut awaiting = match stdin {
+            Input::Reply { prefix, .. } => Some(AskedLine::new(prefix)),
+            Input::Now(_) => None,
+        };
+        let mut input = match stdin {
+            Input::Now(b) => Cow::Borrowed(b),
+            Input::Reply { .. } => Cow::Borrowed(&[][..]),
+        };
         let (mut out, mut err) = (Vec::new(), Vec::new());
         let mut truncated = false;
         let (mut in_pos, mut eof_sent) = (0usize, false);
@@ -491,7 +502,7 @@ impl Session for SshSession {
         let mut last_alive = Instant::now();
         let result = loop {
             let mut progress = false;
-            let may_send = gate.as_ref().is_none_or(|g| g.is_open());
+            let may_send = gate.as_ref().is_none_or(|g| g.is_open()) && awaiting.is_none();
             if !password.is_empty() {
                 match ch.write(&password) {
                     Ok(n) => {
@@ -502,15 +513,15 @@ impl Session for SshSession {
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
                     Err(e) => break Err(io_fail("sending to the command", e)),
                 }
-            } else if may_send && in_pos < stdin.len() {
-                match ch.write(&stdin[in_pos..]) {
+            } else if may_send && in_pos < input.len() {
+                match ch.write(&input[in_pos..]) {
                     Ok(n) => {
                         in_pos += n;
                         progress = true;
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
                     // the command may exit without reading its input: not an error
-                    Err(_) => in_pos = stdin.len(),
+                    Err(_) => in_pos = input.len(),
                 }
             } else if may_send && !eof_sent {
                 match ch.send_eof() {
@@ -550,6 +561,16 @@ impl Session for SshSession {
                             };
                             if ev != GateEvent::Nothing {
                                 event = ev;
+                            }
+                            if let (Some(w), 0) = (&mut awaiting, stream_id) {
+                                match w.feed(&tmp) {
+                                    Seen::Nothing => {}
+                                    Seen::Line(l) => {
+                                        input = input::answer(&stdin, Some(&l));
+                                        awaiting = None;
+                                    }
+                                    Seen::TooLong => awaiting = None,
+                                }
                             }
                             let room = max.saturating_sub(sink.len());
                             if tmp.len() > room {

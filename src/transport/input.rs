@@ -1,0 +1,139 @@
+//! Standard input of a command, and the watcher of its first line of output.
+//!
+//! [`Input::Reply`] lets one command ask the controller a question without a second round
+//! trip: the command prints a line starting with an agreed prefix, the controller answers on
+//! its standard input. Scanner delivery uses it: the host says "run" (its cached copy
+//! verified) or "upload ARCH", and only then are the scanner's bytes sent. Lines before it (a
+//! login shell's chatter) are passed over. Pure: the transports feed [`AskedLine`] what they
+//! read.
+
+use std::borrow::Cow;
+
+/// The answer function of [`Input::Reply`]: the asking line (without its newline) → the input.
+pub type Answer<'a> = dyn Fn(&str) -> Cow<'a, [u8]> + Sync + 'a;
+
+/// What a command gets on standard input (end of file follows it).
+#[derive(Clone, Copy)]
+pub enum Input<'a> {
+    /// Sent as soon as the command runs.
+    Now(&'a [u8]),
+    /// Held back until the command prints a line starting with `prefix` on standard output,
+    /// then the answer to that line. Every line stays in the output. If the output ends, or
+    /// passes [`MAX_ASK_BYTES`], without such a line, nothing is sent. The command must ask
+    /// before it reads its input (else both sides wait until the timeout).
+    Reply {
+        prefix: &'a str,
+        answer: &'a Answer<'a>,
+    },
+}
+
+/// How much output may come before the asking line.
+pub const MAX_ASK_BYTES: usize = 64 << 10;
+
+/// What [`AskedLine::feed`] saw.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Seen {
+    /// Still waiting (or done before).
+    Nothing,
+    /// The asking line is complete: answer it now.
+    Line(String),
+    /// [`MAX_ASK_BYTES`] passed without it: stop waiting, send nothing.
+    TooLong,
+}
+
+/// Watches standard output for the line that asks.
+#[derive(Debug)]
+pub struct AskedLine<'a> {
+    prefix: &'a str,
+    /// The current, incomplete line.
+    line: Vec<u8>,
+    seen: usize,
+    done: bool,
+}
+
+impl<'a> AskedLine<'a> {
+    pub fn new(prefix: &'a str) -> Self {
+        AskedLine {
+            prefix,
+            line: Vec::new(),
+            seen: 0,
+            done: false,
+        }
+    }
+
+    /// Feeds output bytes; reports the asking line once, when its newline arrives.
+    pub fn feed(&mut self, data: &[u8]) -> Seen {
+        if self.done {
+            return Seen::Nothing;
+        }
+        let mut rest = data;
+        while let Some(i) = rest.iter().position(|&b| b == b'\n') {
+            self.line.extend_from_slice(&rest[..i]);
+            if self.line.starts_with(self.prefix.as_bytes()) {
+                self.done = true;
+                return Seen::Line(String::from_utf8_lossy(&self.line).into_owned());
+            }
+            self.seen += self.line.len() + 1;
+            self.line.clear();
+            rest = &rest[i + 1..];
+        }
+        self.line.extend_from_slice(rest);
+        if self.seen + self.line.len() > MAX_ASK_BYTES {
+            self.done = true;
+            return Seen::TooLong;
+        }
+        Seen::Nothing
+    }
+}
+
+/// The bytes to send once the first line is known (`None`: the line never came).
+pub fn answer<'a>(input: &Input<'a>, line: Option<&str>) -> Cow<'a, [u8]> {
+    match (input, line) {
+        (Input::Now(b), _) => Cow::Borrowed(*b),
+        (Input::Reply { answer, .. }, Some(l)) => answer(l),
+        (Input::Reply { .. }, None) => Cow::Borrowed(&[]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_asking_line_may_come_in_pieces_after_other_lines() {
+        let mut w = AskedLine::new("FR-");
+        assert_eq!(w.feed(b"welcome\nFR-UP"), Seen::Nothing);
+        assert_eq!(
+            w.feed(b"LOAD x86_64\n{\"a\""),
+            Seen::Line("FR-UPLOAD x86_64".into())
+        );
+        assert_eq!(w.feed(b"FR-again\n"), Seen::Nothing, "asks once");
+    }
+
+    #[test]
+    fn too_much_output_stops_the_wait() {
+        let mut w = AskedLine::new("FR-");
+        assert_eq!(w.feed(&[b'x'; MAX_ASK_BYTES]), Seen::Nothing);
+        assert_eq!(w.feed(b"\ny"), Seen::TooLong);
+        assert_eq!(w.feed(b"\nFR-x\n"), Seen::Nothing);
+    }
+
+    #[test]
+    fn answers() {
+        fn f<'a>(l: &str) -> Cow<'a, [u8]> {
+            if l == "RUN" {
+                Cow::Borrowed(b"rules")
+            } else {
+                Cow::Owned(b"bytes".to_vec())
+            }
+        }
+        let reply = Input::Reply {
+            prefix: "",
+            answer: &f,
+        };
+        assert_eq!(&*answer(&reply, Some("RUN")), b"rules");
+        assert_eq!(&*answer(&reply, Some("UPLOAD")), b"bytes");
+        assert_eq!(&*answer(&reply, None), b"");
+        assert_eq!(&*answer(&Input::Now(b"x"), None), b"x");
+    }
+}
