@@ -6,13 +6,26 @@ scratch directory, replaces one copy (rename over, as dpkg does) so that a tenth
 are stale, then runs each tool R times under /usr/bin/time and records wall time and peak RSS. The
 findings are compared: the set of helper PIDs each tool flags against the set that is stale.
 
+With --perl the helpers are interpreted daemons instead: `perl SCRIPT` running one of ten
+copies of a small daemon script (strict, warnings, POSIX, Socket, sleeping) in /opt (scripts
+under /var and /tmp are ignored by both tools); one script is replaced, so a tenth are stale.
+needrestart then also scans each Perl process's module sources (its interpreter support);
+fleetrestart-scan checks the script only (see its report's limitations).
+
 Usage (as root; `cargo xtask bench-scan` installs the peers and builds the scanner first;
 `cargo xtask bench-scan-host` runs it inside a testbed host):
-    bench/scan_vs_peers.py SCANNER [N ...]
+    bench/scan_vs_peers.py SCANNER [--perl] [N ...]
 """
 import os, re, shutil, signal, statistics, subprocess, sys, json, time
 
 SCRATCH = "/var/lib/fleetrestart-bench"
+SCRIPTS = "/opt/fleetrestart-bench"
+PERL_DAEMON = """use strict;
+use warnings;
+use POSIX qw(setsid);
+use Socket;
+sleep 3600;
+"""
 RUNS = 5
 
 
@@ -44,13 +57,16 @@ def flagged_ours(out):
     for group in ["services", "never_restart", "sessions", "containers", "unattributed"]:
         for g in r[group]:
             for p in g["processes"]:
-                if any(f["path"].startswith(SCRATCH) for f in p["files"]):
+                if any(f["path"].startswith((SCRATCH, SCRIPTS)) for f in p["files"]):
                     pids.add(p["pid"])
     return pids
 
 
 def flagged_needrestart(err):
-    return {int(m.group(1)) for m in re.finditer(r"#(\d+) uses deleted (\S+)", err) if m.group(2).startswith(SCRATCH)}
+    libs = {int(m.group(1)) for m in re.finditer(r"#(\d+) uses deleted (\S+)", err) if m.group(2).startswith(SCRATCH)}
+    # interpreted: "[Core] #PID uses obsolete script file(s):" then one "[Core] #PID  FILE" per file
+    scripts = {int(m.group(1)) for m in re.finditer(r"#(\d+)  (\S+)", err) if m.group(2).startswith(SCRIPTS)}
+    return libs | scripts
 
 
 def flagged_checkrestart(out):
@@ -59,14 +75,15 @@ def flagged_checkrestart(out):
         m = re.search(r"Process .* \(PID: (\d+)\)", line)
         if m:
             cur = int(m.group(1))
-        elif cur is not None and line.strip().startswith(SCRATCH):
+        elif cur is not None and line.strip().startswith((SCRATCH, SCRIPTS)):
             pids.add(cur)
     return pids
 
 
 def main():
     scanner = os.path.abspath(sys.argv[1])
-    sizes = [int(a) for a in sys.argv[2:]] or [100, 1000]
+    perl = "--perl" in sys.argv[2:]
+    sizes = [int(a) for a in sys.argv[2:] if a != "--perl"] or [100, 1000]
     lib = system_lib()
     rows = []
     for n in sizes:
@@ -77,14 +94,26 @@ def main():
             dst = os.path.join(SCRATCH, f"libbench{i}.so.1")
             shutil.copy(lib, dst)
             libs.append(dst)
+        shutil.rmtree(SCRIPTS, ignore_errors=True)
+        os.makedirs(SCRIPTS)
+        scripts = []
+        for i in range(10):
+            dst = os.path.join(SCRIPTS, f"daemon{i}.pl")
+            with open(dst, "w") as f:
+                f.write(PERL_DAEMON)
+            scripts.append(dst)
         helpers = []
         for i in range(n):
-            env = dict(os.environ, LD_PRELOAD=libs[i % 10])
-            helpers.append(subprocess.Popen(["sleep", "3600"], env=env, stdin=subprocess.DEVNULL, start_new_session=True))
-        time.sleep(1.0 + n / 500)
-        stale_lib = libs[0]
-        shutil.copy(stale_lib, stale_lib + ".new")
-        os.rename(stale_lib + ".new", stale_lib)
+            if perl:
+                cmd, env = ["perl", scripts[i % 10]], dict(os.environ)
+            else:
+                cmd, env = ["sleep", "3600"], dict(os.environ, LD_PRELOAD=libs[i % 10])
+            helpers.append(subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, start_new_session=True))
+        time.sleep(1.0 + n / (100 if perl else 500))
+        time.sleep(2.1)  # a changed script counts when changed > 2 s after the process started
+        stale = scripts[0] if perl else libs[0]
+        shutil.copy(stale, stale + ".new")
+        os.rename(stale + ".new", stale)
         expected = {h.pid for i, h in enumerate(helpers) if i % 10 == 0}
         procs = len([d for d in os.listdir("/proc") if d.isdigit()])
         tools = [
@@ -107,6 +136,7 @@ def main():
         for h in helpers:
             h.wait()
     shutil.rmtree(SCRATCH, ignore_errors=True)
+    shutil.rmtree(SCRIPTS, ignore_errors=True)
     print()
     print("| extra processes | processes on host | tool | wall median (s) | wall min (s) | peak RSS (MiB) | stale helpers flagged | stale helpers | same findings |")
     print("|---|---|---|---|---|---|---|---|---|")

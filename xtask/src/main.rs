@@ -6,10 +6,11 @@
 //! - `dist`      scanners + a release controller that embeds them: target/dist/fleetrestart
 //! - `audit`     dist, then `fleetrestart audit ARGS...` on this machine (README's first command)
 //! - `test`      deps, scanners, fmt check, clippy, and every test (README's second command)
-//! - `bench-scan-host [N...]`  the same inside a testbed host (systemd, real services)
+//! - `bench-scan-host [--perl] [N...]`  the same inside a testbed host (systemd, real services);
+//!   `--perl`: the helpers are Perl daemons whose script is replaced
 //! - `bench-audit [N...]`  fleet audit of N testbed hosts against the ssh floor, parallel-ssh, ansible
 //! - `bench-testbed N`  boot N testbed hosts: boot time and memory per host (BENCHMARKS.md)
-//! - `bench-scan [N...]`  the scanner against needrestart and checkrestart on N extra processes
+//! - `bench-scan [--perl] [N...]`  the scanner against needrestart and checkrestart on N extra processes
 //!   (installs the peers; results are printed as a Markdown table for BENCHMARKS.md)
 
 use std::path::{Path, PathBuf};
@@ -247,6 +248,14 @@ fn main() {
             )
             .unwrap();
             let sizes: Vec<String> = args.collect();
+            // pasted into a remote shell command: numbers and --perl only
+            if let Some(bad) = sizes
+                .iter()
+                .find(|a| *a != "--perl" && !a.bytes().all(|b| b.is_ascii_digit()))
+            {
+                eprintln!("xtask: bench-scan-host takes [--perl] N...; not {bad:?}");
+                exit(2);
+            }
             let cmd = format!(
                 "python3 /root/scan_vs_peers.py /root/fleetrestart-scan {}",
                 sizes.join(" ")
