@@ -53,6 +53,40 @@ fn would_block(e: &std::io::Error) -> bool {
     e.kind() == std::io::ErrorKind::WouldBlock
 }
 
+/// One step of one direction: what `from` has into `pending` (bounded, until its end of file),
+/// and what `pending` holds into `to`. Whether anything moved; `Err` when a side failed.
+fn shuttle(
+    from: &mut impl Read,
+    to: &mut impl Write,
+    pending: &mut Vec<u8>,
+    buf: &mut [u8],
+    eof: &mut bool,
+) -> Result<bool, ()> {
+    let mut progress = false;
+    if !*eof && pending.len() < MAX_BUFFERED {
+        match from.read(buf) {
+            Ok(0) => *eof = true,
+            Ok(n) => {
+                pending.extend_from_slice(&buf[..n]);
+                progress = true;
+            }
+            Err(e) if would_block(&e) => {}
+            Err(_) => return Err(()),
+        }
+    }
+    if !pending.is_empty() {
+        match to.write(pending) {
+            Ok(n) => {
+                pending.drain(..n);
+                progress = true;
+            }
+            Err(e) if would_block(&e) => {}
+            Err(_) => return Err(()),
+        }
+    }
+    Ok(progress)
+}
+
 fn pump(js: ssh2::Session, mut ch: ssh2::Channel, mut sock: UnixStream) {
     js.set_blocking(false);
     if sock.set_nonblocking(true).is_err() {
@@ -64,49 +98,17 @@ fn pump(js: ssh2::Session, mut ch: ssh2::Channel, mut sock: UnixStream) {
     let mut sock_eof = false;
     let mut last_alive = Instant::now();
     loop {
-        let mut progress = false;
-        if to_sock.len() < MAX_BUFFERED {
-            match ch.read(&mut buf) {
-                Ok(0) => {}
-                Ok(n) => {
-                    to_sock.extend_from_slice(&buf[..n]);
-                    progress = true;
-                }
-                Err(e) if would_block(&e) => {}
-                Err(_) => break,
-            }
-        }
-        if !to_sock.is_empty() {
-            match sock.write(&to_sock) {
-                Ok(n) => {
-                    to_sock.drain(..n);
-                    progress = true;
-                }
-                Err(e) if would_block(&e) => {}
-                Err(_) => break,
-            }
-        }
-        if !sock_eof && to_ch.len() < MAX_BUFFERED {
-            match sock.read(&mut buf) {
-                Ok(0) => sock_eof = true,
-                Ok(n) => {
-                    to_ch.extend_from_slice(&buf[..n]);
-                    progress = true;
-                }
-                Err(e) if would_block(&e) => {}
-                Err(_) => break,
-            }
-        }
-        if !to_ch.is_empty() {
-            match ch.write(&to_ch) {
-                Ok(n) => {
-                    to_ch.drain(..n);
-                    progress = true;
-                }
-                Err(e) if would_block(&e) => {}
-                Err(_) => break,
-            }
-        }
+        // the channel's end is read from ch.eof() below: a zero read does not stop its reads
+        let mut ch_zero = false;
+        let Ok(to_sock_moved) = shuttle(&mut ch, &mut sock, &mut to_sock, &mut buf, &mut ch_zero)
+        else {
+            break;
+        };
+        let Ok(to_ch_moved) = shuttle(&mut sock, &mut ch, &mut to_ch, &mut buf, &mut sock_eof)
+        else {
+            break;
+        };
+        let progress = to_sock_moved || to_ch_moved;
         if sock_eof && to_ch.is_empty() {
             break;
         }
