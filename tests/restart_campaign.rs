@@ -149,6 +149,19 @@ fn by_host(doc: &Value) -> BTreeMap<String, Value> {
         .collect()
 }
 
+/// Waits until a host of the campaign journaling to `jpath` is in its checks; how many started.
+fn wait_until_checking(jpath: &Path) -> usize {
+    wait_for(
+        "the first hosts in their checks",
+        Duration::from_secs(120),
+        || journal(jpath).iter().any(|r| r["phase"] == "checking"),
+    );
+    journal(jpath)
+        .iter()
+        .filter(|r| r["phase"] == "started")
+        .count()
+}
+
 fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
     let t0 = Instant::now();
     while !f() {
@@ -500,15 +513,7 @@ fn ctrl_c_pauses_after_in_flight_hosts_and_resume_finishes() {
         "p.journal",
         &[],
     );
-    wait_for(
-        "the first hosts in their checks",
-        Duration::from_secs(120),
-        || journal(&jpath).iter().any(|r| r["phase"] == "checking"),
-    );
-    let started_before = journal(&jpath)
-        .iter()
-        .filter(|r| r["phase"] == "started")
-        .count();
+    let started_before = wait_until_checking(&jpath);
     unsafe {
         libc::kill(child.id() as i32, libc::SIGINT);
     }
@@ -528,5 +533,68 @@ fn ctrl_c_pauses_after_in_flight_hosts_and_resume_finishes() {
     let o = run(&dir, "resume", &[jpath.to_str().unwrap(), "--json"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert_eq!(json(&o)["summary"]["ok"], 6);
+    tb(&["stopall"]);
+}
+
+#[test]
+#[ignore = "needs root and the testbed image: run by `cargo xtask test`"]
+fn a_second_ctrl_c_aborts_the_checks_and_every_drained_host_is_undrained() {
+    let dir = common::scratch("campaign-abort");
+    let inv = fleet(&dir, 4, 1..=4);
+    let lb = dir.join("lb");
+    std::fs::create_dir_all(&lb).unwrap();
+    // the in-flight hosts sit in a long initial delay of their check: the abort cuts it short
+    let yaml = format!(
+        "batch: 2\nchecks:\n  - {{type: command, command: 'true', initial_delay: 600}}\n\
+         drain: {{command: 'echo drain > {d}/{{host}}'}}\nundrain: {{command: 'echo ready > {d}/{{host}}'}}\n",
+        d = lb.display()
+    );
+    let (child, jpath) = start_campaign(&dir, &inv, &yaml, "a.journal", &[]);
+    let started_before = wait_until_checking(&jpath);
+    for _ in 0..2 {
+        unsafe {
+            libc::kill(child.id() as i32, libc::SIGINT);
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(6), "aborted: {}", text(&o));
+    let doc = json(&o);
+    assert!(
+        doc["stopped"].as_str().unwrap_or("").contains("aborted"),
+        "{}",
+        doc["stopped"]
+    );
+    let j = journal(&jpath);
+    let started: Vec<String> = j
+        .iter()
+        .filter(|r| r["phase"] == "started")
+        .map(|r| r["host"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(started.len(), started_before, "no host starts after Ctrl-C");
+    assert_eq!(doc["summary"]["not_started"], 4 - started.len());
+    let res = by_host(&doc);
+    for h in &started {
+        assert_eq!(res[h]["status"], "failed", "{}", res[h]);
+        assert!(
+            res[h]["reason"].as_str().unwrap().contains("aborted"),
+            "{}",
+            res[h]
+        );
+        let state = std::fs::read_to_string(lb.join(h)).unwrap_or_default();
+        assert_eq!(
+            state.trim(),
+            "ready",
+            "{h} was drained and must be undrained"
+        );
+        assert_eq!(
+            host_records(&j, h)
+                .iter()
+                .filter(|r| r["phase"] == "finished")
+                .count(),
+            1,
+            "{h} finished once"
+        );
+    }
     tb(&["stopall"]);
 }

@@ -319,9 +319,14 @@ impl Scheduler {
         None
     }
 
-    /// Operator pause or abort: start nothing more.
+    /// Operator pause or abort: start nothing more. The first reason stays, except that an
+    /// operator's abort replaces their own pause (the later word is the one to report).
     pub fn stop(&mut self, why: Stop) {
-        if self.stop.is_none() {
+        let replace = matches!(
+            (&self.stop, &why),
+            (None, _) | (Some(Stop::Operator(_)), Stop::Operator(_))
+        );
+        if replace {
             self.stop = Some(why);
         }
     }
@@ -674,9 +679,20 @@ mod tests {
         assert_eq!(s.next(0), Next::Start(vec![0, 1]));
         s.stop(Stop::Operator("paused".into()));
         assert_eq!(s.next(1), Next::WaitForHosts);
+        s.stop(Stop::Operator("aborted".into()));
+        assert_eq!(
+            s.stopped(),
+            Some(&Stop::Operator("aborted".into())),
+            "the abort is reported"
+        );
         s.finished(0, Outcome::Ok, 2);
         s.finished(1, Outcome::Ok, 3);
         assert_eq!(s.next(4), Next::Done);
+        // a spent budget is not overwritten by the operator
+        let mut s = Scheduler::new(&p, &spec);
+        s.stop(Stop::Budget("max_failures 0".into()));
+        s.stop(Stop::Operator("paused".into()));
+        assert_eq!(s.stopped(), Some(&Stop::Budget("max_failures 0".into())));
     }
 
     /// Exhaustive over small shapes: every host starts at most once, the window and group caps
