@@ -209,6 +209,16 @@ pub struct ResumeArgs {
     /// Read the sudo password from the first line of this file.
     #[arg(long, value_name = "FILE")]
     pub become_password_file: Option<PathBuf>,
+    /// A new failure budget for this and later runs: failed hosts tolerated (strictly more
+    /// stops). Hosts that failed before count against it.
+    #[arg(long, value_name = "N")]
+    pub max_failures: Option<usize>,
+    /// A new failure budget, as a percentage of the hosts.
+    #[arg(long, value_name = "PCT")]
+    pub max_failure_percent: Option<f64>,
+    /// A new limit of unreachable hosts.
+    #[arg(long, value_name = "N")]
+    pub max_unreachable: Option<usize>,
     /// Print one JSON document at the end.
     #[arg(long)]
     pub json: bool,

@@ -6,7 +6,7 @@ use crate::campaign::host::{Env, Progress};
 use crate::campaign::journal::{self, Header, Phase, Replayed, Writer};
 use crate::campaign::plan::{self, Audited, Plan, ServiceFilter};
 use crate::campaign::schedule::Stop;
-use crate::campaign::spec::{BudgetScope, Canary, Ramp, Spec, UnreachablePolicy};
+use crate::campaign::spec::{Budget, BudgetScope, Canary, Ramp, Spec, UnreachablePolicy};
 use crate::cli::{RestartArgs, ResumeArgs, TargetArgs};
 use crate::targets::Target;
 use crate::{audit, exit, reporter, scanners, secret, select};
@@ -41,14 +41,15 @@ fn spec(args: &RestartArgs) -> Result<Spec, String> {
     }
     spec.soak = args.soak.unwrap_or(spec.soak);
     spec.pause = args.pause.unwrap_or(spec.pause);
-    if args.max_failures.is_some() || args.max_failure_percent.is_some() {
-        spec.budget.max_failures = args.max_failures;
-        spec.budget.max_failure_percent = args.max_failure_percent;
-    }
+    override_budget(
+        &mut spec.budget,
+        args.max_failures,
+        args.max_failure_percent,
+        args.max_unreachable,
+    );
     if args.budget_per_batch {
         spec.budget.per = BudgetScope::Batch;
     }
-    spec.budget.max_unreachable = args.max_unreachable.or(spec.budget.max_unreachable);
     if args.unreachable_as_failure {
         spec.budget.unreachable = UnreachablePolicy::Failure;
     }
@@ -270,6 +271,23 @@ pub fn restart(args: RestartArgs) -> i32 {
     )
 }
 
+/// Command-line budget flags over a campaign's budget; whether they changed anything. Either
+/// failure limit given replaces both (a count and a percentage are one budget).
+fn override_budget(
+    budget: &mut Budget,
+    max_failures: Option<usize>,
+    max_failure_percent: Option<f64>,
+    max_unreachable: Option<usize>,
+) -> bool {
+    let before = budget.clone();
+    if max_failures.is_some() || max_failure_percent.is_some() {
+        budget.max_failures = max_failures;
+        budget.max_failure_percent = max_failure_percent;
+    }
+    budget.max_unreachable = max_unreachable.or(budget.max_unreachable);
+    *budget != before
+}
+
 pub fn resume(args: ResumeArgs) -> i32 {
     let text = match std::fs::read_to_string(&args.journal) {
         Ok(t) => t,
@@ -322,7 +340,22 @@ pub fn resume(args: ResumeArgs) -> i32 {
         eprintln!("fleetrestart: {e}");
         return exit::INTERNAL;
     }
-    let writer = match Writer::reopen(&journal_path, &replayed) {
+    // the budget: the header's, or the last resume's, or the one given now (journaled)
+    let mut spec = h.spec.clone();
+    if let Some(b) = &replayed.budget {
+        spec.budget = b.clone();
+    }
+    let new_budget = override_budget(
+        &mut spec.budget,
+        args.max_failures,
+        args.max_failure_percent,
+        args.max_unreachable,
+    )
+    .then(|| spec.budget.clone());
+    if let Err(e) = spec.validate() {
+        return exit::input_error(format!("resume: {e}"));
+    }
+    let writer = match Writer::reopen(&journal_path, &replayed, new_budget) {
         Ok(w) => w,
         Err(e) => return exit::input_error(e),
     };
@@ -346,7 +379,7 @@ pub fn resume(args: ResumeArgs) -> i32 {
     let targets: BTreeMap<String, Target> = list.into_iter().map(|t| (t.name.clone(), t)).collect();
     run_campaign(
         &h.plan,
-        &h.spec,
+        &spec,
         &targets,
         &hooks,
         &ctx,

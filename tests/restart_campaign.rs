@@ -374,8 +374,27 @@ fn failing_health_checks_spend_a_budget_of_one_and_every_drained_host_is_undrain
         }
     }
     // resuming a budget-stopped campaign stops again at once: the budget is in the journal
-    let o = run(&dir, "resume", &[dir.join("b.journal").to_str().unwrap()]);
+    let jpath = dir.join("b.journal");
+    let jp = jpath.to_str().unwrap();
+    let o = run(&dir, "resume", &[jp]);
     assert_eq!(o.status.code(), Some(5), "{}", text(&o));
+    // unless the operator raises it: the rest runs, the two failed hosts stay failed
+    let o = run(&dir, "resume", &[jp, "--max-failures", "2", "--json"]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let doc = json(&o);
+    assert_eq!(doc["summary"]["ok"], 7, "{}", doc["summary"]);
+    assert_eq!(doc["summary"]["failed"], 2, "{}", doc["summary"]);
+    assert_eq!(doc["summary"]["not_started"], 0, "{}", doc["summary"]);
+    let resumes: Vec<Value> = journal(&jpath)
+        .into_iter()
+        .filter(|r| r["event"] == "resumed")
+        .collect();
+    assert_eq!(resumes.len(), 2);
+    assert_eq!(resumes[0].get("budget"), None, "a plain resume sets none");
+    assert_eq!(
+        resumes[1]["budget"]["max_failures"], 2,
+        "the new budget is journaled"
+    );
     tb(&["stopall"]);
 }
 

@@ -10,7 +10,7 @@
 use super::plan::Plan;
 use super::restart::UnitState;
 use super::schedule::Outcome;
-use super::spec::Spec;
+use super::spec::{Budget, Spec};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -73,8 +73,12 @@ impl Phase {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
-    /// The controller (re)started work on this journal.
-    Resumed,
+    /// The controller (re)started work on this journal; with the failure budget the operator
+    /// set for this and later runs (`resume --max-failures ...`).
+    Resumed {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        budget: Option<Budget>,
+    },
     /// The operator paused (Ctrl-C) or the budget stopped the campaign.
     Stopped { reason: String },
     /// Every host is finished or will not be started.
@@ -148,6 +152,8 @@ pub struct Replayed {
     /// Controller runs so far (1 + resumes).
     pub runs: usize,
     pub ended: bool,
+    /// The failure budget of the last resume that set one (it replaces the header's).
+    pub budget: Option<Budget>,
     pub warnings: Vec<String>,
     /// Bytes of complete lines: a torn last line after this is cut before appending.
     pub valid_len: usize,
@@ -192,6 +198,7 @@ pub fn replay(file: &str, text: &str) -> Result<Replayed, JournalError> {
     let mut hosts: BTreeMap<String, HostProgress> = BTreeMap::new();
     let mut runs = 1;
     let mut ended = false;
+    let mut budget = None;
     for (n, line) in lines {
         if line.trim().is_empty() {
             continue;
@@ -217,9 +224,10 @@ pub fn replay(file: &str, text: &str) -> Result<Replayed, JournalError> {
                 ))
             }
             Record::Event { event, .. } => match event {
-                Event::Resumed => {
+                Event::Resumed { budget: b } => {
                     runs += 1;
                     ended = false;
+                    budget = b.or(budget);
                 }
                 Event::Ended => ended = true,
                 Event::Stopped { .. } => {}
@@ -264,6 +272,7 @@ pub fn replay(file: &str, text: &str) -> Result<Replayed, JournalError> {
         hosts,
         runs,
         ended,
+        budget,
         warnings,
         valid_len: complete.len(),
     })
@@ -311,8 +320,13 @@ impl Writer {
         Ok(w)
     }
 
-    /// An existing journal, to continue it: cuts a torn last line and appends `Resumed`.
-    pub fn reopen(path: &Path, replayed: &Replayed) -> Result<Writer, String> {
+    /// An existing journal, to continue it: cuts a torn last line and appends `Resumed` (with
+    /// the budget the operator set for this run, if any).
+    pub fn reopen(
+        path: &Path,
+        replayed: &Replayed,
+        budget: Option<Budget>,
+    ) -> Result<Writer, String> {
         let file = std::fs::OpenOptions::new()
             .append(true)
             .open(path)
@@ -327,7 +341,7 @@ impl Writer {
             spent: Default::default(),
             writes: 0,
         };
-        w.event(Event::Resumed)?;
+        w.event(Event::Resumed { budget })?;
         Ok(w)
     }
 
@@ -478,19 +492,35 @@ mod tests {
             },
         );
         assert!(replay("j", &(t.clone() + &again)).is_err());
-        let resumed = line(&Record::Event {
-            campaign: "c1".into(),
-            t: 6,
-            event: Event::Resumed,
-        });
+        // an older journal's resume line has no budget
+        let resumed = "{\"record\":\"event\",\"campaign\":\"c1\",\"t\":6,\"event\":\"resumed\"}\n";
         let r = replay(
             "j",
-            &(t.clone() + &resumed + &again + &host("c1", "h2", Phase::Checking)),
+            &(t.clone() + resumed + &again + &host("c1", "h2", Phase::Checking)),
         )
         .unwrap();
         assert_eq!(r.runs, 2);
         assert_eq!(r.hosts["h2"].last, Phase::Checking);
         assert_eq!(r.hosts["h2"].before.as_ref(), Some(&before));
+        assert_eq!(r.budget, None);
+        // a resume that sets a budget: it holds for later runs that set none
+        let raised = Budget {
+            max_failures: Some(3),
+            ..Default::default()
+        };
+        let resumed_with = |budget: Option<Budget>| {
+            line(&Record::Event {
+                campaign: "c1".into(),
+                t: 7,
+                event: Event::Resumed { budget },
+            })
+        };
+        let r = replay(
+            "j",
+            &(t.clone() + resumed + &resumed_with(Some(raised.clone())) + &resumed_with(None)),
+        )
+        .unwrap();
+        assert_eq!((r.runs, r.budget), (4, Some(raised)));
         // a torn last line is dropped with a warning
         let torn = t.clone() + "{\"record\":\"host\",\"camp";
         let r = replay("j", &torn).unwrap();
@@ -580,11 +610,11 @@ mod tests {
             .contains("exists already"));
         let text = std::fs::read_to_string(&p).unwrap();
         let r = replay("j", &text).unwrap();
-        assert!(Writer::reopen(&p, &r).unwrap_err().contains("locked"));
+        assert!(Writer::reopen(&p, &r, None).unwrap_err().contains("locked"));
         drop(w);
         std::fs::write(&p, text.clone() + "{\"torn").unwrap();
         let r = replay("j", &std::fs::read_to_string(&p).unwrap()).unwrap();
-        let mut w = Writer::reopen(&p, &r).unwrap();
+        let mut w = Writer::reopen(&p, &r, None).unwrap();
         w.host("h1", Phase::Draining).unwrap();
         let r = replay("j", &std::fs::read_to_string(&p).unwrap()).unwrap();
         assert!(r.warnings.is_empty());
