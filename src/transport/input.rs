@@ -1,4 +1,4 @@
-//! Standard input of a command, and the watcher of its first line of output.
+//! Standard input of a command, and the watcher of the line a command asks with.
 //!
 //! [`Input::Reply`] lets one command ask the controller a question without a second round
 //! trip: the command prints a line starting with an agreed prefix, the controller answers on
@@ -86,15 +86,6 @@ impl<'a> AskedLine<'a> {
     }
 }
 
-/// The bytes to send once the first line is known (`None`: the line never came).
-pub fn answer<'a>(input: &Input<'a>, line: Option<&str>) -> Cow<'a, [u8]> {
-    match (input, line) {
-        (Input::Now(b), _) => Cow::Borrowed(*b),
-        (Input::Reply { answer, .. }, Some(l)) => answer(l),
-        (Input::Reply { .. }, None) => Cow::Borrowed(&[]),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -116,24 +107,5 @@ mod tests {
         assert_eq!(w.feed(&[b'x'; MAX_ASK_BYTES]), Seen::Nothing);
         assert_eq!(w.feed(b"\ny"), Seen::TooLong);
         assert_eq!(w.feed(b"\nFR-x\n"), Seen::Nothing);
-    }
-
-    #[test]
-    fn answers() {
-        fn f<'a>(l: &str) -> Cow<'a, [u8]> {
-            if l == "RUN" {
-                Cow::Borrowed(b"rules")
-            } else {
-                Cow::Owned(b"bytes".to_vec())
-            }
-        }
-        let reply = Input::Reply {
-            prefix: "",
-            answer: &f,
-        };
-        assert_eq!(&*answer(&reply, Some("RUN")), b"rules");
-        assert_eq!(&*answer(&reply, Some("UPLOAD")), b"bytes");
-        assert_eq!(&*answer(&reply, None), b"");
-        assert_eq!(&*answer(&Input::Now(b"x"), None), b"x");
     }
 }

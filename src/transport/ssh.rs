@@ -8,7 +8,7 @@
 //! deadline, bounded output, keepalives and the sudo handshake ([`super::gate`]) all hold.
 
 use super::gate::{Gate, GateEvent, Handshake};
-use super::input::{self, AskedLine, Input, Seen};
+use super::input::{AskedLine, Input, Seen};
 use super::jump;
 use super::known_hosts;
 use super::{ExecLimits, ExecOutput, Session, TransportError};
@@ -485,14 +485,13 @@ impl Session for SshSession {
         })?;
         self.sess.set_blocking(false);
         let mut gate = handshake.map(Gate::new);
-        // with Input::Reply, nothing is sent before the first line of output is answered
-        let mut awaiting = match stdin {
-            Input::Reply { prefix, .. } => Some(AskedLine::new(prefix)),
-            Input::Now(_) => None,
-        };
-        let mut input = match stdin {
-            Input::Now(b) => Cow::Borrowed(b),
-            Input::Reply { .. } => Cow::Borrowed(&[][..]),
+        // with Input::Reply, nothing is sent before the asking line is answered
+        let (mut input, mut awaiting) = match stdin {
+            Input::Now(b) => (Cow::Borrowed(b), None),
+            Input::Reply { prefix, answer } => (
+                Cow::Borrowed(&[][..]),
+                Some((AskedLine::new(prefix), answer)),
+            ),
         };
         let (mut out, mut err) = (Vec::new(), Vec::new());
         let mut truncated = false;
@@ -562,11 +561,11 @@ impl Session for SshSession {
                             if ev != GateEvent::Nothing {
                                 event = ev;
                             }
-                            if let (Some(w), 0) = (&mut awaiting, stream_id) {
+                            if let (Some((w, answer)), 0) = (&mut awaiting, stream_id) {
                                 match w.feed(&tmp) {
                                     Seen::Nothing => {}
                                     Seen::Line(l) => {
-                                        input = input::answer(&stdin, Some(&l));
+                                        input = answer(&l);
                                         awaiting = None;
                                     }
                                     Seen::TooLong => awaiting = None,
