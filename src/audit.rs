@@ -48,7 +48,7 @@ pub(crate) fn open(
     t0: Instant,
 ) -> Result<Box<dyn Session + Send>, HostError> {
     let session: Box<dyn Session + Send> = match &target.connection {
-        Connection::Local => Box::new(LocalSession),
+        Connection::Local => Box::new(LocalSession::default()),
         Connection::Ssh(s) => {
             let mut sess =
                 ssh::connect(s, &ctx.ssh).map_err(|e| HostError::Unreachable(e.to_string()))?;

@@ -359,7 +359,7 @@ mod script_tests {
         );
         sc.sha256 = "0".repeat(64); // what arrives does not hash to what was announced
         let set = ScannerSet { scanners: vec![sc] };
-        let r = scan_host(&mut LocalSession, &set, &config(&dir), None);
+        let r = scan_host(&mut LocalSession::default(), &set, &config(&dir), None);
         assert!(matches!(r, Err(HostError::VerifyFailed)), "{r:?}");
         let left: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().collect();
         assert!(left.is_empty(), "nothing kept: {left:?}");
@@ -376,7 +376,7 @@ mod script_tests {
         let set = ScannerSet {
             scanners: vec![Scanner::new(other, b"x".to_vec(), "t".into())],
         };
-        let r = scan_host(&mut LocalSession, &set, &config(&dir), None);
+        let r = scan_host(&mut LocalSession::default(), &set, &config(&dir), None);
         assert_eq!(r.unwrap_err(), HostError::NoScanner(host_arch().into()));
     }
 
@@ -391,7 +391,12 @@ mod script_tests {
             limits: ExecLimits,
             gate: Option<&crate::transport::gate::Handshake>,
         ) -> Result<ExecOutput, TransportError> {
-            LocalSession.exec_gated(&format!("echo welcome\n{command}"), stdin, limits, gate)
+            LocalSession::default().exec_gated(
+                &format!("echo welcome\n{command}"),
+                stdin,
+                limits,
+                gate,
+            )
         }
     }
 

@@ -11,6 +11,8 @@ use crate::secret::{random_hex, Secret};
 use crate::shell::quote;
 use crate::transport::gate::Handshake;
 use crate::transport::{ExecLimits, ExecOutput, Input, Session, TransportError};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 /// The sudo command line for `script`.
 pub fn wrap(script: &str, user: &str, hs: Option<&Handshake>) -> String {
@@ -53,6 +55,10 @@ impl BecomeSession {
 }
 
 impl Session for BecomeSession {
+    fn set_cancel(&mut self, flag: Option<Arc<AtomicBool>>) {
+        self.inner.set_cancel(flag);
+    }
+
     fn exec_gated(
         &mut self,
         command: &str,

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 /// The campaign file with the command line's overrides.
@@ -408,7 +408,7 @@ fn run_campaign(
 ) -> i32 {
     engine::catch_interrupts();
     let journal = Mutex::new(writer);
-    let abort = AtomicBool::new(false);
+    let abort = Arc::new(AtomicBool::new(false));
     let t0 = Instant::now();
     let emit = move |p: Progress| {
         if quiet {

@@ -562,13 +562,16 @@ fn a_second_ctrl_c_aborts_the_checks_and_every_drained_host_is_undrained() {
     let inv = fleet(&dir, 4, 1..=4);
     let lb = dir.join("lb");
     std::fs::create_dir_all(&lb).unwrap();
-    // the in-flight hosts sit in a long initial delay of their check: the abort cuts it short
+    // the in-flight hosts run a long check command: the abort stops it mid-run. (Were it not
+    // stopped, it would succeed after 600 s, within the raised host timeout, and those hosts
+    // would end ok, not aborted.)
     let yaml = format!(
-        "batch: 2\nchecks:\n  - {{type: command, command: 'true', initial_delay: 600}}\n\
+        "batch: 2\nchecks:\n  - {{type: command, command: 'sleep 600', timeout: 900}}\n\
          drain: {{command: 'echo drain > {d}/{{host}}'}}\nundrain: {{command: 'echo ready > {d}/{{host}}'}}\n",
         d = lb.display()
     );
-    let (child, jpath) = start_campaign(&dir, &inv, &yaml, "a.journal", &[]);
+    let (child, jpath) =
+        start_campaign(&dir, &inv, &yaml, "a.journal", &["--host-timeout", "1200"]);
     let started_before = wait_until_checking(&jpath);
     for _ in 0..2 {
         unsafe {

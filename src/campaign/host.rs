@@ -20,7 +20,7 @@ use crate::transport::{ExecLimits, Session, TransportError};
 use fleetrestart_scan::report::ServiceKind;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// What a worker reports while it runs (rendered by the campaign reporter).
@@ -38,7 +38,8 @@ pub struct Env<'a> {
     pub hook_targets: &'a BTreeMap<String, Target>,
     pub journal: &'a Mutex<Writer>,
     /// Second Ctrl-C: skip what is left (checks), but still undrain.
-    pub abort: &'a AtomicBool,
+    /// Raised by the second Ctrl-C: checks stop waiting and a running check command is stopped.
+    pub abort: &'a Arc<AtomicBool>,
     pub emit: &'a (dyn Fn(Progress) + Sync),
 }
 
@@ -117,7 +118,7 @@ impl Worker<'_> {
             ..Default::default()
         };
         let out = match &hook.on {
-            None => LocalSession.exec(&cmd, b"", limits),
+            None => LocalSession::default().exec(&cmd, b"", limits),
             Some(h) => {
                 let t = self
                     .env
@@ -391,23 +392,29 @@ fn body(
     }
     let address = address(w.target);
     let worker: &Worker = w;
+    // an abort stops a check command mid-run (the host's restart itself is never cut short)
+    session.set_cancel(Some(env.abort.clone()));
     let mut rescan = || worker.rescan();
     let mut probe = SessionProbe {
         session: session.as_mut(),
         address,
         rescan: &mut rescan,
     };
+    let mut result = Ok(());
     for c in &list {
         if let Err(e) = checks::run(c, &mut probe, &units, &services, env.abort) {
             // a host that vanished during its checks is unreachable, not merely unhealthy
-            if worker.open().is_err() {
-                return Err((
+            result = Err(if worker.open().is_err() {
+                (
                     Outcome::Unreachable,
                     format!("{e}; the host no longer answers"),
-                ));
-            }
-            return Err(failed(e));
+                )
+            } else {
+                failed(e)
+            });
+            break;
         }
     }
-    Ok(())
+    session.set_cancel(None);
+    result
 }

@@ -8,10 +8,16 @@ use std::borrow::Cow;
 use std::io::{Read, Write};
 use std::os::unix::process::CommandExt as _;
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Sender};
+use std::sync::Arc;
 use std::time::Instant;
 
-pub struct LocalSession;
+#[derive(Default)]
+pub struct LocalSession {
+    /// Raised: the running command's process group is killed (see [`Session::set_cancel`]).
+    cancel: Option<Arc<AtomicBool>>,
+}
 
 /// The asking line being watched for, its answer function and where the answer goes.
 type Reply<'a> = (AskedLine<'a>, &'a Answer<'a>, Sender<Cow<'a, [u8]>>);
@@ -47,7 +53,22 @@ fn read_bounded(mut r: impl Read, max: usize, mut reply: Option<Reply<'_>>) -> (
     (buf, truncated)
 }
 
+/// Kills the command's process group (which `process_group(0)` made its own) and reaps it.
+fn kill_group(child: &mut std::process::Child) {
+    let pgid = child.id() as i32;
+    if pgid > 1 {
+        // SAFETY: kill(2) with a negative pid signals exactly that process group.
+        unsafe { libc::kill(-pgid, libc::SIGKILL) };
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 impl Session for LocalSession {
+    fn set_cancel(&mut self, flag: Option<Arc<AtomicBool>>) {
+        self.cancel = flag;
+    }
+
     fn exec_gated(
         &mut self,
         command: &str,
@@ -73,6 +94,7 @@ impl Session for LocalSession {
         let out = child.stdout.take().expect("piped");
         let err = child.stderr.take().expect("piped");
         let (max_out, max_err) = (limits.max_stdout, limits.max_stderr);
+        let cancel = self.cancel.as_deref();
         std::thread::scope(|sc| {
             let (tx, rx) = channel::<Cow<[u8]>>();
             let reply = match stdin {
@@ -93,16 +115,13 @@ impl Session for LocalSession {
                 match child.try_wait() {
                     Ok(Some(st)) => break st,
                     Ok(None) if start.elapsed() >= limits.timeout => {
-                        // kill the whole process group: the command and anything it started
-                        let pgid = child.id() as i32;
-                        if pgid > 1 {
-                            // SAFETY: kill(2) with a negative pid signals exactly that process
-                            // group, which process_group(0) made the child's own.
-                            unsafe { libc::kill(-pgid, libc::SIGKILL) };
-                        }
-                        let _ = child.kill();
-                        let _ = child.wait();
+                        // the whole process group: the command and anything it started
+                        kill_group(&mut child);
                         return Err(TransportError::Timeout(limits.timeout));
+                    }
+                    Ok(None) if cancel.is_some_and(|c| c.load(Ordering::SeqCst)) => {
+                        kill_group(&mut child);
+                        return Err(TransportError::Cancelled);
                     }
                     Ok(None) => std::thread::sleep(std::time::Duration::from_millis(5)),
                     Err(e) => {
@@ -130,7 +149,7 @@ mod tests {
 
     #[test]
     fn runs_with_stdin_and_bounds_output() {
-        let mut s = LocalSession;
+        let mut s = LocalSession::default();
         let out = s
             .exec("cat; echo err >&2; exit 3", b"hello", ExecLimits::default())
             .unwrap();
@@ -149,7 +168,7 @@ mod tests {
 
     #[test]
     fn timeout_kills_the_command() {
-        let mut s = LocalSession;
+        let mut s = LocalSession::default();
         let lim = ExecLimits {
             timeout: Duration::from_millis(200),
             ..Default::default()
@@ -162,8 +181,29 @@ mod tests {
     }
 
     #[test]
+    fn a_raised_cancel_flag_stops_the_command() {
+        let mut s = LocalSession::default();
+        let flag = Arc::new(AtomicBool::new(false));
+        s.set_cancel(Some(flag.clone()));
+        let raise = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            flag.store(true, Ordering::SeqCst);
+        });
+        let r = s.exec("sleep 30; echo done", b"", ExecLimits::default());
+        raise.join().unwrap();
+        assert_eq!(r.unwrap_err(), TransportError::Cancelled);
+        s.set_cancel(None);
+        assert_eq!(
+            s.exec("echo ok", b"", ExecLimits::default())
+                .unwrap()
+                .stdout,
+            b"ok\n"
+        );
+    }
+
+    #[test]
     fn a_reply_answers_the_first_line() {
-        let mut s = LocalSession;
+        let mut s = LocalSession::default();
         fn answer<'a>(l: &str) -> Cow<'a, [u8]> {
             Cow::Owned(format!("got {l}\n").into_bytes())
         }

@@ -14,6 +14,8 @@ pub mod ssh;
 use gate::Handshake;
 pub use input::Input;
 
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Limits of one command.
@@ -53,6 +55,8 @@ pub enum TransportError {
     Failed(String),
     /// Privilege escalation (sudo) did not work.
     Become(String),
+    /// The cancel flag was raised while the command ran (its channel was closed).
+    Cancelled,
 }
 
 impl std::fmt::Display for TransportError {
@@ -63,6 +67,7 @@ impl std::fmt::Display for TransportError {
             }
             TransportError::Failed(m) => f.write_str(m),
             TransportError::Become(m) => write!(f, "become: {m}"),
+            TransportError::Cancelled => f.write_str("cancelled by the operator"),
         }
     }
 }
@@ -88,6 +93,11 @@ pub trait Session {
     ) -> Result<ExecOutput, TransportError> {
         self.exec_gated(command, Input::Now(stdin), limits, None)
     }
+
+    /// From now on, a command that is running when `flag` is raised is stopped and fails with
+    /// [`TransportError::Cancelled`]; `None` ends that. (Transports that cannot stop a command
+    /// ignore it.)
+    fn set_cancel(&mut self, _flag: Option<Arc<AtomicBool>>) {}
 
     /// Runs `command` whose standard input depends on its first line of output.
     fn exec_input(

@@ -21,6 +21,7 @@ use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -380,6 +381,8 @@ pub struct SshSession {
     _tunnels: Vec<jump::Tunnel>,
     /// No command runs past this instant (the whole-host time limit).
     host_deadline: Option<Instant>,
+    /// Raised: the running command is stopped (see [`Session::set_cancel`]).
+    cancel: Option<Arc<AtomicBool>>,
 }
 
 /// Opens a session on `t` (through its jump hosts), within the connect timeout.
@@ -423,6 +426,7 @@ pub fn connect(t: &SshTarget, ctx: &SshContext) -> Result<SshSession, ConnectErr
         sess: prev.expect("at least one hop"),
         _tunnels: tunnels,
         host_deadline: None,
+        cancel: None,
     })
 }
 
@@ -454,6 +458,10 @@ fn io_fail(what: &str, e: impl std::fmt::Display) -> TransportError {
 }
 
 impl Session for SshSession {
+    fn set_cancel(&mut self, flag: Option<Arc<AtomicBool>>) {
+        self.cancel = flag;
+    }
+
     fn exec_gated(
         &mut self,
         command: &str,
@@ -601,6 +609,14 @@ impl Session for SshSession {
                 if Instant::now() >= deadline {
                     let _ = ch.close();
                     break Err(timed_out());
+                }
+                if self
+                    .cancel
+                    .as_ref()
+                    .is_some_and(|c| c.load(Ordering::SeqCst))
+                {
+                    let _ = ch.close();
+                    break Err(TransportError::Cancelled);
                 }
                 if last_alive.elapsed() >= Duration::from_secs(10) {
                     let _ = self.sess.keepalive_send();
