@@ -37,8 +37,8 @@ pub struct Env<'a> {
     /// Targets of the hosts hooks run on (`on:`).
     pub hook_targets: &'a BTreeMap<String, Target>,
     pub journal: &'a Mutex<Writer>,
-    /// Second Ctrl-C: skip what is left (checks), but still undrain.
-    /// Raised by the second Ctrl-C: checks stop waiting and a running check command is stopped.
+    /// Raised by the second Ctrl-C: what is left (checks) is skipped, a running check command is
+    /// stopped; undrains still run.
     pub abort: &'a Arc<AtomicBool>,
     pub emit: &'a (dyn Fn(Progress) + Sync),
 }

@@ -4,8 +4,7 @@
 //! trip: the command prints a line starting with an agreed prefix, the controller answers on
 //! its standard input. Scanner delivery uses it: the host says "run" (its cached copy
 //! verified) or "upload ARCH", and only then are the scanner's bytes sent. Lines before it (a
-//! login shell's chatter) are passed over. Pure: the transports feed [`AskedLine`] what they
-//! read.
+//! login shell's chatter) are passed over. Pure: the transports feed [`Asking`] what they read.
 
 use std::borrow::Cow;
 
@@ -27,12 +26,43 @@ pub enum Input<'a> {
     },
 }
 
+impl<'a> Input<'a> {
+    /// What watches the output of an [`Input::Reply`] command (`None` for [`Input::Now`]).
+    pub fn asking(&self) -> Option<Asking<'a>> {
+        match *self {
+            Input::Now(_) => None,
+            Input::Reply { prefix, answer } => Some(Asking {
+                line: AskedLine::new(prefix),
+                answer,
+            }),
+        }
+    }
+}
+
+/// An [`Input::Reply`] command being watched: its asking line and the answer function.
+pub struct Asking<'a> {
+    line: AskedLine<'a>,
+    answer: &'a Answer<'a>,
+}
+
+impl<'a> Asking<'a> {
+    /// Feeds standard output; once the wait is over, the input to send (the answer, or nothing
+    /// when the output grew too long without the line). After that, stop feeding.
+    pub fn feed(&mut self, data: &[u8]) -> Option<Cow<'a, [u8]>> {
+        match self.line.feed(data) {
+            Seen::Nothing => None,
+            Seen::Line(l) => Some((self.answer)(&l)),
+            Seen::TooLong => Some(Cow::Borrowed(&[])),
+        }
+    }
+}
+
 /// How much output may come before the asking line.
 pub const MAX_ASK_BYTES: usize = 64 << 10;
 
 /// What [`AskedLine::feed`] saw.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Seen {
+enum Seen {
     /// Still waiting (or done before).
     Nothing,
     /// The asking line is complete: answer it now.
@@ -43,7 +73,7 @@ pub enum Seen {
 
 /// Watches standard output for the line that asks.
 #[derive(Debug)]
-pub struct AskedLine<'a> {
+struct AskedLine<'a> {
     prefix: &'a str,
     /// The current, incomplete line.
     line: Vec<u8>,
@@ -52,7 +82,7 @@ pub struct AskedLine<'a> {
 }
 
 impl<'a> AskedLine<'a> {
-    pub fn new(prefix: &'a str) -> Self {
+    fn new(prefix: &'a str) -> Self {
         AskedLine {
             prefix,
             line: Vec::new(),
@@ -62,7 +92,7 @@ impl<'a> AskedLine<'a> {
     }
 
     /// Feeds output bytes; reports the asking line once, when its newline arrives.
-    pub fn feed(&mut self, data: &[u8]) -> Seen {
+    fn feed(&mut self, data: &[u8]) -> Seen {
         if self.done {
             return Seen::Nothing;
         }
@@ -99,6 +129,26 @@ mod tests {
             Seen::Line("FR-UPLOAD x86_64".into())
         );
         assert_eq!(w.feed(b"FR-again\n"), Seen::Nothing, "asks once");
+    }
+
+    #[test]
+    fn asking_answers_the_line_or_nothing() {
+        fn f<'a>(l: &str) -> Cow<'a, [u8]> {
+            Cow::Owned(format!("for {l}").into_bytes())
+        }
+        let reply = Input::Reply {
+            prefix: "FR-",
+            answer: &f,
+        };
+        assert!(Input::Now(b"x").asking().is_none());
+        let mut a = reply.asking().unwrap();
+        assert_eq!(a.feed(b"hello\n"), None);
+        assert_eq!(a.feed(b"FR-RUN\n").as_deref(), Some(&b"for FR-RUN"[..]));
+        let mut a = reply.asking().unwrap();
+        assert_eq!(
+            a.feed(&[b'x'; MAX_ASK_BYTES + 1]).as_deref(),
+            Some(&b""[..])
+        );
     }
 
     #[test]

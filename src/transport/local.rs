@@ -2,7 +2,7 @@
 //! them on a remote host, so that auditing this machine takes the same code path.
 
 use super::gate::Handshake;
-use super::input::{Answer, AskedLine, Input, Seen};
+use super::input::{Asking, Input};
 use super::{ExecLimits, ExecOutput, Session, TransportError};
 use std::borrow::Cow;
 use std::io::{Read, Write};
@@ -19,8 +19,8 @@ pub struct LocalSession {
     cancel: Option<Arc<AtomicBool>>,
 }
 
-/// The asking line being watched for, its answer function and where the answer goes.
-type Reply<'a> = (AskedLine<'a>, &'a Answer<'a>, Sender<Cow<'a, [u8]>>);
+/// An asking line being watched for, and where its answer goes.
+type Reply<'a> = (Asking<'a>, Sender<Cow<'a, [u8]>>);
 
 /// Reads a bounded output stream. With `reply`, the asking line is answered through its
 /// sender; dropping the sender (answered, or end of output) releases the writer.
@@ -32,14 +32,10 @@ fn read_bounded(mut r: impl Read, max: usize, mut reply: Option<Reply<'_>>) -> (
         match r.read(&mut chunk) {
             Ok(0) | Err(_) => break,
             Ok(n) => {
-                if let Some((w, answer, tx)) = &mut reply {
-                    match w.feed(&chunk[..n]) {
-                        Seen::Nothing => {}
-                        Seen::Line(l) => {
-                            let _ = tx.send(answer(&l));
-                            reply = None;
-                        }
-                        Seen::TooLong => reply = None,
+                if let Some((a, tx)) = &mut reply {
+                    if let Some(bytes) = a.feed(&chunk[..n]) {
+                        let _ = tx.send(bytes);
+                        reply = None;
                     }
                 }
                 let room = max.saturating_sub(buf.len());
@@ -97,10 +93,7 @@ impl Session for LocalSession {
         let cancel = self.cancel.as_deref();
         std::thread::scope(|sc| {
             let (tx, rx) = channel::<Cow<[u8]>>();
-            let reply = match stdin {
-                Input::Reply { prefix, answer } => Some((AskedLine::new(prefix), answer, tx)),
-                Input::Now(_) => None,
-            };
+            let reply = stdin.asking().map(|a| (a, tx));
             let writer = sc.spawn(move || {
                 let data = match stdin {
                     Input::Now(b) => Cow::Borrowed(b),

@@ -8,7 +8,7 @@
 //! deadline, bounded output, keepalives and the sudo handshake ([`super::gate`]) all hold.
 
 use super::gate::{Gate, GateEvent, Handshake};
-use super::input::{AskedLine, Input, Seen};
+use super::input::Input;
 use super::jump;
 use super::known_hosts;
 use super::{ExecLimits, ExecOutput, Session, TransportError};
@@ -494,12 +494,10 @@ impl Session for SshSession {
         self.sess.set_blocking(false);
         let mut gate = handshake.map(Gate::new);
         // with Input::Reply, nothing is sent before the asking line is answered
-        let (mut input, mut awaiting) = match stdin {
-            Input::Now(b) => (Cow::Borrowed(b), None),
-            Input::Reply { prefix, answer } => (
-                Cow::Borrowed(&[][..]),
-                Some((AskedLine::new(prefix), answer)),
-            ),
+        let mut awaiting = stdin.asking();
+        let mut input = match stdin {
+            Input::Now(b) => Cow::Borrowed(b),
+            Input::Reply { .. } => Cow::Borrowed(&[][..]),
         };
         let (mut out, mut err) = (Vec::new(), Vec::new());
         let mut truncated = false;
@@ -569,14 +567,10 @@ impl Session for SshSession {
                             if ev != GateEvent::Nothing {
                                 event = ev;
                             }
-                            if let (Some((w, answer)), 0) = (&mut awaiting, stream_id) {
-                                match w.feed(&tmp) {
-                                    Seen::Nothing => {}
-                                    Seen::Line(l) => {
-                                        input = answer(&l);
-                                        awaiting = None;
-                                    }
-                                    Seen::TooLong => awaiting = None,
+                            if let (Some(a), 0) = (&mut awaiting, stream_id) {
+                                if let Some(bytes) = a.feed(&tmp) {
+                                    input = bytes;
+                                    awaiting = None;
                                 }
                             }
                             let room = max.saturating_sub(sink.len());
