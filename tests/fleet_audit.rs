@@ -515,8 +515,7 @@ fn sudo_without_and_with_a_password() {
 fn host_script(i: &str, path: &str, body: &str) {
     let full = PathBuf::from(format!("/var/lib/fleetrestart-testbed/hosts/h{i}/merged"))
         .join(path.trim_start_matches('/'));
-    std::fs::write(&full, format!("#!/bin/sh\n{body}\n")).unwrap();
-    std::fs::set_permissions(&full, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    common::write_executable(&full, format!("#!/bin/sh\n{body}\n").as_bytes());
 }
 
 #[test]

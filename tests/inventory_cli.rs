@@ -96,12 +96,10 @@ fn example_inventories_and_patterns() {
 fn inventory_scripts_are_run_with_list() {
     let dir = common::scratch("invscript");
     let script = dir.join("inv.sh");
-    std::fs::write(
+    common::write_executable(
         &script,
-        "#!/bin/sh\ncase \"$1\" in\n--list) echo '{\"web\": {\"hosts\": [\"w1\", \"w2\"], \"vars\": {\"ansible_user\": \"ops\"}}, \"db\": [\"d1\"]}' ;;\n--host) echo '{}' ;;\nesac\n",
-    )
-    .unwrap();
-    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        b"#!/bin/sh\ncase \"$1\" in\n--list) echo '{\"web\": {\"hosts\": [\"w1\", \"w2\"], \"vars\": {\"ansible_user\": \"ops\"}}, \"db\": [\"d1\"]}' ;;\n--host) echo '{}' ;;\nesac\n",
+    );
     let o = run(&dir, &["-i", script.to_str().unwrap(), "--list-hosts"]);
     assert_eq!(hosts(&o), ["w1", "w2", "d1"]);
 }

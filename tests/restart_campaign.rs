@@ -162,6 +162,26 @@ fn wait_until_checking(jpath: &Path) -> usize {
         .count()
 }
 
+/// Sends SIGINT (a Ctrl-C) to the campaign and waits until it was delivered (no longer pending
+/// in /proc/PID/status), so that two presses in a row never merge into one.
+fn interrupt(child: &std::process::Child) {
+    let pid = child.id();
+    unsafe {
+        libc::kill(pid as i32, libc::SIGINT);
+    }
+    let sigint = 1u64 << (libc::SIGINT - 1);
+    wait_for("SIGINT delivered", Duration::from_secs(10), || {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        status
+            .lines()
+            .filter(|l| l.starts_with("SigPnd:") || l.starts_with("ShdPnd:"))
+            .all(|l| {
+                let mask = u64::from_str_radix(l.split_whitespace().nth(1).unwrap_or("0"), 16);
+                mask.map_or(true, |m| m & sigint == 0)
+            })
+    });
+}
+
 fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
     let t0 = Instant::now();
     while !f() {
@@ -436,7 +456,24 @@ fn sigkill_mid_campaign_then_resume_restarts_every_host_exactly_once() {
     );
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
-    std::thread::sleep(Duration::from_secs(2)); // let anything already sent land
+    // what the killed controller already sent may still be running on a host: wait until no
+    // host has a systemctl running or a systemd job queued, so the state read next is final
+    wait_for(
+        "hosts settled after the kill",
+        Duration::from_secs(60),
+        || {
+            (1..=8u32).all(|i| {
+                let busy = tb(&[
+                    "exec",
+                    &i.to_string(),
+                    "sh",
+                    "-c",
+                    "pgrep -x systemctl; systemctl list-jobs --no-legend",
+                ]);
+                busy.trim().is_empty()
+            })
+        },
+    );
     let at_kill: Vec<_> = (1..=8).map(invocations).collect();
     let j = journal(&jpath);
     assert!(
@@ -533,9 +570,7 @@ fn ctrl_c_pauses_after_in_flight_hosts_and_resume_finishes() {
         &[],
     );
     let started_before = wait_until_checking(&jpath);
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGINT);
-    }
+    interrupt(&child);
     let o = child.wait_with_output().unwrap();
     assert_eq!(o.status.code(), Some(6), "paused: {}", text(&o));
     let doc = json(&o);
@@ -574,10 +609,7 @@ fn a_second_ctrl_c_aborts_the_checks_and_every_drained_host_is_undrained() {
         start_campaign(&dir, &inv, &yaml, "a.journal", &["--host-timeout", "1200"]);
     let started_before = wait_until_checking(&jpath);
     for _ in 0..2 {
-        unsafe {
-            libc::kill(child.id() as i32, libc::SIGINT);
-        }
-        std::thread::sleep(Duration::from_millis(300));
+        interrupt(&child);
     }
     let o = child.wait_with_output().unwrap();
     assert_eq!(o.status.code(), Some(6), "aborted: {}", text(&o));

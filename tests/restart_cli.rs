@@ -76,7 +76,7 @@ fn plan_lists_what_it_will_not_touch_and_changes_nothing() {
     let d = common::scratch("restart-cli-plan");
     // a real process running a deleted copy of sleep: stale, but no service restarts it
     let exe = d.join("fr-stale-sleep");
-    std::fs::copy("/bin/sleep", &exe).unwrap();
+    common::copy_executable(std::path::Path::new("/bin/sleep"), &exe);
     let mut child = Command::new(&exe).arg("60").spawn().unwrap();
     std::fs::remove_file(&exe).unwrap();
     let o = fr(&d, &["restart", "--plan"]);

@@ -155,11 +155,10 @@ fn five_hosts_services_faults_and_clean_stop() {
 fn scan_host(i: u32) -> Report {
     let merged = PathBuf::from("/var/lib/fleetrestart-testbed/hosts")
         .join(format!("h{i}/merged/root/fleetrestart-scan"));
-    std::fs::copy(
-        common::scanner_dir().join("fleetrestart-scan-x86_64"),
+    common::copy_executable(
+        &common::scanner_dir().join("fleetrestart-scan-x86_64"),
         &merged,
-    )
-    .unwrap();
+    );
     let out = tb(&[
         "ssh",
         &i.to_string(),

@@ -1,6 +1,10 @@
 //! Shared by the controller's integration tests: where the static scanners are, scratch dirs.
 #![allow(dead_code)]
 
+mod exe;
+#[allow(unused_imports)]
+pub use exe::{copy_executable, write_executable};
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
