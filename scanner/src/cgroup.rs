@@ -45,35 +45,39 @@ pub fn systemd_path(text: &str) -> Option<&str> {
 }
 
 /// Classifies a systemd cgroup path.
+///
+/// systemd places a unit's cgroup directly below its slices (`*.slice`); what lies below the
+/// unit is the unit's own (a unit with `Delegate=yes`, such as a container manager, may create
+/// cgroups there with any name, `.service` ones included). So the unit is the first component
+/// that is not a slice, never the innermost `.service`; inside `user@UID.service` the same rule
+/// finds the user unit.
 pub fn classify(path: &str) -> Placement {
     let comps: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
-    if comps.first() == Some(&"init.scope") && comps.len() == 1 {
+    let Some(i) = first_unit(&comps, 0) else {
+        return Placement::Unknown(path.to_string());
+    };
+    let unit = comps[i];
+    if unit == "init.scope" && i == 0 {
         return Placement::Manager;
     }
-    if comps.first() == Some(&"machine.slice") {
-        let name = comps.get(1).copied().unwrap_or("machine.slice");
-        return Placement::Machine(name.to_string());
+    if comps.first() == Some(&"machine.slice") && i == 1 {
+        return Placement::Machine(unit.to_string());
     }
-    // a user manager and its children
-    if let Some(i) = comps.iter().position(|c| user_at(c).is_some()) {
-        let uid = user_at(comps[i]).unwrap_or(0);
-        let below = &comps[i + 1..];
-        if below == ["init.scope"] {
-            return Placement::UserManager { uid };
-        }
-        if let Some(unit) = below.iter().rev().find(|c| c.ends_with(".service")) {
-            return Placement::UserService {
+    if let Some(uid) = user_at(unit) {
+        return match first_unit(&comps, i + 1).map(|j| comps[j]) {
+            Some("init.scope") => Placement::UserManager { uid },
+            Some(u) if u.ends_with(".service") => Placement::UserService {
                 uid,
-                unit: unit.to_string(),
-            };
-        }
-        return Placement::UserOther { uid };
+                unit: u.to_string(),
+            },
+            _ => Placement::UserOther { uid },
+        };
     }
-    if let Some(sess) = comps
-        .iter()
-        .find_map(|c| c.strip_prefix("session-")?.strip_suffix(".scope"))
+    if let Some(sess) = unit
+        .strip_prefix("session-")
+        .and_then(|u| u.strip_suffix(".scope"))
     {
-        let uid = comps
+        let uid = comps[..i]
             .iter()
             .find_map(|c| {
                 c.strip_prefix("user-")?
@@ -87,14 +91,18 @@ pub fn classify(path: &str) -> Placement {
             session: sess.to_string(),
         };
     }
-    // innermost .service wins: delegated units may have sub-cgroups below it
-    if let Some(unit) = comps.iter().rev().find(|c| c.ends_with(".service")) {
+    if unit.ends_with(".service") {
         return Placement::SystemService(unit.to_string());
     }
-    if let Some(scope) = comps.last().filter(|c| c.ends_with(".scope")) {
-        return Placement::Scope(scope.to_string());
+    if unit.ends_with(".scope") {
+        return Placement::Scope(unit.to_string());
     }
     Placement::Unknown(path.to_string())
+}
+
+/// Index of the first component at or after `from` that is not a slice.
+fn first_unit(comps: &[&str], from: usize) -> Option<usize> {
+    (from..comps.len()).find(|&i| !comps[i].ends_with(".slice"))
 }
 
 fn user_at(comp: &str) -> Option<u32> {
@@ -187,6 +195,24 @@ mod tests {
         assert_eq!(
             classify("/system.slice/system-getty.slice/getty@tty1.service"),
             SystemService("getty@tty1.service".into())
+        );
+        // a delegated subtree names no unit: the unit systemd owns does
+        assert_eq!(
+            classify("/system.slice/docker.service/payload/evil.service"),
+            SystemService("docker.service".into())
+        );
+        assert_eq!(
+            classify("/system.slice/fr-deleg.service/sshd.service"),
+            SystemService("fr-deleg.service".into())
+        );
+        assert_eq!(
+            classify(
+                "/user.slice/user-1000.slice/user@1000.service/app.slice/dbus.service/x.service"
+            ),
+            UserService {
+                uid: 1000,
+                unit: "dbus.service".into()
+            }
         );
         assert_eq!(classify("/"), Unknown("/".into()));
         assert_eq!(classify("/testbed/h1"), Unknown("/testbed/h1".into()));

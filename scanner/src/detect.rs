@@ -1,7 +1,10 @@
 //! Stale-file detection for one process: deleted or replaced mappings, changed scripts.
 //!
 //! Pure logic over a [`FileProbe`], the small trait through which it asks what is on disk now
-//! (the real one stats `/proc/PID/map_files/…` and `/proc/PID/root/…`; unit tests use a table).
+//! (the real one stats `/proc/PID/map_files/…` and the path in the process's view, see
+//! `roots`; unit tests use a table). Only the kernel's ` (deleted)` marker or a different file
+//! at the same path on the same filesystem makes a mapping stale: a path that cannot be found
+//! or compared is unknown, never stale.
 //! Only executable file mappings count, as in needrestart: data files a process maps (caches,
 //! locale archives) are not code a restart refreshes.
 
@@ -37,7 +40,7 @@ pub enum Probe<T> {
 pub trait FileProbe {
     /// The file actually mapped at `range` (`/proc/PID/map_files/RANGE`).
     fn mapped(&self, range: &str) -> Probe<FileId>;
-    /// What stands at `path` as the process sees it (`/proc/PID/root/PATH`).
+    /// What stands at `path` in the view the kernel printed it in (`roots::View`).
     fn at_path(&self, path: &str) -> Probe<FileMeta>;
 }
 
@@ -87,8 +90,10 @@ pub fn stale_mappings(
             }
         } else {
             match probe.at_path(path) {
-                Probe::Missing => Some(Reason::Deleted),
-                Probe::Unknown => None,
+                // the kernel did not mark the file deleted: its name still exists somewhere, so
+                // a path that cannot be found was looked up in the wrong view (a chroot, a
+                // mount over it): unknown, never stale
+                Probe::Missing | Probe::Unknown => None,
                 // fast path: the maps line already names the file now at the path
                 Probe::Found(now)
                     if m.inode == now.id.ino && (m.dev_major == 0 || same_dev(m, now.id.dev)) =>
@@ -96,7 +101,11 @@ pub fn stale_mappings(
                     None
                 }
                 Probe::Found(now) => match probe.mapped(&m.range) {
-                    Probe::Found(id) => (id != now.id).then_some(Reason::Replaced),
+                    // replaced: another file on the same filesystem now holds the path (another
+                    // device says the path leads elsewhere, e.g. a copy in a chroot: unknown)
+                    Probe::Found(id) => {
+                        (id.dev == now.id.dev && id.ino != now.id.ino).then_some(Reason::Replaced)
+                    }
                     // map_files unreadable: fall back to the maps line. Anonymous devices
                     // (major 0: btrfs, overlay) cannot be compared to stat's, so only the inode is.
                     _ => ((m.dev_major == 0 || same_dev(m, now.id.dev)) && m.inode != now.id.ino)
@@ -230,7 +239,7 @@ mod tests {
             .insert("7f06-7f07".into(), Probe::Found(id(0xfe01, 500)));
         t.paths
             .insert("/opt/odd name (deleted)".into(), meta(0xfe01, 500, 0));
-        // libgone: no marker but nothing at the path any more
+        // libgone: no marker but nothing at the path: looked up in the wrong view, unknown
         t.mapped
             .insert("7f07-7f08".into(), Probe::Found(id(0xfe01, 600)));
 
@@ -241,7 +250,6 @@ mod tests {
             vec![
                 ("/usr/lib/libold.so.1", Reason::Deleted),
                 ("/usr/lib/libswapped.so.2", Reason::Replaced),
-                ("/usr/lib/libgone.so", Reason::Deleted),
             ]
         );
         assert!(found.iter().all(|f| f.kind == FileKind::Library));
@@ -280,6 +288,22 @@ mod tests {
             got,
             vec!["/usr/lib/libswapped.so.2", "/usr/lib/liboverlay.so"]
         );
+    }
+
+    #[test]
+    fn a_path_leading_to_another_filesystem_or_nowhere_is_unknown() {
+        // no marker: the mapped file still has its name, so what the path shows now is a
+        // different view (a copy in a chroot, a mount over it), not an upgrade
+        let maps = maps::parse("7f02-7f03 r-xp 00001000 fe:01 300 /usr/lib/libc.so.6\n7f03-7f04 r-xp 00001000 fe:01 301 /usr/lib/libm.so.6\n");
+        let mut t = Table::default();
+        t.mapped
+            .insert("7f02-7f03".into(), Probe::Found(id(0xfe01, 300)));
+        t.paths
+            .insert("/usr/lib/libc.so.6".into(), meta(0xfe02, 999, 0));
+        t.mapped
+            .insert("7f03-7f04".into(), Probe::Found(id(0xfe01, 301)));
+        t.paths.insert("/usr/lib/libm.so.6".into(), Probe::Missing);
+        assert!(stale_mappings(&maps, "/x", &t, &filters()).is_empty());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! Map of the crate (data flows top to bottom):
 //! - [`procread`]: reads one process from a `/proc` tree (the only module touching `/proc`);
 //! - [`maps`], [`cgroup`], [`interp`]: pure parsers of what was read;
+//! - [`roots`]: which filesystem view a process's map paths belong to (chroots, containers);
 //! - [`detect`]: which files of a process are stale (deleted, replaced, changed script);
 //! - [`filters`]: false-positive filters (memfd, SYSV, /dev, tmp dirs, user regexes);
 //! - [`packages`]: owning packages and init scripts from dpkg's database, in one pass;
@@ -29,6 +30,7 @@ pub mod packages;
 pub mod procread;
 pub mod render;
 pub mod report;
+pub mod roots;
 pub mod rules;
 pub mod scan;
 

@@ -7,6 +7,7 @@
 
 use crate::detect::{FileId, FileMeta, FileProbe, Probe};
 use crate::maps::{self, Mapping};
+use crate::roots::{self, ProcessRoot, View};
 use procfs::process::Process;
 use procfs::ProcError;
 use std::cell::RefCell;
@@ -17,6 +18,8 @@ use std::path::{Path, PathBuf};
 
 const MAX_MAPS_BYTES: u64 = 64 << 20;
 const MAX_SMALL_FILE: u64 = 64 << 10;
+/// More than any report keeps of a command line, and enough to find an interpreter's script.
+pub const MAX_CMDLINE_READ: u64 = 256 << 10;
 
 /// What the scanner keeps of every process (for the parent walk), stale or not.
 #[derive(Debug, Clone)]
@@ -28,6 +31,8 @@ pub struct Basic {
     pub tty_nr: i32,
     /// Unix seconds.
     pub started_at: i64,
+    /// Start time as the kernel gives it (clock ticks since boot): tells a PID's processes apart.
+    pub start_ticks: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,6 +96,7 @@ impl ProcDir {
             comm: st.comm,
             tty_nr: st.tty_nr,
             started_at: btime + (st.starttime / ticks.max(1)) as i64,
+            start_ticks: st.starttime,
         })
     }
 
@@ -113,16 +119,17 @@ impl ProcDir {
         Ok(maps::parse_executable_files(&String::from_utf8_lossy(buf)))
     }
 
+    /// The command line's arguments (at most [`MAX_CMDLINE_READ`] bytes are read).
     pub fn cmdline(&self) -> Vec<String> {
-        std::fs::read(self.dir.join("cmdline"))
-            .map(|b| {
-                b.split(|&c| c == 0)
-                    .filter(|s| !s.is_empty())
-                    .take(4096)
-                    .map(|s| String::from_utf8_lossy(s).into_owned())
-                    .collect()
-            })
-            .unwrap_or_default()
+        let mut buf = Vec::new();
+        if read_into(&self.dir.join("cmdline"), MAX_CMDLINE_READ, &mut buf).is_err() {
+            return vec![];
+        }
+        buf.split(|&c| c == 0)
+            .filter(|s| !s.is_empty())
+            .take(4096)
+            .map(|s| String::from_utf8_lossy(s).into_owned())
+            .collect()
     }
 
     pub fn cwd(&self) -> Option<String> {
@@ -146,10 +153,42 @@ impl ProcDir {
             .map(|p| p.to_string_lossy().into_owned())
     }
 
+    /// What must not change while the process is read for its findings to stand: the same
+    /// process (start time in ticks since boot), mount namespace and root. `None` once it exited.
+    pub fn fingerprint(&self) -> Option<Fingerprint> {
+        let st = self.proc.stat().ok()?;
+        Some(self.fingerprint_at(st.starttime))
+    }
+
+    /// [`ProcDir::fingerprint`] with the start time already read (see [`Basic::start_ticks`]).
+    pub fn fingerprint_at(&self, start_ticks: u64) -> Fingerprint {
+        Fingerprint {
+            start_ticks,
+            mnt: self.ns("mnt"),
+            root: self.root_link(),
+        }
+    }
+
     pub fn cgroup_path(&self) -> Option<String> {
         read_bounded(&self.dir.join("cgroup"), MAX_SMALL_FILE)
             .ok()
             .and_then(|t| crate::cgroup::systemd_path(&t).map(String::from))
+    }
+}
+
+/// See [`ProcDir::fingerprint`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fingerprint {
+    start_ticks: u64,
+    pub mnt: Option<u64>,
+    /// `readlink /proc/PID/root`.
+    pub root: Option<String>,
+}
+
+impl Fingerprint {
+    /// Which view the process's paths belong to, given the scanner's mount namespace.
+    pub fn root(&self, scanner_mnt: Option<u64>) -> ProcessRoot {
+        roots::decide(scanner_mnt, self.mnt, self.root.as_deref())
     }
 }
 
@@ -180,22 +219,43 @@ pub fn normalize(path: &str) -> String {
     format!("/{}", out.join("/"))
 }
 
-/// Stat results shared by the processes of one mount namespace and root: most processes map
-/// the same libraries, so each path is stat'ed once per namespace, not once per process.
-pub type StatCache = HashMap<(u64, String, String), Probe<FileMeta>>;
+/// Stat results shared by the processes that see paths the same way (the scanner's view, or one
+/// other mount namespace): most processes map the same libraries, so each path is stat'ed once
+/// per view, not once per process. Key: (namespace inode, `None` for the scanner's view; path).
+pub type StatCache = HashMap<(Option<u64>, String), Probe<FileMeta>>;
 
-/// The real [`FileProbe`]: stats through `PID/map_files` and `PID/root`.
+/// The real [`FileProbe`]: `map_files` through `PID/map_files`, paths in the process's [`View`].
 pub struct RealProbe<'a> {
     pub dir: &'a Path,
-    /// (mount namespace, root link) of the process, when known: enables the cache.
-    pub scope: Option<(u64, String)>,
+    pub view: &'a View,
+    /// The scanner's root (`--host-root`), for [`View::Reader`].
+    pub host_root: &'a Path,
     pub cache: &'a RefCell<StatCache>,
 }
 
 impl RealProbe<'_> {
-    fn stat_path(&self, path: &str) -> Probe<FileMeta> {
+    /// Where `path` is in this process's view; `None` when the view is unknown.
+    fn located(&self, path: &str) -> Option<PathBuf> {
         let rel = normalize(path);
-        match std::fs::metadata(self.dir.join("root").join(rel.trim_start_matches('/'))) {
+        let rel = rel.trim_start_matches('/');
+        match self.view {
+            View::Reader => Some(self.host_root.join(rel)),
+            View::Namespace { up, .. } => {
+                let mut p = self.dir.join("root");
+                for _ in 0..*up {
+                    p.push("..");
+                }
+                Some(p.join(rel))
+            }
+            View::Unknown => None,
+        }
+    }
+
+    fn stat_path(&self, path: &str) -> Probe<FileMeta> {
+        let Some(at) = self.located(path) else {
+            return Probe::Unknown;
+        };
+        match std::fs::metadata(at) {
             Ok(m) => Probe::Found(FileMeta {
                 id: FileId {
                     dev: m.dev(),
@@ -203,10 +263,24 @@ impl RealProbe<'_> {
                 },
                 ctime: m.ctime(),
             }),
+            // through /proc/PID/root, "not found" may only mean that the process has exited
             Err(e) if e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(20) => {
-                Probe::Missing
+                if matches!(self.view, View::Namespace { .. }) && !self.dir.join("root").exists() {
+                    Probe::Unknown
+                } else {
+                    Probe::Missing
+                }
             }
             Err(_) => Probe::Unknown,
+        }
+    }
+
+    /// The cache key of this view; `None` when results are this process's alone.
+    fn cache_scope(&self) -> Option<Option<u64>> {
+        match self.view {
+            View::Reader => Some(None),
+            View::Namespace { mnt: Some(m), .. } => Some(Some(*m)),
+            _ => None,
         }
     }
 }
@@ -223,10 +297,10 @@ impl FileProbe for RealProbe<'_> {
     }
 
     fn at_path(&self, path: &str) -> Probe<FileMeta> {
-        let Some((ns, root)) = &self.scope else {
+        let Some(scope) = self.cache_scope() else {
             return self.stat_path(path);
         };
-        let key = (*ns, root.clone(), path.to_string());
+        let key = (scope, path.to_string());
         if let Some(hit) = self.cache.borrow().get(&key) {
             return *hit;
         }

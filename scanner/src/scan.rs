@@ -143,6 +143,13 @@ pub fn scan(opts: &Options) -> Result<Report, ScanError> {
             .and_then(|l| procread::parse_ns_link(&l.to_string_lossy()))
     };
     let root_pidns = ns_of("1/ns/pid").or_else(|| ns_of("self/ns/pid"));
+    // map paths of processes in the scanner's mount namespace are printed as the scanner sees
+    // them (roots): with a copied /proc tree, "self" is not the scanner
+    let scanner_mnt = if self_pid > 0 {
+        ns_of("self/ns/mnt")
+    } else {
+        None
+    };
     let systemd = host.join("run/systemd/system").is_dir();
 
     let pids: Vec<i32> = std::fs::read_dir(proc_root)
@@ -194,10 +201,12 @@ pub fn scan(opts: &Options) -> Result<Report, ScanError> {
         if filters.ignores_exe(&exe) {
             continue;
         }
-        let scope = dir.ns("mnt").zip(dir.root_link());
+        let before = dir.fingerprint_at(basic.start_ticks);
+        let root = before.root(scanner_mnt);
         let probe = RealProbe {
             dir: &dir.dir,
-            scope,
+            view: &root.view,
+            host_root: host,
             cache: &stat_cache,
         };
         let mut findings = detect::stale_mappings(&maps, &exe, &probe, &filters);
@@ -208,6 +217,7 @@ pub fn scan(opts: &Options) -> Result<Report, ScanError> {
             vec![]
         };
         let script = interpreter
+            .filter(|_| root.scripts_resolvable())
             .and_then(|i| interp::script_arg(i, &cmdline))
             .and_then(|a| detect::resolve_script(&a, dir.cwd().as_deref()));
         if let Some(s) = &script {
@@ -216,6 +226,11 @@ pub fn scan(opts: &Options) -> Result<Report, ScanError> {
             }
         }
         if findings.is_empty() {
+            continue;
+        }
+        // findings of a process that exited, chrooted or changed namespace while it was read
+        // describe nothing that runs now
+        if dir.fingerprint().as_ref() != Some(&before) {
             continue;
         }
         let cmdline = if cmdline.is_empty() {
@@ -244,6 +259,7 @@ pub fn scan(opts: &Options) -> Result<Report, ScanError> {
     let mut limitations = vec![
         "interpreted programs: only the main script is checked, not modules loaded from source files, and not at all when the program rewrote its command line (perl's $0)".to_string(),
         "only executable mappings are checked; data files a process maps are not".to_string(),
+        "the main script of an interpreter that chrooted is not checked (its path may be relative to either root)".to_string(),
     ];
     // one pass over the package database for every stale file and (sysv) daemon executable
     let mut index = Index::default();

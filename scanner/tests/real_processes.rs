@@ -1,6 +1,11 @@
 //! The scanner against real processes on this machine: a helper maps a copied library that is
 //! then renamed over; a perl daemon whose script is removed or replaced; a process in its own PID
-//! namespace. Each helper is identified by its PID in the scanner's JSON report.
+//! namespace; processes that chrooted themselves (in this mount namespace and in another one)
+//! and a pivot_root'ed container, clean until a library they map is replaced. Each helper is
+//! identified by its PID in the scanner's JSON report.
+
+#[path = "../../tests/common/exe.rs"]
+mod exe;
 
 use fleetrestart_scan::report::{FileKind, Process, Reason, Report};
 use std::path::{Path, PathBuf};
@@ -38,6 +43,38 @@ fn spawn(cmd: &mut Command) -> Helper {
         .spawn()
         .expect("spawn helper");
     Helper(child)
+}
+
+/// The first child of `pid` (the process `unshare --fork` started), waited for.
+fn child_of(pid: u32) -> u32 {
+    for _ in 0..300 {
+        let children =
+            std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+        if let Some(c) = children
+            .split_whitespace()
+            .next()
+            .and_then(|c| c.parse::<u32>().ok())
+        {
+            return c;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("{pid} started no child");
+}
+
+/// Waits until `/proc/PID/root` of `pid` reads `root` (the process has chrooted).
+fn wait_root(pid: u32, root: &Path) {
+    for _ in 0..300 {
+        if std::fs::read_link(format!("/proc/{pid}/root"))
+            .ok()
+            .as_deref()
+            == Some(root)
+        {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("pid {pid} never chrooted to {}", root.display());
 }
 
 /// Waits until `pid` maps `path` (the dynamic loader has run).
@@ -215,21 +252,7 @@ fn process_in_its_own_pid_namespace_is_a_container() {
             .args(["sleep", "600"]),
     );
     // the sleeping child of unshare is the process in the new namespace
-    let mut child_pid = None;
-    for _ in 0..200 {
-        let children = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", h.0.id()))
-            .unwrap_or_default();
-        if let Some(c) = children
-            .split_whitespace()
-            .next()
-            .and_then(|c| c.parse::<u32>().ok())
-        {
-            child_pid = Some(c);
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let child = child_pid.expect("unshare started its child");
+    let child = child_of(h.0.id());
     wait_mapped(child, &lib);
     rename_over(&lib);
     let r = scan();
@@ -273,5 +296,193 @@ fn bad_rules_file_is_a_usage_error_with_location() {
         )),
         "{err}"
     );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A perl that chroots itself into an empty directory after loading its libraries (privilege
+/// separation, as postfix, dovecot or sshd do).
+const CHROOT_AND_SLEEP: &str = "chroot($ARGV[0]) or die \"chroot: $!\"; chdir('/'); sleep 600";
+
+#[test]
+fn chrooted_processes_are_clean_until_a_library_they_map_is_replaced() {
+    let dir = scratch("chroot");
+    let empty = dir.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let lib = dir.join("libchroot.so.1");
+    let kept = dir.join("libchrootkept.so.1");
+    std::fs::copy(system_lib(), &lib).unwrap();
+    std::fs::copy(system_lib(), &kept).unwrap();
+    let perl = |preload: &Path| {
+        let mut c = Command::new("/usr/bin/perl");
+        c.args(["-e", CHROOT_AND_SLEEP])
+            .arg(&empty)
+            .env("LD_PRELOAD", preload);
+        c
+    };
+    // in this mount namespace
+    let same_ns = spawn(&mut perl(&lib));
+    let same_ns_kept = spawn(&mut perl(&kept));
+    // in a mount namespace of its own (paths relative to that namespace's root)
+    let mut other = perl(&lib);
+    let other_cmd = std::iter::once(other.get_program().to_owned())
+        .chain(other.get_args().map(|a| a.to_owned()))
+        .collect::<Vec<_>>();
+    let other_ns = spawn(
+        Command::new("unshare")
+            .args([
+                "--mount",
+                "--propagation",
+                "private",
+                "--fork",
+                "--kill-child",
+            ])
+            .arg("/usr/bin/env")
+            .arg(format!("LD_PRELOAD={}", lib.display()))
+            .args(&other_cmd),
+    );
+    let other_pid = child_of(other_ns.0.id());
+    other.env_clear(); // only its argv was used
+    let pids = [same_ns.0.id(), same_ns_kept.0.id(), other_pid];
+    for pid in pids {
+        wait_root(pid, &empty);
+    }
+    wait_mapped(pids[0], &lib);
+    wait_mapped(pids[1], &kept);
+    wait_mapped(pids[2], &lib);
+
+    let clean = scan();
+    let reported: Vec<_> = all_processes(&clean)
+        .into_iter()
+        .filter(|(_, p)| pids.contains(&(p.pid as u32)))
+        .map(|(g, p)| (g, p.pid, p.files.clone()))
+        .collect();
+    assert!(
+        reported.is_empty(),
+        "chrooted processes on an unchanged system are not stale: {reported:?}"
+    );
+
+    rename_over(&lib);
+    let r = scan();
+    let mut hits: Vec<(i32, Reason)> = reported_with(&r, &lib)
+        .into_iter()
+        .map(|(_, pid, reason, _)| (pid, reason))
+        .collect();
+    hits.sort();
+    let mut want = vec![
+        (pids[0] as i32, Reason::Deleted),
+        (pids[2] as i32, Reason::Deleted),
+    ];
+    want.sort();
+    assert_eq!(hits, want);
+    for (_, p) in all_processes(&r)
+        .into_iter()
+        .filter(|(_, p)| pids.contains(&(p.pid as u32)))
+    {
+        assert!(
+            p.files.iter().all(|f| f.path == lib.to_str().unwrap()),
+            "only the replaced library is stale in pid {}: {:?}",
+            p.pid,
+            p.files
+        );
+    }
+    assert!(
+        all_processes(&r)
+            .iter()
+            .all(|(_, p)| p.pid != pids[1] as i32),
+        "the chrooted process with an untouched library is not reported"
+    );
+    drop((same_ns, same_ns_kept, other_ns));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A minimal root with `sleep` and the libraries it loads (copied as `ldd` lists them).
+fn sleep_rootfs(root: &Path) {
+    let sleep = Path::new("/bin/sleep");
+    let ldd = Command::new("ldd").arg(sleep).output().unwrap();
+    let libs: Vec<PathBuf> = String::from_utf8_lossy(&ldd.stdout)
+        .split_whitespace()
+        .filter(|w| w.starts_with('/'))
+        .map(PathBuf::from)
+        .collect();
+    assert!(
+        !libs.is_empty(),
+        "ldd listed no library of {}",
+        sleep.display()
+    );
+    for f in libs.iter().map(PathBuf::as_path).chain([sleep]) {
+        let dest = root.join(f.strip_prefix("/").unwrap());
+        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        exe::copy_executable(f, &dest);
+    }
+    std::fs::create_dir_all(root.join("old")).unwrap();
+}
+
+#[test]
+fn pivot_rooted_container_is_clean_until_its_own_library_is_replaced() {
+    let dir = scratch("pivot");
+    let root = dir.join("rootfs");
+    sleep_rootfs(&root);
+    let h = spawn(
+        Command::new("unshare")
+            .args([
+                "--mount",
+                "--pid",
+                "--fork",
+                "--kill-child",
+                "--propagation",
+                "private",
+                "/bin/sh",
+                "-c",
+                "mount --bind \"$1\" \"$1\" && cd \"$1\" && pivot_root . old && exec /bin/sleep 600",
+                "sh",
+            ])
+            .arg(&root),
+    );
+    let child = child_of(h.0.id());
+    // pivoted, exec'd and loaded: the container's sleep maps the container's libc, which the
+    // kernel names as the container sees it
+    let mut libc = None;
+    for _ in 0..300 {
+        let exe = std::fs::read_link(format!("/proc/{child}/exe")).ok();
+        let maps = std::fs::read_to_string(format!("/proc/{child}/maps")).unwrap_or_default();
+        libc = maps
+            .lines()
+            .filter_map(|l| l.split_whitespace().nth(5))
+            .find(|p| p.contains("libc.so"))
+            .map(String::from);
+        if exe.as_deref() == Some(Path::new("/bin/sleep")) && libc.is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let libc = libc.expect("sleep in the container maps libc");
+    let clean = scan();
+    assert!(
+        all_processes(&clean)
+            .iter()
+            .all(|(_, p)| p.pid != child as i32),
+        "an unchanged container process is not stale"
+    );
+    rename_over(&root.join(libc.trim_start_matches('/')));
+    let r = scan();
+    let hits: Vec<_> = all_processes(&r)
+        .into_iter()
+        .filter(|(_, p)| p.pid == child as i32)
+        .map(|(g, p)| {
+            (
+                g,
+                p.files
+                    .iter()
+                    .map(|f| (f.path.clone(), f.reason))
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        hits,
+        vec![("container", vec![(libc.clone(), Reason::Deleted)])],
+        "the container's replaced libc, under the container's own path"
+    );
+    drop(h);
     let _ = std::fs::remove_dir_all(dir);
 }
