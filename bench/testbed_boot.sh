@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Benchmark: boot N testbed hosts; report wall time to "all running + sshd up", and memory per
 # host (PSS summed over each host's processes, and MemAvailable before/after).
-# usage (root): bench/testbed_boot.sh N        (cargo xtask bench-testbed N)
+# usage (root): bench/testbed_boot.sh N [--corpus]   (cargo xtask bench-testbed N [--corpus])
+#   --corpus: also start the real-daemon corpus on every host (`testbed.sh corpus I`), timed with
+#   the boot, before memory is measured
 set -eu
 N=${1:-30}
+CORPUS=${2:-}
 T=$(dirname "$0")/../tests/testbed/testbed.sh
 bash $T stopall
 bash $T image
@@ -11,6 +14,7 @@ avail() { awk '/^MemAvailable:/{print $2}' /proc/meminfo; }
 a0=$(avail)
 t0=$(date +%s.%N)
 bash $T start $N > /dev/null
+if [ "$CORPUS" = --corpus ]; then for i in $(seq 1 $N); do bash $T corpus $i; done; fi
 t1=$(date +%s.%N)
 sleep 5   # let boot-time jobs settle before measuring memory
 a1=$(avail)

@@ -513,8 +513,7 @@ fn sudo_without_and_with_a_password() {
 
 /// Writes an executable script into host `i` (through the testbed, not over ssh).
 fn host_script(i: &str, path: &str, body: &str) {
-    let full = PathBuf::from(format!("/var/lib/fleetrestart-testbed/hosts/h{i}/merged"))
-        .join(path.trim_start_matches('/'));
+    let full = common::host_root(i).join(path.trim_start_matches('/'));
     common::write_executable(&full, format!("#!/bin/sh\n{body}\n").as_bytes());
 }
 

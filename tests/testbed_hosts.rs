@@ -5,7 +5,6 @@
 mod common;
 
 use fleetrestart_scan::report::Report;
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -153,8 +152,7 @@ fn five_hosts_services_faults_and_clean_stop() {
 
 /// Runs the static scanner inside host `i` (copied in through the host's root) and parses it.
 fn scan_host(i: u32) -> Report {
-    let merged = PathBuf::from("/var/lib/fleetrestart-testbed/hosts")
-        .join(format!("h{i}/merged/root/fleetrestart-scan"));
+    let merged = common::host_root(&i.to_string()).join("root/fleetrestart-scan");
     common::copy_executable(
         &common::scanner_dir().join("fleetrestart-scan-x86_64"),
         &merged,

@@ -38,6 +38,15 @@ pub fn scratch(name: &str) -> PathBuf {
     d
 }
 
+/// The root filesystem of testbed host `i` as this machine sees it (under `TB_BASE`, as
+/// testbed.sh places it).
+pub fn host_root(i: &str) -> PathBuf {
+    let base = std::env::var_os("TB_BASE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/lib/fleetrestart-testbed"));
+    base.join(format!("hosts/h{i}/merged"))
+}
+
 /// Runs `tests/testbed/testbed.sh ARGS` (root; see its header for the commands).
 pub fn testbed(args: &[&str]) -> Output {
     Command::new("bash")

@@ -24,6 +24,9 @@
 #        testbed.sh replace-file I PATH   make host I stale: copy PATH (a library, a daemon's script)
 #                                         and rename the copy over it, as dpkg does
 #        testbed.sh revert I              undo any scenario: reboot host I on a pristine overlay
+#        testbed.sh corpus I              start the real-daemon corpus on host I (postfix, dovecot,
+#                                         haproxy, unbound chrooted; nginx, munin-node, fail2ban,
+#                                         mariadb, a nested pivot_root container) and wait for it
 #
 # Environment: TB_BASE (default /var/lib/fleetrestart-testbed) holds the image, hosts and keys;
 # TB_PREFIX (default frtb) prefixes every global name (netns, veth, bridge, cgroups) so that a
@@ -45,6 +48,11 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 MIRROR=${MIRROR:-$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/*.sources 2>/dev/null)}
 MIRROR=${MIRROR:-http://deb.debian.org/debian}
 PACKAGES=systemd-sysv,dbus,libpam-systemd,openssh-server,sudo,lighttpd,cron,procps,iproute2,curl,perl,python3,needrestart,debian-goodies,iputils-ping,netcat-openbsd,less,time
+# the real-daemon corpus: installed in the image, started only on the hosts a test asks for
+# (`corpus I`), so that the many-host tests keep small hosts
+CORPUS_PACKAGES=perl-openssl-defaults,postfix,dovecot-imapd,haproxy,unbound,nginx-light,munin-node,fail2ban,mariadb-server
+CORPUS_UNITS="postfix@- dovecot haproxy unbound nginx munin-node fail2ban mariadb fr-nested"
+PACKAGES=$PACKAGES,$CORPUS_PACKAGES
 # the password of the user whose sudo asks for one (a test fixture, not a secret)
 PASS_USER_PASSWORD=frpass-secret
 
@@ -82,9 +90,18 @@ image_build() {
     install -m600 -o "$(chroot "$tmp" id -u $u)" -g "$(chroot "$tmp" id -g $u)" $KEY.pub "$tmp/home/$u/.ssh/authorized_keys"
   done
   # scenario services: a perl daemon, a python daemon, a non-root service, a multi-process one
-  install -m755 "$HERE/image/fr-perl-daemon" "$HERE/image/fr-python-daemon" "$HERE/image/fr-multi" "$tmp/usr/local/bin/"
+  install -m755 "$HERE/image/fr-perl-daemon" "$HERE/image/fr-python-daemon" "$HERE/image/fr-multi" "$HERE/image/fr-nested" "$tmp/usr/local/bin/"
   install -m644 "$HERE"/image/*.service "$tmp/etc/systemd/system/"
   for s in "$HERE"/image/*.service; do chroot "$tmp" systemctl enable "$(basename "$s")" >/dev/null 2>&1; done
+  # the corpus daemons are off until `corpus I`; their configuration makes them chroot as they
+  # do on real hosts (postfix's master.cf and dovecot's login processes already do)
+  chroot "$tmp" systemctl disable postfix dovecot haproxy unbound nginx munin-node fail2ban mariadb fr-nested >/dev/null 2>&1
+  install -m644 "$HERE/image/haproxy.cfg" "$tmp/etc/haproxy/haproxy.cfg"
+  install -m644 "$HERE/image/unbound-chroot.conf" "$tmp/etc/unbound/unbound.conf.d/zz-fr-chroot.conf"
+  install -m644 "$HERE/image/fail2ban-testbed.conf" "$tmp/etc/fail2ban/jail.d/zz-testbed.conf"
+  : > "$tmp/var/log/fr-auth.log"
+  sed -i -e 's/listen 80 default_server;/listen 8081 default_server;/' \
+      -e 's/listen \[::\]:80 default_server;/listen [::]:8081 default_server;/' "$tmp/etc/nginx/sites-available/default"
   : > "$tmp/etc/machine-id"       # per-host ids and host keys are made in each host's upper layer
   rm -f "$tmp"/etc/ssh/ssh_host_*
   echo "$(recipe_hash)" > "$tmp/.testbed-recipe"
@@ -266,6 +283,20 @@ debs() { # download (once) the newest .debs of the packages into $TB_BASE/debs; 
   done
 }
 
+corpus() { # start the real-daemon corpus on host I and wait until every unit is active
+  local i=$1 l u bad=
+  l=$(leader $i) || die "h$i is not running"
+  nsenter -t $l -a -- systemctl start $CORPUS_UNITS 2>/dev/null
+  for u in $CORPUS_UNITS; do
+    for _ in $(seq 300); do
+      nsenter -t $l -a -- systemctl is-active -q $u && break
+      sleep 0.1
+    done
+    nsenter -t $l -a -- systemctl is-active -q $u || bad="$bad $u"
+  done
+  [ -z "$bad" ] || die "h$i: corpus units not active:$bad"
+}
+
 upgrade() { # dpkg -i inside host I (plain dpkg: needrestart's apt hook does not run)
   local i=$1 l f; shift
   l=$(leader $i) || die "h$i is not running"
@@ -309,6 +340,7 @@ case $cmd in
          rm -f $HOSTS/h$1/nspawn.pid   # the overlay stays mounted: its disk state is kept
          start_one $1; wait_running $1 ;;
   upgrade) upgrade "$@" ;;
+  corpus) corpus ${1:?index} ;;
   replace-file) l=$(leader $1) || die "h$1 is not running"
          nsenter -t $l -a -- sh -c 'cp "$1" "$1.fr-new" && mv "$1.fr-new" "$1"' sh "$2" ;;
   revert) stop_begin $1; stop_end $1; start_one $1; wait_running $1; known_hosts ;;

@@ -9,7 +9,8 @@
 //! - `bench-scan-host [--perl] [N...]`  the same inside a testbed host (systemd, real services);
 //!   `--perl`: the helpers are Perl daemons whose script is replaced
 //! - `bench-audit [N...]`  fleet audit of N testbed hosts against the ssh floor, parallel-ssh, ansible
-//! - `bench-testbed N`  boot N testbed hosts: boot time and memory per host (BENCHMARKS.md)
+//! - `bench-testbed N [--corpus]`  boot N testbed hosts (and start the real-daemon corpus on each):
+//!   boot time and memory per host (BENCHMARKS.md)
 //! - `bench-scan [--perl] [N...]`  the scanner against needrestart and checkrestart on N extra processes
 //!   (installs the peers; results are printed as a Markdown table for BENCHMARKS.md)
 
@@ -200,6 +201,8 @@ fn test() {
             "fleet_audit",
             "--test",
             "restart_campaign",
+            "--test",
+            "detection_corpus",
             "--",
             "--ignored",
             "--test-threads=1",

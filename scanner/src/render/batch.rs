@@ -28,14 +28,18 @@ pub fn batch(r: &Report) -> String {
     for c in &r.containers {
         let _ = writeln!(o, "NEEDRESTART-CONT: {} {}", c.kind, c.id);
     }
+    // needrestart names everything inside user@UID.service "user manager service", once per user
+    let mut seen = std::collections::BTreeSet::new();
     for s in &r.sessions {
         let what = match s.kind {
             SessionKind::Login => format!("session #{}", s.id),
             SessionKind::Tty => s.id.clone(),
-            SessionKind::UserManager => "user manager".into(),
-            SessionKind::UserService => "user service".into(),
+            SessionKind::UserManager | SessionKind::UserService => "user manager service".into(),
         };
-        let _ = writeln!(o, "NEEDRESTART-SESS: {} @ {}", s.user, what);
+        let line = format!("NEEDRESTART-SESS: {} @ {}", s.user, what);
+        if seen.insert(line.clone()) {
+            let _ = writeln!(o, "{line}");
+        }
     }
     o
 }
