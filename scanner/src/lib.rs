@@ -2,7 +2,8 @@
 //! and says what restarts them.
 //!
 //! Map of the crate (data flows top to bottom):
-//! - [`procread`]: reads one process from a `/proc` tree (the only module touching `/proc`);
+//! - [`procread`]: reads one process from a `/proc` tree (with [`procmap`], the `PROCMAP_QUERY`
+//!   ioctl, the only modules touching `/proc`);
 //! - [`maps`], [`cgroup`], [`interp`]: pure parsers of what was read;
 //! - [`roots`]: which filesystem view a process's map paths belong to (chroots, containers);
 //! - [`detect`]: which files of a process are stale (deleted, replaced, changed script);
@@ -27,6 +28,7 @@ pub mod kernel;
 pub mod maps;
 pub mod names;
 pub mod packages;
+pub mod procmap;
 pub mod procread;
 pub mod render;
 pub mod report;

@@ -29,6 +29,8 @@ options:
                           print the built-in rules
       --proc DIR          read this proc tree instead of /proc (for copies and tests)
       --host-root DIR     read /boot, /etc, /run, /var/lib/dpkg under DIR instead of /
+      --maps-text         read /proc/PID/maps as text even where PROCMAP_QUERY (Linux >= 6.11)
+                          would ask the kernel for executable file mappings only
   -V, --version
   -h, --help
 
@@ -98,6 +100,7 @@ fn main() {
             }
             "--all" => opts.builtin_filters = false,
             "--no-packages" => opts.packages = false,
+            "--maps-text" => opts.maps_query = false,
             "--check-rules" => {
                 let set = read_rules(&value(&mut args, &a));
                 println!(

@@ -9,7 +9,8 @@
 /// One line of `/proc/PID/maps`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mapping {
-    /// `start-end` exactly as printed (also the name of the `/proc/PID/map_files` entry).
+    /// `start-end` in hex without leading zeros: the name of the `/proc/PID/map_files` entry
+    /// (maps pads addresses to 8 digits, `00400000`; map_files does not, `400000`).
     pub range: String,
     pub perms: String,
     /// Device as printed, `major:minor` in hex.
@@ -73,7 +74,7 @@ pub fn parse_line(line: &str) -> Option<Mapping> {
     // (file paths are absolute, pseudo paths start with '[').
     let path = rest.trim_start_matches(' ');
     Some(Mapping {
-        range: range.to_string(),
+        range: map_files_name(start, end),
         perms: perms.to_string(),
         dev_major,
         dev_minor,
@@ -101,6 +102,19 @@ pub fn parse_executable_files(text: &str) -> Vec<Mapping> {
         .collect()
 }
 
+/// `start-end` as `/proc/PID/map_files` names it: hex digits without leading zeros.
+fn map_files_name(start: &str, end: &str) -> String {
+    let trim = |s: &'_ str| -> String {
+        let t = s.trim_start_matches('0');
+        if t.is_empty() {
+            "0".into()
+        } else {
+            t.to_ascii_lowercase()
+        }
+    };
+    format!("{}-{}", trim(start), trim(end))
+}
+
 fn is_hex(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
@@ -126,6 +140,13 @@ mod tests {
         let paths: Vec<&str> = m.iter().map(|m| m.path.as_str()).collect();
         assert_eq!(paths, ["/usr/sbin/cron", "/usr/lib/libx.so (deleted)"]);
         assert!(m.iter().all(|m| m.is_file() && m.is_executable()));
+    }
+
+    #[test]
+    fn map_files_names_have_no_padding() {
+        // a non-PIE executable below 4 GiB: maps pads to 8 digits, map_files does not
+        let m = parse_line("00400000-00452000 r-xp 00000000 fe:01 10 /usr/sbin/old").unwrap();
+        assert_eq!(m.range, "400000-452000");
     }
 
     #[test]

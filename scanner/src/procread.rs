@@ -7,6 +7,7 @@
 
 use crate::detect::{FileId, FileMeta, FileProbe, Probe};
 use crate::maps::{self, Mapping};
+use crate::procmap;
 use crate::roots::{self, ProcessRoot, View};
 use procfs::process::Process;
 use procfs::ProcError;
@@ -113,9 +114,18 @@ impl ProcDir {
             .unwrap_or(exe))
     }
 
-    /// The executable file mappings, read through the caller's reusable buffer.
-    pub fn maps(&self, buf: &mut Vec<u8>) -> Result<Vec<Mapping>, ReadError> {
-        read_into(&self.dir.join("maps"), MAX_MAPS_BYTES, buf).map_err(|e| classify_io(&e))?;
+    /// The executable file mappings: through `PROCMAP_QUERY` when `query` and the kernel has
+    /// it, else the text file read through the caller's reusable buffer.
+    pub fn maps(&self, buf: &mut Vec<u8>, query: bool) -> Result<Vec<Mapping>, ReadError> {
+        let path = self.dir.join("maps");
+        if query && procmap::supported() {
+            match procmap::executable_files(&path) {
+                Ok(Some(m)) => return Ok(m),
+                Ok(None) => {}
+                Err(e) => return Err(classify_io(&e)),
+            }
+        }
+        read_into(&path, MAX_MAPS_BYTES, buf).map_err(|e| classify_io(&e))?;
         Ok(maps::parse_executable_files(&String::from_utf8_lossy(buf)))
     }
 
@@ -339,7 +349,7 @@ mod tests {
         );
         let mut buf = Vec::new();
         assert!(me
-            .maps(&mut buf)
+            .maps(&mut buf, true)
             .unwrap()
             .iter()
             .any(|m| m.is_file() && m.is_executable()));

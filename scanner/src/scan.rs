@@ -30,6 +30,9 @@ pub struct Options {
     pub builtin_filters: bool,
     /// Look up owning packages.
     pub packages: bool,
+    /// Ask the kernel for executable file mappings with `PROCMAP_QUERY` (Linux ≥ 6.11; the
+    /// text maps file otherwise). Off: always the text file (`--maps-text`, for comparisons).
+    pub maps_query: bool,
 }
 
 impl Default for Options {
@@ -41,6 +44,7 @@ impl Default for Options {
             ignore: vec![],
             builtin_filters: true,
             packages: true,
+            maps_query: true,
         }
     }
 }
@@ -189,7 +193,7 @@ pub fn scan(opts: &Options) -> Result<Report, ScanError> {
         };
         // kept for the parent walk even when the maps cannot be read
         tree.insert(pid, node(&basic, Some(exe.clone())));
-        let maps = match dir.maps(&mut buf) {
+        let maps = match dir.maps(&mut buf, opts.maps_query) {
             Ok(m) => m,
             Err(ReadError::Denied) => {
                 unreadable += 1;

@@ -113,8 +113,14 @@ fn rename_over(path: &Path) {
 }
 
 fn scan() -> Report {
+    scan_with(&[])
+}
+
+/// The scanner with extra arguments (`--maps-text`: the text maps file, not PROCMAP_QUERY).
+fn scan_with(extra: &[&str]) -> Report {
     let out = Command::new(env!("CARGO_BIN_EXE_fleetrestart-scan"))
         .args(["--format", "json"])
+        .args(extra)
         .output()
         .unwrap();
     assert!(
@@ -368,6 +374,13 @@ fn chrooted_processes_are_clean_until_a_library_they_map_is_replaced() {
         .map(|(_, pid, reason, _)| (pid, reason))
         .collect();
     hits.sort();
+    // PROCMAP_QUERY (where the kernel has it) and the text maps file see the same
+    let mut text_hits: Vec<(i32, Reason)> = reported_with(&scan_with(&["--maps-text"]), &lib)
+        .into_iter()
+        .map(|(_, pid, reason, _)| (pid, reason))
+        .collect();
+    text_hits.sort();
+    assert_eq!(hits, text_hits, "PROCMAP_QUERY and text maps disagree");
     let mut want = vec![
         (pids[0] as i32, Reason::Deleted),
         (pids[2] as i32, Reason::Deleted),
