@@ -12,7 +12,7 @@
 mod common;
 
 use common::{testbed as tb_raw, testbed_ok as tb};
-use fleetrestart_scan::report::{Report, SessionKind};
+use fleetrestart_scan::report::{FileKind, Report, SessionKind};
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::net::TcpStream;
@@ -221,25 +221,60 @@ fn clean_host_with_every_corpus_daemon_needs_nothing() {
     tb(&["stopall"]);
 }
 
-/// (name, packages upgraded with `dpkg -i`, a service that must be in the restart set).
-const UPGRADES: &[(&str, &[&str], &str)] = &[
-    ("libssl3", &["libssl3"], "postfix@-.service"),
-    ("libpcre2", &["libpcre2-8-0"], "haproxy.service"),
-    ("liblzma", &["liblzma5"], "systemd-journald.service"),
+/// How a scenario makes a host stale.
+enum Change {
+    /// `dpkg -i` of these packages' newest .debs (upgrades; a reinstall where no newer exists).
+    Debs(&'static [&'static str]),
+    /// One file replaced as dpkg does (copy, rename over).
+    Replace(&'static str),
+}
+
+/// (name, change, a service that must be in the restart set). A name ending in "(scanner
+/// only)" is not compared with needrestart: see the comment on that entry.
+const UPGRADES: &[(&str, Change, &str)] = &[
+    ("libssl3", Change::Debs(&["libssl3"]), "postfix@-.service"),
+    (
+        "libpcre2",
+        Change::Debs(&["libpcre2-8-0"]),
+        "haproxy.service",
+    ),
+    (
+        "liblzma",
+        Change::Debs(&["liblzma5"]),
+        "systemd-journald.service",
+    ),
     (
         "perl",
-        &["perl-base", "perl", "libperl5.36", "perl-modules-5.36"],
+        Change::Debs(&["perl-base", "perl", "libperl5.36", "perl-modules-5.36"]),
         "munin-node.service",
     ),
     (
         "python",
-        &[
+        Change::Debs(&[
             "python3.11",
             "python3.11-minimal",
             "libpython3.11-minimal",
             "libpython3.11-stdlib",
             "libpython3.11",
-        ],
+        ]),
+        "fail2ban.service",
+    ),
+    // modules of interpreted daemons, found statically (imports): munin-common's
+    // Munin::Common::* (munin-node `use`s them) reinstalled by dpkg; a module fail2ban-server
+    // imports at start-up replaced. (Net::Server, which munin-node loads through
+    // `use base qw(Net::Server::Fork)`, is not used here: needrestart's regex does not follow
+    // `use base`, see README.)
+    (
+        "perl module",
+        Change::Debs(&["munin-common"]),
+        "munin-node.service",
+    ),
+    // needrestart 3.6 lists nothing after this replacement on the testbed (its verbose
+    // output names fail2ban-server's source and no changed file; not understood yet, noted on
+    // the issue), so only the scanner's answer is checked here
+    (
+        "python module (scanner only)",
+        Change::Replace("/usr/lib/python3/dist-packages/fail2ban/client/fail2banserver.py"),
         "fail2ban.service",
     ),
 ];
@@ -251,20 +286,54 @@ fn every_upgrade_scenario_matches_needrestart() {
     let n = UPGRADES.len() as u32;
     tb(&["start", &n.to_string()]);
     let mut held = Vec::new();
-    for (k, (name, pkgs, must)) in UPGRADES.iter().enumerate() {
+    for (k, (name, change, must)) in UPGRADES.iter().enumerate() {
         let i = k as u32 + 1;
         held.push(corpus_host(i));
-        let mut args = vec!["upgrade".to_string(), i.to_string()];
-        args.extend(pkgs.iter().map(|p| p.to_string()));
+        // a change counts only when it comes later than the daemons' start plus the 2 s
+        // tolerance for scripts and modules
+        std::thread::sleep(Duration::from_millis(2100));
+        let mut args = vec![String::new(), i.to_string()];
+        match change {
+            Change::Debs(pkgs) => {
+                args[0] = "upgrade".into();
+                args.extend(pkgs.iter().map(|p| p.to_string()));
+            }
+            Change::Replace(path) => {
+                args[0] = "replace-file".into();
+                args.push(path.to_string());
+            }
+        }
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         tb(&args);
         let (report, batch) = scan(i);
         let theirs = needrestart(i);
-        let set = assert_same(&format!("h{i} ({name})"), &report, &batch, &theirs);
+        let set = if name.ends_with("(scanner only)") {
+            eprintln!("h{i} ({name}): not compared; needrestart -b said:\n{theirs}");
+            restart_set(&batch)
+        } else {
+            assert_same(&format!("h{i} ({name})"), &report, &batch, &theirs)
+        };
         assert!(
             set.contains(&format!("SVC {must}")),
             "h{i} ({name}): {must} must restart: {set:?}"
         );
+        if name.contains("module") {
+            let svc = report
+                .services
+                .iter()
+                .find(|s| s.name == *must)
+                .expect("listed");
+            let kinds: BTreeSet<_> = svc
+                .processes
+                .iter()
+                .flat_map(|p| p.files.iter().map(|f| f.kind))
+                .collect();
+            assert_eq!(
+                kinds,
+                BTreeSet::from([FileKind::Module]),
+                "h{i} ({name}): only modules are stale in {must}"
+            );
+        }
         // the login session held open: sshd's session process maps libcrypto (libssl3)
         if *name == "libssl3" {
             assert!(

@@ -137,18 +137,42 @@ pub fn stale_script(
     probe: &impl FileProbe,
     filters: &Filters,
 ) -> Option<Finding> {
+    source_file(path, FileKind::Script, true, started_at, probe, filters)
+}
+
+/// Did a module the interpreter loaded at start-up change after the process started? Only a
+/// file found now and changed later counts (a module that cannot be found is unknown: the
+/// search may have looked where the process did not).
+pub fn stale_module(
+    path: &str,
+    started_at: i64,
+    probe: &impl FileProbe,
+    filters: &Filters,
+) -> Option<Finding> {
+    source_file(path, FileKind::Module, false, started_at, probe, filters)
+}
+
+/// A source file an interpreter read: changed (status change later than the process's start
+/// plus the tolerance), or gone when `missing_is_deleted`.
+fn source_file(
+    path: &str,
+    kind: FileKind,
+    missing_is_deleted: bool,
+    started_at: i64,
+    probe: &impl FileProbe,
+    filters: &Filters,
+) -> Option<Finding> {
     if filters.ignores_script(path) {
         return None;
     }
     let reason = match probe.at_path(path) {
-        Probe::Missing => Reason::Deleted,
-        Probe::Unknown => return None,
+        Probe::Missing if missing_is_deleted => Reason::Deleted,
         Probe::Found(meta) if meta.ctime > started_at + SCRIPT_TOLERANCE_SECS => Reason::Changed,
-        Probe::Found(_) => return None,
+        _ => return None,
     };
     Some(Finding {
         path: path.to_string(),
-        kind: FileKind::Script,
+        kind,
         reason,
     })
 }

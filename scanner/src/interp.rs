@@ -1,9 +1,9 @@
 //! Interpreted daemons: recognise the interpreter and find the script named in the command line.
 //!
-//! Pure. Only the main script is found, by parsing the interpreter's own options (those that take
-//! a value skip it; `-e`, `-c` and the like mean "no script file"). Modules the script loads from
-//! source files are not followed: that would mean parsing code, or running the interpreter to learn
-//! its include path, which is how needrestart got four local-root CVEs. The report says so.
+//! Pure. The main script is found by parsing the interpreter's own options (those that take
+//! a value skip it; `-e`, `-c` and the like mean "no script file"). The modules a Perl or Python
+//! script loads are followed statically by `imports` (never by running the interpreter to learn
+//! its include path, which is how needrestart got four local-root CVEs).
 
 /// A known interpreter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

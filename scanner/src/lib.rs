@@ -6,6 +6,7 @@
 //!   ioctl, the only modules touching `/proc`);
 //! - [`maps`], [`cgroup`], [`interp`]: pure parsers of what was read;
 //! - [`roots`]: which filesystem view a process's map paths belong to (chroots, containers);
+//! - [`imports`]: the modules a Python or Perl daemon loaded, found statically (bounded);
 //! - [`detect`]: which files of a process are stale (deleted, replaced, changed script);
 //! - [`filters`]: false-positive filters (memfd, SYSV, /dev, tmp dirs, user regexes);
 //! - [`packages`]: owning packages and init scripts from dpkg's database, in one pass;
@@ -23,6 +24,7 @@ pub mod cgroup;
 pub mod classify;
 pub mod detect;
 pub mod filters;
+pub mod imports;
 pub mod interp;
 pub mod kernel;
 pub mod maps;

@@ -14,7 +14,7 @@ use procfs::ProcError;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io::{self, Read};
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 const MAX_MAPS_BYTES: u64 = 64 << 20;
@@ -292,6 +292,31 @@ impl RealProbe<'_> {
             View::Namespace { mnt: Some(m), .. } => Some(Some(*m)),
             _ => None,
         }
+    }
+}
+
+impl crate::imports::Sources for RealProbe<'_> {
+    fn read(&self, path: &str, max: usize) -> Option<String> {
+        let at = self.located(path)?;
+        // regular files only, opened without blocking: a name that leads to a FIFO or a
+        // device is never read
+        if !std::fs::metadata(&at).ok()?.is_file() {
+            return None;
+        }
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
+            .open(&at)
+            .ok()?;
+        let mut buf = Vec::new();
+        f.take(max as u64).read_to_end(&mut buf).ok()?;
+        Some(String::from_utf8_lossy(&buf).into_owned())
+    }
+
+    fn exists(&self, path: &str) -> bool {
+        self.located(path)
+            .and_then(|at| std::fs::metadata(at).ok())
+            .is_some_and(|m| m.is_file())
     }
 }
 

@@ -203,6 +203,8 @@ pub enum FileKind {
     Library,
     /// The script an interpreter runs.
     Script,
+    /// A module an interpreted daemon loaded from a source file (found statically, `imports`).
+    Module,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -7,6 +7,7 @@
 use crate::classify::{self, Context, Node, StaleProc};
 use crate::detect;
 use crate::filters::Filters;
+use crate::imports;
 use crate::interp;
 use crate::kernel;
 use crate::packages::{self, Index};
@@ -73,6 +74,42 @@ pub fn parse_passwd(text: &str) -> HashMap<u32, String> {
             Some((uid, name.to_string()))
         })
         .collect()
+}
+
+/// A program as the module search sees it: (mount namespace, root, interpreter, script).
+type ProgramKey = (Option<u64>, Option<String>, String, String);
+
+/// Full perl versions (`5.36.0`) with a library directory under `dir`
+/// (`/usr/lib/<triplet>/perl`), at most a few.
+fn perl_versions(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| e.file_name().to_str().map(String::from))
+                .filter(|n| {
+                    let p: Vec<&str> = n.split('.').collect();
+                    p.len() == 3
+                        && p[0] == "5"
+                        && p.iter()
+                            .all(|x| !x.is_empty() && x.bytes().all(|b| b.is_ascii_digit()))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v.truncate(4);
+    v
+}
+
+/// Was the interpreter started from a system directory? One started through another path
+/// (a virtualenv's `bin/python`, a private perl) has a search path we do not know.
+fn standard_interpreter(cmdline: &[String]) -> bool {
+    match cmdline.first().and_then(|a| a.rsplit_once('/')) {
+        None => false, // a bare name: which one PATH found is not known
+        Some((dir, _)) => {
+            ["/usr/bin", "/bin", "/usr/local/bin", "/usr/sbin", "/sbin"].contains(&dir)
+        }
+    }
 }
 
 /// The container type when the host itself is a container.
@@ -162,6 +199,15 @@ pub fn scan(opts: &Options) -> Result<Report, ScanError> {
         .filter_map(|e| e.file_name().to_str()?.parse().ok())
         .collect();
 
+    // for the module search of interpreted daemons (imports): Debian's multiarch triplet and
+    // the perl versions whose library directories exist
+    let triplet = match std::env::consts::ARCH {
+        "aarch64" => "aarch64-linux-gnu",
+        _ => "x86_64-linux-gnu",
+    };
+    let perl_versions = perl_versions(&host.join("usr/lib").join(triplet).join("perl"));
+    let mut module_cache: HashMap<ProgramKey, Vec<String>> = HashMap::new();
+    let mut modules_truncated = false;
     let mut tree: HashMap<i32, Node> = HashMap::with_capacity(pids.len());
     let mut stale: Vec<StaleProc> = Vec::new();
     let (mut scanned, mut unreadable) = (0u32, 0u32);
@@ -227,6 +273,20 @@ pub fn scan(opts: &Options) -> Result<Report, ScanError> {
         if let Some(s) = &script {
             if let Some(f) = detect::stale_script(s, basic.started_at, &probe, &filters) {
                 findings.push(f);
+            } else if let Some(i) = interpreter.filter(|_| standard_interpreter(&cmdline)) {
+                // the modules it loaded at start-up, found statically, once per program
+                let key = (before.mnt, before.root.clone(), exe.clone(), s.clone());
+                let files = module_cache.entry(key).or_insert_with(|| {
+                    let search = imports::search_path(i, &exe, s, triplet, &perl_versions);
+                    let m = imports::modules(i, s, &search, &probe, imports::Limits::default());
+                    modules_truncated |= m.truncated;
+                    m.files
+                });
+                findings.extend(
+                    files.iter().filter_map(|f| {
+                        detect::stale_module(f, basic.started_at, &probe, &filters)
+                    }),
+                );
             }
         }
         if findings.is_empty() {
@@ -261,10 +321,13 @@ pub fn scan(opts: &Options) -> Result<Report, ScanError> {
 
     let mut warnings = Vec::new();
     let mut limitations = vec![
-        "interpreted programs: only the main script is checked, not modules loaded from source files, and not at all when the program rewrote its command line (perl's $0)".to_string(),
+        "interpreted programs: the main script and, for perl and python, the modules it loads at start-up (found statically in the default search path; PYTHONPATH, PERL5LIB, virtualenvs and lazy imports are not followed); nothing when the program rewrote its command line (perl's $0)".to_string(),
         "only executable mappings are checked; data files a process maps are not".to_string(),
         "the main script of an interpreter that chrooted is not checked (its path may be relative to either root)".to_string(),
     ];
+    if modules_truncated {
+        warnings.push("an interpreted program imports more modules than the scanner follows: its module list is incomplete".into());
+    }
     // one pass over the package database for every stale file and (sysv) daemon executable
     let mut index = Index::default();
     let dpkg_info = host.join("var/lib/dpkg/info");

@@ -288,7 +288,7 @@ corpus() { # start the real-daemon corpus on host I and wait until every unit is
   l=$(leader $i) || die "h$i is not running"
   nsenter -t $l -a -- systemctl start $CORPUS_UNITS 2>/dev/null
   for u in $CORPUS_UNITS; do
-    for _ in $(seq 300); do
+    for _ in $(seq 600); do
       nsenter -t $l -a -- systemctl is-active -q $u && break
       sleep 0.1
     done
