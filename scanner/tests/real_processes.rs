@@ -499,3 +499,61 @@ fn pivot_rooted_container_is_clean_until_its_own_library_is_replaced() {
     drop(h);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Maps the file named by argv[1] readable and executable, as the loader maps code, then sleeps.
+const MAP_EXEC_AND_SLEEP: &str = "import mmap, os, sys, time\nf = os.open(sys.argv[1], os.O_RDONLY)\nm = mmap.mmap(f, 0, prot=mmap.PROT_READ | mmap.PROT_EXEC)\nos.close(f)\ntime.sleep(600)\n";
+
+#[test]
+fn odd_library_names_are_reported_exactly_and_only_when_replaced() {
+    let dir = scratch("odd names");
+    // a space, a newline and the kernel's own marker text in file names
+    let names = ["lib with space.so.1", "lib\nnewline.so.1", "lib (deleted)"];
+    let libs: Vec<PathBuf> = names.iter().map(|n| dir.join(n)).collect();
+    let helpers: Vec<Helper> = libs
+        .iter()
+        .map(|lib| {
+            std::fs::copy(system_lib(), lib).unwrap();
+            // mapped executable by hand: LD_PRELOAD splits names on spaces
+            spawn(
+                Command::new("/usr/bin/python3")
+                    .args(["-c", MAP_EXEC_AND_SLEEP])
+                    .arg(lib),
+            )
+        })
+        .collect();
+    for (h, lib) in helpers.iter().zip(&libs) {
+        // maps escapes the newline as \012: wait on the part before it
+        let shown = lib
+            .to_str()
+            .unwrap()
+            .split('\n')
+            .next()
+            .unwrap()
+            .to_string();
+        wait_mapped(h.0.id(), Path::new(&shown));
+    }
+    let clean = scan();
+    for (h, lib) in helpers.iter().zip(&libs) {
+        assert!(
+            all_processes(&clean)
+                .iter()
+                .all(|(_, p)| p.pid != h.0.id() as i32),
+            "{lib:?} is untouched: not stale"
+        );
+    }
+    for lib in &libs {
+        rename_over(lib);
+    }
+    for r in [scan(), scan_with(&["--maps-text"])] {
+        for (h, lib) in helpers.iter().zip(&libs) {
+            let hits = reported_with(&r, lib);
+            assert_eq!(
+                hits.iter().map(|h| (h.1, h.2)).collect::<Vec<_>>(),
+                [(h.0.id() as i32, Reason::Deleted)],
+                "{lib:?}: reported under its exact name (PROCMAP_QUERY and text maps)"
+            );
+        }
+    }
+    drop(helpers);
+    let _ = std::fs::remove_dir_all(dir);
+}
