@@ -1,5 +1,7 @@
 //! The real-daemon corpus on the testbed, with needrestart as the oracle (root, `cargo xtask test`).
 //!
+//! A host without systemd (`start-sysv`: init scripts only) is compared the same way.
+//!
 //! Each test boots testbed hosts, starts the corpus (`testbed.sh corpus I`: postfix, dovecot,
 //! haproxy and unbound chrooted, nginx with workers, munin-node in perl, fail2ban in python,
 //! mariadb, a nested pivot_root'ed container), holds an ssh login session and an unauthenticated
@@ -12,7 +14,7 @@
 mod common;
 
 use common::{testbed as tb_raw, testbed_ok as tb};
-use fleetrestart_scan::report::{FileKind, Report, SessionKind};
+use fleetrestart_scan::report::{FileKind, Init, Report, ServiceKind, SessionKind};
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::net::TcpStream;
@@ -408,5 +410,29 @@ fn nested_container_session_and_replaced_in_place_on_a_real_host() {
     assert_eq!(f.reason, fleetrestart_scan::report::Reason::Replaced);
     exec(&format!("umount {libcrypt}"));
     drop(held);
+    tb(&["stopall"]);
+}
+
+#[test]
+#[ignore = "needs root and the testbed image: run by `cargo xtask test`"]
+fn sysv_host_matches_needrestart_with_init_scripts() {
+    // no systemd: fr-sysv-init is PID 1 and started ssh, cron and lighttpd from /etc/init.d
+    tb(&["stopall"]);
+    tb(&["start-sysv", "1"]);
+    let (report, batch) = scan(1);
+    assert_eq!(report.host.init, Init::Other);
+    let set = assert_same("h1 (sysv, clean)", &report, &batch, &needrestart(1));
+    assert!(set.is_empty(), "a clean sysv host needs nothing: {set:?}");
+    tb(&["upgrade", "1", "libssl3", "libpcre2-8-0"]);
+    let (report, batch) = scan(1);
+    let set = assert_same("h1 (sysv, upgraded)", &report, &batch, &needrestart(1));
+    for s in ["ssh", "cron", "lighttpd"] {
+        assert!(
+            set.contains(&format!("SVC {s}")),
+            "{s} must restart: {set:?}"
+        );
+        let svc = report.services.iter().find(|x| x.name == s).unwrap();
+        assert_eq!(svc.kind, ServiceKind::Sysv, "{s} is its init script");
+    }
     tb(&["stopall"]);
 }

@@ -16,6 +16,8 @@
 #        testbed.sh partition|heal I      fault: silently drop host I's replies / undo
 #        testbed.sh start-private I       boot host I on the private network only (TB_SUBNET2, default
 #                                         10.78.0): this machine has no address or route there
+#        testbed.sh start-sysv I          boot host I without systemd: fr-sysv-init is its PID 1 and
+#                                         starts ssh, cron and lighttpd through /etc/init.d
 #        testbed.sh bastion I             give running host I a second interface on the private
 #                                         network: the jump host for the private ones (ssh -J)
 #        testbed.sh upgrade I PKG...      make host I stale for real: dpkg -i newer .debs of PKG
@@ -58,6 +60,7 @@ PASS_USER_PASSWORD=frpass-secret
 
 die() { echo "testbed: $*" >&2; exit 1; }
 is_private() { [ -f $HOSTS/h$1/private ]; }
+is_sysv() { [ -f $HOSTS/h$1/sysv ]; }
 ip_of() { if is_private $1; then echo "$SUBNET2.$((10 + $1))"; else echo "$SUBNET.$((10 + $1))"; fi; }
 cg_dir() { echo "/sys/fs/cgroup/$1/$P/h$2"; }
 
@@ -91,6 +94,7 @@ image_build() {
   done
   # scenario services: a perl daemon, a python daemon, a non-root service, a multi-process one
   install -m755 "$HERE/image/fr-perl-daemon" "$HERE/image/fr-python-daemon" "$HERE/image/fr-multi" "$HERE/image/fr-nested" "$tmp/usr/local/bin/"
+  install -m755 "$HERE/image/fr-sysv-init" "$tmp/usr/local/sbin/"
   install -m644 "$HERE"/image/*.service "$tmp/etc/systemd/system/"
   for s in "$HERE"/image/*.service; do chroot "$tmp" systemctl enable "$(basename "$s")" >/dev/null 2>&1; done
   # the corpus daemons are off until `corpus I`; their configuration makes them chroot as they
@@ -164,7 +168,7 @@ bastion() { # host I gets eth1 on the private network
 
 leader() { # the host's PID 1 as seen from here
   local np; np=$(cat $HOSTS/h$1/nspawn.pid 2>/dev/null) || return 1
-  pgrep -P "$np" -x systemd | head -1
+  if is_sysv $1; then pgrep -P "$np" -x fr-sysv-init | head -1; else pgrep -P "$np" -x systemd | head -1; fi
 }
 
 start_one() {
@@ -173,14 +177,17 @@ start_one() {
   prepare $i; netns_up $i
   # own cgroups per host: without systemd on this machine every nspawn would share one
   for cg in $CGS; do mkdir -p "$(cg_dir $cg $i)"; done
+  # a sysv host runs fr-sysv-init as its PID 1 instead of booting systemd
+  local boot=-b; is_sysv $i && boot=/usr/local/sbin/fr-sysv-init
   setsid bash -c 'for cg in '"$CGS"'; do echo $$ > /sys/fs/cgroup/$cg/'"$P"'/h'$i'/cgroup.procs; done
-    exec systemd-nspawn -q -D '$d'/merged -M '$P'-h'$i' -b --register=no --keep-unit --console=passive \
-      --network-namespace-path=/run/netns/'$P'-h'$i' "$@"' nspawn >$d/nspawn.log 2>&1 </dev/null &
+    exec systemd-nspawn -q -D '$d'/merged -M '$P'-h'$i' --register=no --keep-unit --console=passive \
+      --network-namespace-path=/run/netns/'$P'-h'$i' '$boot nspawn >$d/nspawn.log 2>&1 </dev/null &
   echo $! > $d/nspawn.pid
 }
 
 wait_running() { # until systemd says running/degraded (120 s at most)
   local i=$1 l s=timeout n=0
+  is_sysv $i && { s=sysv; n=1200; }   # no systemd: sshd below is the sign of life
   while [ $((n++)) -lt 1200 ]; do
     l=$(leader $i 2>/dev/null)
     if [ -n "$l" ]; then
@@ -190,6 +197,7 @@ wait_running() { # until systemd says running/degraded (120 s at most)
     sleep 0.1
   done
   # sshd must answer too
+  is_sysv $i && n=0
   while [ $((n++)) -lt 1200 ] && ! nc -z -w1 "$(ip_of $i)" 22 2>/dev/null; do sleep 0.1; done
   echo "h$i $s"
 }
@@ -266,7 +274,7 @@ stopall() {
   ip link show $BR >/dev/null 2>&1 && ip link del $BR
   ip link show $BR2 >/dev/null 2>&1 && ip link del $BR2
   ip route del unreachable $SUBNET2.0/24 2>/dev/null
-  rm -f $HOSTS/h*/private $TB_BASE/bastion
+  rm -f $HOSTS/h*/private $HOSTS/h*/sysv $TB_BASE/bastion
   for cg in $CGS; do [ -d /sys/fs/cgroup/$cg/$P ] && find /sys/fs/cgroup/$cg/$P -depth -type d -exec rmdir {} \; 2>/dev/null; done
   return 0
 }
@@ -319,6 +327,8 @@ case $cmd in
          sysctl -qw fs.inotify.max_user_instances=8192 fs.inotify.max_user_watches=1048576
          start_one $i; wait_running_private $i; known_hosts ;;
   bastion) bastion ${1:?index} ;;
+  start-sysv) i=${1:?index}; image; mkdir -p $HOSTS/h$i; touch $HOSTS/h$i/sysv
+         start_one $i; wait_running $i; known_hosts ;;
   start) n=${1:?count}; image
          sysctl -qw fs.inotify.max_user_instances=8192 fs.inotify.max_user_watches=1048576
          for i in $(seq 1 $n); do start_one $i; done
