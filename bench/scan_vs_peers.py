@@ -121,6 +121,8 @@ def main():
             ("floor: cat /proc/[0-9]*/maps", ["sh", "-c", "cat /proc/[0-9]*/maps >/dev/null 2>&1"], None),
             ("fleetrestart-scan", [scanner, "--format", "json"], lambda o, e: flagged_ours(o)),
             ("fleetrestart-scan --maps-text", [scanner, "--format", "json", "--maps-text"], lambda o, e: flagged_ours(o)),
+            # /proc alone: the owning-package lookup (every dpkg file list) is a fixed cost on top
+            ("fleetrestart-scan --no-packages", [scanner, "--format", "json", "--no-packages"], lambda o, e: flagged_ours(o)),
             ("needrestart -b", ["needrestart", "-b", "-v"], lambda o, e: flagged_needrestart(e)),
             ("checkrestart", ["checkrestart", "-v"], lambda o, e: flagged_checkrestart(o)),
         ]

@@ -17,6 +17,9 @@ const MAX_LISTS: usize = 20_000;
 pub struct Index {
     wanted: HashSet<String>,
     wanted_sonames: HashSet<String>,
+    /// File names (last component) of `wanted` and of `wanted_sonames`: a list line whose
+    /// name is in neither is skipped with one lookup and no allocation (most lines).
+    wanted_names: HashSet<String>,
     owners: HashMap<String, String>,
     soname_owners: HashMap<String, String>,
     /// Init scripts of every package (few lines: kept for all, so one pass suffices).
@@ -39,6 +42,19 @@ pub fn canonical(path: &str) -> &str {
         .unwrap_or(path)
 }
 
+fn file_name(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
+/// `libpcre2-8.so.0.11.2` → `libpcre2-8.so.0` (borrowed: no allocation).
+fn soname_of_name(name: &str) -> Option<&str> {
+    let i = name.find(".so.")?;
+    let rest = &name[i + 4..];
+    let major_end = rest.find('.').unwrap_or(rest.len());
+    (major_end > 0 && rest[..major_end].bytes().all(|b| b.is_ascii_digit()))
+        .then(|| &name[..i + 4 + major_end])
+}
+
 /// `/usr/lib/x86_64-linux-gnu/libpcre2-8.so.0.11.2` → `/lib/x86_64-linux-gnu/libpcre2-8.so.0`.
 pub fn soname_key(path: &str) -> Option<String> {
     let path = canonical(path);
@@ -58,16 +74,36 @@ impl Index {
         let mut ix = Index::default();
         for p in paths {
             ix.wanted.insert(canonical(p).to_string());
+            ix.wanted_names.insert(file_name(p).to_string());
             if let Some(k) = soname_key(p) {
+                ix.wanted_names.insert(file_name(&k).to_string());
                 ix.wanted_sonames.insert(k);
             }
         }
         ix
     }
 
+    /// Could this list line be a wanted file or carry a wanted soname? (Cheap pre-filter.)
+    fn maybe_wanted(&self, line: &str) -> bool {
+        let name = file_name(line);
+        self.wanted_names.contains(name)
+            || soname_of_name(name).is_some_and(|n| self.wanted_names.contains(n))
+    }
+
     /// Feeds one package's file list (the text of `info/PKG[:ARCH].list`).
     pub fn add_list(&mut self, package: &str, text: &str) {
         for line in text.lines() {
+            if let Some(name) = line.strip_prefix("/etc/init.d/") {
+                if !name.is_empty() && !name.contains('/') && crate::names::is_valid_service(name) {
+                    self.init_scripts
+                        .entry(package.to_string())
+                        .or_default()
+                        .push(name.to_string());
+                }
+            }
+            if !self.maybe_wanted(line) {
+                continue;
+            }
             let c = canonical(line);
             if self.wanted.contains(c) {
                 self.owners
@@ -81,14 +117,6 @@ impl Index {
                             .entry(k)
                             .or_insert_with(|| package.to_string());
                     }
-                }
-            }
-            if let Some(name) = line.strip_prefix("/etc/init.d/") {
-                if !name.is_empty() && !name.contains('/') && crate::names::is_valid_service(name) {
-                    self.init_scripts
-                        .entry(package.to_string())
-                        .or_default()
-                        .push(name.to_string());
                 }
             }
         }

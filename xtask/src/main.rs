@@ -239,7 +239,10 @@ fn main() {
             let dir = scanners();
             let tb = root().join("tests/testbed/testbed.sh");
             run(Command::new("bash").arg(&tb).args(["start", "1"]));
-            let host_root = Path::new("/var/lib/fleetrestart-testbed/hosts/h1/merged/root");
+            let base =
+                std::env::var("TB_BASE").unwrap_or_else(|_| "/var/lib/fleetrestart-testbed".into());
+            let host_root = PathBuf::from(base).join("hosts/h1/merged/root");
+            let host_root = host_root.as_path();
             std::fs::copy(
                 dir.join("fleetrestart-scan-x86_64"),
                 host_root.join("fleetrestart-scan"),
