@@ -557,3 +557,69 @@ fn odd_library_names_are_reported_exactly_and_only_when_replaced() {
     drop(helpers);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn python_daemon_modules_found_statically_and_bounded() {
+    let dir = scratch("pymods");
+    // a chain of 100 modules beside the script (sys.path[0]), deeper than the scanner follows
+    // (python itself stops near 300 nested imports), one importing itself, one huge
+    let n = 100;
+    for i in 0..n {
+        let next = if i + 1 < n {
+            format!("import m{}\n", i + 1)
+        } else {
+            "import selfref\n".into()
+        };
+        std::fs::write(dir.join(format!("m{i}.py")), next).unwrap();
+    }
+    std::fs::write(dir.join("selfref.py"), "import selfref\nimport huge\n").unwrap();
+    std::fs::write(dir.join("huge.py"), "# padding\n".repeat(1 << 20)).unwrap();
+    std::fs::write(dir.join("lazy.py"), "").unwrap();
+    let script = dir.join("daemon.py");
+    std::fs::write(
+        &script,
+        "import time\nimport m0\ndef later():\n    import lazy\nwhile True:\n    time.sleep(60)\n",
+    )
+    .unwrap();
+    let mut h = spawn(Command::new("/usr/bin/python3").arg("-B").arg(&script));
+    let pid = h.0.id() as i32;
+    // loaded: python has read the last module of the chain (its open files are gone by now, so
+    // wait for the process to settle into its sleep)
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        h.0.try_wait().unwrap().is_none(),
+        "the daemon imported its modules and runs"
+    );
+    let clean = scan();
+    assert!(
+        all_processes(&clean).iter().all(|(_, p)| p.pid != pid),
+        "nothing changed: not stale"
+    );
+    std::thread::sleep(Duration::from_millis(1200)); // past the 2 s tolerance
+    rename_over(&dir.join("m5.py"));
+    rename_over(&dir.join("lazy.py")); // imported only inside a function: no evidence
+    let r = scan();
+    let files: Vec<(String, FileKind, Reason)> = all_processes(&r)
+        .into_iter()
+        .filter(|(_, p)| p.pid == pid)
+        .flat_map(|(_, p)| p.files.iter().map(|f| (f.path.clone(), f.kind, f.reason)))
+        .collect();
+    assert_eq!(
+        files,
+        [(
+            dir.join("m5.py").to_str().unwrap().to_string(),
+            FileKind::Module,
+            Reason::Changed
+        )],
+        "the replaced module of the chain, and not the lazily imported one"
+    );
+    assert!(
+        r.warnings
+            .iter()
+            .any(|w| w.contains("module list is incomplete")),
+        "the chain is deeper than the bound, and the report says so: {:?}",
+        r.warnings
+    );
+    drop(h);
+    let _ = std::fs::remove_dir_all(dir);
+}
