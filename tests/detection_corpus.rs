@@ -4,7 +4,8 @@
 //!
 //! Each test boots testbed hosts, starts the corpus (`testbed.sh corpus I`: postfix, dovecot,
 //! haproxy and unbound chrooted, nginx with workers, munin-node in perl, fail2ban in python,
-//! mariadb, a nested pivot_root'ed container), holds an ssh login session and an unauthenticated
+//! mariadb, a nested pivot_root'ed container, a daemon with memfd, SYSV and deleted /dev/shm
+//! mappings and a deleted file held open), holds an ssh login session and an unauthenticated
 //! connection (sshd's chrooted pre-auth child) open, then runs the scanner and `needrestart -b`
 //! inside the host and compares what each says must be restarted: a clean host must give
 //! nothing to either, an upgraded one the same services and sessions. Differences that are
@@ -205,6 +206,23 @@ fn clean_host_with_every_corpus_daemon_needs_nothing() {
         "pickup",
     ] {
         assert!(roots.contains(d), "h1: {d} is not chrooted: {roots:?}");
+    }
+    // and fr-oddmaps holds what looks deleted but is no package's code
+    let p = "$(systemctl show -p MainPID --value fr-oddmaps)";
+    let odd = tb(&[
+        "exec",
+        "1",
+        "sh",
+        "-c",
+        &format!("cat /proc/{p}/maps; ls -l /proc/{p}/fd"),
+    ]);
+    for what in [
+        "/memfd:fr-jit (deleted)",
+        "/SYSV",
+        "/dev/shm/fr-oddmaps (deleted)",
+        "/srv/fr-held-file (deleted)",
+    ] {
+        assert!(odd.contains(what), "fr-oddmaps has no {what}:\n{odd}");
     }
     let (report, batch) = scan(1);
     let theirs = needrestart(1);

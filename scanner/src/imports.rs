@@ -119,6 +119,15 @@ pub fn search_path(
     }
 }
 
+/// Does a Python command line leave the script's directory out of `sys.path` (`-I`, `-P`)?
+pub fn python_skips_script_dir(argv: &[String]) -> bool {
+    argv.iter()
+        .skip(1)
+        .take_while(|a| a.starts_with('-') && a.as_str() != "-" && a.as_str() != "--")
+        .filter(|a| !a.starts_with("--") && !a.starts_with("-W") && !a.starts_with("-X"))
+        .any(|a| a.contains('I') || a.contains('P'))
+}
+
 /// Module names a Python source imports when it is loaded (top-level statements only).
 pub fn python_imports(text: &str) -> Vec<String> {
     let mut out = Vec::new();
@@ -372,6 +381,32 @@ mod tests {
                 "Top::Level"
             ]
         );
+    }
+
+    #[test]
+    fn isolated_python_has_no_script_dir() {
+        let argv = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(python_skips_script_dir(&argv(&[
+            "python3",
+            "-I",
+            "/srv/d.py"
+        ])));
+        assert!(python_skips_script_dir(&argv(&[
+            "python3",
+            "-sP",
+            "/srv/d.py"
+        ])));
+        assert!(!python_skips_script_dir(&argv(&[
+            "python3",
+            "-B",
+            "/srv/d.py"
+        ])));
+        assert!(!python_skips_script_dir(&argv(&[
+            "python3",
+            "-Wignore",
+            "/srv/I.py"
+        ])));
+        assert!(!python_skips_script_dir(&argv(&["python3", "/srv/-IP.py"])));
     }
 
     #[test]

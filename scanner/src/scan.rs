@@ -277,7 +277,13 @@ pub fn scan(opts: &Options) -> Result<Report, ScanError> {
                 // the modules it loaded at start-up, found statically, once per program
                 let key = (before.mnt, before.root.clone(), exe.clone(), s.clone());
                 let files = module_cache.entry(key).or_insert_with(|| {
-                    let search = imports::search_path(i, &exe, s, triplet, &perl_versions);
+                    let mut search = imports::search_path(i, &exe, s, triplet, &perl_versions);
+                    if i == interp::Interpreter::Python
+                        && imports::python_skips_script_dir(&cmdline)
+                    {
+                        let dir = s.rsplit_once('/').map(|(d, _)| d.to_string());
+                        search.retain(|d| Some(d) != dir.as_ref());
+                    }
                     let m = imports::modules(i, s, &search, &probe, imports::Limits::default());
                     modules_truncated |= m.truncated;
                     m.files

@@ -28,7 +28,8 @@
 #        testbed.sh revert I              undo any scenario: reboot host I on a pristine overlay
 #        testbed.sh corpus I              start the real-daemon corpus on host I (postfix, dovecot,
 #                                         haproxy, unbound chrooted; nginx, munin-node, fail2ban,
-#                                         mariadb, a nested pivot_root container) and wait for it
+#                                         mariadb, a nested pivot_root container, a daemon with
+#                                         memfd/SYSV/deleted-shm mappings) and wait for it
 #
 # Environment: TB_BASE (default /var/lib/fleetrestart-testbed) holds the image, hosts and keys;
 # TB_PREFIX (default frtb) prefixes every global name (netns, veth, bridge, cgroups) so that a
@@ -53,7 +54,7 @@ PACKAGES=systemd-sysv,dbus,libpam-systemd,openssh-server,sudo,lighttpd,cron,proc
 # the real-daemon corpus: installed in the image, started only on the hosts a test asks for
 # (`corpus I`), so that the many-host tests keep small hosts
 CORPUS_PACKAGES=perl-openssl-defaults,postfix,dovecot-imapd,haproxy,unbound,nginx-light,munin-node,fail2ban,mariadb-server
-CORPUS_UNITS="postfix@- dovecot haproxy unbound nginx munin-node fail2ban mariadb fr-nested"
+CORPUS_UNITS="postfix@- dovecot haproxy unbound nginx munin-node fail2ban mariadb fr-nested fr-oddmaps"
 PACKAGES=$PACKAGES,$CORPUS_PACKAGES
 # the password of the user whose sudo asks for one (a test fixture, not a secret)
 PASS_USER_PASSWORD=frpass-secret
@@ -93,13 +94,13 @@ image_build() {
     install -m600 -o "$(chroot "$tmp" id -u $u)" -g "$(chroot "$tmp" id -g $u)" $KEY.pub "$tmp/home/$u/.ssh/authorized_keys"
   done
   # scenario services: a perl daemon, a python daemon, a non-root service, a multi-process one
-  install -m755 "$HERE/image/fr-perl-daemon" "$HERE/image/fr-python-daemon" "$HERE/image/fr-multi" "$HERE/image/fr-nested" "$tmp/usr/local/bin/"
+  install -m755 "$HERE/image/fr-perl-daemon" "$HERE/image/fr-python-daemon" "$HERE/image/fr-multi" "$HERE/image/fr-nested" "$HERE/image/fr-oddmaps" "$tmp/usr/local/bin/"
   install -m755 "$HERE/image/fr-sysv-init" "$tmp/usr/local/sbin/"
   install -m644 "$HERE"/image/*.service "$tmp/etc/systemd/system/"
   for s in "$HERE"/image/*.service; do chroot "$tmp" systemctl enable "$(basename "$s")" >/dev/null 2>&1; done
   # the corpus daemons are off until `corpus I`; their configuration makes them chroot as they
   # do on real hosts (postfix's master.cf and dovecot's login processes already do)
-  chroot "$tmp" systemctl disable postfix dovecot haproxy unbound nginx munin-node fail2ban mariadb fr-nested >/dev/null 2>&1
+  chroot "$tmp" systemctl disable postfix dovecot haproxy unbound nginx munin-node fail2ban mariadb fr-nested fr-oddmaps >/dev/null 2>&1
   install -m644 "$HERE/image/haproxy.cfg" "$tmp/etc/haproxy/haproxy.cfg"
   install -m644 "$HERE/image/unbound-chroot.conf" "$tmp/etc/unbound/unbound.conf.d/zz-fr-chroot.conf"
   install -m644 "$HERE/image/fail2ban-testbed.conf" "$tmp/etc/fail2ban/jail.d/zz-testbed.conf"
