@@ -160,8 +160,22 @@ fn restart_set(batch: &str) -> BTreeSet<String> {
 ///   unless that is a systemd manager, so it counts them as `ssh.service` (which restarting
 ///   does not end: KillMode=process) and lists no session. The session's entry is dropped here,
 ///   and ssh.service must then be in both sets.
+/// - a service whose only stale files are Python modules in `/usr/lib/python3/dist-packages` is
+///   listed by the scanner; needrestart 3.6 parses the interpreter's printed `sys.path` with
+///   `s/'\$//` (a literal `$`, so the closing `']` stays on the last entry), and on Debian the
+///   last entry is that directory: it never looks there. Such services are dropped here.
 fn normalise(ours: BTreeSet<String>, report: &Report) -> BTreeSet<String> {
     let mut out = ours;
+    for s in report.services.iter().chain(&report.never_restart) {
+        let files: Vec<_> = s.processes.iter().flat_map(|p| &p.files).collect();
+        if !files.is_empty()
+            && files.iter().all(|f| {
+                f.kind == FileKind::Module && f.path.starts_with("/usr/lib/python3/dist-packages/")
+            })
+        {
+            out.remove(&format!("SVC {}", s.name));
+        }
+    }
     for s in &report.sessions {
         let sshd_only = !s.processes.is_empty()
             && s.process_count as usize == s.processes.len()
@@ -249,8 +263,7 @@ enum Change {
     Replace(&'static str),
 }
 
-/// (name, change, a service that must be in the restart set). A name ending in "(scanner
-/// only)" is not compared with needrestart: see the comment on that entry.
+/// (name, change, a service that must be in the scanner's restart set).
 const UPGRADES: &[(&str, Change, &str)] = &[
     ("libssl3", Change::Debs(&["libssl3"]), "postfix@-.service"),
     (
@@ -289,11 +302,9 @@ const UPGRADES: &[(&str, Change, &str)] = &[
         Change::Debs(&["munin-common"]),
         "munin-node.service",
     ),
-    // needrestart 3.6 lists nothing after this replacement on the testbed (its verbose
-    // output names fail2ban-server's source and no changed file; not understood yet, noted on
-    // the issue), so only the scanner's answer is checked here
+    // needrestart 3.6 does not see it (it never searches dist-packages, see normalise)
     (
-        "python module (scanner only)",
+        "python module",
         Change::Replace("/usr/lib/python3/dist-packages/fail2ban/client/fail2banserver.py"),
         "fail2ban.service",
     ),
@@ -327,12 +338,7 @@ fn every_upgrade_scenario_matches_needrestart() {
         tb(&args);
         let (report, batch) = scan(i);
         let theirs = needrestart(i);
-        let set = if name.ends_with("(scanner only)") {
-            eprintln!("h{i} ({name}): not compared; needrestart -b said:\n{theirs}");
-            restart_set(&batch)
-        } else {
-            assert_same(&format!("h{i} ({name})"), &report, &batch, &theirs)
-        };
+        let set = assert_same(&format!("h{i} ({name})"), &report, &batch, &theirs);
         assert!(
             set.contains(&format!("SVC {must}")),
             "h{i} ({name}): {must} must restart: {set:?}"
