@@ -76,8 +76,89 @@ pub fn parse_passwd(text: &str) -> HashMap<u32, String> {
         .collect()
 }
 
-/// A program as the module search sees it: (mount namespace, root, interpreter, script).
+/// An interpreted program as the module search sees it.
+struct Program<'a> {
+    interp: interp::Interpreter,
+    exe: &'a str,
+    script: &'a str,
+    cmdline: &'a [String],
+    mnt: Option<u64>,
+    root: Option<&'a str>,
+}
+
+/// (mount namespace, root, interpreter, script).
 type ProgramKey = (Option<u64>, Option<String>, String, String);
+
+/// The modules of interpreted daemons (`imports`), walked once per program (mount namespace,
+/// root, interpreter, script) however many processes run it.
+struct ModuleSearch {
+    /// Debian's multiarch triplet of the scanner's architecture.
+    triplet: &'static str,
+    /// Perl versions whose library directories exist on the host.
+    perl_versions: Vec<String>,
+    cache: HashMap<ProgramKey, Vec<String>>,
+    /// Some program had more modules than the bounds let the walk follow.
+    truncated: bool,
+}
+
+impl ModuleSearch {
+    fn new(host: &Path) -> ModuleSearch {
+        let triplet = match std::env::consts::ARCH {
+            "aarch64" => "aarch64-linux-gnu",
+            _ => "x86_64-linux-gnu",
+        };
+        ModuleSearch {
+            triplet,
+            perl_versions: perl_versions(&host.join("usr/lib").join(triplet).join("perl")),
+            cache: HashMap::new(),
+            truncated: false,
+        }
+    }
+
+    /// The program's modules that changed after `started_at`; none for an interpreter started
+    /// from outside the system's directories (its search path is not known).
+    fn stale(
+        &mut self,
+        p: &Program,
+        started_at: i64,
+        probe: &RealProbe,
+        filters: &Filters,
+    ) -> Vec<detect::Finding> {
+        if !standard_interpreter(p.cmdline) {
+            return vec![];
+        }
+        let key = (
+            p.mnt,
+            p.root.map(String::from),
+            p.exe.to_string(),
+            p.script.to_string(),
+        );
+        let (triplet, versions, truncated) =
+            (self.triplet, &self.perl_versions, &mut self.truncated);
+        let files = self.cache.entry(key).or_insert_with(|| {
+            let mut search = imports::search_path(p.interp, p.exe, p.script, triplet, versions);
+            if p.interp == interp::Interpreter::Python
+                && imports::python_skips_script_dir(p.cmdline)
+            {
+                let dir = p.script.rsplit_once('/').map(|(d, _)| d.to_string());
+                search.retain(|d| Some(d) != dir.as_ref());
+            }
+            let m = imports::modules(
+                p.interp,
+                p.script,
+                &search,
+                probe,
+                imports::Limits::default(),
+            );
+            *truncated |= m.truncated;
+            m.files
+        });
+        files
+            .iter()
+            .filter_map(|f| detect::stale_module(f, started_at, probe, filters))
+            .collect()
+    }
+}
 
 /// Full perl versions (`5.36.0`) with a library directory under `dir`
 /// (`/usr/lib/<triplet>/perl`), at most a few.
@@ -201,13 +282,7 @@ pub fn scan(opts: &Options) -> Result<Report, ScanError> {
 
     // for the module search of interpreted daemons (imports): Debian's multiarch triplet and
     // the perl versions whose library directories exist
-    let triplet = match std::env::consts::ARCH {
-        "aarch64" => "aarch64-linux-gnu",
-        _ => "x86_64-linux-gnu",
-    };
-    let perl_versions = perl_versions(&host.join("usr/lib").join(triplet).join("perl"));
-    let mut module_cache: HashMap<ProgramKey, Vec<String>> = HashMap::new();
-    let mut modules_truncated = false;
+    let mut modules = ModuleSearch::new(host);
     let mut tree: HashMap<i32, Node> = HashMap::with_capacity(pids.len());
     let mut stale: Vec<StaleProc> = Vec::new();
     let (mut scanned, mut unreadable) = (0u32, 0u32);
@@ -273,26 +348,16 @@ pub fn scan(opts: &Options) -> Result<Report, ScanError> {
         if let Some(s) = &script {
             if let Some(f) = detect::stale_script(s, basic.started_at, &probe, &filters) {
                 findings.push(f);
-            } else if let Some(i) = interpreter.filter(|_| standard_interpreter(&cmdline)) {
-                // the modules it loaded at start-up, found statically, once per program
-                let key = (before.mnt, before.root.clone(), exe.clone(), s.clone());
-                let files = module_cache.entry(key).or_insert_with(|| {
-                    let mut search = imports::search_path(i, &exe, s, triplet, &perl_versions);
-                    if i == interp::Interpreter::Python
-                        && imports::python_skips_script_dir(&cmdline)
-                    {
-                        let dir = s.rsplit_once('/').map(|(d, _)| d.to_string());
-                        search.retain(|d| Some(d) != dir.as_ref());
-                    }
-                    let m = imports::modules(i, s, &search, &probe, imports::Limits::default());
-                    modules_truncated |= m.truncated;
-                    m.files
-                });
-                findings.extend(
-                    files.iter().filter_map(|f| {
-                        detect::stale_module(f, basic.started_at, &probe, &filters)
-                    }),
-                );
+            } else if let Some(i) = interpreter {
+                let program = Program {
+                    interp: i,
+                    exe: &exe,
+                    script: s,
+                    cmdline: &cmdline,
+                    mnt: before.mnt,
+                    root: before.root.as_deref(),
+                };
+                findings.extend(modules.stale(&program, basic.started_at, &probe, &filters));
             }
         }
         if findings.is_empty() {
@@ -331,7 +396,7 @@ pub fn scan(opts: &Options) -> Result<Report, ScanError> {
         "only executable mappings are checked; data files a process maps are not".to_string(),
         "the main script of an interpreter that chrooted is not checked (its path may be relative to either root)".to_string(),
     ];
-    if modules_truncated {
+    if modules.truncated {
         warnings.push("an interpreted program imports more modules than the scanner follows: its module list is incomplete".into());
     }
     // one pass over the package database for every stale file and (sysv) daemon executable
