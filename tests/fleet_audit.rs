@@ -552,6 +552,35 @@ fn hostile_scanner_output_timeouts_agent_and_accept_new() {
         "{}",
         text(&o)
     );
+    // a "scanner" that closes its output and then runs past the deadline: timed out, never a
+    // success (libssh2 says status 0 when no exit status arrived; review H1)
+    host_script(
+        "1",
+        "/usr/local/bin/fr-quiet-hang",
+        "exec >/dev/null 2>&1; sleep 30; exit 7",
+    );
+    let o = audit(
+        &dir,
+        &[
+            "-i",
+            inv,
+            "--json",
+            "--installed-scanner",
+            "/usr/local/bin/fr-quiet-hang",
+            "--command-timeout",
+            "3",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let doc: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(
+        host(&doc, "h1")["error"]
+            .as_str()
+            .unwrap()
+            .contains("timed out after 3.0 s"),
+        "{}",
+        text(&o)
+    );
     // garbage, a foreign schema version and an oversized report each fail the host with the reason
     for (body, extra, want) in [
         (

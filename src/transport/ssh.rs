@@ -621,13 +621,35 @@ impl Session for SshSession {
         };
         password.fill(0);
         result?;
-        loop {
+        // EOF only means the command closed its output; its exit status comes with the close.
+        // libssh2 reports status 0 when none arrived, so a command still running at the
+        // deadline, or a connection lost before the close, is an error, never a success.
+        let closed = loop {
             match ch.wait_close() {
-                Err(e) if is_code(&e, LIBSSH2_ERROR_EAGAIN) && Instant::now() < deadline => {
+                Ok(()) => break Ok(()),
+                Err(e) if is_code(&e, LIBSSH2_ERROR_EAGAIN) => {
+                    if Instant::now() >= deadline {
+                        break Err(timed_out());
+                    }
+                    if self
+                        .cancel
+                        .as_ref()
+                        .is_some_and(|c| c.load(Ordering::SeqCst))
+                    {
+                        break Err(TransportError::Cancelled);
+                    }
                     self.wait(remaining(deadline))
                 }
-                _ => break,
+                Err(e) => {
+                    break Err(TransportError::Failed(format!(
+                        "connection lost before the command's exit status arrived: {e}"
+                    )))
+                }
             }
+        };
+        if let Err(e) = closed {
+            let _ = ch.close();
+            return Err(e);
         }
         let signalled = ch.exit_signal().ok().and_then(|s| s.exit_signal).is_some();
         let status = if signalled {
