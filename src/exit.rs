@@ -17,6 +17,6 @@ pub const INTERRUPTED: i32 = 6;
 
 /// An input error: the message on standard error, and [`INPUT_ERROR`] to exit with.
 pub fn input_error(msg: impl std::fmt::Display) -> i32 {
-    eprintln!("fleetrestart: {msg}");
+    say!("fleetrestart: {msg}");
     INPUT_ERROR
 }

@@ -1,5 +1,15 @@
 //! `fleetrestart`: the controller. See ARCHITECTURE.md for the map of the code.
 
+/// `eprintln!` that never panics: a standard error that went away (EPIPE: the operator's pipe
+/// or SSH session closed) loses the line, not the command. Campaign workers print through it
+/// between a host's drain and its undrain (review M10).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
 mod aggregate;
 mod audit;
 mod base64;
@@ -47,7 +57,7 @@ fn run_audit(args: AuditArgs) -> i32 {
     let scanners = scanners::ScannerSet::find(args.t.scanner_dir.as_deref());
     if !args.floor {
         if let Err(e) = select::check_scanners(&scanners, &targets, &args.t) {
-            eprintln!("fleetrestart: {e}");
+            say!("fleetrestart: {e}");
             return exit::INTERNAL;
         }
     }
@@ -80,13 +90,13 @@ fn run_audit(args: AuditArgs) -> i32 {
     }
     if let Some(dir) = &args.tree {
         if let Err(e) = output::write_tree(dir, &results) {
-            eprintln!("fleetrestart: cannot write --tree {}: {e}", dir.display());
+            say!("fleetrestart: cannot write --tree {}: {e}", dir.display());
             return exit::INTERNAL;
         }
     }
     if let Some(dir) = &args.host_lists {
         if let Err(e) = output::write_host_lists(dir, &fleet) {
-            eprintln!(
+            say!(
                 "fleetrestart: cannot write --host-lists {}: {e}",
                 dir.display()
             );

@@ -12,7 +12,7 @@ use crate::targets::Target;
 use crate::{audit, exit, reporter, scanners, secret, select};
 use fleetrestart_scan::report::{Report, SCHEMA_VERSION};
 use std::collections::BTreeMap;
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
@@ -153,7 +153,7 @@ pub fn restart(args: RestartArgs) -> i32 {
     };
     let scanners = scanners::ScannerSet::find(args.t.scanner_dir.as_deref());
     if let Err(e) = select::check_scanners(&scanners, &hosts, &args.t) {
-        eprintln!("fleetrestart: {e}");
+        say!("fleetrestart: {e}");
         return exit::INTERNAL;
     }
     crate::executor::raise_fd_limit();
@@ -247,7 +247,7 @@ pub fn restart(args: RestartArgs) -> i32 {
         Err(e) => return exit::input_error(e),
     };
     if !args.quiet {
-        eprintln!(
+        say!(
             "Campaign {campaign}: {} host(s) in {} batch(es); journal {}",
             plan.hosts.len(),
             plan.batch_sizes.len(),
@@ -303,7 +303,7 @@ pub fn resume(args: ResumeArgs) -> i32 {
         Err(e) => return exit::input_error(format!("{e}; nothing was restarted")),
     };
     for w in &replayed.warnings {
-        eprintln!("[WARNING]: {w}");
+        say!("[WARNING]: {w}");
     }
     let journal_path = std::fs::canonicalize(&args.journal).unwrap_or(args.journal.clone());
     let h = &replayed.header;
@@ -337,7 +337,7 @@ pub fn resume(args: ResumeArgs) -> i32 {
     };
     let scanners = scanners::ScannerSet::find(t.scanner_dir.as_deref());
     if let Err(e) = select::check_scanners(&scanners, &list, &t) {
-        eprintln!("fleetrestart: {e}");
+        say!("fleetrestart: {e}");
         return exit::INTERNAL;
     }
     // the budget: the header's, or the last resume's, or the one given now (journaled)
@@ -368,7 +368,7 @@ pub fn resume(args: ResumeArgs) -> i32 {
             .filter(|p| matches!(p.last, Phase::Finished { .. }))
             .count();
         let mid = replayed.hosts.len() - done;
-        eprintln!(
+        say!(
             "Resuming campaign {} (run {}{}): {done} host(s) finished, {mid} interrupted mid-way, {} not started",
             h.campaign,
             replayed.runs + 1,
@@ -436,12 +436,14 @@ fn run_campaign(
                     ),
                     _ => String::new(),
                 };
-                eprintln!("[{t:7.1}s] {host}: {}{extra}", phase.name());
+                progress_line(format_args!("[{t:7.1}s] {host}: {}{extra}", phase.name()));
             }
             Progress::Note { host, message } if host.is_empty() => {
-                eprintln!("[{t:7.1}s] {message}")
+                progress_line(format_args!("[{t:7.1}s] {message}"))
             }
-            Progress::Note { host, message } => eprintln!("[{t:7.1}s] {host}: {message}"),
+            Progress::Note { host, message } => {
+                progress_line(format_args!("[{t:7.1}s] {host}: {message}"))
+            }
         }
     };
     let env = Env {
@@ -453,8 +455,11 @@ fn run_campaign(
         emit: &emit,
     };
     let result: CampaignResult = engine::run(plan, targets, &env, campaign, replayed);
+    // the campaign has run: an output that went away (EPIPE) loses the summary, not the result
+    let mut out = std::io::stdout().lock();
     if json {
-        println!(
+        let _ = writeln!(
+            out,
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
                 "campaign": result.campaign,
@@ -470,14 +475,17 @@ fn run_campaign(
             .unwrap_or_default()
         );
     } else {
-        print!("{}", engine::summary(&result, journal_path));
+        let _ = write!(out, "{}", engine::summary(&result, journal_path));
         if !plan.reboot_needed.is_empty() {
-            println!(
+            let _ = writeln!(
+                out,
                 "Reboot needed (not done by this campaign): {}",
                 plan.reboot_needed.join(" ")
             );
         }
     }
+    let _ = out.flush();
+    drop(out);
     let c = &result.counts;
     match &result.stopped {
         Some(Stop::Operator(_)) => exit::INTERRUPTED,
@@ -485,4 +493,9 @@ fn run_campaign(
         None if c.failed + c.unreachable + c.undrain_failed > 0 => exit::HOSTS_FAILED,
         None => exit::CLEAN,
     }
+}
+
+/// One live progress line on stderr (from the hosts' worker threads, see `say!`).
+fn progress_line(line: std::fmt::Arguments) {
+    say!("{line}");
 }

@@ -118,7 +118,7 @@ pub fn inventory_of(args: &TargetArgs) -> Result<inventory::Inventory, String> {
     }
     let inv = inventory::load::load(&args.inventory).map_err(|e| e.to_string())?;
     for w in &inv.warnings {
-        eprintln!("[WARNING]: {w}");
+        say!("[WARNING]: {w}");
     }
     Ok(inv)
 }
@@ -135,7 +135,7 @@ pub fn selected(args: &TargetArgs, inv: &inventory::Inventory) -> Result<Vec<Str
         let limit = limit_terms(args)?;
         let (hosts, warnings) = inventory::pattern::select(inv, &pattern, limit.as_deref())?;
         for w in warnings {
-            eprintln!("[WARNING]: {w}");
+            say!("[WARNING]: {w}");
         }
         hosts
     };
@@ -180,13 +180,13 @@ pub fn build_targets(
         }
     }
     for w in warnings {
-        eprintln!("[WARNING]: {w}");
+        say!("[WARNING]: {w}");
     }
     if !errors.is_empty() {
         return Err(format!("inventory errors:\n  {}", errors.join("\n  ")));
     }
     if out.iter().any(|t| matches!(&t.connection, targets::Connection::Ssh(s) if s.host_key_policy == targets::HostKeyPolicy::Off)) {
-        eprintln!("[WARNING]: host key checking is OFF for some hosts: their identity is not verified, a man in the middle would see everything sent to them");
+        say!("[WARNING]: host key checking is OFF for some hosts: their identity is not verified, a man in the middle would see everything sent to them");
     }
     Ok(out)
 }

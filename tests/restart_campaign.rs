@@ -652,3 +652,44 @@ fn a_second_ctrl_c_aborts_the_checks_and_every_drained_host_is_undrained() {
     }
     tb(&["stopall"]);
 }
+
+#[test]
+#[ignore = "needs root and the testbed image: run by `cargo xtask test`"]
+fn a_closed_stderr_panics_no_worker_and_every_drained_host_is_undrained() {
+    // review M10: progress lines went through eprintln!, which panics on EPIPE, and a worker
+    // that panicked between its drain and its undrain left the host drained
+    let dir = common::scratch("campaign-epipe");
+    let inv = fleet(&dir, 3, 1..=2);
+    let yaml = "batch: 1\nverify: {rescan: false}\n\
+         drain: {command: 'mkdir -p /root/lb && echo drain > /root/lb/{host}', on: h3}\n\
+         undrain: {command: 'echo ready > /root/lb/{host}', on: h3}\n";
+    std::fs::write(dir.join("campaign.yml"), yaml).unwrap();
+    let mut child = cmd(
+        &dir,
+        "restart",
+        &[
+            "all:!h3",
+            "-i",
+            inv.to_str().unwrap(),
+            "--campaign",
+            "campaign.yml",
+            "--journal",
+            "e.journal",
+            "--json",
+        ],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    drop(child.stderr.take()); // the reading end is gone: every progress line meets EPIPE
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let doc = json(&o);
+    assert_eq!(doc["summary"]["ok"], 2, "{doc}");
+    for h in ["h1", "h2"] {
+        let state = tb(&["exec", "3", "cat", &format!("/root/lb/{h}")]);
+        assert_eq!(state.trim(), "ready", "{h} was undrained");
+    }
+    tb(&["stopall"]);
+}
