@@ -2,11 +2,18 @@
 
 /// `eprintln!` that never panics: a standard error that went away (EPIPE: the operator's pipe
 /// or SSH session closed) loses the line, not the command. Campaign workers print through it
-/// between a host's drain and its undrain (review M10).
+/// between a host's drain and its undrain (review M10). Control characters in the line
+/// (strings from hosts: paths, stderr, reasons) are shown escaped, never sent to the terminal
+/// (review M7).
 macro_rules! say {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
-        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+        let line = format!($($arg)*);
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "{}",
+            fleetrestart_scan::render::terminal_safe(&line)
+        );
     }};
 }
 
@@ -86,7 +93,10 @@ fn run_audit(args: AuditArgs) -> i32 {
             serde_json::json!({"event": "summary", "summary": fleet.counts})
         );
     } else {
-        print!("{}", output::human(&results, &fleet));
+        print!(
+            "{}",
+            fleetrestart_scan::render::terminal_safe(&output::human(&results, &fleet))
+        );
     }
     if let Some(dir) = &args.tree {
         if let Err(e) = output::write_tree(dir, &results) {

@@ -10,6 +10,7 @@ use crate::campaign::spec::{Budget, BudgetScope, Canary, Ramp, Spec, Unreachable
 use crate::cli::{RestartArgs, ResumeArgs, TargetArgs};
 use crate::targets::Target;
 use crate::{audit, exit, reporter, scanners, secret, select};
+use fleetrestart_scan::render::terminal_safe;
 use fleetrestart_scan::report::{Report, SCHEMA_VERSION};
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
@@ -213,12 +214,12 @@ pub fn restart(args: RestartArgs) -> i32 {
                     .unwrap_or_default()
             );
         } else {
-            print!("{}", plan.render(&spec));
+            print!("{}", terminal_safe(&plan.render(&spec)));
         }
         return exit::CLEAN;
     }
     if plan.hosts.is_empty() {
-        print!("{}", plan.render(&spec));
+        print!("{}", terminal_safe(&plan.render(&spec)));
         println!("Nothing to restart.");
         return if plan.not_audited.is_empty() {
             exit::CLEAN
@@ -475,7 +476,11 @@ fn run_campaign(
             .unwrap_or_default()
         );
     } else {
-        let _ = write!(out, "{}", engine::summary(&result, journal_path));
+        let _ = write!(
+            out,
+            "{}",
+            terminal_safe(&engine::summary(&result, journal_path))
+        );
         if !plan.reboot_needed.is_empty() {
             let _ = writeln!(
                 out,

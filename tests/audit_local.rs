@@ -172,3 +172,47 @@ fn user_rules_reach_the_scanner() {
     let _ = helper.wait();
     let _ = std::fs::remove_dir_all(h);
 }
+
+#[test]
+fn control_characters_from_a_host_never_reach_the_terminal() {
+    // review M7: any user of a host chooses the names of the files its processes map
+    let h = home("escapes");
+    let lib = h
+        .join("lib")
+        .join("libesc\u{1b}[2J\u{1b}]0;owned\u{7}.so.1");
+    std::fs::create_dir_all(lib.parent().unwrap()).unwrap();
+    let src = [
+        "/usr/lib/x86_64-linux-gnu/libz.so.1",
+        "/lib/x86_64-linux-gnu/libz.so.1",
+    ]
+    .into_iter()
+    .find(|p| Path::new(p).exists())
+    .unwrap();
+    std::fs::copy(src, &lib).unwrap();
+    let mut helper = Command::new("sleep")
+        .arg("600")
+        .env("LD_PRELOAD", &lib)
+        .spawn()
+        .unwrap();
+    let maps = format!("/proc/{}/maps", helper.id());
+    while !std::fs::read_to_string(&maps)
+        .unwrap_or_default()
+        .contains("libesc")
+    {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    std::fs::copy(&lib, lib.with_extension("new")).unwrap();
+    std::fs::rename(lib.with_extension("new"), &lib).unwrap();
+    let o = audit(&h, &[]);
+    let _ = helper.kill();
+    let _ = helper.wait();
+    assert!(matches!(o.status.code(), Some(1)), "{}", common::text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("libesc"), "the stale library is listed: {out}");
+    assert!(
+        !out.contains('\u{1b}') && !out.contains('\u{7}'),
+        "raw control characters in the human view: {out:?}"
+    );
+    assert!(out.contains("\\u{1b}[2J"), "shown escaped: {out}");
+    let _ = std::fs::remove_dir_all(h);
+}

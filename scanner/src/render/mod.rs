@@ -58,10 +58,64 @@ pub fn render(report: &Report, format: Format) -> String {
             s.push('\n');
             s
         }
-        Format::Human => human(report),
-        Format::Batch => batch(report),
-        Format::Nagios => nagios(report).1,
-        Format::OpenMetrics => openmetrics(report),
+        // text formats carry strings from the host (paths, comm, command lines) that any user
+        // of the host can choose: control characters are shown, never sent to a terminal
+        Format::Human => terminal_safe(&human(report)).into_owned(),
+        Format::Batch => terminal_safe(&batch(report)).into_owned(),
+        Format::Nagios => terminal_safe(&nagios(report).1).into_owned(),
+        Format::OpenMetrics => terminal_safe(&openmetrics(report)).into_owned(),
+    }
+}
+
+/// Text made safe for a terminal: every control character but newline and tab (C0, DEL, C1:
+/// escape sequences, carriage returns, bells) is replaced by its visible `\u{..}` escape.
+pub fn terminal_safe(text: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| c.is_control() && c != '\n' && c != '\t';
+    if !text.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            out.push_str(&c.escape_unicode().to_string());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod terminal_tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_shown_not_sent() {
+        assert_eq!(terminal_safe("plain\ttext\n"), "plain\ttext\n");
+        assert_eq!(
+            terminal_safe("/opt/\u{1b}[2J\u{1b}]0;pwned\u{7}x\r\u{9b}y\u{7f}"),
+            "/opt/\\u{1b}[2J\\u{1b}]0;pwned\\u{7}x\\u{d}\\u{9b}y\\u{7f}"
+        );
+    }
+
+    #[test]
+    fn a_hostile_path_reaches_the_human_view_escaped() {
+        let mut r = sample::report();
+        r.services[0].processes[0].files[0].path = "/usr/lib/\u{1b}[31mlibx.so".into();
+        r.services[0].processes[0].cmdline = "evil \u{1b}]2;title\u{7}".into();
+        for f in [
+            Format::Human,
+            Format::Batch,
+            Format::Nagios,
+            Format::OpenMetrics,
+        ] {
+            let text = render(&r, f);
+            assert!(
+                !text.contains('\u{1b}') && !text.contains('\u{7}'),
+                "{f:?}: {text}"
+            );
+        }
+        assert!(render(&r, Format::Human).contains("\\u{1b}[31mlibx.so"));
     }
 }
 
