@@ -22,6 +22,35 @@ fn audit(home: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// A `sleep` preloading a copy of libz at `lib`, which is then renamed over (as dpkg replaces
+/// files): a real stale process. `shown` is a part of the name as maps prints it.
+fn stale_helper(lib: &Path, shown: &str) -> std::process::Child {
+    std::fs::create_dir_all(lib.parent().unwrap()).unwrap();
+    let src = [
+        "/usr/lib/x86_64-linux-gnu/libz.so.1",
+        "/lib/x86_64-linux-gnu/libz.so.1",
+    ]
+    .into_iter()
+    .find(|p| Path::new(p).exists())
+    .unwrap();
+    std::fs::copy(src, lib).unwrap();
+    let helper = Command::new("sleep")
+        .arg("600")
+        .env("LD_PRELOAD", lib)
+        .spawn()
+        .unwrap();
+    let maps = format!("/proc/{}/maps", helper.id());
+    while !std::fs::read_to_string(&maps)
+        .unwrap_or_default()
+        .contains(shown)
+    {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    std::fs::copy(lib, lib.with_extension("new")).unwrap();
+    std::fs::rename(lib.with_extension("new"), lib).unwrap();
+    helper
+}
+
 fn json(out: &Output) -> serde_json::Value {
     assert!(
         matches!(out.status.code(), Some(0 | 1)),
@@ -124,29 +153,7 @@ fn user_rules_reach_the_scanner() {
     // a helper with a replaced library is reported, unless a user rule ignores its path
     let h = home("userrules");
     let lib = h.join("lib").join("libuser.so.1");
-    std::fs::create_dir_all(lib.parent().unwrap()).unwrap();
-    let src = [
-        "/usr/lib/x86_64-linux-gnu/libz.so.1",
-        "/lib/x86_64-linux-gnu/libz.so.1",
-    ]
-    .into_iter()
-    .find(|p| Path::new(p).exists())
-    .unwrap();
-    std::fs::copy(src, &lib).unwrap();
-    let mut helper = Command::new("sleep")
-        .arg("600")
-        .env("LD_PRELOAD", &lib)
-        .spawn()
-        .unwrap();
-    let maps = format!("/proc/{}/maps", helper.id());
-    while !std::fs::read_to_string(&maps)
-        .unwrap_or_default()
-        .contains("libuser.so.1")
-    {
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    std::fs::copy(&lib, lib.with_extension("new")).unwrap();
-    std::fs::rename(lib.with_extension("new"), &lib).unwrap();
+    let mut helper = stale_helper(&lib, "libuser.so.1");
     let path = lib.to_str().unwrap();
 
     let plain = json(&audit(&h, &["--json"]));
@@ -180,29 +187,7 @@ fn control_characters_from_a_host_never_reach_the_terminal() {
     let lib = h
         .join("lib")
         .join("libesc\u{1b}[2J\u{1b}]0;owned\u{7}.so.1");
-    std::fs::create_dir_all(lib.parent().unwrap()).unwrap();
-    let src = [
-        "/usr/lib/x86_64-linux-gnu/libz.so.1",
-        "/lib/x86_64-linux-gnu/libz.so.1",
-    ]
-    .into_iter()
-    .find(|p| Path::new(p).exists())
-    .unwrap();
-    std::fs::copy(src, &lib).unwrap();
-    let mut helper = Command::new("sleep")
-        .arg("600")
-        .env("LD_PRELOAD", &lib)
-        .spawn()
-        .unwrap();
-    let maps = format!("/proc/{}/maps", helper.id());
-    while !std::fs::read_to_string(&maps)
-        .unwrap_or_default()
-        .contains("libesc")
-    {
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    std::fs::copy(&lib, lib.with_extension("new")).unwrap();
-    std::fs::rename(lib.with_extension("new"), &lib).unwrap();
+    let mut helper = stale_helper(&lib, "libesc");
     let o = audit(&h, &[]);
     let _ = helper.kill();
     let _ = helper.wait();
