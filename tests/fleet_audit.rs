@@ -525,62 +525,41 @@ fn hostile_scanner_output_timeouts_agent_and_accept_new() {
     tb(&["start", "1"]);
     let inv = inventory(&dir);
     let inv = inv.to_str().unwrap();
-    // a "scanner" that hangs: the command deadline ends it and fails the host
-    host_script("1", "/usr/local/bin/fr-hang", "sleep 300");
-    let t0 = Instant::now();
-    let o = audit(
-        &dir,
-        &[
-            "-i",
-            inv,
-            "--json",
-            "--installed-scanner",
-            "/usr/local/bin/fr-hang",
-            "--command-timeout",
-            "3",
-        ],
-    );
-    assert!(t0.elapsed() < Duration::from_secs(15), "{:?}", t0.elapsed());
-    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
-    let doc: Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(host(&doc, "h1")["status"], "failed");
-    assert!(
-        host(&doc, "h1")["error"]
-            .as_str()
-            .unwrap()
-            .contains("timed out after 3.0 s"),
-        "{}",
-        text(&o)
-    );
-    // a "scanner" that closes its output and then runs past the deadline: timed out, never a
-    // success (libssh2 says status 0 when no exit status arrived; review H1)
-    host_script(
-        "1",
-        "/usr/local/bin/fr-quiet-hang",
-        "exec >/dev/null 2>&1; sleep 30; exit 7",
-    );
-    let o = audit(
-        &dir,
-        &[
-            "-i",
-            inv,
-            "--json",
-            "--installed-scanner",
-            "/usr/local/bin/fr-quiet-hang",
-            "--command-timeout",
-            "3",
-        ],
-    );
-    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
-    let doc: Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert!(
-        host(&doc, "h1")["error"]
-            .as_str()
-            .unwrap()
-            .contains("timed out after 3.0 s"),
-        "{}",
-        text(&o)
-    );
+    // a "scanner" that hangs, and one that closes its output and then runs past the deadline:
+    // the command deadline ends each and fails the host as timed out, never as a success
+    // (libssh2 says status 0 when no exit status arrived; review H1)
+    for (name, body) in [
+        ("fr-hang", "sleep 300"),
+        ("fr-quiet-hang", "exec >/dev/null 2>&1; sleep 30; exit 7"),
+    ] {
+        let path = format!("/usr/local/bin/{name}");
+        host_script("1", &path, body);
+        let t0 = Instant::now();
+        let o = audit(
+            &dir,
+            &[
+                "-i",
+                inv,
+                "--json",
+                "--installed-scanner",
+                &path,
+                "--command-timeout",
+                "3",
+            ],
+        );
+        assert!(t0.elapsed() < Duration::from_secs(15), "{:?}", t0.elapsed());
+        assert_eq!(o.status.code(), Some(3), "{name}: {}", text(&o));
+        let doc: Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(host(&doc, "h1")["status"], "failed");
+        assert!(
+            host(&doc, "h1")["error"]
+                .as_str()
+                .unwrap()
+                .contains("timed out after 3.0 s"),
+            "{name}: {}",
+            text(&o)
+        );
+    }
     // garbage, a foreign schema version and an oversized report each fail the host with the reason
     for (body, extra, want) in [
         (
