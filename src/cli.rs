@@ -50,7 +50,9 @@ pub struct TargetArgs {
     /// ssh client config file (default: ~/.ssh/config when it exists).
     #[arg(long, value_name = "FILE")]
     pub ssh_config: Option<std::path::PathBuf>,
-    /// known_hosts file (default: ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts).
+    /// known_hosts file, where accept-new records keys (default: ~/.ssh/known_hosts and
+    /// known_hosts2, or UserKnownHostsFile); the global files (/etc/ssh/ssh_known_hosts and
+    /// ssh_known_hosts2, or GlobalKnownHostsFile) are always consulted too.
     #[arg(long, value_name = "FILE")]
     pub known_hosts: Option<std::path::PathBuf>,
     /// Host key checking: strict refuses unknown and changed keys; accept-new records unknown

@@ -144,8 +144,9 @@ struct SshArgs {
     jumps: Vec<Jump>,
     port: Option<u16>,
     user: Option<String>,
-    identity: Option<PathBuf>,
-    known_hosts: Option<PathBuf>,
+    identity: Option<String>,
+    /// `UserKnownHostsFile` values (several may be given, as in OpenSSH).
+    known_hosts: Option<Vec<String>>,
     policy: Option<HostKeyPolicy>,
     ignored: Vec<String>,
 }
@@ -224,10 +225,12 @@ fn parse_ssh_args(args: &str) -> Result<SshArgs, String> {
                             .ok_or_else(|| format!("StrictHostKeyChecking {v:?}: expected yes, accept-new or no"))?,
                     )
                 }
-                "userknownhostsfile" => out.known_hosts = Some(PathBuf::from(v)),
+                "userknownhostsfile" => {
+                    out.known_hosts = Some(v.split_whitespace().map(String::from).collect())
+                }
                 "port" => out.port = Some(v.parse().map_err(|_| format!("Port {v:?} is not a port"))?),
                 "user" => out.user = Some(v),
-                "identityfile" => out.identity = Some(PathBuf::from(v)),
+                "identityfile" => out.identity = Some(v),
                 _ => out.ignored.push(format!("-o {opt}")),
             }
         } else if w.starts_with("-J") {
@@ -240,7 +243,7 @@ fn parse_ssh_args(args: &str) -> Result<SshArgs, String> {
         } else if w.starts_with("-l") {
             out.user = Some(take("-l")?);
         } else if w.starts_with("-i") {
-            out.identity = Some(PathBuf::from(take("-i")?));
+            out.identity = Some(take("-i")?);
         } else {
             out.ignored.push(w);
         }
@@ -386,7 +389,7 @@ fn build_ssh(
     if let Some(k) = get("ansible_ssh_private_key_file").or(get("ansible_private_key_file")) {
         identity_files.push(expand_home(&k, &d.home));
     }
-    identity_files.extend(args.identity.clone());
+    identity_files.extend(args.identity.as_deref().map(|k| expand_home(k, &d.home)));
     identity_files.extend(d.private_key.clone());
     identity_files.extend(cfg.identity_file.clone().unwrap_or_default());
     if identity_files.is_empty() {
@@ -437,18 +440,32 @@ fn build_ssh(
         .or(args.policy)
         .or(unsupported("stricthostkeychecking").and_then(|v| policy_word(&v)))
         .unwrap_or(HostKeyPolicy::Strict);
-    let known_hosts = match d
-        .known_hosts
-        .clone()
-        .or(args.known_hosts.clone())
-        .or(unsupported("userknownhostsfile").map(|v| expand_home(&v, &d.home)))
-    {
-        Some(k) => vec![k],
-        None => vec![
-            d.home.join(".ssh/known_hosts"),
-            PathBuf::from("/etc/ssh/ssh_known_hosts"),
-        ],
+    // as OpenSSH: every user file (the first records new keys), then the global files, which
+    // a user file never replaces
+    let all = |k: &str| {
+        cfg.unsupported_fields
+            .get(k)
+            .cloned()
+            .filter(|v| !v.is_empty())
     };
+    let mut known_hosts: Vec<PathBuf> = match (&d.known_hosts, &args.known_hosts) {
+        (Some(k), _) => vec![k.clone()],
+        (None, Some(v)) => v.iter().map(|k| expand_home(k, &d.home)).collect(),
+        (None, None) => match all("userknownhostsfile") {
+            Some(v) => v.iter().map(|k| expand_home(k, &d.home)).collect(),
+            None => vec![
+                d.home.join(".ssh/known_hosts"),
+                d.home.join(".ssh/known_hosts2"),
+            ],
+        },
+    };
+    match all("globalknownhostsfile") {
+        Some(v) => known_hosts.extend(v.iter().map(|k| expand_home(k, &d.home))),
+        None => known_hosts.extend([
+            PathBuf::from("/etc/ssh/ssh_known_hosts"),
+            PathBuf::from("/etc/ssh/ssh_known_hosts2"),
+        ]),
+    }
     Ok(SshTarget {
         hop: Hop {
             address,
@@ -519,7 +536,14 @@ mod tests {
             [PathBuf::from("/home/me/.ssh/cfgkey")]
         );
         assert_eq!(s.host_key_policy, HostKeyPolicy::AcceptNew);
-        assert_eq!(s.known_hosts, [PathBuf::from("/home/me/.ssh/kh")]);
+        assert_eq!(
+            s.known_hosts,
+            [
+                PathBuf::from("/home/me/.ssh/kh"),
+                PathBuf::from("/etc/ssh/ssh_known_hosts"),
+                PathBuf::from("/etc/ssh/ssh_known_hosts2")
+            ]
+        );
         let t = build(
             "web1",
             &vars(json!({"ansible_host": "10.9.9.9", "ansible_port": "2222", "ansible_user": "ops", "ansible_ssh_private_key_file": "~/k"})),
@@ -535,6 +559,63 @@ mod tests {
             ("10.9.9.9", 2222, "ops")
         );
         assert_eq!(s.hop.identity_files[0], PathBuf::from("/home/me/k"));
+    }
+
+    #[test]
+    fn known_hosts_files_as_openssh_consults_them() {
+        // review M11: the global file was dropped when a user file was given, only the first
+        // UserKnownHostsFile counted, and ~ in ansible args was not expanded
+        let mut w = Vec::new();
+        let t = build(
+            "h",
+            &vars(json!({"ansible_ssh_common_args": "-o UserKnownHostsFile='~/.ssh/kh ~/.ssh/kh2' -i ~/.ssh/k"})),
+            &cfg(""),
+            &defaults(),
+            &mut w,
+        )
+        .unwrap();
+        let s = ssh(&t);
+        let p = |x: &str| PathBuf::from(x);
+        assert_eq!(
+            s.known_hosts,
+            [
+                p("/home/me/.ssh/kh"),
+                p("/home/me/.ssh/kh2"),
+                p("/etc/ssh/ssh_known_hosts"),
+                p("/etc/ssh/ssh_known_hosts2")
+            ]
+        );
+        assert_eq!(s.hop.identity_files[0], p("/home/me/.ssh/k"));
+        let mut d = defaults();
+        d.known_hosts = Some(p("/tmp/kh"));
+        let c = cfg(
+            "Host *\n  GlobalKnownHostsFile /etc/kh_a /etc/kh_b\n  UserKnownHostsFile ~/a ~/b\n",
+        );
+        let t = build("h", &Vars::new(), &c, &d, &mut w).unwrap();
+        assert_eq!(
+            ssh(&t).known_hosts,
+            [p("/tmp/kh"), p("/etc/kh_a"), p("/etc/kh_b")]
+        );
+        let t = build("h", &Vars::new(), &c, &defaults(), &mut w).unwrap();
+        assert_eq!(
+            ssh(&t).known_hosts,
+            [
+                p("/home/me/a"),
+                p("/home/me/b"),
+                p("/etc/kh_a"),
+                p("/etc/kh_b")
+            ]
+        );
+        let t = build("h", &Vars::new(), &cfg(""), &defaults(), &mut w).unwrap();
+        assert_eq!(
+            ssh(&t).known_hosts,
+            [
+                p("/home/me/.ssh/known_hosts"),
+                p("/home/me/.ssh/known_hosts2"),
+                p("/etc/ssh/ssh_known_hosts"),
+                p("/etc/ssh/ssh_known_hosts2")
+            ]
+        );
     }
 
     #[test]

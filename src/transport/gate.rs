@@ -25,6 +25,9 @@ pub enum GateEvent {
     Open,
     /// sudo asked again: the password was wrong.
     Refused,
+    /// More than [`OUT_WINDOW`] bytes of output and still no marker: give up (a chatty or
+    /// hostile host must not fill the controller's memory).
+    NoMarker,
 }
 
 pub struct Gate<'a> {
@@ -38,6 +41,8 @@ pub struct Gate<'a> {
 }
 
 const ERR_WINDOW: usize = 64 << 10;
+/// Standard output held before the marker, at most (a login shell's chatter is far less).
+pub const OUT_WINDOW: usize = 64 << 10;
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     if needle.is_empty() || hay.len() < needle.len() {
@@ -67,14 +72,21 @@ impl<'a> Gate<'a> {
             out.extend_from_slice(data);
             return GateEvent::Nothing;
         }
-        self.pending_out.extend_from_slice(data);
         let line = format!("{}\n", self.hs.marker);
-        if let Some(i) = find(&self.pending_out, line.as_bytes()) {
+        // only the new bytes, and the held tail a marker split across reads may start in
+        let from = self.pending_out.len().saturating_sub(line.len() - 1);
+        self.pending_out.extend_from_slice(data);
+        if let Some(j) = find(&self.pending_out[from..], line.as_bytes()) {
+            let i = from + j;
             self.open = true;
             out.extend_from_slice(&self.pending_out[..i]);
             out.extend_from_slice(&self.pending_out[i + line.len()..]);
-            self.pending_out.clear();
+            self.pending_out = Vec::new();
             return GateEvent::Open;
+        }
+        if self.pending_out.len() > OUT_WINDOW {
+            self.pending_out = Vec::new();
+            return GateEvent::NoMarker;
         }
         GateEvent::Nothing
     }
@@ -82,6 +94,16 @@ impl<'a> Gate<'a> {
     /// Standard error bytes: prompts are removed, the rest appended to `err` (a tail that may
     /// be the start of a prompt is held back until the next read).
     pub fn stderr(&mut self, data: &[u8], err: &mut Vec<u8>) -> GateEvent {
+        if self.open {
+            // privileges are held: a prompt-like text now is the command's own output, never
+            // a reason to send the password again or to call it refused (review L13)
+            let room = ERR_WINDOW.saturating_sub(err.len());
+            err.extend_from_slice(&self.err_held[..self.err_held.len().min(room)]);
+            self.err_held.clear();
+            let room = ERR_WINDOW.saturating_sub(err.len());
+            err.extend_from_slice(&data[..data.len().min(room)]);
+            return GateEvent::Nothing;
+        }
         self.err_held.extend_from_slice(data);
         let p = self.hs.prompt.as_bytes();
         let text = &self.err_held;
@@ -149,6 +171,53 @@ mod tests {
         let mut out = Vec::new();
         assert_eq!(g.stdout(b"FR-BECOME-ab12\nx", &mut out), GateEvent::Open);
         assert_eq!(out, b"x");
+    }
+
+    #[test]
+    fn output_before_the_marker_is_bounded_and_scanned_once() {
+        // review M5: everything before the marker was kept and rescanned on every read
+        let h = hs();
+        let mut g = Gate::new(&h);
+        let mut out = Vec::new();
+        let chunk = vec![b'x'; 64 << 10];
+        let mut reads = 0;
+        let ev = loop {
+            reads += 1;
+            assert!(reads <= 4096, "256 MiB read and no verdict");
+            let ev = g.stdout(&chunk, &mut out);
+            assert!(g.pending_out.len() <= OUT_WINDOW + chunk.len());
+            if ev != GateEvent::Nothing {
+                break ev;
+            }
+        };
+        assert_eq!(ev, GateEvent::NoMarker);
+        assert_eq!(reads, 2);
+        assert!(out.is_empty());
+        // a marker split across reads after chatter is still found
+        let mut g = Gate::new(&h);
+        assert_eq!(g.stdout(&vec![b'y'; 1000], &mut out), GateEvent::Nothing);
+        assert_eq!(g.stdout(b"motd\nFR-BEC", &mut out), GateEvent::Nothing);
+        assert_eq!(g.stdout(b"OME-ab12\nz", &mut out), GateEvent::Open);
+        assert!(out.ends_with(b"motd\nz"));
+    }
+
+    #[test]
+    fn a_prompt_after_the_marker_is_output() {
+        // review L13: it sent the password again, or called it refused
+        let h = hs();
+        let mut g = Gate::new(&h);
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        assert_eq!(
+            g.stderr(b"[fr-sudo-ab12] ", &mut err),
+            GateEvent::SendPassword
+        );
+        assert_eq!(g.stdout(b"FR-BECOME-ab12\n", &mut out), GateEvent::Open);
+        assert_eq!(g.stderr(b"[fr-sudo-ab12] ", &mut err), GateEvent::Nothing);
+        assert_eq!(g.stderr(b"[fr-sudo-ab12] ", &mut err), GateEvent::Nothing);
+        assert_eq!(
+            String::from_utf8_lossy(&err),
+            "[fr-sudo-ab12] [fr-sudo-ab12] "
+        );
     }
 
     #[test]

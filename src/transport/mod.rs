@@ -5,6 +5,7 @@
 //! Output is bounded and every command has a deadline.
 
 pub mod gate;
+pub mod hostfile;
 pub mod input;
 pub mod jump;
 pub mod known_hosts;

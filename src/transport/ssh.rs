@@ -13,7 +13,7 @@ use super::jump;
 use super::known_hosts;
 use super::{ExecLimits, ExecOutput, Session, TransportError};
 use crate::secret::Secret;
-use crate::targets::{Hop, SshTarget};
+use crate::targets::{Hop, HostKeyPolicy, SshTarget};
 use ssh2::ErrorCode;
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -304,6 +304,13 @@ fn open_hop(
         .map_err(|e| ConnectError::Handshake(label.clone(), e.message().to_string()))?;
     let left = remaining(deadline);
     sess.set_timeout(ms(left));
+    let entries = match t.host_key_policy {
+        HostKeyPolicy::Off => Vec::new(),
+        _ => known_hosts::load(&t.known_hosts)
+            .map_err(|p| ConnectError::HostKey(label.clone(), p))?,
+    };
+    known_hosts::steer(&sess, &entries, &hop.address, hop.port)
+        .map_err(|m| ConnectError::Handshake(label.clone(), m))?;
     match stream {
         jump::Stream::Tcp(s) => sess.set_tcp_stream(s),
         jump::Stream::Unix(s) => sess.set_tcp_stream(s),
@@ -316,9 +323,10 @@ fn open_hop(
         }
     })?;
     known_hosts::check(
-        &sess,
+        sess.host_key().map(|(k, _)| k),
         &hop.address,
         hop.port,
+        &entries,
         &t.known_hosts,
         t.host_key_policy,
     )
@@ -593,6 +601,13 @@ impl Session for SshSession {
                 GateEvent::Refused => {
                     let _ = ch.close();
                     break Err(TransportError::Become("sudo refused the password".into()));
+                }
+                GateEvent::NoMarker => {
+                    let _ = ch.close();
+                    break Err(TransportError::Become(format!(
+                        "no sudo start marker within the first {} KiB of output",
+                        super::gate::OUT_WINDOW >> 10
+                    )));
                 }
                 _ => {}
             }

@@ -200,6 +200,8 @@ fn test() {
             "--test",
             "fleet_audit",
             "--test",
+            "host_keys",
+            "--test",
             "restart_campaign",
             "--test",
             "detection_corpus",

@@ -1,0 +1,453 @@
+//! Pure: OpenSSH known_hosts files, parsed and matched as OpenSSH does (see sshd(8)
+//! "SSH_KNOWN_HOSTS FILE FORMAT").
+//!
+//! - A host is looked up under exactly one name: `host` on port 22, `[host]:port` otherwise
+//!   (never the plain name for another port).
+//! - Host fields are comma-separated patterns with `*`/`?` and `!` negation (a negated match
+//!   excludes the line), case-insensitive, or hashed `|1|salt|hmac-sha1` names.
+//! - `@revoked` lines: the key is refused for every host (stricter than OpenSSH, which applies
+//!   them to the hosts they name). `@cert-authority` lines are understood but certificates are
+//!   not validated: a host covered only by one is refused with a clear message.
+//! - Only entries of the offered key's type are compared; entries of other types tell which
+//!   host-key algorithms to prefer (as OpenSSH does), and a host with keys of other types only
+//!   is refused, never recorded as new.
+//! - A line that cannot be parsed is skipped with a warning naming it; the rest of the file
+//!   still counts.
+
+use crate::base64;
+
+/// The first field of a line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Marker {
+    None,
+    Revoked,
+    CertAuthority,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Hosts {
+    /// `(negated, lower-cased pattern)`.
+    Patterns(Vec<(bool, String)>),
+    Hashed {
+        salt: Vec<u8>,
+        mac: Vec<u8>,
+    },
+}
+
+/// One parsed line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub marker: Marker,
+    hosts: Hosts,
+    /// The key's algorithm as its blob names it (`ssh-ed25519`, `ssh-rsa`, ...).
+    pub key_type: String,
+    pub key: Vec<u8>,
+    /// Where it came from: `file:line`.
+    pub origin: String,
+}
+
+/// The name a host's keys are recorded under.
+pub fn lookup_name(host: &str, port: u16) -> String {
+    let h = host.to_ascii_lowercase();
+    if port == 22 {
+        h
+    } else {
+        format!("[{h}]:{port}")
+    }
+}
+
+/// The algorithm name at the start of an SSH public key blob.
+pub fn blob_type(blob: &[u8]) -> Option<&str> {
+    let n = u32::from_be_bytes(blob.get(..4)?.try_into().ok()?) as usize;
+    let t = blob.get(4..4usize.checked_add(n)?)?;
+    std::str::from_utf8(t)
+        .ok()
+        .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_graphic()))
+}
+
+/// Parses a known_hosts text. `file` names it in origins and warnings.
+pub fn parse(text: &str, file: &str) -> (Vec<Entry>, Vec<String>) {
+    let (mut out, mut warnings) = (Vec::new(), Vec::new());
+    for (i, line) in text.lines().enumerate() {
+        let origin = format!("{file}:{}", i + 1);
+        let l = line.trim();
+        if l.is_empty() || l.starts_with('#') {
+            continue;
+        }
+        match parse_line(l, &origin) {
+            Ok(e) => out.push(e),
+            Err(why) => warnings.push(format!("{origin}: skipped: {why}")),
+        }
+    }
+    (out, warnings)
+}
+
+fn parse_line(l: &str, origin: &str) -> Result<Entry, String> {
+    let mut words = l.split_whitespace();
+    let mut first = words.next().ok_or("empty line")?;
+    let marker = match first {
+        "@revoked" => Marker::Revoked,
+        "@cert-authority" => Marker::CertAuthority,
+        m if m.starts_with('@') => return Err(format!("unknown marker {m:?}")),
+        _ => Marker::None,
+    };
+    if marker != Marker::None {
+        first = words.next().ok_or("a marker without host names")?;
+    }
+    let hosts = parse_hosts(first)?;
+    let field_type = words.next().ok_or("no key type")?;
+    let b64 = words.next().ok_or("no key")?;
+    let key = base64::decode(b64).ok_or("the key is not base64")?;
+    let key_type = blob_type(&key)
+        .ok_or("the key is not an SSH public key blob")?
+        .to_string();
+    if key_type != field_type {
+        return Err(format!(
+            "the key type field says {field_type:?} but the key is {key_type:?}"
+        ));
+    }
+    Ok(Entry {
+        marker,
+        hosts,
+        key_type,
+        key,
+        origin: origin.to_string(),
+    })
+}
+
+fn parse_hosts(field: &str) -> Result<Hosts, String> {
+    if let Some(rest) = field.strip_prefix("|1|") {
+        let (salt, mac) = rest
+            .split_once('|')
+            .ok_or("a hashed name without its hash")?;
+        let salt = base64::decode(salt).ok_or("a hashed name's salt is not base64")?;
+        let mac = base64::decode(mac).ok_or("a hashed name's hash is not base64")?;
+        if mac.len() != 20 {
+            return Err("a hashed name's hash is not 20 bytes".into());
+        }
+        return Ok(Hosts::Hashed { salt, mac });
+    }
+    if field.starts_with('|') {
+        return Err("an unknown hashed-name format".into());
+    }
+    let mut pats = Vec::new();
+    for p in field.split(',').filter(|p| !p.is_empty()) {
+        match p.strip_prefix('!') {
+            Some(n) => pats.push((true, n.to_ascii_lowercase())),
+            None => pats.push((false, p.to_ascii_lowercase())),
+        }
+    }
+    if pats.iter().all(|(neg, _)| *neg) {
+        return Err("no host name".into());
+    }
+    Ok(Hosts::Patterns(pats))
+}
+
+/// `*` and `?` wildcards, linear time (two pointers, one backtrack point).
+pub fn wildcard(pattern: &str, text: &str) -> bool {
+    let (p, t) = (pattern.as_bytes(), text.as_bytes());
+    let (mut pi, mut ti) = (0usize, 0usize);
+    let (mut star, mut mark) = (None::<usize>, 0usize);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == b'?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == b'*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == b'*')
+}
+
+fn hmac_sha1(key: &[u8], msg: &[u8]) -> Vec<u8> {
+    use hmac::Mac;
+    let mut m = hmac::Hmac::<sha1::Sha1>::new_from_slice(key).expect("HMAC takes any key");
+    m.update(msg);
+    m.finalize().into_bytes().to_vec()
+}
+
+impl Entry {
+    /// Does this line name `name` (a [`lookup_name`])?
+    pub fn names(&self, name: &str) -> bool {
+        match &self.hosts {
+            Hosts::Hashed { salt, mac } => hmac_sha1(salt, name.as_bytes()) == *mac,
+            Hosts::Patterns(pats) => {
+                let mut positive = false;
+                for (neg, p) in pats {
+                    if wildcard(p, name) {
+                        if *neg {
+                            return false;
+                        }
+                        positive = true;
+                    }
+                }
+                positive
+            }
+        }
+    }
+}
+
+/// What the files say about a key offered by a host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// A line for this host holds this key.
+    Known,
+    /// An `@revoked` line lists this key.
+    Revoked { origin: String },
+    /// Lines for this host hold other keys of the same type.
+    Changed { origin: String },
+    /// Only keys of other types are recorded for this host.
+    OtherTypes { types: Vec<String>, origin: String },
+    /// Only an `@cert-authority` line covers this host (certificates are not validated).
+    CertAuthorityOnly { origin: String },
+    /// Nothing is recorded for this host.
+    Unknown,
+}
+
+/// Looks `key` (an SSH public key blob) up for `name` in `entries` (every file's, together).
+pub fn verdict(entries: &[Entry], name: &str, key: &[u8]) -> Verdict {
+    if let Some(e) = entries
+        .iter()
+        .find(|e| e.marker == Marker::Revoked && e.key == key)
+    {
+        return Verdict::Revoked {
+            origin: e.origin.clone(),
+        };
+    }
+    let ktype = blob_type(key).unwrap_or("");
+    let plain: Vec<&Entry> = entries
+        .iter()
+        .filter(|e| e.marker == Marker::None && e.names(name))
+        .collect();
+    if plain.iter().any(|e| e.key == key) {
+        return Verdict::Known;
+    }
+    if let Some(e) = plain.iter().find(|e| e.key_type == ktype) {
+        return Verdict::Changed {
+            origin: e.origin.clone(),
+        };
+    }
+    if let Some(e) = plain.first() {
+        let mut types: Vec<String> = plain.iter().map(|e| e.key_type.clone()).collect();
+        types.dedup();
+        return Verdict::OtherTypes {
+            types,
+            origin: e.origin.clone(),
+        };
+    }
+    if let Some(e) = entries
+        .iter()
+        .find(|e| e.marker == Marker::CertAuthority && e.names(name))
+    {
+        return Verdict::CertAuthorityOnly {
+            origin: e.origin.clone(),
+        };
+    }
+    Verdict::Unknown
+}
+
+/// Host-key algorithms libssh2 may negotiate, plain keys only (certificates are never
+/// offered: they would not be validated), in the default order.
+const PLAIN_ALGORITHMS: [&str; 7] = [
+    "ssh-ed25519",
+    "ecdsa-sha2-nistp256",
+    "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521",
+    "rsa-sha2-512",
+    "rsa-sha2-256",
+    "ssh-rsa",
+];
+
+fn algorithms_of(key_type: &str) -> &'static [&'static str] {
+    match key_type {
+        "ssh-ed25519" => &PLAIN_ALGORITHMS[0..1],
+        "ecdsa-sha2-nistp256" => &PLAIN_ALGORITHMS[1..2],
+        "ecdsa-sha2-nistp384" => &PLAIN_ALGORITHMS[2..3],
+        "ecdsa-sha2-nistp521" => &PLAIN_ALGORITHMS[3..4],
+        "ssh-rsa" => &PLAIN_ALGORITHMS[4..7],
+        _ => &[],
+    }
+}
+
+/// The host-key algorithm preference for `name`: the types recorded for it first (so the
+/// server picks a key the files can confirm, as OpenSSH does), then the other plain ones.
+pub fn algorithm_preference(entries: &[Entry], name: &str) -> String {
+    let mut order: Vec<&str> = Vec::new();
+    for e in entries
+        .iter()
+        .filter(|e| e.marker == Marker::None && e.names(name))
+    {
+        for a in algorithms_of(&e.key_type) {
+            if !order.contains(a) {
+                order.push(a);
+            }
+        }
+    }
+    for a in PLAIN_ALGORITHMS {
+        if !order.contains(&a) {
+            order.push(a);
+        }
+    }
+    order.join(",")
+}
+
+/// A public key blob of type `t` with `body` as its one field (tests only).
+#[cfg(test)]
+pub fn test_blob(t: &str, body: &[u8]) -> Vec<u8> {
+    let mut b = (t.len() as u32).to_be_bytes().to_vec();
+    b.extend_from_slice(t.as_bytes());
+    b.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    b.extend_from_slice(body);
+    b
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_blob as blob;
+    use super::*;
+    fn line(hosts: &str, k: &[u8]) -> String {
+        format!("{hosts} {} {}", blob_type(k).unwrap(), base64::encode(k))
+    }
+    fn ents(lines: &[String]) -> Vec<Entry> {
+        let (e, w) = parse(&lines.join("\n"), "kh");
+        assert!(w.is_empty(), "{w:?}");
+        e
+    }
+
+    #[test]
+    fn a_port_entry_never_falls_back_to_the_plain_name() {
+        // review H2: libssh2's check_port matched "bastion" for [bastion]:2201
+        let a = blob("ssh-ed25519", b"A");
+        let b = blob("ssh-ed25519", b"B");
+        let e = ents(&[line("bastion", &a), line("[bastion]:2201", &b)]);
+        let name = lookup_name("bastion", 2201);
+        assert_eq!(name, "[bastion]:2201");
+        assert!(matches!(verdict(&e, &name, &a), Verdict::Changed { .. }));
+        assert_eq!(verdict(&e, &name, &b), Verdict::Known);
+        // only the plain entry recorded: another port is unknown, not known
+        let e = ents(&[line("bastion", &a)]);
+        assert_eq!(verdict(&e, &name, &a), Verdict::Unknown);
+        assert_eq!(verdict(&e, &lookup_name("bastion", 22), &a), Verdict::Known);
+    }
+
+    #[test]
+    fn revoked_keys_are_refused_even_where_another_line_lists_them() {
+        // review H3: "@revoked" was read as a host named "@revoked"
+        let k = blob("ssh-ed25519", b"K");
+        let e = ents(&[format!("@revoked {}", line("h", &k)), line("h", &k)]);
+        assert_eq!(
+            verdict(&e, "h", &k),
+            Verdict::Revoked {
+                origin: "kh:1".into()
+            }
+        );
+        // revoked for any host pattern: refused for every host
+        let e = ents(&[format!("@revoked {}", line("other", &k))]);
+        assert!(matches!(verdict(&e, "h", &k), Verdict::Revoked { .. }));
+    }
+
+    #[test]
+    fn cert_authority_lines_are_not_host_names() {
+        let ca = blob("ssh-ed25519", b"CA");
+        let k = blob("ssh-ed25519", b"K");
+        let e = ents(&[format!("@cert-authority {}", line("*.example.org", &ca))]);
+        assert!(matches!(
+            verdict(&e, "web1.example.org", &k),
+            Verdict::CertAuthorityOnly { .. }
+        ));
+        assert_eq!(verdict(&e, "@cert-authority", &k), Verdict::Unknown);
+        assert_eq!(verdict(&e, "other", &k), Verdict::Unknown);
+    }
+
+    #[test]
+    fn only_keys_of_the_offered_type_are_compared() {
+        // review H4: an rsa-only entry made an ed25519 key "CHANGED"
+        let rsa = blob("ssh-rsa", b"R");
+        let ed = blob("ssh-ed25519", b"E");
+        let e = ents(&[line("h", &rsa)]);
+        assert!(matches!(
+            verdict(&e, "h", &ed),
+            Verdict::OtherTypes { ref types, .. } if types == &["ssh-rsa".to_string()]
+        ));
+        assert_eq!(verdict(&e, "h", &rsa), Verdict::Known);
+        assert!(algorithm_preference(&e, "h")
+            .starts_with("rsa-sha2-512,rsa-sha2-256,ssh-rsa,ssh-ed25519"));
+        assert!(!algorithm_preference(&e, "h").contains("cert"));
+        let ec = blob("ecdsa-sha2-nistp256", b"C");
+        let e = ents(&[line("h", &ec), line("h", &rsa)]);
+        assert!(algorithm_preference(&e, "h").starts_with("ecdsa-sha2-nistp256,rsa-sha2-512"));
+        assert!(algorithm_preference(&[], "h").starts_with("ssh-ed25519,"));
+    }
+
+    #[test]
+    fn patterns_negation_case_and_hashes() {
+        let k = blob("ssh-ed25519", b"K");
+        let e = ents(&[line("*.prod,!db*.prod,10.0.0.?", &k)]);
+        assert_eq!(verdict(&e, "web1.prod", &k), Verdict::Known);
+        assert_eq!(verdict(&e, "db1.prod", &k), Verdict::Unknown);
+        assert_eq!(verdict(&e, "10.0.0.7", &k), Verdict::Known);
+        assert_eq!(verdict(&e, "10.0.0.17", &k), Verdict::Unknown);
+        let e = ents(&[line("WEB1,[Web2]:2222", &k)]);
+        assert_eq!(verdict(&e, &lookup_name("web1", 22), &k), Verdict::Known);
+        assert_eq!(verdict(&e, &lookup_name("WEB2", 2222), &k), Verdict::Known);
+        // hashed as ssh-keygen -H writes them
+        let salt = b"0123456789abcdefghij";
+        let name = "[web3]:2200";
+        let mac = hmac_sha1(salt, name.as_bytes());
+        let hashed = format!("|1|{}|{}", base64::encode(salt), base64::encode(&mac));
+        let e = ents(&[line(&hashed, &k)]);
+        assert_eq!(verdict(&e, name, &k), Verdict::Known);
+        assert_eq!(verdict(&e, "web3", &k), Verdict::Unknown);
+    }
+
+    #[test]
+    fn hmac_sha1_matches_rfc_2202() {
+        let mac = hmac_sha1(b"key", b"The quick brown fox jumps over the lazy dog");
+        let hex: String = mac.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hex, "de7c9b85b8b78aa6bc8a7a36f70a90701c9db4d9");
+    }
+
+    #[test]
+    fn bad_lines_are_skipped_with_their_place_and_the_rest_counts() {
+        // review L5: libssh2 stopped at the first bad line
+        let k = blob("ssh-ed25519", b"K");
+        let long = format!("h {}", "A".repeat(10_000));
+        let text = [
+            "garbage".to_string(),
+            "@bogus h ssh-ed25519 AAAA".into(),
+            long,
+            "h ssh-rsa !!!".into(),
+            format!("h ssh-rsa {}", base64::encode(&k)),
+            "# comment".into(),
+            String::new(),
+            line("h", &k),
+        ]
+        .join("\n");
+        let (e, w) = parse(&text, "f");
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].origin, "f:8");
+        assert_eq!(w.len(), 5, "{w:?}");
+        assert!(w[0].starts_with("f:1: skipped"));
+        assert_eq!(verdict(&e, "h", &k), Verdict::Known);
+    }
+
+    #[test]
+    fn wildcards_are_linear_and_right() {
+        assert!(wildcard("*", ""));
+        assert!(wildcard("a*b*c", "aXXbYYc"));
+        assert!(!wildcard("a*b*c", "aXXbYY"));
+        assert!(wildcard("?b", "ab"));
+        assert!(!wildcard("?b", "b"));
+        let text = "a".repeat(255);
+        assert!(!wildcard(&"*a".repeat(40), &"a".repeat(39)));
+        assert!(!wildcard(&("*a".repeat(20) + "*b"), &text));
+    }
+}
