@@ -525,12 +525,15 @@ fn hostile_scanner_output_timeouts_agent_and_accept_new() {
     tb(&["start", "1"]);
     let inv = inventory(&dir);
     let inv = inv.to_str().unwrap();
-    // a "scanner" that hangs, and one that closes its output and then runs past the deadline:
+    // a "scanner" that hangs, one that closes its output and then runs past the deadline, and
+    // one that floods its output:
     // the command deadline ends each and fails the host as timed out, never as a success
     // (libssh2 says status 0 when no exit status arrived; review H1)
     for (name, body) in [
         ("fr-hang", "sleep 300"),
         ("fr-quiet-hang", "exec >/dev/null 2>&1; sleep 30; exit 7"),
+        // output streamed as fast as it is read: the deadline still holds (review M1)
+        ("fr-flood", "exec yes"),
     ] {
         let path = format!("/usr/local/bin/{name}");
         host_script("1", &path, body);

@@ -102,6 +102,21 @@ fn inventory_scripts_are_run_with_list() {
     );
     let o = run(&dir, &["-i", script.to_str().unwrap(), "--list-hosts"]);
     assert_eq!(hosts(&o), ["w1", "w2", "d1"]);
+    // a script that leaves a background process holding its output does not hold the run
+    // (review M9: it waited for the end of output, 30 s here)
+    let script = dir.join("inv-bg.sh");
+    common::write_executable(
+        &script,
+        b"#!/bin/sh\n(sleep 30 &)\necho '{\"web\": [\"w1\"]}'\n",
+    );
+    let t0 = std::time::Instant::now();
+    let o = run(&dir, &["-i", script.to_str().unwrap(), "--list-hosts"]);
+    assert_eq!(hosts(&o), ["w1"]);
+    assert!(
+        t0.elapsed() < std::time::Duration::from_secs(10),
+        "{:?}",
+        t0.elapsed()
+    );
 }
 
 #[test]

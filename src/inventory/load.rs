@@ -10,8 +10,8 @@ use super::{ini, json, yaml, Inventory, InventoryError, Vars};
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 const IGNORED_EXTS: &[&str] = &[
     "~", ".orig", ".bak", ".ini", ".cfg", ".retry", ".pyc", ".pyo",
@@ -127,52 +127,34 @@ fn load_file(inv: &mut Inventory, path: &Path) -> Result<(), InventoryError> {
     }
 }
 
-/// Runs `path ARGS` with a deadline and an output bound; returns its standard output.
+/// Runs `path ARGS` with a deadline and an output bound (the local transport's runner: the
+/// deadline holds even when a background process keeps the output open); returns its standard
+/// output.
 fn run_capture(path: &Path, args: &[&str]) -> Result<String, String> {
-    let mut child = Command::new(path)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot run: {e}"))?;
-    let mut out = child.stdout.take().expect("piped");
-    let mut err = child.stderr.take().expect("piped");
-    let reader = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = (&mut out).take(SCRIPT_MAX_OUTPUT + 1).read_to_end(&mut buf);
-        buf
-    });
-    let ereader = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = (&mut err).take(64 << 10).read_to_end(&mut buf);
-        buf
-    });
-    let t0 = Instant::now();
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(s)) => break s,
-            Ok(None) if t0.elapsed() > SCRIPT_TIMEOUT => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!("timed out after {} s", SCRIPT_TIMEOUT.as_secs()));
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
-            Err(e) => return Err(e.to_string()),
-        }
+    use crate::transport::{local, ExecLimits, Input, TransportError};
+    let mut cmd = Command::new(path);
+    cmd.args(args);
+    let limits = ExecLimits {
+        timeout: SCRIPT_TIMEOUT,
+        max_stdout: SCRIPT_MAX_OUTPUT as usize + 1,
+        max_stderr: 64 << 10,
     };
-    let stdout = reader.join().unwrap_or_default();
-    let stderr = ereader.join().unwrap_or_default();
-    if !status.success() {
+    let out = local::run(cmd, Input::Now(b""), limits, None).map_err(|e| match e {
+        TransportError::Timeout(_) => format!("timed out after {} s", SCRIPT_TIMEOUT.as_secs()),
+        e => e.to_string(),
+    })?;
+    if out.status != Some(0) {
         return Err(format!(
-            "exited with {status}: {}",
-            String::from_utf8_lossy(&stderr).trim()
+            "exited with {}: {}",
+            out.status
+                .map_or("a signal".to_string(), |c| format!("exit status {c}")),
+            String::from_utf8_lossy(&out.stderr).trim()
         ));
     }
-    if stdout.len() as u64 > SCRIPT_MAX_OUTPUT {
+    if out.stdout.len() as u64 > SCRIPT_MAX_OUTPUT {
         return Err(format!("printed more than {SCRIPT_MAX_OUTPUT} bytes"));
     }
-    String::from_utf8(stdout).map_err(|_| "printed invalid UTF-8".to_string())
+    String::from_utf8(out.stdout).map_err(|_| "printed invalid UTF-8".to_string())
 }
 
 fn run_script(inv: &mut Inventory, path: &Path) -> Result<(), InventoryError> {

@@ -27,6 +27,8 @@ use std::time::{Duration, Instant};
 
 const LIBSSH2_ERROR_TIMEOUT: i32 = -9;
 pub(super) const LIBSSH2_ERROR_EAGAIN: i32 = -37;
+/// Reads of one output stream per turn of the command loop.
+const READS_PER_TURN: usize = 16;
 /// Handshakes in flight through one jump host (below sshd's default MaxStartups of 10).
 const JUMP_HANDSHAKES: usize = 8;
 
@@ -514,6 +516,24 @@ impl Session for SshSession {
         let mut buf = vec![0u8; 64 << 10];
         let mut last_alive = Instant::now();
         let result = loop {
+            // every turn, busy or idle: a host that streams output as fast as it is read
+            // still meets its deadline, cancel and keepalives (review M1)
+            if Instant::now() >= deadline {
+                let _ = ch.close();
+                break Err(timed_out());
+            }
+            if self
+                .cancel
+                .as_ref()
+                .is_some_and(|c| c.load(Ordering::SeqCst))
+            {
+                let _ = ch.close();
+                break Err(TransportError::Cancelled);
+            }
+            if last_alive.elapsed() >= Duration::from_secs(10) {
+                let _ = self.sess.keepalive_send();
+                last_alive = Instant::now();
+            }
             let mut progress = false;
             let may_send = gate.as_ref().is_none_or(|g| g.is_open()) && awaiting.is_none();
             if !password.is_empty() {
@@ -547,7 +567,9 @@ impl Session for SshSession {
             }
             let mut event = GateEvent::Nothing;
             for stream_id in [0, 1] {
-                loop {
+                // a bounded number of reads per stream and turn: the other stream and the
+                // timers get theirs
+                for _ in 0..READS_PER_TURN {
                     let r = if stream_id == 0 {
                         ch.read(&mut buf)
                     } else {
@@ -615,22 +637,6 @@ impl Session for SshSession {
                 break Ok(());
             }
             if !progress {
-                if Instant::now() >= deadline {
-                    let _ = ch.close();
-                    break Err(timed_out());
-                }
-                if self
-                    .cancel
-                    .as_ref()
-                    .is_some_and(|c| c.load(Ordering::SeqCst))
-                {
-                    let _ = ch.close();
-                    break Err(TransportError::Cancelled);
-                }
-                if last_alive.elapsed() >= Duration::from_secs(10) {
-                    let _ = self.sess.keepalive_send();
-                    last_alive = Instant::now();
-                }
                 self.wait(remaining(deadline));
             }
         };
