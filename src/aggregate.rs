@@ -6,10 +6,10 @@
 use crate::audit::HostResult;
 use fleetrestart_scan::report::{Report, Service};
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 /// What made a service stale: a file and the package that owns it.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct Cause {
     pub package: Option<String>,
     pub path: String,
@@ -90,25 +90,38 @@ fn causes(s: &Service) -> BTreeSet<Cause> {
         .collect()
 }
 
-fn add_services(rows: &mut BTreeMap<(String, String), ServiceRow>, host: &str, list: &[Service]) {
+/// A service row being built, with the sets that keep adding to it linear (review M6).
+struct RowBuilder {
+    row: ServiceRow,
+    hosts: HashSet<String>,
+    causes: HashSet<Cause>,
+}
+
+type Rows = BTreeMap<(String, String), RowBuilder>;
+
+fn add_services(rows: &mut Rows, host: &str, list: &[Service]) {
     for s in list {
         let method = variant_name(s.method);
         let policy = variant_name(s.policy);
-        let row = rows
+        let b = rows
             .entry((s.name.clone(), method.clone()))
-            .or_insert_with(|| ServiceRow {
-                service: s.name.clone(),
-                method,
-                policy,
-                hosts: Vec::new(),
-                causes: Vec::new(),
+            .or_insert_with(|| RowBuilder {
+                row: ServiceRow {
+                    service: s.name.clone(),
+                    method,
+                    policy,
+                    hosts: Vec::new(),
+                    causes: Vec::new(),
+                },
+                hosts: HashSet::new(),
+                causes: HashSet::new(),
             });
-        if !row.hosts.iter().any(|h| h == host) {
-            row.hosts.push(host.to_string());
+        if b.hosts.insert(host.to_string()) {
+            b.row.hosts.push(host.to_string());
         }
         for c in causes(s) {
-            if !row.causes.contains(&c) {
-                row.causes.push(c);
+            if b.causes.insert(c.clone()) {
+                b.row.causes.push(c);
             }
         }
     }
@@ -128,8 +141,8 @@ fn host_row(host: &str, r: &Report) -> HostRow {
 
 pub fn fleet(results: &[HostResult]) -> Fleet {
     let mut f = Fleet::default();
-    let mut services = BTreeMap::new();
-    let mut never = BTreeMap::new();
+    let mut services = Rows::new();
+    let mut never = Rows::new();
     f.counts.hosts = results.len();
     for r in results {
         match &r.outcome {
@@ -189,8 +202,8 @@ pub fn fleet(results: &[HostResult]) -> Fleet {
             }
         }
     }
-    f.services = services.into_values().collect();
-    f.never_restart = never.into_values().collect();
+    f.services = services.into_values().map(|b| b.row).collect();
+    f.never_restart = never.into_values().map(|b| b.row).collect();
     // most widespread first, then by name
     f.services.sort_by(|a, b| {
         b.hosts
@@ -235,6 +248,42 @@ mod tests {
             }),
             elapsed: Duration::ZERO,
         }
+    }
+
+    #[test]
+    fn folding_is_linear_in_hosts_and_causes() {
+        // review M6: each new host and cause was compared with every earlier one (quadratic:
+        // 2000 hosts x 64 distinct files was ~8e9 string comparisons)
+        let base = report(serde_json::json!([svc("big.service", "/x", "p")]));
+        let results: Vec<HostResult> = (0..2000)
+            .map(|h| {
+                let mut rep = base.clone();
+                let s = &mut rep.services;
+                let p = &mut s[0].processes[0];
+                let f0 = p.files[0].clone();
+                p.files = (0..64)
+                    .map(|i| {
+                        let mut f = f0.clone();
+                        f.path = format!("/h{h}/l{i}");
+                        f
+                    })
+                    .collect();
+                s.push(s[0].clone());
+                HostResult {
+                    host: format!("h{h}"),
+                    outcome: Ok(HostScan {
+                        report: rep,
+                        delivery: Delivery::Reused,
+                    }),
+                    elapsed: Duration::ZERO,
+                }
+            })
+            .collect();
+        let f = fleet(&results);
+        assert_eq!(f.services.len(), 1);
+        assert_eq!(f.services[0].hosts.len(), 2000);
+        assert_eq!(f.services[0].causes.len(), 2000 * 64);
+        assert_eq!(f.services[0].causes[64].path, "/h1/l0");
     }
 
     #[test]

@@ -175,9 +175,15 @@ pub fn clean_script(cfg: &DeliveryConfig) -> String {
 }
 
 fn parse_report(stdout: &[u8]) -> Result<Report, HostError> {
-    let v: serde_json::Value = serde_json::from_slice(stdout)
+    // the version first, skipping everything else without building it (review M6: a
+    // serde_json::Value of a 32 MiB report took ~40x its size), then straight into Report
+    #[derive(serde::Deserialize)]
+    struct Version {
+        schema_version: Option<u64>,
+    }
+    let v: Version = serde_json::from_slice(stdout)
         .map_err(|e| HostError::BadReport(format!("not JSON: {e}")))?;
-    match v.get("schema_version").and_then(|x| x.as_u64()) {
+    match v.schema_version {
         Some(n) if n == u64::from(SCHEMA_VERSION) => {}
         Some(n) => {
             return Err(HostError::BadReport(format!(
@@ -186,7 +192,10 @@ fn parse_report(stdout: &[u8]) -> Result<Report, HostError> {
         }
         None => return Err(HostError::BadReport("no schema_version field".into())),
     }
-    serde_json::from_value(v).map_err(|e| HostError::BadReport(e.to_string()))
+    let report: Report =
+        serde_json::from_slice(stdout).map_err(|e| HostError::BadReport(e.to_string()))?;
+    report.check_bounds().map_err(HostError::BadReport)?;
+    Ok(report)
 }
 
 /// The script's asking line and the output after it (the report).
@@ -303,6 +312,55 @@ mod tests {
             parse_report(b"{\"schema_version\": 1}"),
             Err(HostError::BadReport(_))
         ));
+    }
+
+    fn max_rss_kib() -> i64 {
+        // SAFETY: getrusage(2) fills the struct it is given.
+        let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+        unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
+        u.ru_maxrss
+    }
+
+    #[test]
+    fn hostile_reports_cost_little_memory_and_keep_the_scanner_bounds() {
+        // review M6: the report was first built as a serde_json::Value, ~40x its size in
+        // memory (a 32 MiB array of zeros: over 1 GB per host)
+        let mut doc = String::from("{\"schema_version\":1,\"x\":[0");
+        while doc.len() < 32 << 20 {
+            doc.push_str(",0");
+        }
+        doc.push_str("]}");
+        let before = max_rss_kib();
+        let r = parse_report(doc.as_bytes());
+        let grew_mib = (max_rss_kib() - before) / 1024;
+        assert!(
+            matches!(&r, Err(HostError::BadReport(m)) if m.contains("unknown field")),
+            "{r:?}"
+        );
+        assert!(
+            grew_mib < 200,
+            "parsing grew the peak RSS by {grew_mib} MiB"
+        );
+        // the scanner's bounds hold for what the controller accepts
+        let mut v: serde_json::Value =
+            serde_json::from_str(include_str!("../tests/fixtures/report-clean.json")).unwrap();
+        let proc_ = serde_json::json!({"pid": 10, "ppid": 1, "uid": 0, "user": "root", "comm": "x", "exe": "/usr/bin/x", "cmdline": "x", "started_at": 0, "cgroup": null, "files": [], "files_omitted": 0});
+        let procs: Vec<_> = (0..201).map(|_| proc_.clone()).collect();
+        v["services"] = serde_json::json!([{"name": "a.service", "kind": "systemd", "method": "restart", "policy": "auto", "rule": null, "process_count": 201, "processes": procs}]);
+        let r = parse_report(v.to_string().as_bytes());
+        assert!(
+            matches!(&r, Err(HostError::BadReport(m)) if m.contains("201 processes (at most 200)")),
+            "{r:?}"
+        );
+        v["services"][0]["processes"] = serde_json::json!([proc_]);
+        assert!(parse_report(v.to_string().as_bytes()).is_ok());
+        let files: Vec<_> = (0..65).map(|i| serde_json::json!({"path": format!("/l{i}"), "kind": "library", "reason": "deleted", "package": null})).collect();
+        v["services"][0]["processes"][0]["files"] = serde_json::json!(files);
+        let r = parse_report(v.to_string().as_bytes());
+        assert!(
+            matches!(&r, Err(HostError::BadReport(m)) if m.contains("65 files (at most 64)")),
+            "{r:?}"
+        );
     }
 
     #[test]

@@ -13,6 +13,9 @@ pub const SCHEMA_VERSION: u32 = 1;
 pub const MAX_PROCESSES_PER_GROUP: usize = 200;
 pub const MAX_FILES_PER_PROCESS: usize = 64;
 pub const MAX_CMDLINE_BYTES: usize = 1024;
+/// Entries of each list in a report (services, sessions, ..., warnings): far above any real
+/// host, low enough that a hostile report cannot make a reader's work explode.
+pub const MAX_LIST_ENTRIES: usize = 10_000;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -42,6 +45,64 @@ pub struct Report {
     pub warnings: Vec<String>,
     /// What this scan cannot see, so that "nothing found" is not over-read.
     pub limitations: Vec<String>,
+}
+
+impl Report {
+    /// The bounds a scanner keeps, checked by a reader that does not trust the writer: list
+    /// lengths, processes per group, files per process, command-line length.
+    pub fn check_bounds(&self) -> Result<(), String> {
+        let lists = [
+            ("services", self.services.len()),
+            ("never_restart", self.never_restart.len()),
+            ("sessions", self.sessions.len()),
+            ("containers", self.containers.len()),
+            ("unattributed", self.unattributed.len()),
+            ("warnings", self.warnings.len()),
+            ("limitations", self.limitations.len()),
+            ("reboot.reasons", self.reboot.reasons.len()),
+            ("reboot.packages", self.reboot.packages.len()),
+        ];
+        for (name, n) in lists {
+            if n > MAX_LIST_ENTRIES {
+                return Err(format!(
+                    "{name} has {n} entries (at most {MAX_LIST_ENTRIES})"
+                ));
+            }
+        }
+        let groups = self
+            .services
+            .iter()
+            .chain(&self.never_restart)
+            .map(|s| (&s.name, &s.processes))
+            .chain(self.sessions.iter().map(|s| (&s.id, &s.processes)))
+            .chain(self.containers.iter().map(|c| (&c.id, &c.processes)))
+            .chain(self.unattributed.iter().map(|u| (&u.reason, &u.processes)));
+        for (name, procs) in groups {
+            if procs.len() > MAX_PROCESSES_PER_GROUP {
+                return Err(format!(
+                    "{name:?} lists {} processes (at most {MAX_PROCESSES_PER_GROUP})",
+                    procs.len()
+                ));
+            }
+            for p in procs {
+                if p.files.len() > MAX_FILES_PER_PROCESS {
+                    return Err(format!(
+                        "process {} lists {} files (at most {MAX_FILES_PER_PROCESS})",
+                        p.pid,
+                        p.files.len()
+                    ));
+                }
+                if p.cmdline.len() > MAX_CMDLINE_BYTES {
+                    return Err(format!(
+                        "process {} has a command line of {} bytes (at most {MAX_CMDLINE_BYTES})",
+                        p.pid,
+                        p.cmdline.len()
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
