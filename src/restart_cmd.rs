@@ -363,11 +363,7 @@ pub fn resume(args: ResumeArgs) -> i32 {
     let interactive = std::io::stderr().is_terminal();
     let ctx = select::audit_context(&t, &scanners, rules, false, interactive);
     if !args.quiet {
-        let done = replayed
-            .hosts
-            .values()
-            .filter(|p| matches!(p.last, Phase::Finished { .. }))
-            .count();
+        let done = replayed.hosts.values().filter(|p| !p.resumable()).count();
         let mid = replayed.hosts.len() - done;
         say!(
             "Resuming campaign {} (run {}{}): {done} host(s) finished, {mid} interrupted mid-way, {} not started",

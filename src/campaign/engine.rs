@@ -54,6 +54,8 @@ pub struct Counts {
     pub ok: usize,
     pub failed: usize,
     pub unreachable: usize,
+    /// Aborted by the operator after their restart: `resume` runs their checks.
+    pub aborted: usize,
     pub not_started: usize,
     pub undrain_failed: usize,
 }
@@ -102,7 +104,7 @@ pub fn run(
                             outcome,
                             reason,
                             undrain_failed,
-                        } => {
+                        } if *outcome != Outcome::Aborted => {
                             sched.finished(i, *outcome, 0);
                             results[i] = Some(HostResult {
                                 host: h.host.clone(),
@@ -128,7 +130,7 @@ pub fn run(
             let target = &targets[&h.host];
             let progress = replayed
                 .and_then(|r| r.hosts.get(&h.host))
-                .filter(|p| !matches!(p.last, Phase::Finished { .. }));
+                .filter(|p| p.resumable());
             scope.spawn(move || {
                 let start = Instant::now();
                 let end = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -256,6 +258,7 @@ pub fn run(
         ok: count("ok"),
         failed: count("failed"),
         unreachable: count("unreachable"),
+        aborted: count("aborted"),
         not_started: count("not_started"),
         undrain_failed: hosts.iter().filter(|h| h.undrain_failed.is_some()).count(),
     };
@@ -281,6 +284,7 @@ pub fn status(o: Outcome) -> &'static str {
         Outcome::Ok => "ok",
         Outcome::Failed => "failed",
         Outcome::Unreachable => "unreachable",
+        Outcome::Aborted => "aborted",
     }
 }
 
@@ -318,12 +322,17 @@ pub fn summary(r: &CampaignResult, journal: &std::path::Path) -> String {
     let c = &r.counts;
     let _ = writeln!(
         o,
-        "Campaign {}: {} host(s): {} ok, {} failed, {} unreachable, {} not started{}",
+        "Campaign {}: {} host(s): {} ok, {} failed, {} unreachable, {}{} not started{}",
         r.campaign,
         c.hosts,
         c.ok,
         c.failed,
         c.unreachable,
+        if c.aborted > 0 {
+            format!("{} aborted (resume runs their checks), ", c.aborted)
+        } else {
+            String::new()
+        },
         c.not_started,
         if c.undrain_failed > 0 {
             format!(
@@ -337,7 +346,7 @@ pub fn summary(r: &CampaignResult, journal: &std::path::Path) -> String {
     if let Some(s) = &r.stopped {
         let _ = writeln!(o, "Stopped: {}", describe(s));
     }
-    if c.not_started > 0 || r.stopped.is_some() {
+    if c.not_started > 0 || c.aborted > 0 || r.stopped.is_some() {
         let _ = writeln!(
             o,
             "Journal: {} (continue with `fleetrestart resume {}`)",

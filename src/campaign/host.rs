@@ -370,7 +370,8 @@ fn body(
         }
     }
     if env.abort.load(Ordering::SeqCst) {
-        return Err(failed(
+        return Err((
+            Outcome::Aborted,
             "aborted by the operator before the health checks".into(),
         ));
     }
@@ -403,8 +404,11 @@ fn body(
     let mut result = Ok(());
     for c in &list {
         if let Err(e) = checks::run(c, &mut probe, &units, &services, env.abort) {
-            // a host that vanished during its checks is unreachable, not merely unhealthy
-            result = Err(if worker.open().is_err() {
+            // an operator's abort is not the host's failure; a host that vanished during its
+            // checks is unreachable, not merely unhealthy
+            result = Err(if env.abort.load(Ordering::SeqCst) {
+                (Outcome::Aborted, format!("aborted by the operator: {e}"))
+            } else if worker.open().is_err() {
                 (
                     Outcome::Unreachable,
                     format!("{e}; the host no longer answers"),

@@ -110,6 +110,14 @@ pub fn allowed(from: Option<&Phase>, to: &Phase, resumed: bool) -> bool {
     use Phase::*;
     match (from, to) {
         (None, Started) => true,
+        // an aborted host's checks run again on resume (it was restarted and undrained)
+        (
+            Some(Finished {
+                outcome: Outcome::Aborted,
+                ..
+            }),
+            Checking,
+        ) => resumed,
         (Some(Finished { .. }), _) => false,
         (Some(a), b) if a.name() == b.name() => resumed,
         (Some(Started), Draining | Restarting { .. } | Finished { .. }) => true,
@@ -143,6 +151,17 @@ pub struct HostProgress {
     /// Index of the controller run that wrote the last record (0 = the first run).
     pub run: usize,
     pub t: u64,
+}
+
+impl HostProgress {
+    /// Has this host work left for a resume: interrupted mid-way, or aborted by the operator
+    /// before its checks passed?
+    pub fn resumable(&self) -> bool {
+        match &self.last {
+            Phase::Finished { outcome, .. } => *outcome == Outcome::Aborted,
+            _ => true,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -558,6 +577,32 @@ mod tests {
             h.clone() + &host("c1", "h1", Phase::Started) + &host("c1", "h1", fin(Outcome::Failed));
         let e = replay("j", &(done + &host("c1", "h1", Phase::Started))).unwrap_err();
         assert!(e.message.contains("from finished"), "{e}");
+    }
+
+    #[test]
+    fn an_aborted_host_is_resumable_at_its_checks() {
+        let aborted = Phase::Finished {
+            outcome: Outcome::Aborted,
+            reason: Some("aborted by the operator".into()),
+            undrain_failed: None,
+        };
+        assert!(allowed(Some(&aborted), &Phase::Checking, true));
+        assert!(!allowed(Some(&aborted), &Phase::Checking, false));
+        assert!(!allowed(Some(&aborted), &Phase::Draining, true));
+        assert!(!allowed(
+            Some(&fin(Outcome::Failed)),
+            &Phase::Checking,
+            true
+        ));
+        let p = |last| HostProgress {
+            last,
+            before: None,
+            run: 0,
+            t: 0,
+        };
+        assert!(p(aborted).resumable());
+        assert!(p(Phase::Checking).resumable());
+        assert!(!p(fin(Outcome::Failed)).resumable());
     }
 
     /// Every phase sequence the engine can write is accepted; every jump backwards is refused.

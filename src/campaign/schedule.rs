@@ -17,6 +17,9 @@ pub enum Outcome {
     Ok,
     Failed,
     Unreachable,
+    /// The operator aborted it (second Ctrl-C) after its restart, before its checks passed:
+    /// not a failure (neither the budget nor a canary counts it); `resume` runs its checks.
+    Aborted,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -264,7 +267,8 @@ impl Scheduler {
         if self.stop.is_some() {
             return;
         }
-        if outcome != Outcome::Ok && self.hosts[i].canary {
+        let failed = matches!(outcome, Outcome::Failed | Outcome::Unreachable);
+        if failed && self.hosts[i].canary {
             self.stop = Some(Stop::Canary(format!(
                 "canary host #{} did not pass: the campaign stops",
                 i + 1
@@ -496,6 +500,33 @@ mod tests {
         );
         assert!(matches!(stop, Some(Stop::Canary(_))));
         assert!((1..6).all(|i| spans[i].is_none()));
+    }
+
+    #[test]
+    fn an_aborted_host_spends_no_budget_and_fails_no_canary() {
+        // review M3: an operator's abort was recorded as the host's failure, so a resume
+        // stopped at once ("canary host did not pass", or the default budget of 0)
+        let spec = Spec {
+            batch: Ramp(vec![Size::Count(2)]),
+            canary: Some(crate::campaign::spec::Canary::Count(1)),
+            ..Default::default()
+        };
+        let p = plan(4, &spec, |_| vec![]);
+        let mut s = Scheduler::new(&p, &spec);
+        s.mark_running(0);
+        s.finished(0, Outcome::Aborted, 0);
+        assert_eq!(s.stopped(), None);
+        let mut s = Scheduler::new(&p, &spec);
+        s.mark_running(1);
+        s.finished(1, Outcome::Aborted, 0);
+        assert_eq!(
+            s.stopped(),
+            None,
+            "the default budget (0 failures) is not spent"
+        );
+        s.mark_running(2);
+        s.finished(2, Outcome::Failed, 0);
+        assert!(matches!(s.stopped(), Some(Stop::Budget(_))));
     }
 
     #[test]
