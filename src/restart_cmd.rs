@@ -290,14 +290,10 @@ fn override_budget(
 }
 
 pub fn resume(args: ResumeArgs) -> i32 {
-    let text = match std::fs::read_to_string(&args.journal) {
-        Ok(t) => t,
-        Err(e) => {
-            return exit::input_error(format!(
-                "cannot read journal {}: {e}",
-                args.journal.display()
-            ))
-        }
+    // locked before it is read: no other controller appends between the read and the repair
+    let (locked, text) = match journal::Locked::open(&args.journal) {
+        Ok(x) => x,
+        Err(e) => return exit::input_error(e),
     };
     let replayed = match journal::replay(&args.journal.display().to_string(), &text) {
         Ok(r) => r,
@@ -356,7 +352,7 @@ pub fn resume(args: ResumeArgs) -> i32 {
     if let Err(e) = spec.validate() {
         return exit::input_error(format!("resume: {e}"));
     }
-    let writer = match Writer::reopen(&journal_path, &replayed, new_budget) {
+    let writer = match locked.resume(&replayed, new_budget) {
         Ok(w) => w,
         Err(e) => return exit::input_error(e),
     };

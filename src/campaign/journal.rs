@@ -302,13 +302,94 @@ pub fn replay(file: &str, text: &str) -> Result<Replayed, JournalError> {
 pub struct Writer {
     file: std::fs::File,
     campaign: String,
+    /// The file's length after the last complete record: a failed append is cut back to it.
+    len: u64,
+    /// An append failed: every later one is refused (no record may follow a torn one).
+    failed: bool,
+    /// Tests: the next append writes this many bytes, then fails (a disk that fills up).
+    #[cfg(test)]
+    fail_after: Option<usize>,
     /// Time spent writing and fsyncing, and how many records (benchmarks).
     pub spent: std::time::Duration,
     pub writes: usize,
 }
 
+/// A journal opened for `resume`: locked first, then read, so no other controller can append
+/// between the read and the repair (review M2).
+#[derive(Debug)]
+pub struct Locked {
+    file: std::fs::File,
+    path: std::path::PathBuf,
+    /// The bytes read under the lock.
+    len: u64,
+}
+
+impl Locked {
+    /// Opens and locks the journal, then reads it whole; a last line torn in the middle of a
+    /// character is decoded lossily (replay drops a torn last line anyway).
+    pub fn open(path: &Path) -> Result<(Locked, String), String> {
+        use std::io::Read;
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| format!("cannot open journal {}: {e}", path.display()))?;
+        lock(&file, path)?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)
+            .map_err(|e| format!("cannot read journal {}: {e}", path.display()))?;
+        let cut = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        let mut text = String::from_utf8(bytes[..cut].to_vec()).map_err(|e| {
+            format!(
+                "journal {}: not UTF-8 at byte {}",
+                path.display(),
+                e.utf8_error().valid_up_to()
+            )
+        })?;
+        text.push_str(&String::from_utf8_lossy(&bytes[cut..]));
+        let len = bytes.len() as u64;
+        Ok((
+            Locked {
+                file,
+                path: path.to_path_buf(),
+                len,
+            },
+            text,
+        ))
+    }
+
+    /// Continues the journal: cuts a torn last line and appends `Resumed` (with the budget the
+    /// operator set for this run, if any).
+    pub fn resume(self, replayed: &Replayed, budget: Option<Budget>) -> Result<Writer, String> {
+        let valid = replayed.valid_len as u64;
+        if valid > self.len {
+            return Err(format!(
+                "journal {}: replayed past what was read",
+                self.path.display()
+            ));
+        }
+        // appends go to the (new) end, so cutting the torn line first is enough
+        self.file
+            .set_len(valid)
+            .map_err(|e| format!("cannot repair journal {}: {e}", self.path.display()))?;
+        let mut w = Writer {
+            file: self.file,
+            campaign: replayed.header.campaign.clone(),
+            len: valid,
+            failed: false,
+            #[cfg(test)]
+            fail_after: None,
+            spent: Default::default(),
+            writes: 0,
+        };
+        w.event(Event::Resumed { budget })?;
+        Ok(w)
+    }
+}
+
 impl Writer {
-    /// A new journal (the file must not exist): writes the header.
+    /// A new journal (the file must not exist): writes the header, and makes the new file's
+    /// directory entry durable (the directory is fsynced; `.` for a bare file name).
     pub fn create(path: &Path, header: &Header) -> Result<Writer, String> {
         let file = std::fs::OpenOptions::new()
             .append(true)
@@ -326,56 +407,55 @@ impl Writer {
         let mut w = Writer {
             file,
             campaign: header.campaign.clone(),
+            len: 0,
+            failed: false,
+            #[cfg(test)]
+            fail_after: None,
             spent: Default::default(),
             writes: 0,
         };
         w.append(&Record::Campaign(Box::new(header.clone())))?;
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            // the new file's directory entry must survive a crash too
-            if let Ok(d) = std::fs::File::open(dir) {
-                let _ = d.sync_all();
-            }
-        }
-        Ok(w)
-    }
-
-    /// An existing journal, to continue it: cuts a torn last line and appends `Resumed` (with
-    /// the budget the operator set for this run, if any).
-    pub fn reopen(
-        path: &Path,
-        replayed: &Replayed,
-        budget: Option<Budget>,
-    ) -> Result<Writer, String> {
-        let file = std::fs::OpenOptions::new()
-            .append(true)
-            .open(path)
-            .map_err(|e| format!("cannot open journal {}: {e}", path.display()))?;
-        lock(&file, path)?;
-        // appends go to the (new) end, so cutting the torn line first is enough
-        file.set_len(replayed.valid_len as u64)
-            .map_err(|e| format!("cannot repair journal {}: {e}", path.display()))?;
-        let mut w = Writer {
-            file,
-            campaign: replayed.header.campaign.clone(),
-            spent: Default::default(),
-            writes: 0,
-        };
-        w.event(Event::Resumed { budget })?;
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| format!("cannot sync the journal's directory {}: {e}", dir.display()))?;
         Ok(w)
     }
 
     pub fn append(&mut self, r: &Record) -> Result<(), String> {
+        if self.failed {
+            return Err("the journal could not be written earlier: no record may follow".into());
+        }
         let t = std::time::Instant::now();
         let mut line = serde_json::to_string(r).map_err(|e| e.to_string())?;
         line.push('\n');
         let r = self
-            .file
-            .write_all(line.as_bytes())
-            .and_then(|_| self.file.sync_data())
+            .write_line(line.as_bytes())
             .map_err(|e| format!("cannot write the journal: {e}"));
+        match r {
+            Ok(()) => self.len += line.len() as u64,
+            Err(_) => {
+                // a half-written line must not be followed by a whole one
+                self.failed = true;
+                let _ = self.file.set_len(self.len);
+            }
+        }
         self.spent += t.elapsed();
         self.writes += 1;
         r
+    }
+
+    fn write_line(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        #[cfg(test)]
+        if let Some(n) = self.fail_after.take() {
+            self.file.write_all(&bytes[..n])?;
+            return Err(std::io::Error::other("no space left on device (test)"));
+        }
+        self.file.write_all(bytes)?;
+        self.file.sync_data()
     }
 
     pub fn host(&mut self, host: &str, phase: Phase) -> Result<(), String> {
@@ -654,17 +734,73 @@ mod tests {
             .unwrap_err()
             .contains("exists already"));
         let text = std::fs::read_to_string(&p).unwrap();
-        let r = replay("j", &text).unwrap();
-        assert!(Writer::reopen(&p, &r, None).unwrap_err().contains("locked"));
+        assert!(Locked::open(&p).unwrap_err().contains("locked"));
         drop(w);
-        std::fs::write(&p, text.clone() + "{\"torn").unwrap();
-        let r = replay("j", &std::fs::read_to_string(&p).unwrap()).unwrap();
-        let mut w = Writer::reopen(&p, &r, None).unwrap();
+        // a torn last line, cut in the middle of a character (review L3: read_to_string
+        // refused the whole journal)
+        let mut torn = (text.clone() + "{\"torn\": \"é").into_bytes();
+        torn.pop();
+        std::fs::write(&p, torn).unwrap();
+        let (l, t) = Locked::open(&p).unwrap();
+        let r = replay("j", &t).unwrap();
+        let mut w = l.resume(&r, None).unwrap();
         w.host("h1", Phase::Draining).unwrap();
-        let r = replay("j", &std::fs::read_to_string(&p).unwrap()).unwrap();
+        drop(w);
+        let (l, t) = Locked::open(&p).unwrap();
+        let r = replay("j", &t).unwrap();
         assert!(r.warnings.is_empty());
         assert_eq!(r.runs, 2);
         assert_eq!(r.hosts["h1"].last, Phase::Draining);
+        drop(l);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn resume_reads_under_the_lock_and_keeps_what_another_controller_wrote() {
+        // review M2: resume read and replayed the journal, then locked it and cut it to the
+        // length it had read: records another controller appended in between were lost
+        let dir = std::env::temp_dir().join(format!("frj-m2-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("c.journal");
+        let mut other = Writer::create(&p, &header()).unwrap();
+        other.host("h1", Phase::Started).unwrap();
+        // while the other controller runs, resume cannot even read
+        assert!(Locked::open(&p).unwrap_err().contains("locked"));
+        other.host("h1", fin(Outcome::Ok)).unwrap();
+        drop(other);
+        let (l, t) = Locked::open(&p).unwrap();
+        let r = replay("j", &t).unwrap();
+        assert_eq!(r.hosts["h1"].last, fin(Outcome::Ok));
+        let w = l.resume(&r, None).unwrap();
+        drop(w);
+        let r = replay("j", &std::fs::read_to_string(&p).unwrap()).unwrap();
+        assert_eq!(r.hosts["h1"].last, fin(Outcome::Ok), "kept");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_failed_append_is_cut_back_and_no_record_follows_it() {
+        // review L2: a half-written line was followed by the next worker's whole one, and
+        // replay then refused the journal
+        let dir = std::env::temp_dir().join(format!("frj-l2-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("c.journal");
+        let mut w = Writer::create(&p, &header()).unwrap();
+        w.host("h1", Phase::Started).unwrap();
+        let good = std::fs::metadata(&p).unwrap().len();
+        // the disk fills in the middle of the next line: half of it is written, then an error
+        w.fail_after = Some(7);
+        let e = w.host("h1", Phase::Draining);
+        assert!(e.is_err(), "{e:?}");
+        assert_eq!(std::fs::metadata(&p).unwrap().len(), good, "cut back");
+        assert!(w
+            .host("h1", Phase::Draining)
+            .unwrap_err()
+            .contains("earlier"));
+        let r = replay("j", &std::fs::read_to_string(&p).unwrap()).unwrap();
+        assert_eq!(r.hosts["h1"].last, Phase::Started);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
