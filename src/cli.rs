@@ -87,8 +87,8 @@ pub struct TargetArgs {
     /// Directory holding fleetrestart-scan-<arch> binaries (default: embedded, or beside this program).
     #[arg(long, value_name = "DIR")]
     pub scanner_dir: Option<PathBuf>,
-    /// Cache directory for the scanner on each host (default: ${XDG_CACHE_HOME:-$HOME/.cache}/fleetrestart of the user the scanner runs as).
-    #[arg(long, value_name = "DIR")]
+    /// Cache directory for the scanner on each host (default: ${XDG_CACHE_HOME:-$HOME/.cache}/fleetrestart of the user the scanner runs as). It must be the scanning user's, mode 0700, below directories nobody else may write to (sticky ones like /tmp aside); otherwise the host fails and nothing runs from it.
+    #[arg(long, value_name = "DIR", value_parser = cache_dir_value)]
     pub cache_dir: Option<String>,
     /// Run this scanner already installed on the hosts instead of uploading one (inventory variable: fleetrestart_scanner).
     #[arg(long, value_name = "PATH")]
@@ -227,4 +227,16 @@ pub struct ResumeArgs {
     /// No progress lines.
     #[arg(long)]
     pub quiet: bool,
+}
+
+/// A cache directory path: absolute, no control characters (it is checked on the host by
+/// parsing `ls` lines).
+fn cache_dir_value(s: &str) -> Result<String, String> {
+    if !s.starts_with('/') {
+        return Err("an absolute path is expected".into());
+    }
+    if s.chars().any(char::is_control) {
+        return Err("control characters are not allowed".into());
+    }
+    Ok(s.to_string())
 }

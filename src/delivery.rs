@@ -20,6 +20,7 @@ use std::time::Duration;
 const EXIT_NO_SCANNER: i32 = 95;
 const EXIT_UPLOAD_FAILED: i32 = 96;
 const EXIT_UNKNOWN_ARCH: i32 = 97;
+const EXIT_UNSAFE_DIR: i32 = 98;
 const EXIT_VERIFY_FAILED: i32 = 99;
 
 /// The delivery script's asking line: what it did or needs. Lines before it (a login shell's
@@ -29,6 +30,7 @@ const LINE_RUN: &str = "FLEETRESTART-RUN";
 const LINE_UPLOAD: &str = "FLEETRESTART-UPLOAD ";
 const LINE_ARCH: &str = "FLEETRESTART-ARCH ";
 const LINE_NO_SCANNER: &str = "FLEETRESTART-NOSCANNER ";
+const LINE_UNSAFE: &str = "FLEETRESTART-UNSAFE ";
 
 /// The cache directory expression used when none is configured (expanded by the host's shell).
 pub const DEFAULT_CACHE_DIR: &str = "${XDG_CACHE_HOME:-$HOME/.cache}/fleetrestart";
@@ -85,6 +87,8 @@ pub enum HostError {
     NoScanner(String),
     UploadFailed(String),
     VerifyFailed,
+    /// Someone else could change what is in the cache directory: nothing is run from it.
+    UnsafeCacheDir(String),
     ScannerFailed {
         status: Option<i32>,
         stderr: String,
@@ -102,6 +106,7 @@ impl std::fmt::Display for HostError {
             HostError::UnsupportedArch(a) => write!(f, "unsupported architecture {a:?} (scanners exist for x86_64 and aarch64)"),
             HostError::NoScanner(a) => write!(f, "no scanner for {a} is available to this controller (build with `cargo xtask scanners`)"),
             HostError::UploadFailed(e) => write!(f, "uploading the scanner failed: {e}"),
+            HostError::UnsafeCacheDir(m) => write!(f, "refusing the scanner cache directory: {m}"),
             HostError::VerifyFailed => write!(f, "the uploaded scanner failed its sha256 check (is sha256sum installed on the host?)"),
             HostError::ScannerFailed { status: Some(c), stderr } => write!(f, "scanner exited with status {c}: {}", stderr.trim()),
             HostError::ScannerFailed { status: None, stderr } => write!(f, "scanner was killed by a signal: {}", stderr.trim()),
@@ -126,10 +131,22 @@ fn dir_expr(cfg: &DeliveryConfig) -> String {
 /// The host script: run the verified cached scanner, or ask for it, verify it and run it.
 /// Every path is quoted; the architecture comes from `/proc/sys/kernel/arch` (a read, no
 /// process) or `uname -m` on kernels without it.
-pub fn run_script(set: &ScannerSet, cfg: &DeliveryConfig, with_rules: bool) -> String {
+///
+/// The cache directory is trusted only when nobody else can change what is in it (review H6):
+/// resolved to its physical path, it must be a directory of the running user with mode
+/// `drwx------`, and every directory above it must belong to root or that user and be writable
+/// by nobody else (unless sticky, like /tmp). One `ls -ldn` of the chain checks it; the user id
+/// comes from `/proc/self/status` (no process). Then the file hashed is the file run: nobody
+/// else can rewrite it between the hash and the exec. An upload is written with noclobber.
+///
+/// With `rules_len` > 0 the rules follow the scanner on standard input. On the cold path one
+/// `head` reads both into the temporary file (BusyBox `head -c` reads past its count, so a
+/// second reader of the same input would miss what it swallowed: review M12); the rules are
+/// then split off into their own file, which becomes the scanner's standard input.
+pub fn run_script(set: &ScannerSet, cfg: &DeliveryConfig, rules_len: usize) -> String {
     let args = format!(
         "--format json{}",
-        if with_rules { " --rules -" } else { "" }
+        if rules_len > 0 { " --rules -" } else { "" }
     );
     if let Some(path) = &cfg.installed_scanner {
         return format!("exec {} {args}", quote(path));
@@ -138,13 +155,13 @@ pub fn run_script(set: &ScannerSet, cfg: &DeliveryConfig, with_rules: bool) -> S
         "d={}\na=\nread -r a 2>/dev/null </proc/sys/kernel/arch || a=$(uname -m </dev/null)\n",
         dir_expr(cfg)
     );
-    s.push_str("case $a in\n  x86_64|amd64) a=x86_64 ;;\n  aarch64|arm64|armv8l) a=aarch64 ;;\n");
+    s.push_str("case $a in\n  x86_64|amd64) a=x86_64 ;;\n  aarch64|arm64) a=aarch64 ;;\n");
     s.push_str(&format!(
         "  *) printf '{LINE_ARCH}%s\\n' \"$a\"; exit {EXIT_UNKNOWN_ARCH} ;;\nesac\ncase $a in\n"
     ));
     for sc in &set.scanners {
         s.push_str(&format!(
-            "  {}) f=\"$d/{}\"; h={}; n={} ;;\n",
+            "  {}) b={}; h={}; n={} ;;\n",
             sc.arch,
             sc.cache_name(),
             sc.sha256,
@@ -154,14 +171,61 @@ pub fn run_script(set: &ScannerSet, cfg: &DeliveryConfig, with_rules: bool) -> S
     s.push_str(&format!(
         "  *) printf '{LINE_NO_SCANNER}%s\\n' \"$a\"; exit {EXIT_NO_SCANNER} ;;\nesac\n"
     ));
+    // the cache directory: created private if missing, then checked with its parents
     s.push_str(&format!(
-        "if [ -f \"$f\" ]; then\n  s=$(sha256sum \"$f\" </dev/null 2>/dev/null)\n  \
+        r#"umask 077
+unsafe() {{ printf '{LINE_UNSAFE}%s\n' "$1"; exit {EXIT_UNSAFE_DIR}; }}
+[ ! -h "$d" ] || unsafe "$d is a symbolic link"
+[ -d "$d" ] || mkdir -p "$d" 2>/dev/null
+cd -P "$d" 2>/dev/null || unsafe "cannot create or enter the cache directory $d"
+d=$PWD
+me=
+while read -r k _ e _; do [ "$k" = Uid: ] && me=$e && break; done </proc/self/status
+[ -n "$me" ] || unsafe "cannot read the user id from /proc/self/status"
+set -- "$d"
+p=$d
+while [ -n "$p" ] && [ "$p" != / ]; do p=${{p%/*}}; set -- "$@" "${{p:-/}}"; p=${{p:-/}}; done
+r=$(LC_ALL=C ls -ldn "$@" 2>&1 </dev/null | {{
+  while read -r m _ u _ _ _ _ _ n; do
+    if [ "$n" = "$d" ]; then
+      case $m in drwx------|drwx------.) ;; *) echo "$n has mode $m, not drwx------"; exit ;; esac
+      [ "$u" = "$me" ] || {{ echo "$n belongs to uid $u, not to the running uid $me"; exit; }}
+    else
+      case $m in d*) ;; *) echo "$n is not a directory ($m)"; exit ;; esac
+      [ "$u" = 0 ] || [ "$u" = "$me" ] || {{ echo "$n belongs to uid $u (neither root nor the running uid $me)"; exit; }}
+      case $m in ?????w*|????????w*) case $m in *t|*t.|*t+|*T|*T.|*T+) ;; *) echo "$n is writable by others ($m)"; exit ;; esac ;; esac
+    fi
+    c=$((c+1))
+  done
+  [ "${{c:-0}}" = $# ] || echo "cannot list the cache directory's parents"
+}})
+[ -z "$r" ] || unsafe "$r"
+f="$d/$b"
+"#
+    ));
+    s.push_str(&format!(
+        "if [ -f \"$f\" ] && [ ! -h \"$f\" ]; then\n  s=$(sha256sum \"$f\" </dev/null 2>/dev/null)\n  \
          if [ \"${{s%% *}}\" = \"$h\" ]; then printf '{LINE_RUN}\\n'; exec \"$f\" {args}; fi\nfi\n"
     ));
     s.push_str(&format!(
-        "printf '{LINE_UPLOAD}%s\\n' \"$a\"\numask 077\nt=\"$d/.upload.$$\"\n\
-         mkdir -p \"$d\" && chmod 700 \"$d\" && head -c \"$n\" >\"$t\" || {{ rm -f \"$t\"; exit {EXIT_UPLOAD_FAILED}; }}\n\
-         s=$(sha256sum \"$t\" </dev/null 2>/dev/null)\n\
+        "printf '{LINE_UPLOAD}%s\\n' \"$a\"\nt=\"$d/.upload.$$\"\nrm -f \"$t\" \"$t.rules\" \"$t.bin\"\nset -C\n\
+         head -c {total} >\"$t\" || {{ rm -f \"$t\"; exit {EXIT_UPLOAD_FAILED}; }}\n",
+        total = if rules_len > 0 {
+            format!("$((n+{rules_len}))")
+        } else {
+            "\"$n\"".to_string()
+        }
+    ));
+    if rules_len > 0 {
+        // split the rules off; the scanner's bytes are then the first $n
+        s.push_str(&format!(
+            "tail -c +$((n+1)) \"$t\" >\"$t.rules\" && head -c \"$n\" \"$t\" >\"$t.bin\" && mv -f \"$t.bin\" \"$t\" \
+             || {{ rm -f \"$t\" \"$t.rules\" \"$t.bin\"; exit {EXIT_UPLOAD_FAILED}; }}\n\
+             exec <\"$t.rules\"; rm -f \"$t.rules\"\n"
+        ));
+    }
+    s.push_str(&format!(
+        "s=$(sha256sum \"$t\" </dev/null 2>/dev/null)\n\
          [ \"${{s%% *}}\" = \"$h\" ] || {{ rm -f \"$t\"; exit {EXIT_VERIFY_FAILED}; }}\n\
          chmod 700 \"$t\" && mv -f \"$t\" \"$f\" || {{ rm -f \"$t\"; exit {EXIT_UPLOAD_FAILED}; }}\n\
          exec \"$f\" {args}\n"
@@ -171,7 +235,7 @@ pub fn run_script(set: &ScannerSet, cfg: &DeliveryConfig, with_rules: bool) -> S
 
 /// Removes every cached scanner version and the directory if empty.
 pub fn clean_script(cfg: &DeliveryConfig) -> String {
-    format!("d={}\nrm -f \"$d\"/fleetrestart-scan-* \"$d\"/.upload.*\nrmdir \"$d\" 2>/dev/null\nexit 0\n", dir_expr(cfg))
+    format!("d={}\n[ -h \"$d\" ] || {{ rm -f \"$d\"/fleetrestart-scan-* \"$d\"/.upload.*; rmdir \"$d\" 2>/dev/null; }}\nexit 0\n", dir_expr(cfg))
 }
 
 fn parse_report(stdout: &[u8]) -> Result<Report, HostError> {
@@ -226,7 +290,7 @@ pub fn scan_host(
         max_stderr: 64 << 10,
     };
     let rules = rules.unwrap_or("").as_bytes();
-    let script = run_script(set, cfg, !rules.is_empty());
+    let script = run_script(set, cfg, rules.len());
     let answer = |line: &str| -> Cow<[u8]> {
         match line.strip_prefix(LINE_UPLOAD).and_then(|a| set.for_arch(a)) {
             Some(sc) if rules.is_empty() => Cow::Borrowed(sc.bytes.as_slice()),
@@ -259,6 +323,7 @@ pub fn scan_host(
                 ))
             }
             Some(EXIT_VERIFY_FAILED) => return Err(HostError::VerifyFailed),
+            Some(EXIT_UNSAFE_DIR) => return Err(HostError::UnsafeCacheDir(arch_in(LINE_UNSAFE))),
             _ => {}
         }
         if let Some(sc) = line.strip_prefix(LINE_UPLOAD).and_then(|a| set.for_arch(a)) {
@@ -369,14 +434,14 @@ mod tests {
             cache_dir: Some("/var/cache/it's here".into()),
             ..Default::default()
         };
-        assert!(run_script(&ScannerSet::default(), &cfg, false)
+        assert!(run_script(&ScannerSet::default(), &cfg, 0)
             .starts_with("d='/var/cache/it'\\''s here'\n"));
         let cfg = DeliveryConfig {
             installed_scanner: Some("/opt/fr scan".into()),
             ..Default::default()
         };
         assert_eq!(
-            run_script(&ScannerSet::default(), &cfg, true),
+            run_script(&ScannerSet::default(), &cfg, 10),
             "exec '/opt/fr scan' --format json --rules -"
         );
     }
@@ -436,6 +501,200 @@ mod script_tests {
         };
         let r = scan_host(&mut LocalSession::default(), &set, &config(&dir), None);
         assert_eq!(r.unwrap_err(), HostError::NoScanner(host_arch().into()));
+    }
+
+    /// A stand-in scanner that records that it ran, and the rules it got, in `out`.
+    fn recorder(out: &std::path::Path) -> ScannerSet {
+        let body = format!(
+            "#!/bin/sh\ncat > '{}'\necho '{{\"schema_version\": 1}}'\n",
+            out.display()
+        );
+        ScannerSet {
+            scanners: vec![Scanner::new(host_arch(), body.into_bytes(), "t".into())],
+        }
+    }
+
+    fn unsafe_reason(r: Result<HostScan, HostError>) -> String {
+        match r {
+            Err(HostError::UnsafeCacheDir(m)) => m,
+            r => panic!("expected a refused cache directory, got {r:?}"),
+        }
+    }
+
+    #[test]
+    fn a_cache_directory_others_can_change_is_refused() {
+        // review H6: the script trusted any existing directory and file (owner, mode,
+        // symlinks), so a pre-created cache dir let another user swap the scanner after its
+        // hash was checked
+        let base = cache("unsafe");
+        std::fs::create_dir_all(&base).unwrap();
+        let out = base.join("ran");
+        let set = recorder(&out);
+        let uid = unsafe { libc::geteuid() };
+        let chown = |p: &std::path::Path, uid: u32| {
+            let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).unwrap();
+            assert_eq!(unsafe { libc::chown(c.as_ptr(), uid, uid) }, 0);
+        };
+        let mode = |p: &std::path::Path, m: u32| {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
+        };
+        // another user's directory, with the genuine stand-in inside (its bytes are public)
+        let theirs = base.join("theirs");
+        // (the stand-in's report is not a whole one: a bad report means it ran)
+        let ran = |r: Result<HostScan, HostError>| {
+            assert!(matches!(&r, Err(HostError::BadReport(_))), "{r:?}");
+            std::fs::remove_file(&out).expect("the stand-in ran");
+        };
+        ran(scan_host(
+            &mut LocalSession::default(),
+            &set,
+            &config(&theirs),
+            None,
+        ));
+        if uid == 0 {
+            chown(&theirs, 65534);
+            let m = unsafe_reason(scan_host(
+                &mut LocalSession::default(),
+                &set,
+                &config(&theirs),
+                None,
+            ));
+            assert!(m.contains("belongs to uid 65534"), "{m}");
+            assert!(!out.exists(), "the scanner in it did not run");
+            chown(&theirs, uid);
+        }
+        // our own directory, but open to others
+        mode(&theirs, 0o755);
+        let m = unsafe_reason(scan_host(
+            &mut LocalSession::default(),
+            &set,
+            &config(&theirs),
+            None,
+        ));
+        assert!(m.contains("has mode drwxr-xr-x, not drwx------"), "{m}");
+        // a parent anyone may write to (not sticky): they could rename ours away
+        let open = base.join("open");
+        std::fs::create_dir_all(&open).unwrap();
+        mode(&open, 0o777);
+        let m = unsafe_reason(scan_host(
+            &mut LocalSession::default(),
+            &set,
+            &config(&open.join("c")),
+            None,
+        ));
+        assert!(m.contains("is writable by others (drwxrwxrwx)"), "{m}");
+        // ... unless sticky, like /tmp
+        mode(&open, 0o1777);
+        ran(scan_host(
+            &mut LocalSession::default(),
+            &set,
+            &config(&open.join("c")),
+            None,
+        ));
+        // a symbolic link as the cache directory: refused, and its target left alone
+        let target = base.join("target");
+        std::fs::create_dir_all(&target).unwrap();
+        mode(&target, 0o755);
+        let link = base.join("link");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let m = unsafe_reason(scan_host(
+            &mut LocalSession::default(),
+            &set,
+            &config(&link),
+            None,
+        ));
+        assert!(m.contains("symbolic link"), "{m}");
+        use std::os::unix::fs::PermissionsExt;
+        let m = std::fs::metadata(&target).unwrap().permissions().mode();
+        assert_eq!(m & 0o777, 0o755, "not chmod'ed");
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+
+    /// A host whose login shell is `shell ARGS -c` with PATH `path` (BusyBox: `busybox sh`,
+    /// and BusyBox's applets first on PATH; bash, the login shell of Debian's root).
+    struct Shell(Vec<String>, String);
+
+    impl Session for Shell {
+        fn exec_gated(
+            &mut self,
+            command: &str,
+            stdin: Input<'_>,
+            limits: ExecLimits,
+            _gate: Option<&crate::transport::gate::Handshake>,
+        ) -> Result<ExecOutput, TransportError> {
+            let mut cmd = std::process::Command::new(&self.0[0]);
+            cmd.args(&self.0[1..])
+                .args(["-c", command])
+                .env("PATH", &self.1);
+            crate::transport::local::run(cmd, stdin, limits, None)
+        }
+    }
+
+    #[test]
+    fn rules_reach_the_scanner_cold_and_warm_with_busybox_dash_and_bash() {
+        // review M12: BusyBox `head -c N` reads past N, so on the cold path the rules that
+        // followed the scanner's bytes on the same input were swallowed
+        assert!(
+            std::path::Path::new("/bin/busybox").is_file(),
+            "/bin/busybox missing: cargo xtask deps installs busybox-static"
+        );
+        let base = cache("shells");
+        let bin = base.join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        for a in [
+            "head",
+            "tail",
+            "sha256sum",
+            "ls",
+            "mkdir",
+            "mv",
+            "rm",
+            "chmod",
+            "cat",
+            "uname",
+        ] {
+            std::os::unix::fs::symlink("/bin/busybox", bin.join(a)).unwrap();
+        }
+        let out = base.join("rules-seen");
+        let set = recorder(&out);
+        let rules = "rules:\n  - match: {service: a.service}\n    policy: never\n".repeat(200);
+        let sys = "/usr/bin:/bin".to_string();
+        let shells = [
+            (
+                "busybox",
+                Shell(
+                    vec!["/bin/busybox".into(), "sh".into()],
+                    bin.display().to_string(),
+                ),
+            ),
+            ("dash", Shell(vec!["/bin/dash".into()], sys.clone())),
+            ("bash", Shell(vec!["/bin/bash".into()], sys)),
+        ];
+        for (name, mut sh) in shells {
+            let dir = base.join(name);
+            for want in [
+                Delivery::Uploaded(set.scanners[0].bytes.len() as u64),
+                Delivery::Reused,
+            ] {
+                let r = scan_host(&mut sh, &set, &config(&dir), Some(&rules));
+                assert!(matches!(&r, Err(HostError::BadReport(_))), "{name}: {r:?}");
+                let seen = std::fs::read_to_string(&out).unwrap();
+                assert!(
+                    seen == rules,
+                    "{name} {want:?}: the scanner got {} bytes of rules",
+                    seen.len()
+                );
+                std::fs::remove_file(&out).unwrap();
+            }
+            // the cache holds the scanner only: no temporary or rules file is left
+            let left: Vec<_> = std::fs::read_dir(&dir)
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect();
+            assert_eq!(left.len(), 1, "{name}: {left:?}");
+        }
+        std::fs::remove_dir_all(&base).unwrap();
     }
 
     /// A login shell that prints something before our script runs (a chatty `.bashrc`).

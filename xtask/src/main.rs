@@ -33,6 +33,8 @@ const APT_PACKAGES: &[&str] = &[
     "openssh-client",
     "netcat-openbsd",
     "python3-jsonschema",
+    // a BusyBox userland for the delivery script's tests (Alpine-like hosts)
+    "busybox-static",
 ];
 
 fn root() -> PathBuf {
