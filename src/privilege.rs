@@ -55,6 +55,15 @@ impl BecomeSession {
 }
 
 impl Session for BecomeSession {
+    fn connect_tcp(
+        &mut self,
+        host: &str,
+        port: u16,
+        timeout: std::time::Duration,
+    ) -> Result<Box<dyn crate::transport::Stream + '_>, TransportError> {
+        self.inner.connect_tcp(host, port, timeout)
+    }
+
     fn set_cancel(&mut self, flag: Option<Arc<AtomicBool>>) {
         self.inner.set_cancel(flag);
     }

@@ -714,3 +714,45 @@ fn a_closed_stderr_panics_no_worker_and_every_drained_host_is_undrained() {
     }
     tb(&["stopall"]);
 }
+
+#[test]
+#[ignore = "needs root and the testbed image: run by `cargo xtask test`"]
+fn checks_of_a_host_behind_a_jump_host_run_from_that_host() {
+    // review M4: tcp and http checks connected from this machine to the inner address, which
+    // this machine cannot reach (the testbed routes the private network nowhere)
+    let dir = common::scratch("campaign-jump");
+    tb(&["stopall"]);
+    tb(&["start", "1"]);
+    tb(&["bastion", "1"]);
+    tb(&["start-private", "2"]);
+    tb(&["upgrade", "2", "libpcre2-8-0"]);
+    let inv = dir.join("inventory.yml");
+    tb(&["inventory", inv.to_str().unwrap()]);
+    let yaml = "checks:\n  - {type: tcp, port: 22, retries: 0}\n  \
+                - {type: http, port: 80, path: /, status: [200, 403, 404], retries: 0}\n";
+    std::fs::write(dir.join("campaign.yml"), yaml).unwrap();
+    let o = run(
+        &dir,
+        "restart",
+        &[
+            "h2",
+            "-i",
+            inv.to_str().unwrap(),
+            "--campaign",
+            "campaign.yml",
+            "--journal",
+            "j.journal",
+            "--json",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let doc = json(&o);
+    let res = by_host(&doc);
+    assert_eq!(res["h2"]["status"], "ok", "{}", res["h2"]);
+    assert!(
+        !res["h2"]["restarted"].as_array().unwrap().is_empty(),
+        "{}",
+        res["h2"]
+    );
+    tb(&["stopall"]);
+}

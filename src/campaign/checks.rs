@@ -1,16 +1,16 @@
 //! Health checks after a restart: tcp, http, command, systemd and rescan, each with an initial
 //! delay, attempts every `interval`, a per-attempt timeout and `retries` more attempts.
 //!
-//! tcp and http connect from this machine to the host's address (or the check's `address`);
-//! command and systemd run over the host's session; rescan runs the scanner over a *new*
+//! tcp and http connect from this machine to the host's address (or the check's `address`),
+//! or, for a host behind a jump host, from the host itself through its session; command and
+//! systemd run over the host's session; rescan runs the scanner over a *new*
 //! session, which also proves that SSH still works after sshd was restarted.
 
 use super::restart::{self, UnitState};
 use super::spec::{Check, CheckType};
-use crate::transport::{ExecLimits, Session};
+use crate::transport::{local, ExecLimits, Session, Stream};
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::io::Read;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -20,14 +20,25 @@ pub trait Probe {
     fn run(&mut self, command: &str, timeout: Duration) -> Result<(Option<i32>, String), String>;
     /// Services the scanner still finds stale (over a new session).
     fn rescan(&mut self) -> Result<Vec<String>, String>;
-    /// The address tcp and http checks connect to by default.
+    /// The address tcp and http checks connect to by default (the host's).
     fn address(&self) -> String;
+    /// A TCP connection for a tcp or http check, with every read and write bounded.
+    fn connect(
+        &mut self,
+        addr: &str,
+        port: u16,
+        timeout: Duration,
+    ) -> Result<Box<dyn Stream + '_>, String>;
 }
 
 /// A session-backed probe; `rescan` is given by the caller.
 pub struct SessionProbe<'a> {
     pub session: &'a mut dyn Session,
     pub address: String,
+    /// tcp and http checks connect from the host itself, through its session: for a host
+    /// behind a jump host, whose address this machine cannot reach, or might reach on the
+    /// wrong network (review M4). Otherwise they connect from this machine.
+    pub from_host: bool,
     pub rescan: &'a mut dyn FnMut() -> Result<Vec<String>, String>,
 }
 
@@ -54,32 +65,34 @@ impl Probe for SessionProbe<'_> {
     fn address(&self) -> String {
         self.address.clone()
     }
+    fn connect(
+        &mut self,
+        addr: &str,
+        port: u16,
+        timeout: Duration,
+    ) -> Result<Box<dyn Stream + '_>, String> {
+        if self.from_host {
+            self.session
+                .connect_tcp(addr, port, timeout)
+                .map_err(|e| e.to_string())
+        } else {
+            Ok(Box::new(local::tcp_connect(addr, port, timeout)?))
+        }
+    }
 }
 
 fn secs(s: f64) -> Duration {
     Duration::from_secs_f64(s.max(0.0))
 }
 
-fn tcp(addr: &str, port: u16, timeout: Duration) -> Result<TcpStream, String> {
-    let addrs: Vec<_> = (addr, port)
-        .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve {addr}: {e}"))?
-        .collect();
-    let mut last = format!("{addr}:{port}: no address");
-    for a in addrs {
-        match TcpStream::connect_timeout(&a, timeout) {
-            Ok(s) => return Ok(s),
-            Err(e) => last = format!("connect {a}: {e}"),
-        }
-    }
-    Err(last)
-}
-
-/// One HTTP/1.1 GET (plain HTTP; use a command check with curl for TLS). Returns status, body.
-fn http_get(addr: &str, port: u16, path: &str, timeout: Duration) -> Result<(u16, String), String> {
-    let mut s = tcp(addr, port, timeout)?;
-    s.set_read_timeout(Some(timeout)).ok();
-    s.set_write_timeout(Some(timeout)).ok();
+/// One HTTP/1.1 GET on `s` (plain HTTP; use a command check with curl for TLS). Returns status,
+/// body.
+fn http_get(
+    s: &mut dyn Stream,
+    addr: &str,
+    port: u16,
+    path: &str,
+) -> Result<(u16, String), String> {
     let host = if addr.contains(':') {
         format!("[{addr}]")
     } else {
@@ -89,7 +102,8 @@ fn http_get(addr: &str, port: u16, path: &str, timeout: Duration) -> Result<(u16
     s.write_all(req.as_bytes())
         .map_err(|e| format!("send: {e}"))?;
     let mut buf = Vec::new();
-    s.take(256 << 10)
+    (&mut *s)
+        .take(256 << 10)
         .read_to_end(&mut buf)
         .map_err(|e| format!("read: {e}"))?;
     let text = String::from_utf8_lossy(&buf);
@@ -117,9 +131,13 @@ fn attempt(
     let timeout = secs(check.timeout);
     let addr = check.address.clone().unwrap_or_else(|| probe.address());
     match check.kind {
-        CheckType::Tcp => tcp(&addr, check.port.unwrap_or(0), timeout).map(|_| ()),
+        CheckType::Tcp => probe
+            .connect(&addr, check.port.unwrap_or(0), timeout)
+            .map(|_| ()),
         CheckType::Http => {
-            let (status, body) = http_get(&addr, check.port.unwrap_or(0), &check.path, timeout)?;
+            let port = check.port.unwrap_or(0);
+            let mut s = probe.connect(&addr, port, timeout)?;
+            let (status, body) = http_get(s.as_mut(), &addr, port, &check.path)?;
             if !check.status.contains(&status) {
                 return Err(format!(
                     "http status {status}, expected one of {:?}",
@@ -241,6 +259,7 @@ fn name(k: CheckType) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
     use std::net::TcpListener;
 
     struct Fake {
@@ -264,6 +283,93 @@ mod tests {
         fn address(&self) -> String {
             "127.0.0.1".into()
         }
+        fn connect(
+            &mut self,
+            addr: &str,
+            port: u16,
+            timeout: Duration,
+        ) -> Result<Box<dyn Stream + '_>, String> {
+            Ok(Box::new(local::tcp_connect(addr, port, timeout)?))
+        }
+    }
+
+    /// A host session whose TCP connections (from the host) answer one HTTP response.
+    struct TunnelSession(Vec<(String, u16)>);
+
+    /// A canned response; what is written is dropped.
+    struct Canned(std::io::Cursor<&'static [u8]>);
+
+    impl Read for Canned {
+        fn read(&mut self, b: &mut [u8]) -> std::io::Result<usize> {
+            self.0.read(b)
+        }
+    }
+    impl Write for Canned {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Session for TunnelSession {
+        fn exec_gated(
+            &mut self,
+            _: &str,
+            _: crate::transport::Input<'_>,
+            _: ExecLimits,
+            _: Option<&crate::transport::gate::Handshake>,
+        ) -> Result<crate::transport::ExecOutput, crate::transport::TransportError> {
+            unreachable!("no command in this test")
+        }
+        fn connect_tcp(
+            &mut self,
+            host: &str,
+            port: u16,
+            _: Duration,
+        ) -> Result<Box<dyn Stream + '_>, crate::transport::TransportError> {
+            self.0.push((host.to_string(), port));
+            Ok(Box::new(Canned(std::io::Cursor::new(
+                b"HTTP/1.1 200 OK\r\n\r\nall ok",
+            ))))
+        }
+    }
+
+    #[test]
+    fn checks_of_a_host_behind_a_jump_host_connect_from_the_host() {
+        // review M4: they connected from this machine to the inner address, which fails for
+        // no reason, or reaches another machine with the same private address
+        let no = AtomicBool::new(false);
+        // a port nothing listens on here: only a connection from the host can pass
+        let port = {
+            let l = TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let mut rescan = || Ok(vec![]);
+        let mut session = TunnelSession(Vec::new());
+        for (from_host, ok) in [(true, true), (false, false)] {
+            let mut probe = SessionProbe {
+                session: &mut session,
+                address: "127.0.0.1".into(),
+                from_host,
+                rescan: &mut rescan,
+            };
+            for c in [
+                format!("{{type: http, port: {port}, body: 'ok$', retries: 0, timeout: 1}}"),
+                format!("{{type: tcp, port: {port}, retries: 0, timeout: 1}}"),
+            ] {
+                let r = run(&check(&c), &mut probe, &BTreeMap::new(), &[], &no);
+                assert_eq!(r.is_ok(), ok, "from_host {from_host}: {c}: {r:?}");
+            }
+        }
+        assert_eq!(
+            session.0,
+            [
+                ("127.0.0.1".to_string(), port),
+                ("127.0.0.1".to_string(), port)
+            ]
+        );
     }
 
     fn check(yaml: &str) -> Check {

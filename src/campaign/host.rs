@@ -396,9 +396,11 @@ fn body(
     // an abort stops a check command mid-run (the host's restart itself is never cut short)
     session.set_cancel(Some(env.abort.clone()));
     let mut rescan = || worker.rescan();
+    let from_host = matches!(&w.target.connection, Connection::Ssh(s) if !s.jumps.is_empty());
     let mut probe = SessionProbe {
         session: session.as_mut(),
         address,
+        from_host,
         rescan: &mut rescan,
     };
     let mut result = Ok(());

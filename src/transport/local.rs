@@ -3,9 +3,10 @@
 
 use super::gate::Handshake;
 use super::input::{Asking, Input};
-use super::{ExecLimits, ExecOutput, Session, TransportError};
+use super::{ExecLimits, ExecOutput, Session, Stream, TransportError};
 use std::borrow::Cow;
 use std::io::{Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
 use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt as _;
 use std::process::{Child, ChildStdin};
@@ -97,6 +98,26 @@ fn write_all_until(mut w: ChildStdin, data: &[u8], stop: &AtomicBool) {
             Err(_) => break,
         }
     }
+}
+
+/// A socket to `host:port` from this machine, reads and writes bounded by `timeout`.
+pub fn tcp_connect(host: &str, port: u16, timeout: Duration) -> Result<TcpStream, String> {
+    let addrs: Vec<_> = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {host}: {e}"))?
+        .collect();
+    let mut last = format!("{host}:{port}: no address");
+    for a in addrs {
+        match TcpStream::connect_timeout(&a, timeout) {
+            Ok(s) => {
+                s.set_read_timeout(Some(timeout)).ok();
+                s.set_write_timeout(Some(timeout)).ok();
+                return Ok(s);
+            }
+            Err(e) => last = format!("connect {a}: {e}"),
+        }
+    }
+    Err(last)
 }
 
 /// Kills the command's process group (which `process_group(0)` made its own) and reaps it.
@@ -195,6 +216,17 @@ pub fn run(
 }
 
 impl Session for LocalSession {
+    fn connect_tcp(
+        &mut self,
+        host: &str,
+        port: u16,
+        timeout: Duration,
+    ) -> Result<Box<dyn Stream + '_>, TransportError> {
+        Ok(Box::new(
+            tcp_connect(host, port, timeout).map_err(TransportError::Failed)?,
+        ))
+    }
+
     fn set_cancel(&mut self, flag: Option<Arc<AtomicBool>>) {
         self.cancel = flag;
     }

@@ -73,9 +73,26 @@ impl std::fmt::Display for TransportError {
     }
 }
 
+/// A byte stream to a TCP port (a socket, or a tunnel through a session).
+pub trait Stream: std::io::Read + std::io::Write {}
+impl<T: std::io::Read + std::io::Write> Stream for T {}
+
 /// A session on one host. Commands are shell command lines: callers quote every value with
 /// [`crate::shell::quote`].
 pub trait Session {
+    /// A TCP connection to `host:port` opened *from this session's host* (ssh: a direct-tcpip
+    /// channel; local: a socket from here), every read and write bounded by `timeout`.
+    fn connect_tcp(
+        &mut self,
+        host: &str,
+        port: u16,
+        _timeout: Duration,
+    ) -> Result<Box<dyn Stream + '_>, TransportError> {
+        Err(TransportError::Failed(format!(
+            "this session cannot connect to {host}:{port}"
+        )))
+    }
+
     /// Runs `command`; with a `gate`, standard input is held back until the sudo handshake
     /// has passed (see [`gate`]), and then [`Input`] says when it is sent.
     fn exec_gated(

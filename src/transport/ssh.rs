@@ -468,6 +468,27 @@ fn io_fail(what: &str, e: impl std::fmt::Display) -> TransportError {
 }
 
 impl Session for SshSession {
+    fn connect_tcp(
+        &mut self,
+        host: &str,
+        port: u16,
+        timeout: Duration,
+    ) -> Result<Box<dyn super::Stream + '_>, TransportError> {
+        // blocking, every libssh2 call bounded by the timeout (exec_gated sets its own mode)
+        self.sess.set_blocking(true);
+        self.sess.set_timeout(ms(timeout));
+        let ch = self
+            .sess
+            .channel_direct_tcpip(host, port, None)
+            .map_err(|e| {
+                io_fail(
+                    &format!("connecting to {host}:{port} from the host"),
+                    e.message(),
+                )
+            })?;
+        Ok(Box::new(ch))
+    }
+
     fn set_cancel(&mut self, flag: Option<Arc<AtomicBool>>) {
         self.cancel = flag;
     }
