@@ -238,7 +238,7 @@ pub fn clean_script(cfg: &DeliveryConfig) -> String {
     format!("d={}\n[ -h \"$d\" ] || {{ rm -f \"$d\"/fleetrestart-scan-* \"$d\"/.upload.*; rmdir \"$d\" 2>/dev/null; }}\nexit 0\n", dir_expr(cfg))
 }
 
-fn parse_report(stdout: &[u8]) -> Result<Report, HostError> {
+pub fn parse_report(stdout: &[u8]) -> Result<Report, HostError> {
     // the version first, skipping everything else without building it (review M6: a
     // serde_json::Value of a 32 MiB report took ~40x its size), then straight into Report
     #[derive(serde::Deserialize)]

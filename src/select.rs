@@ -80,7 +80,7 @@ pub fn ssh_config(
     parse_ssh_config(&text, home).map_err(|e| format!("ssh config {}: {e}", path.display()))
 }
 
-fn parse_ssh_config(
+pub fn parse_ssh_config(
     text: &str,
     home: &std::path::Path,
 ) -> Result<ssh2_config::SshConfig, ssh2_config::SshParserError> {

@@ -668,7 +668,16 @@ fn a_second_ctrl_c_aborts_the_checks_and_every_drained_host_is_undrained() {
         let recs = host_records(&j, h);
         let n = |p: &str| recs.iter().filter(|r| r["phase"] == p).count();
         assert_eq!(n("restarting"), 1, "{h} restarted once: {recs:?}");
-        assert_eq!(n("checking"), 2, "{h} checked again on resume: {recs:?}");
+        // aborted before or during its checks; the resumed run checks it, then it is ok
+        let aborted = recs
+            .iter()
+            .position(|r| r["phase"] == "finished" && r["outcome"] == "aborted")
+            .unwrap_or_else(|| panic!("{h} aborted: {recs:?}"));
+        let after: Vec<&str> = recs[aborted + 1..]
+            .iter()
+            .map(|r| r["phase"].as_str().unwrap())
+            .collect();
+        assert_eq!(after, ["checking", "finished"], "{h}: {recs:?}");
         assert_eq!(recs.last().unwrap()["outcome"], "ok", "{recs:?}");
     }
     tb(&["stopall"]);

@@ -5,7 +5,10 @@
 //!   check that each is statically linked and at most 1 MiB
 //! - `dist`      scanners + a release controller that embeds them: target/dist/fleetrestart
 //! - `audit`     dist, then `fleetrestart audit ARGS...` on this machine (README's first command)
-//! - `test`      deps, scanners, fmt check, clippy, and every test (README's second command)
+//! - `test`      deps, scanners, fmt check, clippy, every test, and a short run of every fuzz
+//!   target (README's second command)
+//! - `fuzz SECONDS [--jobs N] [TARGET...]`  build the fuzz targets (fuzz/) and run each for
+//!   SECONDS (FUZZING.md)
 //! - `bench-scan-host [--perl] [N...]`  the same inside a testbed host (systemd, real services);
 //!   `--perl`: the helpers are Perl daemons whose script is replaced
 //! - `bench-audit [N...]`  fleet audit of N testbed hosts against the ssh floor, parallel-ssh, ansible
@@ -13,6 +16,8 @@
 //!   boot time and memory per host (BENCHMARKS.md)
 //! - `bench-scan [--perl] [N...]`  the scanner against needrestart and checkrestart on N extra processes
 //!   (installs the peers; results are printed as a Markdown table for BENCHMARKS.md)
+
+mod fuzz;
 
 use std::path::{Path, PathBuf};
 use std::process::{exit, Command};
@@ -212,6 +217,8 @@ fn test() {
             "--test-threads=1",
         ])
         .env("FLEETRESTART_SCANNER_DIR", &dir));
+    // a short run of every fuzz target: they build, their seeds pass, and nothing is found
+    fuzz::fuzz(&root(), 15, 2, &[]);
 }
 
 fn main() {
@@ -320,8 +327,24 @@ fn main() {
                 .arg(&dir)
                 .args(args));
         }
+        Some("fuzz") => {
+            let mut secs = None;
+            let (mut jobs, mut only) = (1usize, Vec::new());
+            while let Some(a) = args.next() {
+                match a.as_str() {
+                    "--jobs" => jobs = args.next().and_then(|j| j.parse().ok()).unwrap_or(1),
+                    _ if secs.is_none() => secs = a.parse::<u64>().ok(),
+                    _ => only.push(a),
+                }
+            }
+            let Some(secs) = secs else {
+                eprintln!("usage: cargo xtask fuzz SECONDS [--jobs N] [TARGET...]");
+                exit(2);
+            };
+            fuzz::fuzz(&root(), secs, jobs, &only);
+        }
         _ => {
-            eprintln!("usage: cargo xtask deps | scanners | dist | audit [ARGS...] | test | bench-scan [N...] | bench-scan-host [N...] | bench-testbed N | bench-audit [N...] | bench-campaign [N...]");
+            eprintln!("usage: cargo xtask deps | scanners | dist | audit [ARGS...] | test | fuzz SECONDS [--jobs N] [TARGET...] | bench-scan [N...] | bench-scan-host [N...] | bench-testbed N | bench-audit [N...] | bench-campaign [N...]");
             exit(2);
         }
     }

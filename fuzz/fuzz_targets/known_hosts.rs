@@ -1,0 +1,24 @@
+//! known_hosts files (user and global files: partly written by accept-new from host keys):
+//! parse, then look up a few names and keys, and the algorithm preference.
+#![no_main]
+use fleetrestart::transport::hostfile;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let text = String::from_utf8_lossy(data);
+    let (entries, _warnings) = hostfile::parse(&text, "fuzz");
+    let ed = [
+        &[0, 0, 0, 11][..],
+        b"ssh-ed25519",
+        &[0, 0, 0, 32],
+        &[7u8; 32],
+    ]
+    .concat();
+    for name in ["h", "[h]:2222", "web1.example.org", "10.0.0.1"] {
+        let _ = hostfile::verdict(&entries, name, &ed);
+        for e in &entries {
+            let _ = hostfile::verdict(&entries, name, &e.key);
+        }
+        let _ = hostfile::algorithm_preference(&entries, name);
+    }
+});

@@ -1,0 +1,42 @@
+//! `fleetrestart`, the controller, as a library: every module of the `fleetrestart` binary (which
+//! is only `main`), and what the fuzz targets (`fuzz/`) call. See ARCHITECTURE.md for the map.
+
+/// `eprintln!` that never panics: a standard error that went away (EPIPE: the operator's pipe
+/// or SSH session closed) loses the line, not the command. Campaign workers print through it
+/// between a host's drain and its undrain (review M10). Control characters in the line
+/// (strings from hosts: paths, stderr, reasons) are shown escaped, never sent to the terminal
+/// (review M7).
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let line = format!($($arg)*);
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "{}",
+            fleetrestart_scan::render::terminal_safe(&line)
+        );
+    }};
+}
+
+pub mod aggregate;
+pub mod audit;
+pub mod audit_cmd;
+pub mod base64;
+pub mod campaign;
+pub mod cli;
+pub mod delivery;
+pub mod events;
+pub mod executor;
+pub mod exit;
+pub mod inventory;
+pub mod output;
+pub mod privilege;
+pub mod reporter;
+pub mod restart_cmd;
+pub mod scanners;
+pub mod secret;
+pub mod select;
+pub mod shell;
+pub mod targets;
+pub mod transport;
