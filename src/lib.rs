@@ -29,6 +29,7 @@ pub mod delivery;
 pub mod events;
 pub mod executor;
 pub mod exit;
+pub mod glob;
 pub mod inventory;
 pub mod output;
 pub mod privilege;

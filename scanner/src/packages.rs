@@ -146,34 +146,91 @@ pub fn package_of_list_file(name: &str) -> Option<&str> {
     Some(stem.split(':').next().unwrap_or(stem)).filter(|s| !s.is_empty())
 }
 
-/// Reads every dpkg file list under `info_dir` into the index. Returns false when the host has
-/// no dpkg database.
-pub fn read_dpkg(info_dir: &Path, ix: &mut Index) -> bool {
+/// What [`read_dpkg`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dpkg {
+    /// No dpkg database on this host.
+    Missing,
+    /// Every package's file list was read.
+    Complete,
+    /// More than the bound of file lists: the ones past it were not read (owners may be
+    /// missing; the report says so).
+    Truncated { lists_skipped: usize },
+}
+
+/// Reads every dpkg file list (`*.list`; the other files of `info/` are not counted against the
+/// bound: review L7) under `info_dir` into the index.
+pub fn read_dpkg(info_dir: &Path, ix: &mut Index) -> Dpkg {
+    read_lists(info_dir, ix, MAX_LISTS)
+}
+
+fn read_lists(info_dir: &Path, ix: &mut Index, max_lists: usize) -> Dpkg {
     use std::io::Read;
     let Ok(dir) = std::fs::read_dir(info_dir) else {
-        return false;
+        return Dpkg::Missing;
     };
-    let mut buf = String::new();
-    for entry in dir.flatten().take(MAX_LISTS) {
+    let (mut read, mut skipped) = (0usize, 0usize);
+    let mut buf = Vec::new();
+    for entry in dir.flatten() {
         let name = entry.file_name();
         let Some(pkg) = name.to_str().and_then(package_of_list_file) else {
             continue;
         };
+        if read == max_lists {
+            skipped += 1;
+            continue;
+        }
+        read += 1;
         let pkg = pkg.to_string();
         buf.clear();
         let Ok(f) = std::fs::File::open(entry.path()) else {
             continue;
         };
-        if f.take(MAX_LIST_BYTES).read_to_string(&mut buf).is_ok() {
-            ix.add_list(&pkg, &buf);
+        if f.take(MAX_LIST_BYTES).read_to_end(&mut buf).is_ok() {
+            // a path that is not UTF-8 is kept (lossily): the rest of the list still counts
+            ix.add_list(&pkg, &String::from_utf8_lossy(&buf));
         }
     }
-    true
+    match skipped {
+        0 => Dpkg::Complete,
+        n => Dpkg::Truncated { lists_skipped: n },
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_file_lists_count_against_the_bound_and_a_cut_is_reported() {
+        // review L7: every file of info/ (md5sums, postinst, ...) counted, so hosts with a few
+        // thousand packages lost owners silently
+        let dir = std::env::temp_dir().join(format!("fr-dpkg-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        for i in 0..300 {
+            std::fs::write(dir.join(format!("p{i}.md5sums")), "x").unwrap();
+            std::fs::write(dir.join(format!("p{i}.postinst")), "x").unwrap();
+        }
+        std::fs::write(
+            dir.join("libfoo1:amd64.list"),
+            b"/usr/lib/libfoo.so.1\n/opt/\xff\n",
+        )
+        .unwrap();
+        let mut ix = Index::new(vec!["/usr/lib/libfoo.so.1"]);
+        assert_eq!(read_lists(&dir, &mut ix, 10), Dpkg::Complete);
+        assert_eq!(ix.owner("/usr/lib/libfoo.so.1"), Some("libfoo1"));
+        for i in 0..3 {
+            std::fs::write(dir.join(format!("q{i}.list")), "/q\n").unwrap();
+        }
+        let mut ix = Index::new(vec!["/usr/lib/libfoo.so.1"]);
+        assert_eq!(
+            read_lists(&dir, &mut ix, 2),
+            Dpkg::Truncated { lists_skipped: 2 }
+        );
+        assert_eq!(read_dpkg(&dir.join("none"), &mut ix), Dpkg::Missing);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn canonical_merged_usr() {

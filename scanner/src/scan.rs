@@ -409,11 +409,15 @@ pub fn scan(opts: &Options) -> Result<Report, ScanError> {
             .collect();
         wanted.extend(tree.values().filter_map(|n| n.exe.as_deref()));
         index = Index::new(wanted);
-        if !packages::read_dpkg(&dpkg_info, &mut index) {
-            limitations.push(
+        match packages::read_dpkg(&dpkg_info, &mut index) {
+            packages::Dpkg::Missing => limitations.push(
                 "no dpkg database: owning packages are not reported (the rpm database is not read)"
                     .into(),
-            );
+            ),
+            packages::Dpkg::Truncated { lists_skipped } => limitations.push(format!(
+                "{lists_skipped} dpkg file lists past the bound were not read: some owning packages and init scripts may be missing"
+            )),
+            packages::Dpkg::Complete => {}
         }
     }
 

@@ -74,7 +74,7 @@ pub struct ServiceFilter {
 impl ServiceFilter {
     fn matches(&self, name: &str) -> bool {
         let short = name.strip_suffix(".service").unwrap_or(name);
-        let hit = |g: &String| glob(g, name) || glob(g, short);
+        let hit = |g: &String| crate::glob::wildcard(g, name) || crate::glob::wildcard(g, short);
         (self.include.is_empty() || self.include.iter().any(hit)) && !self.exclude.iter().any(hit)
     }
     fn names(&self, name: &str) -> bool {
@@ -83,20 +83,6 @@ impl ServiceFilter {
             .iter()
             .any(|g| !g.contains(['*', '?', '[']) && (g == name || g == short))
     }
-}
-
-/// fnmatch-style `*` and `?` (no classes needed for unit names).
-pub fn glob(pattern: &str, text: &str) -> bool {
-    fn go(p: &[u8], t: &[u8]) -> bool {
-        match (p.first(), t.first()) {
-            (None, None) => true,
-            (Some(b'*'), _) => go(&p[1..], t) || (!t.is_empty() && go(p, &t[1..])),
-            (Some(b'?'), Some(_)) => go(&p[1..], &t[1..]),
-            (Some(a), Some(b)) if a == b => go(&p[1..], &t[1..]),
-            _ => false,
-        }
-    }
-    go(pattern.as_bytes(), text.as_bytes())
 }
 
 /// Decides what to restart on one host; everything else goes to `untouched`.
@@ -463,14 +449,6 @@ mod tests {
     use super::tests_support::{cron_report as cron, report_with};
     use super::*;
     use crate::campaign::spec::{Ramp, Size};
-
-    #[test]
-    fn globs() {
-        assert!(glob("ssh*", "ssh.service"));
-        assert!(glob("*.service", "cron.service"));
-        assert!(glob("cr?n", "cron"));
-        assert!(!glob("cron", "crond"));
-    }
 
     #[test]
     fn batches_ramp_tiers_and_canaries() {
