@@ -41,8 +41,12 @@ pub struct Hop {
     pub address: String,
     pub port: u16,
     pub user: String,
-    /// Key files to try after the agent, in order.
+    /// Key files to try, in order: before the agent's keys when they were named (inventory,
+    /// command line, ssh config), after them when they are the defaults (`~/.ssh/id_*`).
     pub identity_files: Vec<PathBuf>,
+    /// The key files were named: they go first, so that an agent holding many keys does not
+    /// spend sshd's MaxAuthTries before the named key is offered (review L10).
+    pub keys_named: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -392,6 +396,7 @@ fn build_ssh(
     identity_files.extend(args.identity.as_deref().map(|k| expand_home(k, &d.home)));
     identity_files.extend(d.private_key.clone());
     identity_files.extend(cfg.identity_file.clone().unwrap_or_default());
+    let keys_named = !identity_files.is_empty();
     if identity_files.is_empty() {
         for k in ["id_ed25519", "id_ecdsa", "id_rsa"] {
             identity_files.push(d.home.join(".ssh").join(k));
@@ -422,6 +427,7 @@ fn build_ssh(
                     .clone()
                     .or(jc.user.clone())
                     .unwrap_or_else(|| d.local_user.clone()),
+                keys_named: jc.identity_file.as_ref().is_some_and(|v| !v.is_empty()) || keys_named,
                 identity_files: jc
                     .identity_file
                     .clone()
@@ -472,6 +478,7 @@ fn build_ssh(
             port,
             user,
             identity_files,
+            keys_named,
         },
         jumps,
         known_hosts,
@@ -586,6 +593,12 @@ mod tests {
             ]
         );
         assert_eq!(s.hop.identity_files[0], p("/home/me/.ssh/k"));
+        assert!(s.hop.keys_named, "a named key goes before the agent's");
+        let t = build("h", &Vars::new(), &cfg(""), &defaults(), &mut w).unwrap();
+        assert!(
+            !ssh(&t).hop.keys_named,
+            "the default key files come after the agent"
+        );
         let mut d = defaults();
         d.known_hosts = Some(p("/tmp/kh"));
         let c = cfg(

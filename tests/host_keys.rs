@@ -1,7 +1,8 @@
 //! Host keys checked as OpenSSH checks them, against a real sshd on a testbed host that offers
 //! ed25519, rsa and ecdsa keys and an ed25519 host certificate on port 2222 (review H2, H3, H4,
 //! M11): known_hosts with one key type only, `[host]:port` entries that never fall back to the
-//! plain name, `@revoked` in the global file, hashed names, `@cert-authority` alone.
+//! plain name, `@revoked` in the global file, hashed names, `@cert-authority` alone; and a named
+//! key file offered before an ssh-agent's many keys (L10).
 //! Needs root and the testbed image: `#[ignore]`d in a plain `cargo test`; `cargo xtask test`
 //! runs it.
 
@@ -200,6 +201,55 @@ fn host_keys_are_checked_as_openssh_checks_them() {
     accepted(&audit(&dir, &ip, 2222, &rec, "", "strict"));
     // port 22 (one ed25519 key): the plain name
     accepted(&audit(&dir, &ip, 22, &format!("{ip} {ed}\n"), "", "strict"));
+    // an ssh-agent holding more keys than sshd's MaxAuthTries (6), none of them right, and the
+    // right key named on the command line: the named key is offered first (review L10: the
+    // agent's keys went first and sshd disconnected before the named key's turn)
+    let agent = Command::new("ssh-agent").arg("-s").output().unwrap();
+    let agent_out = String::from_utf8_lossy(&agent.stdout).to_string();
+    let var = |name: &str| {
+        agent_out
+            .split(';')
+            .find_map(|p| {
+                p.trim()
+                    .strip_prefix(&format!("{name}="))
+                    .map(str::to_string)
+            })
+            .unwrap()
+    };
+    let (sock, pid) = (var("SSH_AUTH_SOCK"), var("SSH_AGENT_PID"));
+    for i in 0..8 {
+        let k = dir.join(format!("agent{i}"));
+        let st = Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(&k)
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let st = Command::new("ssh-add")
+            .arg(&k)
+            .env("SSH_AUTH_SOCK", &sock)
+            .output()
+            .unwrap();
+        assert!(st.status.success(), "{st:?}");
+    }
+    let (u, c) = (dir.join("user_kh"), dir.join("config"));
+    std::fs::write(&u, format!("{ip} {ed}\n")).unwrap();
+    std::fs::write(&c, "").unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_fleetrestart"))
+        .args(["audit", "-i", &format!("{ip},"), "-u", "root", "--json"])
+        .args(["--private-key", tb(&["key"]).trim()])
+        .arg("--known-hosts")
+        .arg(&u)
+        .arg("--ssh-config")
+        .arg(&c)
+        .arg("--scanner-dir")
+        .arg(common::scanner_dir())
+        .env("SSH_AUTH_SOCK", &sock)
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    let _ = Command::new("kill").arg(&pid).status();
+    accepted(&o);
     refused(
         &audit(&dir, &ip, 22, &format!("{p} {ed}\n"), "", "strict"),
         "is not in known_hosts",

@@ -240,26 +240,59 @@ fn key_is_encrypted(path: &Path) -> std::io::Result<bool> {
 
 fn authenticate(sess: &ssh2::Session, hop: &Hop, ctx: &SshContext) -> Result<(), String> {
     let mut tried: Vec<String> = Vec::new();
-    if ctx.use_agent {
-        match sess.agent() {
-            Ok(mut agent) => {
-                if agent.connect().is_ok() && agent.list_identities().is_ok() {
-                    let ids = agent.identities().unwrap_or_default();
-                    for id in &ids {
-                        if agent.userauth(&hop.user, id).is_ok() && sess.authenticated() {
-                            let _ = agent.disconnect();
-                            return Ok(());
-                        }
-                    }
-                    tried.push(format!("ssh-agent ({} keys)", ids.len()));
-                    let _ = agent.disconnect();
-                } else {
-                    tried.push("ssh-agent (not reachable)".into());
-                }
-            }
-            Err(e) => tried.push(format!("ssh-agent ({})", e.message())),
+    // named key files first (review L10), the default ones after the agent's keys
+    let order: [bool; 2] = if hop.keys_named {
+        [false, true]
+    } else {
+        [true, false]
+    };
+    for agent_turn in order {
+        let done = if agent_turn {
+            ctx.use_agent && try_agent(sess, hop, &mut tried)
+        } else {
+            try_key_files(sess, hop, ctx, &mut tried)
+        };
+        if done {
+            return Ok(());
         }
     }
+    if tried.is_empty() {
+        tried.push("no ssh-agent and no key files found".into());
+    }
+    Err(format!("user {}: tried {}", hop.user, tried.join(", ")))
+}
+
+/// Each key of the ssh-agent; true once authenticated.
+fn try_agent(sess: &ssh2::Session, hop: &Hop, tried: &mut Vec<String>) -> bool {
+    match sess.agent() {
+        Ok(mut agent) => {
+            if agent.connect().is_ok() && agent.list_identities().is_ok() {
+                let ids = agent.identities().unwrap_or_default();
+                for id in &ids {
+                    if agent.userauth(&hop.user, id).is_ok() && sess.authenticated() {
+                        let _ = agent.disconnect();
+                        return true;
+                    }
+                }
+                tried.push(format!("ssh-agent ({} keys)", ids.len()));
+                let _ = agent.disconnect();
+            } else {
+                tried.push("ssh-agent (not reachable)".into());
+            }
+        }
+        Err(e) => tried.push(format!("ssh-agent ({})", e.message())),
+    }
+    false
+}
+
+/// Each key file that exists (an encrypted one's passphrase asked once); true once
+/// authenticated.
+fn try_key_files(
+    sess: &ssh2::Session,
+    hop: &Hop,
+    ctx: &SshContext,
+    tried: &mut Vec<String>,
+) -> bool {
     for key in &hop.identity_files {
         if !key.is_file() {
             continue;
@@ -282,15 +315,12 @@ fn authenticate(sess: &ssh2::Session, hop: &Hop, ctx: &SshContext) -> Result<(),
             }
         };
         match sess.userauth_pubkey_file(&hop.user, None, key, pass.as_ref().map(|p| p.expose())) {
-            Ok(()) if sess.authenticated() => return Ok(()),
+            Ok(()) if sess.authenticated() => return true,
             Ok(()) => tried.push(format!("{} (partial success only)", key.display())),
             Err(e) => tried.push(format!("{} ({})", key.display(), e.message())),
         }
     }
-    if tried.is_empty() {
-        tried.push("no ssh-agent and no key files found".into());
-    }
-    Err(format!("user {}: tried {}", hop.user, tried.join(", ")))
+    false
 }
 
 /// TCP (or tunnel) → handshake → host key → auth, for one hop.
