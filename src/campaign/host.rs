@@ -67,6 +67,10 @@ struct Worker<'a> {
     target: &'a Target,
     plan: &'a PlannedHost,
     journal_failed: bool,
+    /// When the host's turn began: every session of the turn (the host's, rescans, the drain
+    /// hook's host) shares one `--host-timeout` from here (review L11). The undrain is outside
+    /// it, on purpose: it must run even when the turn ran out of time.
+    started: Instant,
 }
 
 impl Worker<'_> {
@@ -88,7 +92,7 @@ impl Worker<'_> {
     }
 
     fn open(&self) -> Result<Box<dyn Session + Send>, String> {
-        audit::open(self.target, self.env.audit, Instant::now()).map_err(|e| e.to_string())
+        audit::open(self.target, self.env.audit, self.started).map_err(|e| e.to_string())
     }
 
     /// Services the scanner still finds stale, over a new session.
@@ -108,7 +112,8 @@ impl Worker<'_> {
         Ok(scan.report.services.into_iter().map(|s| s.name).collect())
     }
 
-    fn hook(&self, hook: &Hook) -> Result<(), String> {
+    /// Runs a drain (`within_turn`: under the host's deadline) or undrain (its own) hook.
+    fn hook(&self, hook: &Hook, within_turn: bool) -> Result<(), String> {
         let cmd = hook
             .command
             .replace("{host}", &quote(&self.plan.host))
@@ -125,7 +130,12 @@ impl Worker<'_> {
                     .hook_targets
                     .get(h)
                     .ok_or_else(|| format!("hook host {h} is not in the inventory"))?;
-                let mut s = audit::open(t, self.env.audit, Instant::now())
+                let t0 = if within_turn {
+                    self.started
+                } else {
+                    Instant::now()
+                };
+                let mut s = audit::open(t, self.env.audit, t0)
                     .map_err(|e| format!("hook host {h}: {e}"))?;
                 s.exec(&cmd, b"", limits)
             }
@@ -221,6 +231,7 @@ pub fn run(
         target,
         plan,
         journal_failed: false,
+        started: Instant::now(),
     };
     let mut end = HostEnd {
         outcome: Outcome::Ok,
@@ -251,7 +262,7 @@ pub fn run(
                 reason: end.reason.clone(),
             };
             if w.record(so_far).is_ok() {
-                if let Err(e) = w.hook(h) {
+                if let Err(e) = w.hook(h, false) {
                     end.undrain_failed = Some(format!("undrain failed: {e}"));
                     if end.outcome == Outcome::Ok {
                         end.outcome = Outcome::Failed;
@@ -307,7 +318,7 @@ fn body(
         if let Some(h) = &env.spec.drain {
             w.record(Phase::Draining).map_err(jfail)?;
             *drained = true;
-            w.hook(h)
+            w.hook(h, true)
                 .map_err(|e| failed(format!("drain failed: {e}")))?;
         }
         before = w.show(session.as_mut()).map_err(|f| lost(w, f))?;
