@@ -23,11 +23,24 @@ impl fmt::Debug for Secret {
 
 impl Drop for Secret {
     fn drop(&mut self) {
-        // overwrite the bytes before the allocation is freed
-        let bytes = unsafe { self.0.as_bytes_mut() };
-        for b in bytes.iter_mut() {
-            unsafe { std::ptr::write_volatile(b, 0) };
+        // overwrite the whole allocation (a trimmed tail too) before it is freed
+        // SAFETY: only writes, within the allocation's capacity.
+        unsafe {
+            let v = self.0.as_mut_vec();
+            let p = v.as_mut_ptr();
+            for i in 0..v.capacity() {
+                std::ptr::write_volatile(p.add(i), 0);
+            }
         }
+    }
+}
+
+impl Secret {
+    /// The first line of `self` (without its end), the rest wiped.
+    pub fn first_line(mut self) -> Secret {
+        let end = self.0.find(['\n', '\r']).unwrap_or(self.0.len());
+        self.0.truncate(end);
+        self
     }
 }
 
@@ -49,7 +62,7 @@ pub fn random_hex() -> String {
 
 /// Reads a line from the terminal with echo off (`/dev/tty`, not standard input).
 pub fn prompt_tty(prompt: &str) -> Result<Secret, String> {
-    use std::io::{BufRead, Write};
+    use std::io::Write;
     use std::os::fd::AsRawFd;
     let tty = std::fs::OpenOptions::new()
         .read(true)
@@ -68,13 +81,31 @@ pub fn prompt_tty(prompt: &str) -> Result<Secret, String> {
     let mut w = &tty;
     let _ = w.write_all(prompt.as_bytes());
     let _ = w.flush();
-    let mut line = String::new();
-    let r = std::io::BufReader::new(&tty).read_line(&mut line);
+    // byte by byte into the secret itself: no reader buffer keeps a copy (review L12)
+    let mut line = Secret::new(String::with_capacity(256));
+    let mut r: std::io::Result<()> = Ok(());
+    let mut byte = [0u8; 1];
+    let mut raw = Vec::with_capacity(256);
+    loop {
+        match std::io::Read::read(&mut &tty, &mut byte) {
+            Ok(0) => break,
+            Ok(_) if byte[0] == b'\n' => break,
+            Ok(_) if raw.len() < 4096 => raw.push(byte[0]),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                r = Err(e);
+                break;
+            }
+        }
+    }
+    unsafe { std::ptr::write_volatile(&mut byte[0], 0) };
     unsafe { libc::tcsetattr(fd, libc::TCSANOW, &saved) };
+    line.0.push_str(&String::from_utf8_lossy(&raw));
+    raw.iter_mut()
+        .for_each(|b| unsafe { std::ptr::write_volatile(b, 0) });
     r.map_err(|e| e.to_string())?;
-    let trimmed = line.trim_end_matches(['\n', '\r']).to_string();
-    line.clear();
-    Ok(Secret::new(trimmed))
+    Ok(line.first_line())
 }
 
 #[cfg(test)]
@@ -84,6 +115,13 @@ mod tests {
         let s = super::Secret::new("hunter2".into());
         assert_eq!(format!("{s:?}"), "Secret(***)");
         assert_eq!(s.expose(), "hunter2");
+    }
+
+    #[test]
+    fn first_line_keeps_only_the_line() {
+        let s = super::Secret::new("pw\r\nrest".into()).first_line();
+        assert_eq!(s.expose(), "pw");
+        assert_eq!(super::Secret::new("pw".into()).first_line().expose(), "pw");
     }
 
     #[test]

@@ -617,6 +617,7 @@ impl Session for SshSession {
                 }
             }
             let mut event = GateEvent::Nothing;
+            let mut read_error = None;
             for stream_id in [0, 1] {
                 // a bounded number of reads per stream and turn: the other stream and the
                 // timers get theirs
@@ -661,9 +662,17 @@ impl Session for SshSession {
                             sink.extend_from_slice(&tmp[..tmp.len().min(room)]);
                         }
                         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                        Err(e) => return Err(io_fail("reading the command's output", e)),
+                        Err(e) => {
+                            read_error = Some(io_fail("reading the command's output", e));
+                            break;
+                        }
                     }
                 }
+            }
+            if let Some(e) = read_error.take() {
+                // leave through the end of the loop, which wipes the password (review L12)
+                let _ = ch.close();
+                break Err(e);
             }
             match event {
                 GateEvent::SendPassword => {
