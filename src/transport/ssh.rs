@@ -91,13 +91,22 @@ impl Slots {
             cv: Condvar::new(),
         }
     }
-    fn acquire(self: &Arc<Self>) -> SlotGuard {
+    /// A slot, waiting at most until `deadline` (review L4: the wait had no bound).
+    fn acquire(self: &Arc<Self>, deadline: Instant) -> Option<SlotGuard> {
         let mut f = self.free.lock().unwrap_or_else(|e| e.into_inner());
         while *f == 0 {
-            f = self.cv.wait(f).unwrap_or_else(|e| e.into_inner());
+            let left = remaining(deadline);
+            if left.is_zero() {
+                return None;
+            }
+            f = self
+                .cv
+                .wait_timeout(f, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
         }
         *f -= 1;
-        SlotGuard(self.clone())
+        Some(SlotGuard(self.clone()))
     }
 }
 
@@ -238,7 +247,12 @@ fn key_is_encrypted(path: &Path) -> std::io::Result<bool> {
     Ok(cipher != b"none")
 }
 
-fn authenticate(sess: &ssh2::Session, hop: &Hop, ctx: &SshContext) -> Result<(), String> {
+fn authenticate(
+    sess: &ssh2::Session,
+    hop: &Hop,
+    ctx: &SshContext,
+    deadline: Instant,
+) -> Result<(), String> {
     let mut tried: Vec<String> = Vec::new();
     // named key files first (review L10), the default ones after the agent's keys
     let order: [bool; 2] = if hop.keys_named {
@@ -248,9 +262,9 @@ fn authenticate(sess: &ssh2::Session, hop: &Hop, ctx: &SshContext) -> Result<(),
     };
     for agent_turn in order {
         let done = if agent_turn {
-            ctx.use_agent && try_agent(sess, hop, &mut tried)
+            ctx.use_agent && try_agent(sess, hop, deadline, &mut tried)
         } else {
-            try_key_files(sess, hop, ctx, &mut tried)
+            try_key_files(sess, hop, ctx, deadline, &mut tried)
         };
         if done {
             return Ok(());
@@ -262,13 +276,24 @@ fn authenticate(sess: &ssh2::Session, hop: &Hop, ctx: &SshContext) -> Result<(),
     Err(format!("user {}: tried {}", hop.user, tried.join(", ")))
 }
 
+/// Bounds the next libssh2 call by what is left of the connect deadline (each call would
+/// otherwise get the whole budget: review L4); false when nothing is left.
+fn bound(sess: &ssh2::Session, deadline: Instant) -> bool {
+    let left = remaining(deadline);
+    sess.set_timeout(ms(left));
+    !left.is_zero()
+}
+
 /// Each key of the ssh-agent; true once authenticated.
-fn try_agent(sess: &ssh2::Session, hop: &Hop, tried: &mut Vec<String>) -> bool {
+fn try_agent(sess: &ssh2::Session, hop: &Hop, deadline: Instant, tried: &mut Vec<String>) -> bool {
     match sess.agent() {
         Ok(mut agent) => {
             if agent.connect().is_ok() && agent.list_identities().is_ok() {
                 let ids = agent.identities().unwrap_or_default();
                 for id in &ids {
+                    if !bound(sess, deadline) {
+                        break;
+                    }
                     if agent.userauth(&hop.user, id).is_ok() && sess.authenticated() {
                         let _ = agent.disconnect();
                         return true;
@@ -291,11 +316,15 @@ fn try_key_files(
     sess: &ssh2::Session,
     hop: &Hop,
     ctx: &SshContext,
+    deadline: Instant,
     tried: &mut Vec<String>,
 ) -> bool {
     for key in &hop.identity_files {
         if !key.is_file() {
             continue;
+        }
+        if !bound(sess, deadline) {
+            break;
         }
         let pass = match key_is_encrypted(key) {
             Ok(true) => match ctx.passphrase(key) {
@@ -364,7 +393,7 @@ fn open_hop(
     )
     .map_err(|p| ConnectError::HostKey(label.clone(), p))?;
     sess.set_timeout(ms(remaining(deadline)));
-    authenticate(&sess, hop, ctx).map_err(|m| {
+    authenticate(&sess, hop, ctx, deadline).map_err(|m| {
         if remaining(deadline).is_zero() {
             ConnectError::HandshakeTimeout(label.clone(), left)
         } else {
@@ -445,10 +474,19 @@ pub fn connect(t: &SshTarget, ctx: &SshContext) -> Result<SshSession, ConnectErr
         };
         let sess = match prev.take() {
             None => {
-                let _slot = is_jump.then(|| {
-                    ctx.slots(&format!("{}:{}", hop.address, hop.port))
-                        .acquire()
-                });
+                let _slot = match is_jump {
+                    true => Some(
+                        ctx.slots(&format!("{}:{}", hop.address, hop.port))
+                            .acquire(deadline)
+                            .ok_or_else(|| {
+                                wrap(ConnectError::HandshakeTimeout(
+                                    format!("{}:{}", hop.address, hop.port),
+                                    ctx.connect_timeout,
+                                ))
+                            })?,
+                    ),
+                    false => None,
+                };
                 open_first_hop(hop, t, ctx, deadline).map_err(wrap)?
             }
             Some(js) => {
