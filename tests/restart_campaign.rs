@@ -737,8 +737,9 @@ fn checks_of_a_host_behind_a_jump_host_run_from_that_host() {
     tb(&["upgrade", "2", "libpcre2-8-0"]);
     let inv = dir.join("inventory.yml");
     tb(&["inventory", inv.to_str().unwrap()]);
-    let yaml = "checks:\n  - {type: tcp, port: 22, retries: 0}\n  \
-                - {type: http, port: 80, path: /, status: [200, 403, 404], retries: 0}\n";
+    // (lighttpd was just restarted: a few attempts, as an operator would give it)
+    let yaml = "checks:\n  - {type: tcp, port: 22, retries: 10, interval: 0.5}\n  \
+                - {type: http, port: 80, path: /, status: [200, 403, 404], retries: 10, interval: 0.5}\n";
     std::fs::write(dir.join("campaign.yml"), yaml).unwrap();
     let o = run(
         &dir,
