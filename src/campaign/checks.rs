@@ -10,7 +10,6 @@ use super::restart::{self, UnitState};
 use super::spec::{Check, CheckType};
 use crate::transport::{local, ExecLimits, Session, Stream};
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -87,12 +86,18 @@ fn secs(s: f64) -> Duration {
 
 /// One HTTP/1.1 GET on `s` (plain HTTP; use a command check with curl for TLS). Returns status,
 /// body.
+/// The whole exchange must end within `timeout` (review L9: each read had it, so a server
+/// dripping a byte at a time held the check for hours), and it ends as soon as the headers and
+/// a `Content-Length` body are in (a keep-alive server that ignores `Connection: close` does
+/// not fail a good answer).
 fn http_get(
     s: &mut dyn Stream,
     addr: &str,
     port: u16,
     path: &str,
+    timeout: Duration,
 ) -> Result<(u16, String), String> {
+    let deadline = std::time::Instant::now() + timeout;
     let host = if addr.contains(':') {
         format!("[{addr}]")
     } else {
@@ -102,10 +107,24 @@ fn http_get(
     s.write_all(req.as_bytes())
         .map_err(|e| format!("send: {e}"))?;
     let mut buf = Vec::new();
-    (&mut *s)
-        .take(256 << 10)
-        .read_to_end(&mut buf)
-        .map_err(|e| format!("read: {e}"))?;
+    let mut chunk = [0u8; 16 << 10];
+    loop {
+        if std::time::Instant::now() >= deadline {
+            return Err(format!(
+                "no whole answer within {:.1} s",
+                timeout.as_secs_f64()
+            ));
+        }
+        match s.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(format!("read: {e}")),
+        }
+        if buf.len() >= 256 << 10 || answer_complete(&buf) {
+            break;
+        }
+    }
     let text = String::from_utf8_lossy(&buf);
     let status = text
         .lines()
@@ -119,6 +138,18 @@ fn http_get(
         .unwrap_or("")
         .to_string();
     Ok((status, body))
+}
+
+/// Headers in, and as many body bytes as `Content-Length` says (when it says).
+fn answer_complete(buf: &[u8]) -> bool {
+    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return false;
+    };
+    let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+    head.lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .is_some_and(|n| buf.len() >= end + 4 + n)
 }
 
 /// One attempt of a check.
@@ -137,7 +168,7 @@ fn attempt(
         CheckType::Http => {
             let port = check.port.unwrap_or(0);
             let mut s = probe.connect(&addr, port, timeout)?;
-            let (status, body) = http_get(s.as_mut(), &addr, port, &check.path)?;
+            let (status, body) = http_get(s.as_mut(), &addr, port, &check.path, timeout)?;
             if !check.status.contains(&status) {
                 return Err(format!(
                     "http status {status}, expected one of {:?}",
@@ -259,7 +290,7 @@ fn name(k: CheckType) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write;
+    use std::io::{Read, Write};
     use std::net::TcpListener;
 
     struct Fake {
@@ -434,6 +465,51 @@ mod tests {
             .contains("is failed"));
         f.show = "Id=cron.service\nInvocationID=b\nActiveState=active\nMainPID=9\n".into();
         assert!(run(&c, &mut f, &before, &[], &no).is_ok());
+    }
+
+    #[test]
+    fn an_http_answer_ends_at_its_length_and_a_slow_drip_at_the_timeout() {
+        // review L9: the timeout was per read (a server dripping bytes held the check), and a
+        // keep-alive server that ignored `Connection: close` failed a good answer
+        let no = AtomicBool::new(false);
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for (i, s) in l.incoming().take(2).enumerate() {
+                let mut s = s.unwrap();
+                let mut buf = [0u8; 1024];
+                let _ = s.read(&mut buf);
+                if i == 0 {
+                    // a whole answer, then the connection stays open
+                    let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nall ok");
+                    held.push(s);
+                } else {
+                    // one byte every 200 ms, for ever (until the client leaves)
+                    for b in b"HTTP/1.1 200 OK\r\n\r\n".iter().cycle() {
+                        std::thread::sleep(Duration::from_millis(200));
+                        if s.write_all(&[*b]).is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+        });
+        let mut f = Fake {
+            show: String::new(),
+            stale: vec![],
+            calls: 0,
+        };
+        let c = check(&format!(
+            "{{type: http, port: {port}, retries: 0, timeout: 5}}"
+        ));
+        assert_eq!(run(&c, &mut f, &BTreeMap::new(), &[], &no), Ok(1));
+        let c = check(&format!(
+            "{{type: http, port: {port}, retries: 0, timeout: 1}}"
+        ));
+        let e = run(&c, &mut f, &BTreeMap::new(), &[], &no).unwrap_err();
+        assert!(e.contains("no whole answer within 1.0 s"), "{e}");
+        server.join().unwrap();
     }
 
     #[test]
