@@ -604,29 +604,9 @@ fn hostile_scanner_output_timeouts_agent_and_accept_new() {
 
     // authentication through ssh-agent (no key file anywhere), and accept-new recording the key
     let key = tb(&["key"]);
-    let agent = Command::new("ssh-agent").arg("-s").output().unwrap();
-    let agent_out = String::from_utf8_lossy(&agent.stdout).to_string();
-    let var = |name: &str| {
-        agent_out
-            .split(';')
-            .find_map(|p| {
-                p.trim()
-                    .strip_prefix(&format!("{name}="))
-                    .map(str::to_string)
-            })
-            .unwrap()
-    };
-    let (sock, pid) = (var("SSH_AUTH_SOCK"), var("SSH_AGENT_PID"));
-    let st = Command::new("ssh-add")
-        .arg(key.trim())
-        .env("SSH_AUTH_SOCK", &sock)
-        .output()
-        .unwrap();
-    assert!(
-        st.status.success(),
-        "{}",
-        String::from_utf8_lossy(&st.stderr)
-    );
+    let agent = common::Agent::start();
+    agent.add(std::path::Path::new(key.trim()));
+    let sock = agent.sock.clone();
     let ip = tb(&["ip", "1"]);
     let home = dir.join("home");
     std::fs::create_dir_all(&home).unwrap();
@@ -676,6 +656,6 @@ fn hostile_scanner_output_timeouts_agent_and_accept_new() {
         "recorded key accepted: {}",
         text(&o)
     );
-    let _ = Command::new("kill").arg(pid).status();
+    drop(agent);
     tb(&["stopall"]);
 }

@@ -40,8 +40,22 @@ fn pubkey(name: &str) -> String {
 }
 
 /// Audits host 1 on `port` with `user_kh` as the user known_hosts file and `global_kh` as
-/// GlobalKnownHostsFile (through an ssh config, as a user would set it).
+/// GlobalKnownHostsFile (through an ssh config, as a user would set it), with the test key
+/// named on the command line and no ssh-agent.
 fn audit(dir: &Path, ip: &str, port: u16, user_kh: &str, global_kh: &str, policy: &str) -> Output {
+    audit_with(dir, ip, port, user_kh, global_kh, policy, None)
+}
+
+/// [`audit`], with `agent` as the ssh-agent.
+fn audit_with(
+    dir: &Path,
+    ip: &str,
+    port: u16,
+    user_kh: &str,
+    global_kh: &str,
+    policy: &str,
+    agent: Option<&common::Agent>,
+) -> Output {
     let (u, g, c) = (
         dir.join("user_kh"),
         dir.join("global_kh"),
@@ -57,8 +71,8 @@ fn audit(dir: &Path, ip: &str, port: u16, user_kh: &str, global_kh: &str, policy
         ),
     )
     .unwrap();
-    Command::new(env!("CARGO_BIN_EXE_fleetrestart"))
-        .args(["audit", "-i", &format!("{ip},"), "-u", "root", "--json"])
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_fleetrestart"));
+    cmd.args(["audit", "-i", &format!("{ip},"), "-u", "root", "--json"])
         .args([
             "--host-key-checking",
             policy,
@@ -71,10 +85,12 @@ fn audit(dir: &Path, ip: &str, port: u16, user_kh: &str, global_kh: &str, policy
         .arg(&c)
         .arg("--scanner-dir")
         .arg(common::scanner_dir())
-        .env_remove("SSH_AUTH_SOCK")
-        .current_dir(dir)
-        .output()
-        .unwrap()
+        .current_dir(dir);
+    match agent {
+        Some(a) => cmd.env("SSH_AUTH_SOCK", &a.sock),
+        None => cmd.env_remove("SSH_AUTH_SOCK"),
+    };
+    cmd.output().unwrap()
 }
 
 fn refused(o: &Output, why: &str) {
@@ -204,19 +220,7 @@ fn host_keys_are_checked_as_openssh_checks_them() {
     // an ssh-agent holding more keys than sshd's MaxAuthTries (6), none of them right, and the
     // right key named on the command line: the named key is offered first (review L10: the
     // agent's keys went first and sshd disconnected before the named key's turn)
-    let agent = Command::new("ssh-agent").arg("-s").output().unwrap();
-    let agent_out = String::from_utf8_lossy(&agent.stdout).to_string();
-    let var = |name: &str| {
-        agent_out
-            .split(';')
-            .find_map(|p| {
-                p.trim()
-                    .strip_prefix(&format!("{name}="))
-                    .map(str::to_string)
-            })
-            .unwrap()
-    };
-    let (sock, pid) = (var("SSH_AUTH_SOCK"), var("SSH_AGENT_PID"));
+    let agent = common::Agent::start();
     for i in 0..8 {
         let k = dir.join(format!("agent{i}"));
         let st = Command::new("ssh-keygen")
@@ -225,30 +229,18 @@ fn host_keys_are_checked_as_openssh_checks_them() {
             .status()
             .unwrap();
         assert!(st.success());
-        let st = Command::new("ssh-add")
-            .arg(&k)
-            .env("SSH_AUTH_SOCK", &sock)
-            .output()
-            .unwrap();
-        assert!(st.status.success(), "{st:?}");
+        agent.add(&k);
     }
-    let (u, c) = (dir.join("user_kh"), dir.join("config"));
-    std::fs::write(&u, format!("{ip} {ed}\n")).unwrap();
-    std::fs::write(&c, "").unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_fleetrestart"))
-        .args(["audit", "-i", &format!("{ip},"), "-u", "root", "--json"])
-        .args(["--private-key", tb(&["key"]).trim()])
-        .arg("--known-hosts")
-        .arg(&u)
-        .arg("--ssh-config")
-        .arg(&c)
-        .arg("--scanner-dir")
-        .arg(common::scanner_dir())
-        .env("SSH_AUTH_SOCK", &sock)
-        .current_dir(&dir)
-        .output()
-        .unwrap();
-    let _ = Command::new("kill").arg(&pid).status();
+    let o = audit_with(
+        &dir,
+        &ip,
+        22,
+        &format!("{ip} {ed}\n"),
+        "",
+        "strict",
+        Some(&agent),
+    );
+    drop(agent);
     accepted(&o);
     refused(
         &audit(&dir, &ip, 22, &format!("{p} {ed}\n"), "", "strict"),

@@ -77,3 +77,50 @@ pub fn text(o: &Output) -> String {
         String::from_utf8_lossy(&o.stderr)
     )
 }
+
+/// An ssh-agent of our own (killed when dropped).
+pub struct Agent {
+    pub sock: String,
+    pid: String,
+}
+
+impl Agent {
+    pub fn start() -> Agent {
+        let out = Command::new("ssh-agent").arg("-s").output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let var = |name: &str| {
+            text.split(';')
+                .find_map(|p| {
+                    p.trim()
+                        .strip_prefix(&format!("{name}="))
+                        .map(str::to_string)
+                })
+                .unwrap_or_else(|| panic!("ssh-agent -s printed no {name}: {text}"))
+        };
+        Agent {
+            sock: var("SSH_AUTH_SOCK"),
+            pid: var("SSH_AGENT_PID"),
+        }
+    }
+
+    /// Loads a private key file.
+    pub fn add(&self, key: &std::path::Path) {
+        let o = Command::new("ssh-add")
+            .arg(key)
+            .env("SSH_AUTH_SOCK", &self.sock)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "ssh-add {}: {}",
+            key.display(),
+            text(&o)
+        );
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").arg(&self.pid).status();
+    }
+}
