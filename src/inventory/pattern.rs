@@ -217,6 +217,7 @@ pub fn evaluate(
     }
     let mut warnings = Vec::new();
     let mut hosts: Vec<String> = Vec::new();
+    let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
     for op in [Op::Union, Op::Intersect, Op::Exclude] {
         for (o, t) in terms.iter().filter(|(o, _)| *o == op) {
             let m = match_term(inv, t)?;
@@ -228,7 +229,7 @@ pub fn evaluate(
             match o {
                 Op::Union => {
                     for h in m {
-                        if !hosts.contains(&h) {
+                        if seen.insert(h.clone()) {
                             hosts.push(h);
                         }
                     }
