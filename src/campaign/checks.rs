@@ -299,6 +299,17 @@ mod tests {
         calls: usize,
     }
 
+    impl Fake {
+        /// A probe with no unit state and nothing stale.
+        fn idle() -> Fake {
+            Fake {
+                show: String::new(),
+                stale: vec![],
+                calls: 0,
+            }
+        }
+    }
+
     impl Probe for Fake {
         fn run(&mut self, cmd: &str, _: Duration) -> Result<(Option<i32>, String), String> {
             self.calls += 1;
@@ -410,11 +421,7 @@ mod tests {
     #[test]
     fn retries_then_fails() {
         let no = AtomicBool::new(false);
-        let mut f = Fake {
-            show: String::new(),
-            stale: vec![],
-            calls: 0,
-        };
+        let mut f = Fake::idle();
         let c = check("{type: command, command: 'false', retries: 2, interval: 0}");
         let e = run(&c, &mut f, &BTreeMap::new(), &[], &no).unwrap_err();
         assert!(e.contains("after 3 attempt"), "{e}");
@@ -495,11 +502,7 @@ mod tests {
                 }
             }
         });
-        let mut f = Fake {
-            show: String::new(),
-            stale: vec![],
-            calls: 0,
-        };
+        let mut f = Fake::idle();
         let c = check(&format!(
             "{{type: http, port: {port}, retries: 0, timeout: 5}}"
         ));
@@ -536,11 +539,7 @@ mod tests {
                 let _ = s.write_all(resp.as_bytes());
             }
         });
-        let mut f = Fake {
-            show: String::new(),
-            stale: vec![],
-            calls: 0,
-        };
+        let mut f = Fake::idle();
         let c = check(&format!(
             "{{type: http, port: {port}, body: 'ok$', interval: 0, retries: 1}}"
         ));
