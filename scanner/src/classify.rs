@@ -636,10 +636,10 @@ mod tests {
             "/usr/lib/dovecot/imap",
             "/usr/lib/dovecot/dovecot",
         ]);
-        ix.add_list("cron", "/usr/sbin/cron\n/etc/init.d/cron\n");
+        ix.add_list("cron", b"/usr/sbin/cron\n/etc/init.d/cron\n");
         ix.add_list(
             "dovecot-core",
-            "/usr/lib/dovecot/dovecot\n/usr/lib/dovecot/imap\n/etc/init.d/dovecot\n",
+            b"/usr/lib/dovecot/dovecot\n/usr/lib/dovecot/imap\n/etc/init.d/dovecot\n",
         );
         let mut p12 = proc(12, 11, "/usr/bin/python3.11", "");
         p12.cgroup_path = None;

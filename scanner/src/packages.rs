@@ -8,6 +8,8 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 /// Bounds on what is read from a host's package database.
 const MAX_LIST_BYTES: u64 = 16 << 20;
@@ -20,6 +22,9 @@ pub struct Index {
     /// File names (last component) of `wanted` and of `wanted_sonames`: a list line whose
     /// name is in neither is skipped with one lookup and no allocation (most lines).
     wanted_names: HashSet<String>,
+    /// A 4096-bit filter over `wanted_names` ([`name_bit`]): most lines are dismissed by one
+    /// bit test, without hashing (empty: nothing is wanted).
+    name_bits: Vec<u64>,
     owners: HashMap<String, String>,
     soname_owners: HashMap<String, String>,
     /// Init scripts of every package (few lines: kept for all, so one pass suffices).
@@ -47,12 +52,22 @@ fn file_name(path: &str) -> &str {
 }
 
 /// `libpcre2-8.so.0.11.2` → `libpcre2-8.so.0` (borrowed: no allocation).
-fn soname_of_name(name: &str) -> Option<&str> {
-    let i = name.find(".so.")?;
+fn soname_of_name(name: &[u8]) -> Option<&[u8]> {
+    let i = name.windows(4).position(|w| w == b".so.")?;
     let rest = &name[i + 4..];
-    let major_end = rest.find('.').unwrap_or(rest.len());
-    (major_end > 0 && rest[..major_end].bytes().all(|b| b.is_ascii_digit()))
+    let major_end = rest.iter().position(|&b| b == b'.').unwrap_or(rest.len());
+    (major_end > 0 && rest[..major_end].iter().all(u8::is_ascii_digit))
         .then(|| &name[..i + 4 + major_end])
+}
+
+/// The filter bit of a file name: its length, first and last bytes.
+fn name_bit(name: &[u8]) -> usize {
+    let (first, last) = match name {
+        [] => (0, 0),
+        [f, .., l] => (*f as usize, *l as usize),
+        [f] => (*f as usize, *f as usize),
+    };
+    (name.len().wrapping_mul(31) ^ (first << 3) ^ last.wrapping_mul(131)) & 4095
 }
 
 /// `/usr/lib/x86_64-linux-gnu/libpcre2-8.so.0.11.2` → `/lib/x86_64-linux-gnu/libpcre2-8.so.0`.
@@ -80,20 +95,40 @@ impl Index {
                 ix.wanted_sonames.insert(k);
             }
         }
+        ix.name_bits = vec![0; 64];
+        for n in &ix.wanted_names {
+            let bit = name_bit(n.as_bytes());
+            ix.name_bits[bit / 64] |= 1 << (bit % 64);
+        }
         ix
     }
 
-    /// Could this list line be a wanted file or carry a wanted soname? (Cheap pre-filter.)
-    fn maybe_wanted(&self, line: &str) -> bool {
-        let name = file_name(line);
-        self.wanted_names.contains(name)
-            || soname_of_name(name).is_some_and(|n| self.wanted_names.contains(n))
+    /// Could this list line be a wanted file or carry a wanted soname? (Cheap pre-filter: one
+    /// lookup, no allocation, no UTF-8 check.)
+    fn maybe_wanted(&self, line: &[u8]) -> bool {
+        let name = match memchr::memrchr(b'/', line) {
+            Some(i) => &line[i + 1..],
+            None => line,
+        };
+        let named = |n: &[u8]| {
+            let bit = name_bit(n);
+            self.name_bits
+                .get(bit / 64)
+                .is_some_and(|w| w & (1 << (bit % 64)) != 0)
+                && std::str::from_utf8(n).is_ok_and(|n| self.wanted_names.contains(n))
+        };
+        named(name) || soname_of_name(name).is_some_and(named)
     }
 
-    /// Feeds one package's file list (the text of `info/PKG[:ARCH].list`).
-    pub fn add_list(&mut self, package: &str, text: &str) {
-        for line in text.lines() {
-            if let Some(name) = line.strip_prefix("/etc/init.d/") {
+    /// Feeds one package's file list (the bytes of `info/PKG[:ARCH].list`). A line that is not
+    /// UTF-8 matches nothing (every wanted path is UTF-8); the rest of the list still counts.
+    pub fn add_list(&mut self, package: &str, text: &[u8]) {
+        let mut start = 0;
+        for end in memchr::memchr_iter(b'\n', text).chain([text.len()]) {
+            let line = &text[start..end];
+            start = end + 1;
+            if let Some(name) = line.strip_prefix(b"/etc/init.d/") {
+                let name = std::str::from_utf8(name).unwrap_or("");
                 if !name.is_empty() && !name.contains('/') && crate::names::is_valid_service(name) {
                     self.init_scripts
                         .entry(package.to_string())
@@ -104,6 +139,9 @@ impl Index {
             if !self.maybe_wanted(line) {
                 continue;
             }
+            let Ok(line) = std::str::from_utf8(line) else {
+                continue;
+            };
             let c = canonical(line);
             if self.wanted.contains(c) {
                 self.owners
@@ -165,35 +203,141 @@ pub fn read_dpkg(info_dir: &Path, ix: &mut Index) -> Dpkg {
 }
 
 fn read_lists(info_dir: &Path, ix: &mut Index, max_lists: usize) -> Dpkg {
+    prefetch_lists(info_dir, max_lists, 0, &AtomicBool::new(false)).feed(ix)
+}
+
+/// The file lists, read ahead on a second thread while `/proc` is scanned: reading them is
+/// most of the package lookup's cost, and which files are wanted is known only at the end of
+/// the scan. Dropped unused (a clean host), it stops reading at the next list.
+pub struct Prefetch {
+    info_dir: std::path::PathBuf,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<Prefetched>>,
+}
+
+/// Starts reading the lists of `info_dir` ahead (synchronously at the end if no thread starts).
+pub fn prefetch(info_dir: std::path::PathBuf) -> Prefetch {
+    let dir = info_dir.clone();
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let thread = std::thread::Builder::new()
+        .name("dpkg-lists".into())
+        .spawn(move || prefetch_lists(&dir, MAX_LISTS, PREFETCH_BYTES, &flag))
+        .ok();
+    Prefetch {
+        info_dir,
+        stop,
+        thread,
+    }
+}
+
+impl Prefetch {
+    /// Feeds every list into the index (what was read ahead, then the rest).
+    pub fn finish(mut self, ix: &mut Index) -> Dpkg {
+        match self.thread.take().map(|t| t.join()) {
+            Some(Ok(read)) => read.feed(ix),
+            _ => read_dpkg(&self.info_dir, ix),
+        }
+    }
+}
+
+impl Drop for Prefetch {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Bytes of list text held in memory when read ahead; past it, lists are read one at a time
+/// at the end of the scan (as without read-ahead).
+const PREFETCH_BYTES: usize = 64 << 20;
+
+/// The lists of a dpkg database: the texts read ahead, then the files still to read.
+struct Prefetched {
+    missing: bool,
+    texts: Vec<(String, Vec<u8>)>,
+    rest: Vec<(String, std::path::PathBuf)>,
+    skipped: usize,
+}
+
+fn read_list(path: &Path, buf: &mut Vec<u8>) -> bool {
     use std::io::Read;
-    let Ok(dir) = std::fs::read_dir(info_dir) else {
-        return Dpkg::Missing;
+    buf.clear();
+    let Ok(f) = std::fs::File::open(path) else {
+        return false;
     };
-    let (mut read, mut skipped) = (0usize, 0usize);
-    let mut buf = Vec::new();
+    // one allocation of the file's size (a bounded reader has no size hint: it grew by doubling)
+    let size = f
+        .metadata()
+        .map(|m| m.len().min(MAX_LIST_BYTES))
+        .unwrap_or(0);
+    buf.reserve(size as usize + 1);
+    f.take(MAX_LIST_BYTES).read_to_end(buf).is_ok()
+}
+
+/// Lists the `*.list` files (at most `max_lists`) and reads them while `budget` bytes last and
+/// `stop` is not set.
+fn prefetch_lists(
+    info_dir: &Path,
+    max_lists: usize,
+    budget: usize,
+    stop: &AtomicBool,
+) -> Prefetched {
+    let mut out = Prefetched {
+        missing: false,
+        texts: Vec::new(),
+        rest: Vec::new(),
+        skipped: 0,
+    };
+    let Ok(dir) = std::fs::read_dir(info_dir) else {
+        out.missing = true;
+        return out;
+    };
+    let (mut listed, mut held) = (0usize, 0usize);
     for entry in dir.flatten() {
         let name = entry.file_name();
         let Some(pkg) = name.to_str().and_then(package_of_list_file) else {
             continue;
         };
-        if read == max_lists {
-            skipped += 1;
+        if listed == max_lists {
+            out.skipped += 1;
             continue;
         }
-        read += 1;
+        listed += 1;
         let pkg = pkg.to_string();
-        buf.clear();
-        let Ok(f) = std::fs::File::open(entry.path()) else {
-            continue;
-        };
-        if f.take(MAX_LIST_BYTES).read_to_end(&mut buf).is_ok() {
-            // a path that is not UTF-8 is kept (lossily): the rest of the list still counts
-            ix.add_list(&pkg, &String::from_utf8_lossy(&buf));
+        let mut buf = Vec::new();
+        if held < budget && out.rest.is_empty() && !stop.load(Ordering::Relaxed) {
+            if read_list(&entry.path(), &mut buf) {
+                held += buf.len();
+                out.texts.push((pkg, buf));
+            }
+        } else {
+            out.rest.push((pkg, entry.path()));
         }
     }
-    match skipped {
-        0 => Dpkg::Complete,
-        n => Dpkg::Truncated { lists_skipped: n },
+    out
+}
+
+impl Prefetched {
+    fn feed(self, ix: &mut Index) -> Dpkg {
+        if self.missing {
+            return Dpkg::Missing;
+        }
+        for (pkg, text) in &self.texts {
+            ix.add_list(pkg, text);
+        }
+        let mut buf = Vec::new();
+        for (pkg, path) in &self.rest {
+            if read_list(path, &mut buf) {
+                ix.add_list(pkg, &buf);
+            }
+        }
+        match self.skipped {
+            0 => Dpkg::Complete,
+            n => Dpkg::Truncated { lists_skipped: n },
+        }
     }
 }
 
@@ -233,6 +377,46 @@ mod tests {
     }
 
     #[test]
+    fn lists_read_ahead_give_the_same_owners_as_lists_read_at_the_end() {
+        let dir = std::env::temp_dir().join(format!("fr-dpkg-ahead-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        for i in 0..50 {
+            let text = format!("/usr/lib/libp{i}.so.{i}\n/etc/init.d/svc{i}\n");
+            std::fs::write(dir.join(format!("p{i}:amd64.list")), text).unwrap();
+        }
+        let wanted: Vec<String> = (0..50)
+            .map(|i| format!("/usr/lib/libp{i}.so.{i}"))
+            .collect();
+        let index = || Index::new(wanted.iter().map(String::as_str));
+        let mut at_end = index();
+        assert_eq!(read_dpkg(&dir, &mut at_end), Dpkg::Complete);
+        let mut ahead = index();
+        assert_eq!(prefetch(dir.clone()).finish(&mut ahead), Dpkg::Complete);
+        // a budget that runs out part way: the rest are read at the end
+        let mut cut = index();
+        let part = prefetch_lists(&dir, MAX_LISTS, 100, &AtomicBool::new(false));
+        assert!(!part.texts.is_empty() && !part.rest.is_empty());
+        assert_eq!(part.feed(&mut cut), Dpkg::Complete);
+        for (i, w) in wanted.iter().enumerate() {
+            let pkg = format!("p{i}");
+            for ix in [&at_end, &ahead, &cut] {
+                assert_eq!(ix.owner(w), Some(pkg.as_str()), "{w}");
+                assert_eq!(ix.init_scripts(&pkg), [format!("svc{i}")]);
+            }
+        }
+        assert_eq!(
+            prefetch(dir.join("none")).finish(&mut index()),
+            Dpkg::Missing
+        );
+        // stopped (the scan found nothing stale): nothing more is read ahead
+        let stopped = prefetch_lists(&dir, MAX_LISTS, PREFETCH_BYTES, &AtomicBool::new(true));
+        assert!(stopped.texts.is_empty() && stopped.rest.len() == 50);
+        drop(prefetch(dir.clone()));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn canonical_merged_usr() {
         assert_eq!(
             canonical("/usr/lib/x86_64-linux-gnu/libc.so.6"),
@@ -268,10 +452,10 @@ mod tests {
             "/usr/sbin/cron",
             "/opt/nobody",
         ]);
-        ix.add_list("libpcre2-8-0", "/.\n/usr\n/usr/lib/x86_64-linux-gnu/libpcre2-8.so.0.11.2\n/usr/lib/x86_64-linux-gnu/libpcre2-8.so.0\n");
+        ix.add_list("libpcre2-8-0", b"/.\n/usr\n/usr/lib/x86_64-linux-gnu/libpcre2-8.so.0.11.2\n/usr/lib/x86_64-linux-gnu/libpcre2-8.so.0\n");
         ix.add_list(
             "cron",
-            "/.\n/etc/init.d\n/etc/init.d/cron\n/etc/init.d/bad;name\n/usr/sbin/cron\n",
+            b"/.\n/etc/init.d\n/etc/init.d/cron\n/etc/init.d/bad;name\n/usr/sbin/cron\n",
         );
         assert_eq!(
             ix.owner("/usr/lib/x86_64-linux-gnu/libpcre2-8.so.0.10.4"),

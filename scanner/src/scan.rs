@@ -288,6 +288,11 @@ pub fn scan(opts: &Options) -> Result<Report, ScanError> {
     let (mut scanned, mut unreadable) = (0u32, 0u32);
     let mut buf = Vec::with_capacity(256 * 1024);
     let stat_cache = std::cell::RefCell::new(procread::StatCache::new());
+    let dpkg_info = host.join("var/lib/dpkg/info");
+    // the package lists are read on a second thread while /proc is scanned when a second CPU
+    // is there to do it, else from the first stale process on (a clean host reads none)
+    let spare_cpu = std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
+    let mut lists = (opts.packages && spare_cpu).then(|| packages::prefetch(dpkg_info.clone()));
     for pid in pids {
         if pid == self_pid {
             continue;
@@ -373,6 +378,9 @@ pub fn scan(opts: &Options) -> Result<Report, ScanError> {
         } else {
             cmdline
         };
+        if opts.packages && lists.is_none() {
+            lists = Some(packages::prefetch(dpkg_info.clone()));
+        }
         stale.push(StaleProc {
             pid,
             ppid: basic.ppid,
@@ -401,15 +409,14 @@ pub fn scan(opts: &Options) -> Result<Report, ScanError> {
     }
     // one pass over the package database for every stale file and (sysv) daemon executable
     let mut index = Index::default();
-    let dpkg_info = host.join("var/lib/dpkg/info");
-    if opts.packages && !stale.is_empty() {
+    if let Some(lists) = lists.filter(|_| !stale.is_empty()) {
         let mut wanted: Vec<&str> = stale
             .iter()
             .flat_map(|p| p.findings.iter().map(|f| f.path.as_str()))
             .collect();
         wanted.extend(tree.values().filter_map(|n| n.exe.as_deref()));
         index = Index::new(wanted);
-        match packages::read_dpkg(&dpkg_info, &mut index) {
+        match lists.finish(&mut index) {
             packages::Dpkg::Missing => limitations.push(
                 "no dpkg database: owning packages are not reported (the rpm database is not read)"
                     .into(),
