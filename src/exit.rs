@@ -1,4 +1,5 @@
-//! The controller's exit codes (documented in README.md).
+//! The controller's exit codes (documented in README.md), in one place: commands end with an
+//! [`Exit`] or a [`CmdError`], and `main` turns either into the process's exit code.
 
 /// Every host was scanned and nothing needs a restart or reboot.
 pub const CLEAN: i32 = 0;
@@ -14,9 +15,67 @@ pub const INTERNAL: i32 = 4;
 pub const BUDGET_SPENT: i32 = 5;
 /// `restart` / `resume`: the operator paused or aborted the campaign (resume it from its journal).
 pub const INTERRUPTED: i32 = 6;
+/// `restart` / `resume`: the journal could not be written, so the campaign stopped starting
+/// hosts (in-flight hosts finished); free the disk, then resume from the journal.
+pub const JOURNAL_FAILED: i32 = 7;
 
-/// An input error: the message on standard error, and [`INPUT_ERROR`] to exit with.
-pub fn input_error(msg: impl std::fmt::Display) -> i32 {
-    say!("fleetrestart: {msg}");
-    INPUT_ERROR
+/// How a command that ran ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Clean,
+    ActionNeeded,
+    HostsFailed,
+    BudgetSpent,
+    Interrupted,
+    JournalFailed,
+}
+
+impl Exit {
+    pub fn code(self) -> i32 {
+        match self {
+            Exit::Clean => CLEAN,
+            Exit::ActionNeeded => ACTION_NEEDED,
+            Exit::HostsFailed => HOSTS_FAILED,
+            Exit::BudgetSpent => BUDGET_SPENT,
+            Exit::Interrupted => INTERRUPTED,
+            Exit::JournalFailed => JOURNAL_FAILED,
+        }
+    }
+}
+
+/// Why a command could not run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CmdError {
+    /// Bad command line, inventory, rules, campaign file or journal: nothing was run.
+    Input(String),
+    /// The controller itself could not work.
+    Internal(String),
+}
+
+impl CmdError {
+    pub fn code(&self) -> i32 {
+        match self {
+            CmdError::Input(_) => INPUT_ERROR,
+            CmdError::Internal(_) => INTERNAL,
+        }
+    }
+
+    pub fn message(&self) -> &str {
+        match self {
+            CmdError::Input(m) | CmdError::Internal(m) => m,
+        }
+    }
+}
+
+/// Most errors are about the input (the modules return their messages as strings).
+impl From<String> for CmdError {
+    fn from(m: String) -> CmdError {
+        CmdError::Input(m)
+    }
+}
+
+impl From<&str> for CmdError {
+    fn from(m: &str) -> CmdError {
+        CmdError::Input(m.to_string())
+    }
 }

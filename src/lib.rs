@@ -21,10 +21,10 @@ macro_rules! say {
 
 pub mod aggregate;
 pub mod audit;
-pub mod audit_cmd;
 pub mod base64;
 pub mod campaign;
 pub mod cli;
+pub mod commands;
 pub mod delivery;
 pub mod events;
 pub mod executor;
@@ -34,7 +34,6 @@ pub mod inventory;
 pub mod output;
 pub mod privilege;
 pub mod reporter;
-pub mod restart_cmd;
 pub mod scanners;
 pub mod secret;
 pub mod select;

@@ -2,8 +2,8 @@
 //! (src/lib.rs); see ARCHITECTURE.md for the map of the code.
 
 use clap::Parser;
-use fleetrestart::cli::{Cli, Command};
-use fleetrestart::{audit_cmd, exit, restart_cmd};
+use fleetrestart::cli::Cli;
+use fleetrestart::{commands, exit};
 
 fn main() {
     let cli = match Cli::try_parse() {
@@ -18,10 +18,5 @@ fn main() {
             std::process::exit(code);
         }
     };
-    let code = match cli.command {
-        Command::Audit(a) => audit_cmd::run_audit(*a),
-        Command::Restart(a) => restart_cmd::restart(*a),
-        Command::Resume(a) => restart_cmd::resume(a),
-    };
-    std::process::exit(code);
+    std::process::exit(commands::run(cli.command));
 }

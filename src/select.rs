@@ -143,12 +143,6 @@ pub fn limit_terms(args: &TargetArgs) -> Result<Option<Vec<String>>, String> {
     Ok(Some(out))
 }
 
-/// The targets the command line selects (an input error says what is wrong).
-pub fn select_targets(args: &TargetArgs) -> Result<Vec<Target>, String> {
-    let inv = inventory_of(args)?;
-    build_targets(args, &inv, &selected(args, &inv)?)
-}
-
 /// The inventory the command line names; without `-i`, Ansible's implicit localhost.
 pub fn inventory_of(args: &TargetArgs) -> Result<inventory::Inventory, String> {
     if args.inventory.is_empty() {

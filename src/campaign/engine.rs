@@ -8,7 +8,8 @@
 use super::host::{self, Env, HostEnd};
 use super::journal::{Event, Phase, Replayed};
 use super::plan::Plan;
-use super::schedule::{Next, Outcome, Scheduler, Stop};
+use super::schedule::{Next, Outcome, Scheduler};
+use super::stop::{Stop, StopReason};
 use crate::targets::Target;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -23,9 +24,12 @@ extern "C" fn on_interrupt(_: libc::c_int) {
     INTERRUPTS.fetch_add(1, Ordering::SeqCst);
 }
 
-/// SIGINT and SIGTERM count as Ctrl-C from now on.
+/// SIGINT and SIGTERM count as Ctrl-C from now on. SIGXFSZ is ignored: a journal that grows
+/// past the file size limit fails its write (the campaign stops, [`StopReason::JournalFailed`])
+/// instead of killing the controller between a host's drain and its undrain.
 pub fn catch_interrupts() {
     unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
         libc::signal(
             libc::SIGINT,
             on_interrupt as *const () as libc::sighandler_t,
@@ -37,11 +41,44 @@ pub fn catch_interrupts() {
     }
 }
 
+/// How a host of the plan ended in this run (its [`Outcome`], or not started).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HostStatus {
+    Ok,
+    Failed,
+    Unreachable,
+    Aborted,
+    NotStarted,
+}
+
+impl From<Outcome> for HostStatus {
+    fn from(o: Outcome) -> HostStatus {
+        match o {
+            Outcome::Ok => HostStatus::Ok,
+            Outcome::Failed => HostStatus::Failed,
+            Outcome::Unreachable => HostStatus::Unreachable,
+            Outcome::Aborted => HostStatus::Aborted,
+        }
+    }
+}
+
+impl HostStatus {
+    pub fn name(self) -> &'static str {
+        match self {
+            HostStatus::Ok => "ok",
+            HostStatus::Failed => "failed",
+            HostStatus::Unreachable => "unreachable",
+            HostStatus::Aborted => "aborted",
+            HostStatus::NotStarted => "not_started",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct HostResult {
     pub host: String,
-    /// `ok`, `failed`, `unreachable`, or `not_started`.
-    pub status: String,
+    pub status: HostStatus,
     pub reason: Option<String>,
     pub undrain_failed: Option<String>,
     pub restarted: Vec<String>,
@@ -108,7 +145,7 @@ pub fn run(
                             sched.finished(i, *outcome, 0);
                             results[i] = Some(HostResult {
                                 host: h.host.clone(),
-                                status: status(*outcome).into(),
+                                status: (*outcome).into(),
                                 reason: reason.clone(),
                                 undrain_failed: undrain_failed.clone(),
                                 restarted: Vec::new(),
@@ -155,15 +192,19 @@ pub fn run(
             if presses > announced {
                 announced = presses;
                 if presses == 1 {
-                    sched.stop(Stop::Operator("paused by the operator (Ctrl-C): resume with `fleetrestart resume JOURNAL`".into()));
-                    (env.emit)(host::Progress::Note { host: String::new(), message: "pausing: no new host starts; in-flight hosts finish (Ctrl-C again aborts them, undrains still run)".into() });
+                    sched.stop(Stop::new(
+                        StopReason::Paused,
+                        "paused by the operator (Ctrl-C): resume with `fleetrestart resume JOURNAL`",
+                    ));
+                    (env.emit)(host::Progress::Note { host: None, message: "pausing: no new host starts; in-flight hosts finish (Ctrl-C again aborts them, undrains still run)".into() });
                 } else {
                     env.abort.store(true, Ordering::SeqCst);
-                    sched.stop(Stop::Operator(
-                        "aborted by the operator (second Ctrl-C)".into(),
+                    sched.stop(Stop::new(
+                        StopReason::Aborted,
+                        "aborted by the operator (second Ctrl-C)",
                     ));
                     (env.emit)(host::Progress::Note {
-                        host: String::new(),
+                        host: None,
                         message: "aborting in-flight hosts (undrains still run)".into(),
                     });
                 }
@@ -184,7 +225,10 @@ pub fn run(
                         if let Err(e) = r {
                             // not recorded, not started: stop cleanly
                             sched.finished(i, Outcome::Failed, now());
-                            sched.stop(Stop::Operator(format!("stopping: {e}")));
+                            sched.stop(Stop::new(
+                                StopReason::JournalFailed,
+                                format!("the journal could not be written: {e}"),
+                            ));
                             continue;
                         }
                         spawn(i, tx.clone());
@@ -203,19 +247,20 @@ pub fn run(
                     let stop_before = sched.stopped().is_some();
                     sched.finished(i, end.outcome, now());
                     if end.journal_failed {
-                        sched.stop(Stop::Operator(
-                            "the journal could not be written: stopping".into(),
+                        sched.stop(Stop::new(
+                            StopReason::JournalFailed,
+                            "the journal could not be written: stopping",
                         ));
                     }
                     if let (false, Some(s)) = (stop_before, sched.stopped()) {
                         (env.emit)(host::Progress::Note {
-                            host: String::new(),
-                            message: format!("campaign stopping: {}", describe(s)),
+                            host: None,
+                            message: format!("campaign stopping: {}", s.describe()),
                         });
                     }
                     results[i] = Some(HostResult {
                         host: plan.hosts[i].host.clone(),
-                        status: status(end.outcome).into(),
+                        status: end.outcome.into(),
                         reason: end.reason,
                         undrain_failed: end.undrain_failed,
                         restarted: end.restarted,
@@ -233,7 +278,7 @@ pub fn run(
         let mut j = env.journal.lock().unwrap_or_else(|e| e.into_inner());
         let _ = match &stopped {
             Some(s) => j.event(Event::Stopped {
-                reason: describe(s),
+                reason: s.describe(),
             }),
             None => j.event(Event::Ended),
         };
@@ -244,7 +289,7 @@ pub fn run(
         .map(|(i, r)| {
             r.unwrap_or_else(|| HostResult {
                 host: plan.hosts[i].host.clone(),
-                status: "not_started".into(),
+                status: HostStatus::NotStarted,
                 reason: None,
                 undrain_failed: None,
                 restarted: Vec::new(),
@@ -252,14 +297,14 @@ pub fn run(
             })
         })
         .collect();
-    let count = |s: &str| hosts.iter().filter(|h| h.status == s).count();
+    let count = |s: HostStatus| hosts.iter().filter(|h| h.status == s).count();
     let counts = Counts {
         hosts: hosts.len(),
-        ok: count("ok"),
-        failed: count("failed"),
-        unreachable: count("unreachable"),
-        aborted: count("aborted"),
-        not_started: count("not_started"),
+        ok: count(HostStatus::Ok),
+        failed: count(HostStatus::Failed),
+        unreachable: count(HostStatus::Unreachable),
+        aborted: count(HostStatus::Aborted),
+        not_started: count(HostStatus::NotStarted),
         undrain_failed: hosts.iter().filter(|h| h.undrain_failed.is_some()).count(),
     };
     let j = env.journal.lock().unwrap_or_else(|e| e.into_inner());
@@ -277,84 +322,4 @@ pub fn run(
         elapsed_ms: t0.elapsed().as_millis() as u64,
         timing,
     }
-}
-
-pub fn status(o: Outcome) -> &'static str {
-    match o {
-        Outcome::Ok => "ok",
-        Outcome::Failed => "failed",
-        Outcome::Unreachable => "unreachable",
-        Outcome::Aborted => "aborted",
-    }
-}
-
-pub fn describe(s: &Stop) -> String {
-    match s {
-        Stop::Budget(r) => format!("failure budget spent: {r}"),
-        Stop::Canary(r) => r.clone(),
-        Stop::Operator(r) => r.clone(),
-    }
-}
-
-/// The end-of-campaign text.
-pub fn summary(r: &CampaignResult, journal: &std::path::Path) -> String {
-    use std::fmt::Write;
-    let mut o = String::new();
-    for h in &r.hosts {
-        if h.status == "ok" && h.undrain_failed.is_none() {
-            continue;
-        }
-        let _ = writeln!(
-            o,
-            "  {:<12} {}{}{}",
-            h.status,
-            h.host,
-            h.reason
-                .as_ref()
-                .map(|r| format!(": {r}"))
-                .unwrap_or_default(),
-            h.undrain_failed
-                .as_ref()
-                .map(|r| format!(" [{r}]"))
-                .unwrap_or_default()
-        );
-    }
-    let c = &r.counts;
-    let _ = writeln!(
-        o,
-        "Campaign {}: {} host(s): {} ok, {} failed, {} unreachable, {}{} not started{}",
-        r.campaign,
-        c.hosts,
-        c.ok,
-        c.failed,
-        c.unreachable,
-        if c.aborted > 0 {
-            format!("{} aborted (resume runs their checks), ", c.aborted)
-        } else {
-            String::new()
-        },
-        c.not_started,
-        if c.undrain_failed > 0 {
-            format!(
-                ", {} UNDRAIN FAILED (still out of rotation?)",
-                c.undrain_failed
-            )
-        } else {
-            String::new()
-        }
-    );
-    if let Some(s) = &r.stopped {
-        let _ = writeln!(o, "Stopped: {}", describe(s));
-    }
-    if c.not_started > 0 || c.aborted > 0 || r.stopped.is_some() {
-        let _ = writeln!(
-            o,
-            "Journal: {} (continue with `fleetrestart resume {}`)",
-            journal.display(),
-            journal.display()
-        );
-    } else {
-        let _ = writeln!(o, "Journal: {}", journal.display());
-    }
-    o
 }

@@ -26,8 +26,15 @@ use std::time::{Duration, Instant};
 /// What a worker reports while it runs (rendered by the campaign reporter).
 #[derive(Debug, Clone)]
 pub enum Progress {
-    Phase { host: String, phase: Phase },
-    Note { host: String, message: String },
+    Phase {
+        host: String,
+        phase: Phase,
+    },
+    /// A note about one host, or (`host: None`) about the campaign.
+    Note {
+        host: Option<String>,
+        message: String,
+    },
 }
 
 /// Everything a host worker uses, shared by all workers.
@@ -219,6 +226,43 @@ impl From<TransportError> for Fail {
     }
 }
 
+/// Where a host's turn begins, from its progress in the journal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Entry {
+    /// Not drained yet (a new host, or one interrupted in its drain): the whole turn.
+    Fresh,
+    /// Interrupted after `restarting` was journaled: the restart may or may not have been sent.
+    RestartSent,
+    /// Restarted; its checks are what is left (interrupted in them, or aborted before them).
+    Checks,
+    /// Only the undrain was left: the result before it is in the journal.
+    Undrain,
+}
+
+impl Entry {
+    fn of(resume: Option<&HostProgress>) -> Entry {
+        match resume.map(|p| &p.last) {
+            None | Some(Phase::Started) | Some(Phase::Draining) => Entry::Fresh,
+            Some(Phase::Restarting { .. }) => Entry::RestartSent,
+            Some(Phase::Checking) | Some(Phase::Finished { .. }) => Entry::Checks,
+            Some(Phase::Undraining { .. }) => Entry::Undrain,
+        }
+    }
+
+    /// The drain hook already ran in an earlier run.
+    fn drained_before(resume: Option<&HostProgress>) -> bool {
+        matches!(
+            resume.map(|p| &p.last),
+            Some(
+                Phase::Draining
+                    | Phase::Restarting { .. }
+                    | Phase::Checking
+                    | Phase::Undraining { .. }
+            )
+        )
+    }
+}
+
 /// Runs one host. `resume` is its progress from the journal (none for a fresh host).
 pub fn run(
     target: &Target,
@@ -240,11 +284,8 @@ pub fn run(
         restarted: Vec::new(),
         journal_failed: false,
     };
-    let phase = resume.map(|p| p.last.name()).unwrap_or("started");
-    let drained_before = matches!(phase, "draining" | "restarting" | "checking" | "undraining");
-    let mut drained = drained_before;
+    let mut drained = Entry::drained_before(resume);
     let result = match resume.map(|p| &p.last) {
-        // only the undrain was left; the result before it is in the journal
         Some(Phase::Undraining { outcome, reason }) => match reason {
             Some(r) => Err((*outcome, r.clone())),
             None => Ok(()),
@@ -255,21 +296,8 @@ pub fn run(
         end.outcome = outcome;
         end.reason = Some(reason);
     }
-    if drained && !w.journal_failed {
-        if let Some(h) = &env.spec.undrain {
-            let so_far = Phase::Undraining {
-                outcome: end.outcome,
-                reason: end.reason.clone(),
-            };
-            if w.record(so_far).is_ok() {
-                if let Err(e) = w.hook(h, false) {
-                    end.undrain_failed = Some(format!("undrain failed: {e}"));
-                    if end.outcome == Outcome::Ok {
-                        end.outcome = Outcome::Failed;
-                    }
-                }
-            }
-        }
+    if drained {
+        undrain(&mut w, &mut end);
     }
     if !w.journal_failed {
         let _ = w.record(Phase::Finished {
@@ -286,7 +314,39 @@ pub fn run(
     end
 }
 
+/// The undrain of a drained host. It runs even when the journal cannot record it: a host left
+/// out of rotation because a disk filled up is worse than a step missing from the record
+/// (`resume` then drains it again, which hooks must allow anyway).
+fn undrain(w: &mut Worker, end: &mut HostEnd) {
+    let Some(h) = &w.env.spec.undrain else {
+        return;
+    };
+    if !w.journal_failed {
+        let _ = w.record(Phase::Undraining {
+            outcome: end.outcome,
+            reason: end.reason.clone(),
+        });
+    }
+    if let Err(e) = w.hook(h, false) {
+        end.undrain_failed = Some(format!("undrain failed: {e}"));
+        if end.outcome == Outcome::Ok {
+            end.outcome = Outcome::Failed;
+        }
+    }
+}
+
 type Failure = (Outcome, String);
+
+/// A broken step: a host we can no longer reach is unreachable, else failed.
+fn lost(w: &Worker, f: Fail) -> Failure {
+    match f {
+        Fail::Failed(m) => (Outcome::Failed, m),
+        Fail::Transport(e) => match w.open() {
+            Ok(_) => (Outcome::Failed, e.to_string()),
+            Err(c) => (Outcome::Unreachable, format!("{e}; then: {c}")),
+        },
+    }
+}
 
 fn body(
     w: &mut Worker,
@@ -294,92 +354,115 @@ fn body(
     drained: &mut bool,
     restarted: &mut Vec<String>,
 ) -> Result<(), Failure> {
-    let env = w.env;
-    let failed = |m: String| (Outcome::Failed, m);
-    let jfail = |e: String| (Outcome::Failed, e);
     // a new host's `started` was journaled by the engine, in plan order
-    let phase = resume.map(|p| p.last.name()).unwrap_or("started");
     let mut session = match w.open() {
         Ok(s) => s,
         Err(e) => return Err((Outcome::Unreachable, e)),
     };
-    // classify a broken step: a host we can no longer reach is unreachable, else failed
-    let lost = |w: &Worker, f: Fail| -> Failure {
-        match f {
-            Fail::Failed(m) => failed(m),
-            Fail::Transport(e) => match w.open() {
-                Ok(_) => failed(e.to_string()),
-                Err(c) => (Outcome::Unreachable, format!("{e}; then: {c}")),
-            },
+    let before = match Entry::of(resume) {
+        Entry::Fresh => first_restart(w, session.as_mut(), drained, restarted)?,
+        entry => {
+            let before = resume.and_then(|p| p.before.clone()).unwrap_or_default();
+            if entry == Entry::RestartSent {
+                *restarted = restart_again(w, session.as_mut(), &before)?;
+            }
+            before
         }
     };
-    let before: BTreeMap<String, UnitState>;
-    if matches!(phase, "started" | "draining") {
-        if let Some(h) = &env.spec.drain {
-            w.record(Phase::Draining).map_err(jfail)?;
-            *drained = true;
-            w.hook(h, true)
-                .map_err(|e| failed(format!("drain failed: {e}")))?;
-        }
-        before = w.show(session.as_mut()).map_err(|f| lost(w, f))?;
-        w.record(Phase::Restarting {
-            before: before.clone(),
-        })
-        .map_err(jfail)?;
-        let actions: Vec<&Action> = w.plan.actions.iter().collect();
-        *restarted = w
-            .restart(session.as_mut(), &actions)
-            .map_err(|f| lost(w, f))?;
-    } else {
-        before = resume.and_then(|p| p.before.clone()).unwrap_or_default();
-        if phase == "restarting" {
-            // the previous run may or may not have sent the restart: ask the host
-            let now = w.show(session.as_mut()).map_err(|f| lost(w, f))?;
-            let stale = if w
-                .plan
-                .actions
-                .iter()
-                .any(|a| a.kind != ServiceKind::Systemd)
-            {
-                w.rescan().map_err(failed)?
-            } else {
-                Vec::new()
-            };
-            let todo: Vec<&Action> = w
-                .plan
-                .actions
-                .iter()
-                .filter(|a| match a.kind {
-                    ServiceKind::Systemd => match (before.get(&a.service), now.get(&a.service)) {
-                        (Some(b), Some(n)) => !restart::restarted(b, n),
-                        _ => true,
-                    },
-                    _ => stale.contains(&a.service),
-                })
-                .collect();
-            let skipped: Vec<&str> = w
-                .plan
-                .actions
-                .iter()
-                .filter(|a| !todo.contains(a))
-                .map(|a| a.service.as_str())
-                .collect();
-            if !skipped.is_empty() {
-                (env.emit)(Progress::Note {
-                    host: w.plan.host.clone(),
-                    message: format!(
-                        "already restarted before the interruption: {}",
-                        skipped.join(" ")
-                    ),
-                });
-            }
-            w.record(Phase::Restarting {
-                before: before.clone(),
-            })
-            .map_err(jfail)?;
-            *restarted = w.restart(session.as_mut(), &todo).map_err(|f| lost(w, f))?;
-        }
+    checks(w, session, before)
+}
+
+/// A fresh host: drain, the units' state before, `restarting` journaled, the restart. The
+/// units' state before the restart is returned (the checks compare with it).
+fn first_restart(
+    w: &mut Worker,
+    session: &mut (dyn Session + Send),
+    drained: &mut bool,
+    restarted: &mut Vec<String>,
+) -> Result<BTreeMap<String, UnitState>, Failure> {
+    let env = w.env;
+    if let Some(h) = &env.spec.drain {
+        w.record(Phase::Draining).map_err(jfail)?;
+        *drained = true;
+        w.hook(h, true)
+            .map_err(|e| (Outcome::Failed, format!("drain failed: {e}")))?;
     }
+    let before = w.show(session).map_err(|f| lost(w, f))?;
+    w.record(Phase::Restarting {
+        before: before.clone(),
+    })
+    .map_err(jfail)?;
+    let actions: Vec<&Action> = w.plan.actions.iter().collect();
+    *restarted = w.restart(session, &actions).map_err(|f| lost(w, f))?;
+    Ok(before)
+}
+
+/// A host interrupted after `restarting` was journaled: the previous run may or may not have
+/// sent the restart, so the host is asked, and only what was not restarted is.
+fn restart_again(
+    w: &mut Worker,
+    session: &mut (dyn Session + Send),
+    before: &BTreeMap<String, UnitState>,
+) -> Result<Vec<String>, Failure> {
+    let now = w.show(session).map_err(|f| lost(w, f))?;
+    let stale = if w
+        .plan
+        .actions
+        .iter()
+        .any(|a| a.kind != ServiceKind::Systemd)
+    {
+        w.rescan().map_err(|m| (Outcome::Failed, m))?
+    } else {
+        Vec::new()
+    };
+    let todo: Vec<&Action> = w
+        .plan
+        .actions
+        .iter()
+        .filter(|a| match a.kind {
+            ServiceKind::Systemd => match (before.get(&a.service), now.get(&a.service)) {
+                (Some(b), Some(n)) => !restart::restarted(b, n),
+                _ => true,
+            },
+            _ => stale.contains(&a.service),
+        })
+        .collect();
+    let skipped: Vec<&str> = w
+        .plan
+        .actions
+        .iter()
+        .filter(|a| !todo.contains(a))
+        .map(|a| a.service.as_str())
+        .collect();
+    if !skipped.is_empty() {
+        (w.env.emit)(Progress::Note {
+            host: Some(w.plan.host.clone()),
+            message: format!(
+                "already restarted before the interruption: {}",
+                skipped.join(" ")
+            ),
+        });
+    }
+    w.record(Phase::Restarting {
+        before: before.clone(),
+    })
+    .map_err(jfail)?;
+    w.restart(session, &todo).map_err(|f| lost(w, f))
+}
+
+fn jfail(e: String) -> Failure {
+    (Outcome::Failed, e)
+}
+
+/// The health checks of a restarted host (systemd states against `before`, the campaign's
+/// checks, the rescan), unless the operator aborted.
+fn checks(
+    w: &mut Worker,
+    mut session: Box<dyn Session + Send>,
+    before: BTreeMap<String, UnitState>,
+) -> Result<(), Failure> {
+    let env = w.env;
+    let failed = |m: String| (Outcome::Failed, m);
     if env.abort.load(Ordering::SeqCst) {
         return Err((
             Outcome::Aborted,

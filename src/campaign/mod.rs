@@ -4,17 +4,21 @@
 //! - [`spec`]: the campaign file (YAML) and its defaults;
 //! - [`plan`]: audit reports → hosts, services, methods, order and batches (`--plan` prints it);
 //! - [`restart`]: the commands that restart services, and how a restart is recognised;
+//! - [`stop`]: why a campaign stops, an ordered reason (the stronger one is kept and reported);
 //! - [`schedule`]: window / discrete batches, caps, barriers, failure budget (pure, simulated in tests);
 //! - [`journal`]: the append-only, fsynced record of every host transition, and its replay;
 //! - [`checks`]: health checks (tcp, http, command, systemd, rescan);
 //! - [`host`]: one host's steps (drain, restart, checks, undrain) over its session;
+//! - [`output`]: the `--plan` text, live lines and progress bar, summary, JSON, exit code;
 //! - [`engine`]: drives the scheduler with real time and worker threads, handles Ctrl-C.
 
 pub mod checks;
 pub mod engine;
 pub mod host;
 pub mod journal;
+pub mod output;
 pub mod plan;
 pub mod restart;
 pub mod schedule;
 pub mod spec;
+pub mod stop;

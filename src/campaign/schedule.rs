@@ -8,6 +8,7 @@
 
 use super::plan::Plan;
 use super::spec::{BudgetScope, Spec, Strategy, UnreachablePolicy};
+pub use super::stop::{Stop, StopReason};
 use serde::{Deserialize, Serialize};
 
 /// How a host ended.
@@ -27,18 +28,6 @@ pub enum HostState {
     Pending,
     Running,
     Done(Outcome),
-}
-
-/// Why the campaign stopped starting hosts.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "kind", content = "reason")]
-pub enum Stop {
-    /// The failure budget is spent.
-    Budget(String),
-    /// A canary host failed.
-    Canary(String),
-    /// The operator paused (first Ctrl-C) or aborted.
-    Operator(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -247,10 +236,13 @@ impl Scheduler {
         } else {
             // nothing running, nothing startable: only a cap of 0 left (max_down reached by
             // failures): the campaign cannot go on
-            self.stop = Some(Stop::Budget(format!(
-                "{failed} failed host(s) reach max_down {}: no host may go down",
-                self.max_down.unwrap_or(0)
-            )));
+            self.stop(Stop::new(
+                StopReason::Budget,
+                format!(
+                    "{failed} failed host(s) reach max_down {}: no host may go down",
+                    self.max_down.unwrap_or(0)
+                ),
+            ));
             Next::Done
         }
     }
@@ -264,19 +256,16 @@ impl Scheduler {
     pub fn finished(&mut self, i: usize, outcome: Outcome, now: u64) {
         self.state[i] = HostState::Done(outcome);
         self.finished_at[i] = now;
-        if self.stop.is_some() {
-            return;
-        }
         let failed = matches!(outcome, Outcome::Failed | Outcome::Unreachable);
         if failed && self.hosts[i].canary {
-            self.stop = Some(Stop::Canary(format!(
-                "canary host #{} did not pass: the campaign stops",
-                i + 1
-            )));
+            self.stop(Stop::new(
+                StopReason::Canary,
+                format!("canary host #{} did not pass: the campaign stops", i + 1),
+            ));
             return;
         }
         if let Some(reason) = self.budget_spent(self.hosts[i].batch) {
-            self.stop = Some(Stop::Budget(reason));
+            self.stop(Stop::new(StopReason::Budget, reason));
         }
     }
 
@@ -323,16 +312,9 @@ impl Scheduler {
         None
     }
 
-    /// Operator pause or abort: start nothing more. The first reason stays, except that an
-    /// operator's abort replaces their own pause (the later word is the one to report).
+    /// Start nothing more: the stronger of this reason and any earlier one is kept ([`Stop::merge`]).
     pub fn stop(&mut self, why: Stop) {
-        let replace = matches!(
-            (&self.stop, &why),
-            (None, _) | (Some(Stop::Operator(_)), Stop::Operator(_))
-        );
-        if replace {
-            self.stop = Some(why);
-        }
+        Stop::merge(&mut self.stop, why);
     }
 }
 
@@ -498,7 +480,13 @@ mod tests {
             |_| 10,
             |i| if i == 0 { Outcome::Failed } else { Outcome::Ok },
         );
-        assert!(matches!(stop, Some(Stop::Canary(_))));
+        assert!(matches!(
+            stop,
+            Some(Stop {
+                reason: StopReason::Canary,
+                ..
+            })
+        ));
         assert!((1..6).all(|i| spans[i].is_none()));
     }
 
@@ -526,7 +514,13 @@ mod tests {
         );
         s.mark_running(2);
         s.finished(2, Outcome::Failed, 0);
-        assert!(matches!(s.stopped(), Some(Stop::Budget(_))));
+        assert!(matches!(
+            s.stopped(),
+            Some(Stop {
+                reason: StopReason::Budget,
+                ..
+            })
+        ));
     }
 
     #[test]
@@ -549,7 +543,7 @@ mod tests {
         };
         let (spans, stop) = simulate(&p, &spec, |i| 10 + i as u64, fail);
         assert!(
-            matches!(stop, Some(Stop::Budget(ref r)) if r.contains("2 failed")),
+            matches!(stop, Some(Stop { reason: StopReason::Budget, ref detail }) if detail.contains("2 failed")),
             "{stop:?}"
         );
         let t_stop = spans[4].unwrap().1;
@@ -623,7 +617,9 @@ mod tests {
         spec.budget.unreachable = UnreachablePolicy::Separate;
         spec.budget.max_unreachable = Some(1);
         let (_, stop) = simulate(&p, &spec, |_| 10, unr);
-        assert!(matches!(stop, Some(Stop::Budget(ref r)) if r.contains("max_unreachable")));
+        assert!(
+            matches!(stop, Some(Stop { reason: StopReason::Budget, ref detail }) if detail.contains("max_unreachable"))
+        );
     }
 
     #[test]
@@ -696,7 +692,9 @@ mod tests {
             |_| 10,
             |i| if i < 3 { Outcome::Failed } else { Outcome::Ok },
         );
-        assert!(matches!(stop, Some(Stop::Budget(ref r)) if r.contains("max_down")));
+        assert!(
+            matches!(stop, Some(Stop { reason: StopReason::Budget, ref detail }) if detail.contains("max_down"))
+        );
     }
 
     #[test]
@@ -708,12 +706,12 @@ mod tests {
         let p = plan(6, &spec, |_| vec![]);
         let mut s = Scheduler::new(&p, &spec);
         assert_eq!(s.next(0), Next::Start(vec![0, 1]));
-        s.stop(Stop::Operator("paused".into()));
+        s.stop(Stop::new(StopReason::Paused, "paused"));
         assert_eq!(s.next(1), Next::WaitForHosts);
-        s.stop(Stop::Operator("aborted".into()));
+        s.stop(Stop::new(StopReason::Aborted, "aborted"));
         assert_eq!(
             s.stopped(),
-            Some(&Stop::Operator("aborted".into())),
+            Some(&Stop::new(StopReason::Aborted, "aborted")),
             "the abort is reported"
         );
         s.finished(0, Outcome::Ok, 2);
@@ -721,9 +719,18 @@ mod tests {
         assert_eq!(s.next(4), Next::Done);
         // a spent budget is not overwritten by the operator
         let mut s = Scheduler::new(&p, &spec);
-        s.stop(Stop::Budget("max_failures 0".into()));
-        s.stop(Stop::Operator("paused".into()));
-        assert_eq!(s.stopped(), Some(&Stop::Budget("max_failures 0".into())));
+        s.stop(Stop::new(StopReason::Budget, "max_failures 0"));
+        s.stop(Stop::new(StopReason::Paused, "paused"));
+        assert_eq!(
+            s.stopped(),
+            Some(&Stop::new(StopReason::Budget, "max_failures 0"))
+        );
+        // and a budget spent by hosts that finish after a pause is reported over the pause
+        let mut s = Scheduler::new(&p, &spec);
+        assert_eq!(s.next(0), Next::Start(vec![0, 1]));
+        s.stop(Stop::new(StopReason::Paused, "paused"));
+        s.finished(0, Outcome::Failed, 1);
+        assert_eq!(s.stopped().map(|s| s.reason), Some(StopReason::Budget));
     }
 
     /// Exhaustive over small shapes: every host starts at most once, the window and group caps
