@@ -4,14 +4,11 @@
 //! drops a host: every target ends as a [`HostResult`] that is either a report or the reason it
 //! failed (unreachable hosts apart from hosts that failed after connecting).
 
+use crate::connect::Connector;
 use crate::delivery::{self, Delivery, DeliveryConfig, HostError, HostScan};
 use crate::events::Event;
-use crate::privilege::BecomeSession;
 use crate::scanners::ScannerSet;
-use crate::targets::{Connection, Target};
-use crate::transport::local::LocalSession;
-use crate::transport::ssh::{self, SshContext};
-use crate::transport::Session;
+use crate::targets::Target;
 use std::time::{Duration, Instant};
 
 #[derive(Debug)]
@@ -36,38 +33,9 @@ pub struct AuditContext<'a> {
     pub delivery: DeliveryConfig,
     /// The user's rules file text, validated already; sent to each scanner on standard input.
     pub rules: Option<String>,
-    pub ssh: SshContext,
+    /// How each host's session is opened (SSH settings, the whole-host time limit).
+    pub connector: Connector,
     pub forks: usize,
-    /// Whole-host time limit (connect and every command).
-    pub host_timeout: Duration,
-}
-
-pub(crate) fn open(
-    target: &Target,
-    ctx: &AuditContext,
-    t0: Instant,
-) -> Result<Box<dyn Session + Send>, HostError> {
-    let session: Box<dyn Session + Send> = match &target.connection {
-        Connection::Local => Box::new(LocalSession::default()),
-        Connection::Ssh(s) => {
-            let mut sess =
-                ssh::connect(s, &ctx.ssh).map_err(|e| HostError::Unreachable(e.to_string()))?;
-            sess.set_host_deadline(t0 + ctx.host_timeout);
-            Box::new(sess)
-        }
-    };
-    let login_is = |u: &str| match &target.connection {
-        Connection::Local => u == "root" && unsafe { libc::geteuid() } == 0,
-        Connection::Ssh(s) => s.hop.user == u,
-    };
-    Ok(match &target.become_ {
-        Some(b) if !login_is(&b.user) => Box::new(BecomeSession::new(
-            session,
-            b.user.clone(),
-            b.password.clone(),
-        )),
-        _ => session,
-    })
 }
 
 pub fn audit_one(target: &Target, ctx: &AuditContext, emit: &(dyn Fn(Event) + Sync)) -> HostResult {
@@ -78,13 +46,17 @@ pub fn audit_one(target: &Target, ctx: &AuditContext, emit: &(dyn Fn(Event) + Sy
     if target.installed_scanner.is_some() {
         cfg.installed_scanner = target.installed_scanner.clone();
     }
-    let outcome = open(target, ctx, t0).and_then(|mut session| {
-        emit(Event::HostConnected {
-            host: host.clone(),
-            elapsed_ms: t0.elapsed().as_millis() as u64,
+    let outcome = ctx
+        .connector
+        .open(target, t0)
+        .map_err(HostError::Unreachable)
+        .and_then(|mut session| {
+            emit(Event::HostConnected {
+                host: host.clone(),
+                elapsed_ms: t0.elapsed().as_millis() as u64,
+            });
+            delivery::scan_host(session.as_mut(), ctx.scanners, &cfg, ctx.rules.as_deref())
         });
-        delivery::scan_host(session.as_mut(), ctx.scanners, &cfg, ctx.rules.as_deref())
-    });
     let elapsed = t0.elapsed();
     let elapsed_ms = elapsed.as_millis() as u64;
     match &outcome {
@@ -157,7 +129,8 @@ pub fn floor(targets: &[Target], ctx: &AuditContext) -> usize {
         targets,
         ctx.forks,
         |t| {
-            open(t, ctx, Instant::now())
+            ctx.connector
+                .open(t, Instant::now())
                 .ok()
                 .and_then(|mut s| s.exec("true", b"", limits).ok())
                 .is_some_and(|out| out.status == Some(0))

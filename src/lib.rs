@@ -25,6 +25,7 @@ pub mod base64;
 pub mod campaign;
 pub mod cli;
 pub mod commands;
+pub mod connect;
 pub mod delivery;
 pub mod events;
 pub mod executor;

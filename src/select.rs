@@ -3,6 +3,7 @@
 
 use crate::audit::AuditContext;
 use crate::cli::TargetArgs;
+use crate::connect::Connector;
 use crate::delivery::DeliveryConfig;
 use crate::inventory;
 use crate::scanners::ScannerSet;
@@ -259,9 +260,11 @@ pub fn audit_context<'a>(
             max_report_bytes: args.max_report_size,
         },
         rules,
-        ssh: SshContext::new(Duration::from_secs(args.connect_timeout), interactive),
+        connector: Connector {
+            ssh: SshContext::new(Duration::from_secs(args.connect_timeout), interactive),
+            host_timeout: Duration::from_secs(args.host_timeout),
+        },
         forks: args.forks.max(1),
-        host_timeout: Duration::from_secs(args.host_timeout),
     }
 }
 

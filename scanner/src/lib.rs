@@ -27,6 +27,7 @@ pub mod filters;
 pub mod imports;
 pub mod interp;
 pub mod kernel;
+pub mod located;
 pub mod maps;
 pub mod names;
 pub mod packages;

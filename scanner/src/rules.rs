@@ -116,26 +116,8 @@ pub struct Facts<'a> {
     pub cmdline: &'a str,
 }
 
-/// A rules-file error, already located.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RulesError {
-    pub file: String,
-    pub line: usize,
-    pub column: usize,
-    pub message: String,
-}
-
-impl fmt::Display for RulesError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}:{}: {}",
-            self.file, self.line, self.column, self.message
-        )
-    }
-}
-
-impl std::error::Error for RulesError {}
+/// A rules-file error, located.
+pub type RulesError = crate::located::Located;
 
 /// The effective rules: user rules first, then the built-in ones not disabled.
 #[derive(Debug, Clone)]
@@ -167,12 +149,12 @@ impl RuleSet {
         };
         for d in &user.disable {
             if user.defaults && !set.rules.iter().any(|r| &r.name == d) {
-                return Err(RulesError {
-                    file: name.into(),
-                    line: 1,
-                    column: 1,
-                    message: format!("`disable` names {d:?}, which is not a built-in rule"),
-                });
+                return Err(RulesError::at(
+                    name,
+                    1,
+                    1,
+                    format!("`disable` names {d:?}, which is not a built-in rule"),
+                ));
             }
         }
         set.rules.retain(|r| !user.disable.contains(&r.name));
@@ -206,24 +188,13 @@ impl Rule {
 }
 
 fn parse_file(name: &str, text: &str) -> Result<RulesFile, RulesError> {
-    let located = |line: usize, column: usize, message: String| RulesError {
-        file: name.to_string(),
-        line,
-        column,
-        message,
-    };
+    let located =
+        |line: usize, column: usize, message: String| RulesError::at(name, line, column, message);
     let f: RulesFile = serde_norway::from_str(text).map_err(|e| {
-        let (line, col) = e
-            .location()
-            .map(|l| (l.line(), l.column()))
-            .unwrap_or((1, 1));
-        // the library appends " at line L column C"; the location is already in front
-        let msg = e.to_string();
-        let msg = match msg.find(" at line ") {
-            Some(i) => msg[..i].to_string(),
-            None => msg,
-        };
-        located(line, col, msg)
+        let mut l = RulesError::yaml(name, "", &e);
+        l.line = l.line.or(Some(1));
+        l.column = l.column.or(Some(1));
+        l
     })?;
     if f.version != 1 {
         return Err(located(
@@ -346,7 +317,7 @@ mod tests {
     fn errors_name_file_line_column() {
         let text = "version: 1\nrules:\n  - name: x\n    mach: { exe: 'a' }\n";
         let e = RuleSet::with_user_file("r.yaml", text).unwrap_err();
-        assert_eq!((e.file.as_str(), e.line), ("r.yaml", 4), "{e}");
+        assert_eq!((e.file.as_str(), e.line), ("r.yaml", Some(4)), "{e}");
         assert!(e.message.contains("unknown field `mach`"), "{e}");
         assert!(e.to_string().starts_with("r.yaml:4:"), "{e}");
 
@@ -355,7 +326,7 @@ mod tests {
             "version: 1\nrules:\n  - name: x\n    match: { exe: '(' }\n",
         )
         .unwrap_err();
-        assert_eq!(e.line, 4, "{e}");
+        assert_eq!(e.line, Some(4), "{e}");
         assert!(e.message.contains("invalid regex"), "{e}");
 
         let e = RuleSet::with_user_file(
@@ -363,7 +334,7 @@ mod tests {
             "version: 1\nrules:\n  - name: x\n    match: { exe: a }\n    policy: sometimes\n",
         )
         .unwrap_err();
-        assert_eq!(e.line, 5, "{e}");
+        assert_eq!(e.line, Some(5), "{e}");
         assert!(e.message.contains("unknown variant `sometimes`"), "{e}");
 
         let e = RuleSet::with_user_file("r.yaml", "version: 2\n").unwrap_err();
@@ -374,7 +345,7 @@ mod tests {
             "version: 1\nrules:\n  - name: empty\n    match: {}\n",
         )
         .unwrap_err();
-        assert_eq!(e.line, 3, "{e}");
+        assert_eq!(e.line, Some(3), "{e}");
 
         let e = RuleSet::with_user_file("r.yaml", "version: 1\nrules:\n  - name: bad\n    match: { exe: a }\n    service: 'x; rm -rf /'\n").unwrap_err();
         assert!(e.message.contains("not a valid service name"), "{e}");
@@ -383,6 +354,6 @@ mod tests {
         assert!(e.message.contains("nosuch"), "{e}");
 
         let e = RuleSet::with_user_file("r.yaml", "version: 1\nrules: [\n").unwrap_err();
-        assert!(e.line >= 2, "{e}");
+        assert!(e.line >= Some(2), "{e}");
     }
 }

@@ -11,7 +11,7 @@ use super::plan::{Action, PlannedHost};
 use super::restart::{self, UnitState};
 use super::schedule::Outcome;
 use super::spec::{Check, Hook, Spec};
-use crate::audit::{self, AuditContext};
+use crate::audit::AuditContext;
 use crate::delivery;
 use crate::shell::quote;
 use crate::targets::{Connection, Target};
@@ -99,7 +99,7 @@ impl Worker<'_> {
     }
 
     fn open(&self) -> Result<Box<dyn Session + Send>, String> {
-        audit::open(self.target, self.env.audit, self.started).map_err(|e| e.to_string())
+        self.env.audit.connector.open(self.target, self.started)
     }
 
     /// Services the scanner still finds stale, over a new session.
@@ -142,7 +142,11 @@ impl Worker<'_> {
                 } else {
                     Instant::now()
                 };
-                let mut s = audit::open(t, self.env.audit, t0)
+                let mut s = self
+                    .env
+                    .audit
+                    .connector
+                    .open(t, t0)
                     .map_err(|e| format!("hook host {h}: {e}"))?;
                 s.exec(&cmd, b"", limits)
             }

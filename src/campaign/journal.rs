@@ -13,7 +13,6 @@ use super::schedule::Outcome;
 use super::spec::{Budget, Spec};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::fmt;
 use std::io::Write;
 use std::path::Path;
 
@@ -129,18 +128,8 @@ pub fn allowed(from: Option<&Phase>, to: &Phase, resumed: bool) -> bool {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct JournalError {
-    pub file: String,
-    pub line: usize,
-    pub message: String,
-}
-
-impl fmt::Display for JournalError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "journal {}:{}: {}", self.file, self.line, self.message)
-    }
-}
+/// A journal that cannot be replayed, at its line.
+pub type JournalError = fleetrestart_scan::located::Located;
 
 /// A host's progress as the journal tells it.
 #[derive(Debug, Clone, PartialEq)]
@@ -180,10 +169,8 @@ pub struct Replayed {
 
 /// Reads a journal. Pure.
 pub fn replay(file: &str, text: &str) -> Result<Replayed, JournalError> {
-    let err = |line: usize, message: String| JournalError {
-        file: file.into(),
-        line,
-        message,
+    let err = |line: usize, message: String| {
+        JournalError::new(&format!("journal {file}"), Some(line), None, message)
     };
     let mut warnings = Vec::new();
     let complete = match text.rfind('\n') {
@@ -636,7 +623,7 @@ mod tests {
         assert!(e.message.contains("not a fleetrestart journal"), "{e}");
         let e = replay("j", &(h.clone() + &host("c2", "h1", Phase::Started))).unwrap_err();
         assert!(e.message.contains("another campaign"), "{e}");
-        assert_eq!(e.line, 2);
+        assert_eq!(e.line, Some(2));
         let e = replay("j", &(h.clone() + &host("c1", "h9", Phase::Started))).unwrap_err();
         assert!(e.message.contains("not in this campaign"), "{e}");
         let e = replay("j", &(h.clone() + &host("c1", "h1", Phase::Checking))).unwrap_err();
@@ -650,7 +637,7 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.message.contains("corrupt"), "{e}");
-        assert_eq!(e.line, 2);
+        assert_eq!(e.line, Some(2));
         let e = replay("j", &(h.clone() + &h)).unwrap_err();
         assert!(e.message.contains("two campaigns"), "{e}");
         let done =

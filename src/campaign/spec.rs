@@ -471,44 +471,15 @@ impl Default for Spec {
 }
 
 /// A campaign file error, located.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SpecError {
-    pub file: String,
-    pub line: Option<usize>,
-    pub column: Option<usize>,
-    pub message: String,
-}
-
-impl fmt::Display for SpecError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (self.line, self.column) {
-            (Some(l), Some(c)) => write!(f, "{}:{l}:{c}: {}", self.file, self.message),
-            _ => write!(f, "{}: {}", self.file, self.message),
-        }
-    }
-}
+pub type SpecError = fleetrestart_scan::located::Located;
 
 impl Spec {
     pub fn parse(file: &str, text: &str) -> Result<Spec, SpecError> {
-        let err = |line, column, message: String| SpecError {
-            file: file.into(),
-            line,
-            column,
-            message,
-        };
+        let err = |line, column, message: String| SpecError::new(file, line, column, message);
         if text.trim().is_empty() {
             return Ok(Spec::default());
         }
-        let spec: Spec = serde_norway::from_str(text).map_err(|e| {
-            let loc = e.location();
-            let t = e.to_string();
-            let msg = t.split(" at line ").next().unwrap_or_default().to_string();
-            err(
-                loc.as_ref().map(|l| l.line()),
-                loc.as_ref().map(|l| l.column()),
-                msg,
-            )
-        })?;
+        let spec: Spec = serde_norway::from_str(text).map_err(|e| SpecError::yaml(file, "", &e))?;
         spec.validate().map_err(|m| {
             // point at the key's line when we can find it
             let key = m.split('`').nth(1).unwrap_or("");

@@ -21,14 +21,8 @@ pub fn looks_like_list_output(v: &Value) -> bool {
 
 /// Reads `--list` JSON into `inv`. Returns whether host variables were included (`_meta`).
 pub fn parse(inv: &mut Inventory, file: &str, text: &str) -> Result<bool, InventoryError> {
-    let v: Value = serde_json::from_str(text).map_err(|e| {
-        InventoryError::new(
-            file,
-            Some(e.line()),
-            Some(e.column()),
-            format!("invalid JSON: {e}"),
-        )
-    })?;
+    let v: Value =
+        serde_json::from_str(text).map_err(|e| InventoryError::json(file, "invalid JSON: ", &e))?;
     parse_value(inv, file, &v)
 }
 

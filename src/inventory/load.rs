@@ -98,14 +98,8 @@ fn load_file(inv: &mut Inventory, path: &Path) -> Result<(), InventoryError> {
     match ext {
         "yml" | "yaml" => yaml::parse(inv, &name, &text),
         "json" => {
-            let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
-                InventoryError::new(
-                    &name,
-                    Some(e.line()),
-                    Some(e.column()),
-                    format!("invalid JSON: {e}"),
-                )
-            })?;
+            let v: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| InventoryError::json(&name, "invalid JSON: ", &e))?;
             if json::looks_like_list_output(&v) {
                 json::parse_value(inv, &name, &v).map(|_| ())
             } else {
@@ -176,12 +170,7 @@ fn run_script(inv: &mut Inventory, path: &Path) -> Result<(), InventoryError> {
                 )
             })?;
             let v: serde_json::Value = serde_json::from_str(&out).map_err(|e| {
-                InventoryError::new(
-                    &format!("{name} --host {h}"),
-                    Some(e.line()),
-                    Some(e.column()),
-                    format!("invalid JSON: {e}"),
-                )
+                InventoryError::json(&format!("{name} --host {h}"), "invalid JSON: ", &e)
             })?;
             let vars = v.as_object().cloned().ok_or_else(|| {
                 InventoryError::new(

@@ -23,38 +23,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 pub type Vars = Map<String, Value>;
 
 /// An inventory error, located in its source when the place is known.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InventoryError {
-    pub file: String,
-    /// 1-based line and column, when known.
-    pub line: Option<usize>,
-    pub column: Option<usize>,
-    pub message: String,
-}
-
-impl InventoryError {
-    pub fn new(file: &str, line: Option<usize>, column: Option<usize>, message: String) -> Self {
-        InventoryError {
-            file: file.to_string(),
-            line,
-            column,
-            message,
-        }
-    }
-}
-
-impl std::fmt::Display for InventoryError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.file)?;
-        if let Some(l) = self.line {
-            write!(f, ":{l}")?;
-            if let Some(c) = self.column {
-                write!(f, ":{c}")?;
-            }
-        }
-        write!(f, ": {}", self.message)
-    }
-}
+pub type InventoryError = fleetrestart_scan::located::Located;
 
 #[derive(Debug, Clone, Default)]
 pub struct Group {

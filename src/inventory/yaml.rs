@@ -172,18 +172,9 @@ fn apply(inv: &mut Inventory, file: &str, name: &str, g: YGroup) {
     }
 }
 
-/// A serde_norway error as an [`InventoryError`] at its line and column (the message without
-/// serde_norway's own " at line …" suffix), prefixed by `context`.
+/// A serde_norway error as an [`InventoryError`] at its line and column, after `context`.
 pub(super) fn located(file: &str, context: &str, e: serde_norway::Error) -> InventoryError {
-    let loc = e.location();
-    let text = e.to_string();
-    let msg = text.split(" at line ").next().unwrap_or_default();
-    InventoryError::new(
-        file,
-        loc.as_ref().map(|l| l.line()),
-        loc.as_ref().map(|l| l.column()),
-        format!("{context}{msg}"),
-    )
+    InventoryError::yaml(file, context, &e)
 }
 
 /// serde_norway places errors raised while reading a key at the start of the enclosing

@@ -11,7 +11,7 @@ use std::os::unix::net::UnixStream;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::ssh::{is_code, ms, poll_events, LIBSSH2_ERROR_EAGAIN};
+use super::libssh::{is_code, ms, poll_events, LIBSSH2_ERROR_EAGAIN};
 
 const MAX_BUFFERED: usize = 1 << 20;
 

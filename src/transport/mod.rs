@@ -9,6 +9,7 @@ pub mod hostfile;
 pub mod input;
 pub mod jump;
 pub mod known_hosts;
+mod libssh;
 pub mod local;
 pub mod ssh;
 

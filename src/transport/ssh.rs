@@ -11,10 +11,10 @@ use super::gate::{Gate, GateEvent, Handshake};
 use super::input::Input;
 use super::jump;
 use super::known_hosts;
+use super::libssh::{is_code, ms, poll_events, LIBSSH2_ERROR_EAGAIN, LIBSSH2_ERROR_TIMEOUT};
 use super::{ExecLimits, ExecOutput, Session, TransportError};
 use crate::secret::Secret;
 use crate::targets::{Hop, HostKeyPolicy, SshTarget};
-use ssh2::ErrorCode;
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -25,8 +25,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-const LIBSSH2_ERROR_TIMEOUT: i32 = -9;
-pub(super) const LIBSSH2_ERROR_EAGAIN: i32 = -37;
 /// Reads of one output stream per turn of the command loop.
 const READS_PER_TURN: usize = 16;
 /// Handshakes in flight through one jump host (below sshd's default MaxStartups of 10).
@@ -152,14 +150,6 @@ impl std::fmt::Display for ConnectError {
 
 fn remaining(deadline: Instant) -> Duration {
     deadline.saturating_duration_since(Instant::now())
-}
-
-pub(super) fn ms(d: Duration) -> u32 {
-    d.as_millis().clamp(1, u128::from(u32::MAX)) as u32
-}
-
-pub(super) fn is_code(e: &ssh2::Error, code: i32) -> bool {
-    e.code() == ErrorCode::Session(code)
 }
 
 fn tcp_connect(hop: &Hop, deadline: Instant) -> Result<TcpStream, ConnectError> {
@@ -429,17 +419,6 @@ fn open_first_hop(
             }
             r => return r,
         }
-    }
-}
-
-/// What to poll a non-blocking session's socket for: always input, output when libssh2 is
-/// waiting to send.
-pub(super) fn poll_events(sess: &ssh2::Session) -> libc::c_short {
-    match sess.block_directions() {
-        ssh2::BlockDirections::Outbound | ssh2::BlockDirections::Both => {
-            libc::POLLIN | libc::POLLOUT
-        }
-        _ => libc::POLLIN,
     }
 }
 
