@@ -219,6 +219,76 @@ fn node(b: &procread::Basic, exe: Option<String>) -> Node {
     }
 }
 
+/// What every process's scan shares.
+struct Seen<'a> {
+    host: &'a Path,
+    /// The scanner's mount namespace (which view map paths belong to: `roots`).
+    scanner_mnt: Option<u64>,
+    filters: &'a Filters,
+    stat_cache: &'a std::cell::RefCell<procread::StatCache>,
+}
+
+/// The stale files of one readable process (mappings, then its main script or the modules the
+/// script loads), with its command line and script; none when nothing is stale, or when the
+/// process exited, chrooted or changed namespace while it was read.
+fn stale_files(
+    dir: &ProcDir,
+    basic: &procread::Basic,
+    exe: &str,
+    maps: &[crate::maps::Mapping],
+    seen: &Seen,
+    modules: &mut ModuleSearch,
+) -> Option<(Vec<crate::detect::Finding>, Vec<String>, Option<String>)> {
+    let before = dir.fingerprint_at(basic.start_ticks);
+    let root = before.root(seen.scanner_mnt);
+    let probe = RealProbe {
+        dir: &dir.dir,
+        view: &root.view,
+        host_root: seen.host,
+        cache: seen.stat_cache,
+    };
+    let mut findings = detect::stale_mappings(maps, exe, &probe, seen.filters);
+    let interpreter = interp::detect(exe);
+    let cmdline = if interpreter.is_some() || !findings.is_empty() {
+        dir.cmdline()
+    } else {
+        vec![]
+    };
+    let script = interpreter
+        .filter(|_| root.scripts_resolvable())
+        .and_then(|i| interp::script_arg(i, &cmdline))
+        .and_then(|a| detect::resolve_script(&a, dir.cwd().as_deref()));
+    if let Some(s) = &script {
+        if let Some(f) = detect::stale_script(s, basic.started_at, &probe, seen.filters) {
+            findings.push(f);
+        } else if let Some(i) = interpreter {
+            let program = Program {
+                interp: i,
+                exe,
+                script: s,
+                cmdline: &cmdline,
+                mnt: before.mnt,
+                root: before.root.as_deref(),
+            };
+            findings.extend(modules.stale(&program, basic.started_at, &probe, seen.filters));
+        }
+    }
+    if findings.is_empty() {
+        return None;
+    }
+    // findings of a process that exited, chrooted or changed namespace while it was read
+    // describe nothing that runs now
+    if dir.fingerprint().as_ref() != Some(&before) {
+        return None;
+    }
+    let cmdline = if cmdline.is_empty() {
+        dir.cmdline()
+    } else {
+        cmdline
+    };
+    Some((findings, cmdline, script))
+}
+
 pub fn scan(opts: &Options) -> Result<Report, ScanError> {
     let t0 = Instant::now();
     let started_at = SystemTime::now()
@@ -293,6 +363,12 @@ pub fn scan(opts: &Options) -> Result<Report, ScanError> {
     // is there to do it, else from the first stale process on (a clean host reads none)
     let spare_cpu = std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
     let mut lists = (opts.packages && spare_cpu).then(|| packages::prefetch(dpkg_info.clone()));
+    let seen = Seen {
+        host,
+        scanner_mnt,
+        filters: &filters,
+        stat_cache: &stat_cache,
+    };
     for pid in pids {
         if pid == self_pid {
             continue;
@@ -331,52 +407,10 @@ pub fn scan(opts: &Options) -> Result<Report, ScanError> {
         if filters.ignores_exe(&exe) {
             continue;
         }
-        let before = dir.fingerprint_at(basic.start_ticks);
-        let root = before.root(scanner_mnt);
-        let probe = RealProbe {
-            dir: &dir.dir,
-            view: &root.view,
-            host_root: host,
-            cache: &stat_cache,
-        };
-        let mut findings = detect::stale_mappings(&maps, &exe, &probe, &filters);
-        let interpreter = interp::detect(&exe);
-        let cmdline = if interpreter.is_some() || !findings.is_empty() {
-            dir.cmdline()
-        } else {
-            vec![]
-        };
-        let script = interpreter
-            .filter(|_| root.scripts_resolvable())
-            .and_then(|i| interp::script_arg(i, &cmdline))
-            .and_then(|a| detect::resolve_script(&a, dir.cwd().as_deref()));
-        if let Some(s) = &script {
-            if let Some(f) = detect::stale_script(s, basic.started_at, &probe, &filters) {
-                findings.push(f);
-            } else if let Some(i) = interpreter {
-                let program = Program {
-                    interp: i,
-                    exe: &exe,
-                    script: s,
-                    cmdline: &cmdline,
-                    mnt: before.mnt,
-                    root: before.root.as_deref(),
-                };
-                findings.extend(modules.stale(&program, basic.started_at, &probe, &filters));
-            }
-        }
-        if findings.is_empty() {
+        let Some((findings, cmdline, script)) =
+            stale_files(&dir, &basic, &exe, &maps, &seen, &mut modules)
+        else {
             continue;
-        }
-        // findings of a process that exited, chrooted or changed namespace while it was read
-        // describe nothing that runs now
-        if dir.fingerprint().as_ref() != Some(&before) {
-            continue;
-        }
-        let cmdline = if cmdline.is_empty() {
-            dir.cmdline()
-        } else {
-            cmdline
         };
         if opts.packages && lists.is_none() {
             lists = Some(packages::prefetch(dpkg_info.clone()));
@@ -439,58 +473,12 @@ pub fn scan(opts: &Options) -> Result<Report, ScanError> {
     let groups = classify::classify(&stale, &ctx);
 
     let container = host_container(host);
-    let running = read_small(&proc_root.join("sys/kernel/osrelease"))
-        .unwrap_or_default()
-        .trim()
-        .to_string();
-    let build = read_small(&proc_root.join("sys/kernel/version"))
-        .unwrap_or_default()
-        .trim()
-        .to_string();
-    let images = if container.is_some() {
-        vec![]
-    } else {
-        kernel::read_images(&host.join("boot"))
-    };
-    let kernel = kernel::evaluate(&running, &build, &images, container.is_some());
-
-    let mut reboot = Reboot {
-        needed: false,
-        reasons: groups.reboot_reasons.clone(),
-        packages: vec![],
-    };
-    match kernel.status {
-        crate::report::KernelState::VersionUpgrade => reboot.reasons.push(format!(
-            "kernel {} is running, {} is installed",
-            kernel.running,
-            kernel.expected.as_deref().unwrap_or("?")
-        )),
-        crate::report::KernelState::AbiUpgrade => reboot.reasons.push(format!(
-            "kernel {} was rebuilt (ABI-compatible upgrade)",
-            kernel.running
-        )),
-        _ => {}
-    }
-    if host.join("run/reboot-required").exists() {
-        reboot.reasons.push("/run/reboot-required exists".into());
-        if let Some(pkgs) = read_small(&host.join("run/reboot-required.pkgs")) {
-            let mut seen = std::collections::BTreeSet::new();
-            for l in pkgs
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .take(200)
-            {
-                if l.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"+-.:_".contains(&b))
-                {
-                    seen.insert(l.to_string());
-                }
-            }
-            reboot.packages = seen.into_iter().collect();
-        }
-    }
-    reboot.needed = !reboot.reasons.is_empty();
+    let (kernel, reboot) = kernel_and_reboot(
+        proc_root,
+        host,
+        container.is_some(),
+        groups.reboot_reasons.clone(),
+    );
 
     if !privileged {
         warnings.push(format!(
@@ -544,6 +532,70 @@ pub fn scan(opts: &Options) -> Result<Report, ScanError> {
         warnings,
         limitations,
     })
+}
+
+/// The kernel's state (running against installed) and whether the host needs a reboot, with
+/// its reasons: `reasons` from the processes (e.g. a stale system bus), then the kernel's, then
+/// `/run/reboot-required` and the packages it names.
+fn kernel_and_reboot(
+    proc_root: &Path,
+    host: &Path,
+    in_container: bool,
+    reasons: Vec<String>,
+) -> (crate::report::Kernel, Reboot) {
+    let running = read_small(&proc_root.join("sys/kernel/osrelease"))
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    let build = read_small(&proc_root.join("sys/kernel/version"))
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    let images = if in_container {
+        vec![]
+    } else {
+        kernel::read_images(&host.join("boot"))
+    };
+    let kernel = kernel::evaluate(&running, &build, &images, in_container);
+
+    let mut reboot = Reboot {
+        needed: false,
+        reasons,
+        packages: vec![],
+    };
+    match kernel.status {
+        crate::report::KernelState::VersionUpgrade => reboot.reasons.push(format!(
+            "kernel {} is running, {} is installed",
+            kernel.running,
+            kernel.expected.as_deref().unwrap_or("?")
+        )),
+        crate::report::KernelState::AbiUpgrade => reboot.reasons.push(format!(
+            "kernel {} was rebuilt (ABI-compatible upgrade)",
+            kernel.running
+        )),
+        _ => {}
+    }
+    if host.join("run/reboot-required").exists() {
+        reboot.reasons.push("/run/reboot-required exists".into());
+        if let Some(pkgs) = read_small(&host.join("run/reboot-required.pkgs")) {
+            let mut seen = std::collections::BTreeSet::new();
+            for l in pkgs
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .take(200)
+            {
+                if l.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"+-.:_".contains(&b))
+                {
+                    seen.insert(l.to_string());
+                }
+            }
+            reboot.packages = seen.into_iter().collect();
+        }
+    }
+    reboot.needed = !reboot.reasons.is_empty();
+    (kernel, reboot)
 }
 
 #[cfg(test)]

@@ -117,6 +117,7 @@ pub struct Timing {
     pub journal_writes: usize,
 }
 
+/// Runs the plan (the rest of it, after `replayed`) to its end or its stop.
 pub fn run(
     plan: &Plan,
     targets: &BTreeMap<String, Target>,
@@ -127,37 +128,10 @@ pub fn run(
     let t0 = Instant::now();
     let now = || t0.elapsed().as_millis() as u64;
     let mut sched = Scheduler::new(plan, env.spec);
-    let n = plan.hosts.len();
-    let mut results: Vec<Option<HostResult>> = vec![None; n];
-    let mut resume_first = Vec::new();
-    if let Some(r) = replayed {
-        for (i, h) in plan.hosts.iter().enumerate() {
-            match r.hosts.get(&h.host) {
-                None => {}
-                Some(p) => {
-                    sched.mark_running(i);
-                    match &p.last {
-                        Phase::Finished {
-                            outcome,
-                            reason,
-                            undrain_failed,
-                        } if *outcome != Outcome::Aborted => {
-                            sched.finished(i, *outcome, 0);
-                            results[i] = Some(HostResult {
-                                host: h.host.clone(),
-                                status: (*outcome).into(),
-                                reason: reason.clone(),
-                                undrain_failed: undrain_failed.clone(),
-                                restarted: Vec::new(),
-                                elapsed_ms: 0,
-                            });
-                        }
-                        _ => resume_first.push(i),
-                    }
-                }
-            }
-        }
-    }
+    let (mut results, resume_first) = match replayed {
+        Some(r) => replay(plan, r, &mut sched),
+        None => (vec![None; plan.hosts.len()], Vec::new()),
+    };
     let (tx, rx) = mpsc::channel::<(usize, HostEnd, u64)>();
     let mut announced = 0;
     let mut busy = Duration::ZERO;
@@ -188,50 +162,13 @@ pub fn run(
         }
         loop {
             let turn = Instant::now();
-            let presses = INTERRUPTS.load(Ordering::SeqCst);
-            if presses > announced {
-                announced = presses;
-                if presses == 1 {
-                    sched.stop(Stop::new(
-                        StopReason::Paused,
-                        "paused by the operator (Ctrl-C): resume with `fleetrestart resume JOURNAL`",
-                    ));
-                    (env.emit)(host::Progress::Note { host: None, message: "pausing: no new host starts; in-flight hosts finish (Ctrl-C again aborts them, undrains still run)".into() });
-                } else {
-                    env.abort.store(true, Ordering::SeqCst);
-                    sched.stop(Stop::new(
-                        StopReason::Aborted,
-                        "aborted by the operator (second Ctrl-C)",
-                    ));
-                    (env.emit)(host::Progress::Note {
-                        host: None,
-                        message: "aborting in-flight hosts (undrains still run)".into(),
-                    });
-                }
-            }
+            interrupts(&mut sched, env, &mut announced);
             let wait = match sched.next(now()) {
                 Next::Start(v) => {
                     for i in v {
-                        let host = &plan.hosts[i].host;
-                        (env.emit)(host::Progress::Phase {
-                            host: host.clone(),
-                            phase: Phase::Started,
-                        });
-                        let r = env
-                            .journal
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .host(host, Phase::Started);
-                        if let Err(e) = r {
-                            // not recorded, not started: stop cleanly
-                            sched.finished(i, Outcome::Failed, now());
-                            sched.stop(Stop::new(
-                                StopReason::JournalFailed,
-                                format!("the journal could not be written: {e}"),
-                            ));
-                            continue;
+                        if start(plan, i, &mut sched, env, now()) {
+                            spawn(i, tx.clone());
                         }
-                        spawn(i, tx.clone());
                     }
                     busy += turn.elapsed();
                     continue;
@@ -244,28 +181,7 @@ pub fn run(
             match rx.recv_timeout(wait) {
                 Ok((i, end, ms)) => {
                     let turn = Instant::now();
-                    let stop_before = sched.stopped().is_some();
-                    sched.finished(i, end.outcome, now());
-                    if end.journal_failed {
-                        sched.stop(Stop::new(
-                            StopReason::JournalFailed,
-                            "the journal could not be written: stopping",
-                        ));
-                    }
-                    if let (false, Some(s)) = (stop_before, sched.stopped()) {
-                        (env.emit)(host::Progress::Note {
-                            host: None,
-                            message: format!("campaign stopping: {}", s.describe()),
-                        });
-                    }
-                    results[i] = Some(HostResult {
-                        host: plan.hosts[i].host.clone(),
-                        status: end.outcome.into(),
-                        reason: end.reason,
-                        undrain_failed: end.undrain_failed,
-                        restarted: end.restarted,
-                        elapsed_ms: ms,
-                    });
+                    results[i] = Some(ended(plan, i, end, ms, &mut sched, env, now()));
                     busy += turn.elapsed();
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
@@ -283,7 +199,153 @@ pub fn run(
             None => j.event(Event::Ended),
         };
     }
-    let hosts: Vec<HostResult> = results
+    let j = env.journal.lock().unwrap_or_else(|e| e.into_inner());
+    let timing = Timing {
+        batches: plan.batch_sizes.len(),
+        engine_busy_us: busy.as_micros() as u64,
+        journal_us: j.spent.as_micros() as u64,
+        journal_writes: j.writes,
+    };
+    let hosts = host_results(plan, results);
+    CampaignResult {
+        campaign: campaign.into(),
+        counts: Counts::of(&hosts),
+        hosts,
+        stopped,
+        elapsed_ms: t0.elapsed().as_millis() as u64,
+        timing,
+    }
+}
+
+/// The journal's hosts into the scheduler: finished ones are done (and in the results), the
+/// others (interrupted mid-way, or aborted) are running and returned, to be continued first.
+fn replay(
+    plan: &Plan,
+    r: &Replayed,
+    sched: &mut Scheduler,
+) -> (Vec<Option<HostResult>>, Vec<usize>) {
+    let mut results = vec![None; plan.hosts.len()];
+    let mut resume_first = Vec::new();
+    for (i, h) in plan.hosts.iter().enumerate() {
+        let Some(p) = r.hosts.get(&h.host) else {
+            continue;
+        };
+        sched.mark_running(i);
+        match &p.last {
+            Phase::Finished {
+                outcome,
+                reason,
+                undrain_failed,
+            } if *outcome != Outcome::Aborted => {
+                sched.finished(i, *outcome, 0);
+                results[i] = Some(HostResult {
+                    host: h.host.clone(),
+                    status: (*outcome).into(),
+                    reason: reason.clone(),
+                    undrain_failed: undrain_failed.clone(),
+                    restarted: Vec::new(),
+                    elapsed_ms: 0,
+                });
+            }
+            _ => resume_first.push(i),
+        }
+    }
+    (results, resume_first)
+}
+
+/// New Ctrl-C presses since the last turn: the first pauses, the second aborts.
+fn interrupts(sched: &mut Scheduler, env: &Env, announced: &mut usize) {
+    let presses = INTERRUPTS.load(Ordering::SeqCst);
+    if presses <= *announced {
+        return;
+    }
+    *announced = presses;
+    let note = |message: &str| {
+        (env.emit)(host::Progress::Note {
+            host: None,
+            message: message.into(),
+        })
+    };
+    if presses == 1 {
+        sched.stop(Stop::new(
+            StopReason::Paused,
+            "paused by the operator (Ctrl-C): resume with `fleetrestart resume JOURNAL`",
+        ));
+        note("pausing: no new host starts; in-flight hosts finish (Ctrl-C again aborts them, undrains still run)");
+    } else {
+        env.abort.store(true, Ordering::SeqCst);
+        sched.stop(Stop::new(
+            StopReason::Aborted,
+            "aborted by the operator (second Ctrl-C)",
+        ));
+        note("aborting in-flight hosts (undrains still run)");
+    }
+}
+
+/// Journals host `i`'s start; false (and the campaign stops) when the journal cannot say so:
+/// a host never starts unrecorded.
+fn start(plan: &Plan, i: usize, sched: &mut Scheduler, env: &Env, now: u64) -> bool {
+    let host = &plan.hosts[i].host;
+    (env.emit)(host::Progress::Phase {
+        host: host.clone(),
+        phase: Phase::Started,
+    });
+    let r = env
+        .journal
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .host(host, Phase::Started);
+    match r {
+        Ok(()) => true,
+        Err(e) => {
+            sched.finished(i, Outcome::Failed, now);
+            sched.stop(Stop::new(
+                StopReason::JournalFailed,
+                format!("the journal could not be written: {e}"),
+            ));
+            false
+        }
+    }
+}
+
+/// Host `i` ended: into the scheduler (budget, canary), the campaign stops when its journal
+/// failed, and a new stop is announced.
+fn ended(
+    plan: &Plan,
+    i: usize,
+    end: HostEnd,
+    ms: u64,
+    sched: &mut Scheduler,
+    env: &Env,
+    now: u64,
+) -> HostResult {
+    let stop_before = sched.stopped().map(|s| s.reason);
+    sched.finished(i, end.outcome, now);
+    if end.journal_failed {
+        sched.stop(Stop::new(
+            StopReason::JournalFailed,
+            "the journal could not be written: stopping",
+        ));
+    }
+    if let Some(s) = sched.stopped().filter(|s| Some(s.reason) != stop_before) {
+        (env.emit)(host::Progress::Note {
+            host: None,
+            message: format!("campaign stopping: {}", s.describe()),
+        });
+    }
+    HostResult {
+        host: plan.hosts[i].host.clone(),
+        status: end.outcome.into(),
+        reason: end.reason,
+        undrain_failed: end.undrain_failed,
+        restarted: end.restarted,
+        elapsed_ms: ms,
+    }
+}
+
+/// Every host of the plan, in plan order; hosts without a result were not started.
+fn host_results(plan: &Plan, results: Vec<Option<HostResult>>) -> Vec<HostResult> {
+    results
         .into_iter()
         .enumerate()
         .map(|(i, r)| {
@@ -296,30 +358,20 @@ pub fn run(
                 elapsed_ms: 0,
             })
         })
-        .collect();
-    let count = |s: HostStatus| hosts.iter().filter(|h| h.status == s).count();
-    let counts = Counts {
-        hosts: hosts.len(),
-        ok: count(HostStatus::Ok),
-        failed: count(HostStatus::Failed),
-        unreachable: count(HostStatus::Unreachable),
-        aborted: count(HostStatus::Aborted),
-        not_started: count(HostStatus::NotStarted),
-        undrain_failed: hosts.iter().filter(|h| h.undrain_failed.is_some()).count(),
-    };
-    let j = env.journal.lock().unwrap_or_else(|e| e.into_inner());
-    let timing = Timing {
-        batches: plan.batch_sizes.len(),
-        engine_busy_us: busy.as_micros() as u64,
-        journal_us: j.spent.as_micros() as u64,
-        journal_writes: j.writes,
-    };
-    CampaignResult {
-        campaign: campaign.into(),
-        hosts,
-        counts,
-        stopped,
-        elapsed_ms: t0.elapsed().as_millis() as u64,
-        timing,
+        .collect()
+}
+
+impl Counts {
+    fn of(hosts: &[HostResult]) -> Counts {
+        let count = |s: HostStatus| hosts.iter().filter(|h| h.status == s).count();
+        Counts {
+            hosts: hosts.len(),
+            ok: count(HostStatus::Ok),
+            failed: count(HostStatus::Failed),
+            unreachable: count(HostStatus::Unreachable),
+            aborted: count(HostStatus::Aborted),
+            not_started: count(HostStatus::NotStarted),
+            undrain_failed: hosts.iter().filter(|h| h.undrain_failed.is_some()).count(),
+        }
     }
 }
