@@ -262,91 +262,126 @@ fn severity(p: Policy) -> u8 {
 
 /// Groups stale processes into services, sessions, containers and the unattributed.
 pub fn classify(procs: &[StaleProc], ctx: &Context) -> Groups {
-    let mut services: BTreeMap<(String, ServiceKind), ServiceAcc> = BTreeMap::new();
-    let mut sessions: BTreeMap<(SessionKind, u32, String), Vec<report::Process>> = BTreeMap::new();
-    let mut containers: BTreeMap<(String, String), Vec<report::Process>> = BTreeMap::new();
-    let mut unattributed: BTreeMap<String, Vec<report::Process>> = BTreeMap::new();
-
+    let mut acc = Accumulated::default();
     let mut sorted: Vec<&StaleProc> = procs.iter().collect();
     sorted.sort_by_key(|p| p.pid);
     for p in sorted {
-        let in_other_ns = matches!((ctx.root_pidns, p.pidns), (Some(root), Some(ns)) if root != ns);
-        let mut target = if in_other_ns {
-            let id = p
-                .cgroup_path
-                .as_deref()
-                .and_then(|c| c.rsplit('/').find(|s| !s.is_empty()))
-                .map(String::from)
-                .unwrap_or_else(|| format!("pidns:{}", p.pidns.unwrap_or(0)));
-            Target::Container {
-                kind: "pid_namespace".into(),
-                id,
-            }
-        } else if ctx.systemd {
-            systemd_target(p)
-        } else {
-            sysv_target(p, ctx)
-        };
+        let target = default_target(p, ctx);
+        let (target, ruled) = apply_rules(p, target, ctx);
+        acc.add(target, ruled, to_report_process(p, ctx.packages));
+    }
+    acc.into_groups(ctx)
+}
 
-        let mut method = None;
-        let mut policy = None;
-        let mut rule_name = None;
-        if !matches!(target, Target::Container { .. }) {
-            let unit = match &target {
-                Target::Service {
-                    name,
-                    kind: ServiceKind::Systemd,
-                } => Some(name.as_str()),
-                _ => None,
-            };
-            let cmdline = p.cmdline.join(" ");
-            let script = p
-                .findings
-                .iter()
-                .find(|f| f.kind == FileKind::Script)
-                .map(|f| f.path.as_str())
-                .or(p.script.as_deref());
-            let facts = Facts {
-                unit,
-                exe: &p.exe,
-                script,
-                user: &p.user,
-                cmdline: &cmdline,
-            };
-            if let Some(rule) = ctx.rules.find(&facts) {
-                rule_name = Some(rule.name.clone());
-                method = rule.method;
-                policy = rule.policy;
-                let overridable = matches!(target, Target::Unattributed { .. })
-                    || (!ctx.systemd && matches!(target, Target::Service { .. }));
-                if let (Some(svc), true) = (&rule.service, overridable) {
-                    let kind = if ctx.systemd {
-                        ServiceKind::Systemd
-                    } else {
-                        ServiceKind::Sysv
-                    };
-                    let name = if ctx.systemd && !svc.contains('.') {
-                        format!("{svc}.service")
-                    } else {
-                        svc.clone()
-                    };
-                    target = Target::Service { name, kind };
-                }
-                match rule.policy {
-                    Some(Policy::Ignore) => target = Target::Ignored,
-                    Some(Policy::Session) if !matches!(target, Target::Session { .. }) => {
-                        target = Target::Session {
-                            kind: SessionKind::Tty,
-                            uid: p.uid,
-                            id: tty_name(p.tty_nr),
-                        };
-                    }
-                    _ => {}
-                }
-            }
+/// Where a process belongs before the rules: a container when it runs in another PID
+/// namespace, else its systemd unit or session, else (no systemd) its init script.
+fn default_target(p: &StaleProc, ctx: &Context) -> Target {
+    let in_other_ns = matches!((ctx.root_pidns, p.pidns), (Some(root), Some(ns)) if root != ns);
+    if in_other_ns {
+        let id = p
+            .cgroup_path
+            .as_deref()
+            .and_then(|c| c.rsplit('/').find(|s| !s.is_empty()))
+            .map(String::from)
+            .unwrap_or_else(|| format!("pidns:{}", p.pidns.unwrap_or(0)));
+        Target::Container {
+            kind: "pid_namespace".into(),
+            id,
         }
+    } else if ctx.systemd {
+        systemd_target(p)
+    } else {
+        sysv_target(p, ctx)
+    }
+}
 
-        let rp = to_report_process(p, ctx.packages);
+/// What the first matching rule said of a process.
+#[derive(Default)]
+struct Ruled {
+    method: Option<Method>,
+    policy: Option<Policy>,
+    rule: Option<String>,
+}
+
+/// The first rule matching the process (never for containers): its method and policy, and the
+/// target it names when the default one is unattributed (or an init script, without systemd);
+/// `ignore` and `session` policies move the process.
+fn apply_rules(p: &StaleProc, mut target: Target, ctx: &Context) -> (Target, Ruled) {
+    let mut ruled = Ruled::default();
+    if matches!(target, Target::Container { .. }) {
+        return (target, ruled);
+    }
+    let unit = match &target {
+        Target::Service {
+            name,
+            kind: ServiceKind::Systemd,
+        } => Some(name.as_str()),
+        _ => None,
+    };
+    let cmdline = p.cmdline.join(" ");
+    let script = p
+        .findings
+        .iter()
+        .find(|f| f.kind == FileKind::Script)
+        .map(|f| f.path.as_str())
+        .or(p.script.as_deref());
+    let facts = Facts {
+        unit,
+        exe: &p.exe,
+        script,
+        user: &p.user,
+        cmdline: &cmdline,
+    };
+    let Some(rule) = ctx.rules.find(&facts) else {
+        return (target, ruled);
+    };
+    ruled = Ruled {
+        method: rule.method,
+        policy: rule.policy,
+        rule: Some(rule.name.clone()),
+    };
+    let overridable = matches!(target, Target::Unattributed { .. })
+        || (!ctx.systemd && matches!(target, Target::Service { .. }));
+    if let (Some(svc), true) = (&rule.service, overridable) {
+        let kind = if ctx.systemd {
+            ServiceKind::Systemd
+        } else {
+            ServiceKind::Sysv
+        };
+        let name = if ctx.systemd && !svc.contains('.') {
+            format!("{svc}.service")
+        } else {
+            svc.clone()
+        };
+        target = Target::Service { name, kind };
+    }
+    match rule.policy {
+        Some(Policy::Ignore) => target = Target::Ignored,
+        Some(Policy::Session) if !matches!(target, Target::Session { .. }) => {
+            target = Target::Session {
+                kind: SessionKind::Tty,
+                uid: p.uid,
+                id: tty_name(p.tty_nr),
+            };
+        }
+        _ => {}
+    }
+    (target, ruled)
+}
+
+/// The processes gathered by where they belong.
+#[derive(Default)]
+struct Accumulated {
+    services: BTreeMap<(String, ServiceKind), ServiceAcc>,
+    sessions: BTreeMap<(SessionKind, u32, String), Vec<report::Process>>,
+    containers: BTreeMap<(String, String), Vec<report::Process>>,
+    unattributed: BTreeMap<String, Vec<report::Process>>,
+}
+
+impl Accumulated {
+    /// One process into its group. A service takes the first rule's method (unless a later one
+    /// sets a non-default method) and the most severe policy of its processes' rules.
+    fn add(&mut self, target: Target, ruled: Ruled, rp: report::Process) {
         match target {
             Target::Service { name, kind } => {
                 let default_method = if kind == ServiceKind::Manager {
@@ -359,94 +394,102 @@ pub fn classify(procs: &[StaleProc], ctx: &Context) -> Groups {
                 } else {
                     Policy::Auto
                 };
-                let acc = services.entry((name, kind)).or_insert(ServiceAcc {
+                let acc = self.services.entry((name, kind)).or_insert(ServiceAcc {
                     method: default_method,
                     policy: default_policy,
                     rule: None,
                     procs: vec![],
                 });
-                if let Some(m) = method {
+                if let Some(m) = ruled.method {
                     if acc.rule.is_none() || acc.method == default_method {
                         acc.method = m;
                     }
                 }
-                if let Some(pol) = policy {
+                if let Some(pol) = ruled.policy {
                     if acc.rule.is_none() || severity(pol) > severity(acc.policy) {
                         acc.policy = pol;
                     }
                 }
                 if acc.rule.is_none() {
-                    acc.rule = rule_name;
+                    acc.rule = ruled.rule;
                 }
                 acc.procs.push(rp);
             }
             Target::Session { kind, uid, id } => {
-                sessions.entry((kind, uid, id)).or_default().push(rp)
+                self.sessions.entry((kind, uid, id)).or_default().push(rp)
             }
-            Target::Container { kind, id } => containers.entry((kind, id)).or_default().push(rp),
-            Target::Unattributed { reason } => unattributed.entry(reason).or_default().push(rp),
+            Target::Container { kind, id } => {
+                self.containers.entry((kind, id)).or_default().push(rp)
+            }
+            Target::Unattributed { reason } => {
+                self.unattributed.entry(reason).or_default().push(rp)
+            }
             Target::Ignored => {}
         }
     }
 
-    let cut = |mut v: Vec<report::Process>| -> (u32, Vec<report::Process>) {
-        let n = v.len() as u32;
-        v.truncate(report::MAX_PROCESSES_PER_GROUP);
-        (n, v)
-    };
-    let mut g = Groups::default();
-    for ((name, kind), acc) in services {
-        let (process_count, processes) = cut(acc.procs);
-        let s = Service {
-            name,
-            kind,
-            method: acc.method,
-            policy: acc.policy,
-            rule: acc.rule,
-            process_count,
-            processes,
+    /// The report's groups, each listing at most [`report::MAX_PROCESSES_PER_GROUP`] processes
+    /// (with the full count); `never` and `reboot` services apart.
+    fn into_groups(self, ctx: &Context) -> Groups {
+        let cut = |mut v: Vec<report::Process>| -> (u32, Vec<report::Process>) {
+            let n = v.len() as u32;
+            v.truncate(report::MAX_PROCESSES_PER_GROUP);
+            (n, v)
         };
-        match s.policy {
-            Policy::Never => g.never_restart.push(s),
-            Policy::Reboot => {
-                g.reboot_reasons.push(format!(
-                    "{} uses stale files and is only safely refreshed by a reboot",
-                    s.name
-                ));
-                g.never_restart.push(s);
+        let mut g = Groups::default();
+        for ((name, kind), acc) in self.services {
+            let (process_count, processes) = cut(acc.procs);
+            let s = Service {
+                name,
+                kind,
+                method: acc.method,
+                policy: acc.policy,
+                rule: acc.rule,
+                process_count,
+                processes,
+            };
+            match s.policy {
+                Policy::Never => g.never_restart.push(s),
+                Policy::Reboot => {
+                    g.reboot_reasons.push(format!(
+                        "{} uses stale files and is only safely refreshed by a reboot",
+                        s.name
+                    ));
+                    g.never_restart.push(s);
+                }
+                _ => g.services.push(s),
             }
-            _ => g.services.push(s),
         }
+        for ((kind, uid, id), procs) in self.sessions {
+            let (process_count, processes) = cut(procs);
+            g.sessions.push(Session {
+                kind,
+                uid,
+                user: (ctx.user_name)(uid),
+                id,
+                process_count,
+                processes,
+            });
+        }
+        for ((kind, id), procs) in self.containers {
+            let (process_count, processes) = cut(procs);
+            g.containers.push(Container {
+                kind,
+                id,
+                process_count,
+                processes,
+            });
+        }
+        for (reason, procs) in self.unattributed {
+            let (process_count, processes) = cut(procs);
+            g.unattributed.push(Unattributed {
+                reason,
+                process_count,
+                processes,
+            });
+        }
+        g
     }
-    for ((kind, uid, id), procs) in sessions {
-        let (process_count, processes) = cut(procs);
-        g.sessions.push(Session {
-            kind,
-            uid,
-            user: (ctx.user_name)(uid),
-            id,
-            process_count,
-            processes,
-        });
-    }
-    for ((kind, id), procs) in containers {
-        let (process_count, processes) = cut(procs);
-        g.containers.push(Container {
-            kind,
-            id,
-            process_count,
-            processes,
-        });
-    }
-    for (reason, procs) in unattributed {
-        let (process_count, processes) = cut(procs);
-        g.unattributed.push(Unattributed {
-            reason,
-            process_count,
-            processes,
-        });
-    }
-    g
 }
 
 #[cfg(test)]

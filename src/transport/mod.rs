@@ -4,6 +4,7 @@
 //! SSH transport (ssh2) runs the same command strings over one authenticated connection per host.
 //! Output is bounded and every command has a deadline.
 
+mod exchange;
 pub mod gate;
 pub mod hostfile;
 pub mod input;
@@ -127,4 +128,9 @@ pub trait Session {
     ) -> Result<ExecOutput, TransportError> {
         self.exec_gated(command, stdin, limits, None)
     }
+}
+
+/// A failed step of a command (`what`: "reading the command's output", ...) with its cause.
+pub(crate) fn io_fail(what: &str, e: impl std::fmt::Display) -> TransportError {
+    TransportError::Failed(format!("{what}: {e}"))
 }

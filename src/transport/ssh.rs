@@ -7,17 +7,17 @@
 //! asked once per run on the terminal). Commands run in non-blocking mode in a poll loop, so a
 //! deadline, bounded output, keepalives and the sudo handshake ([`super::gate`]) all hold.
 
-use super::gate::{Gate, GateEvent, Handshake};
+use super::exchange::Exchange;
+use super::gate::Handshake;
 use super::input::Input;
 use super::jump;
 use super::known_hosts;
 use super::libssh::{is_code, ms, poll_events, LIBSSH2_ERROR_EAGAIN, LIBSSH2_ERROR_TIMEOUT};
-use super::{ExecLimits, ExecOutput, Session, TransportError};
+use super::{io_fail, ExecLimits, ExecOutput, Session, TransportError};
 use crate::secret::Secret;
 use crate::targets::{Hop, HostKeyPolicy, SshTarget};
-use std::borrow::Cow;
 use std::collections::HashMap;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::net::{TcpStream, ToSocketAddrs};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
@@ -25,8 +25,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-/// Reads of one output stream per turn of the command loop.
-const READS_PER_TURN: usize = 16;
 /// Handshakes in flight through one jump host (below sshd's default MaxStartups of 10).
 const JUMP_HANDSHAKES: usize = 8;
 
@@ -510,10 +508,6 @@ impl Drop for SshSession {
     }
 }
 
-fn io_fail(what: &str, e: impl std::fmt::Display) -> TransportError {
-    TransportError::Failed(format!("{what}: {e}"))
-}
-
 impl Session for SshSession {
     fn connect_tcp(
         &mut self,
@@ -552,6 +546,45 @@ impl Session for SshSession {
             timeout = timeout.min(remaining(hd));
         }
         let deadline = Instant::now() + timeout;
+        let mut ch = self.start(command, deadline, timeout)?;
+        self.sess.set_blocking(false);
+        let mut x = Exchange::new(stdin, limits, handshake);
+        let result = self.pump(&mut ch, &mut x, deadline, timeout);
+        // every way out of the loop passes here: the password is wiped (review L12)
+        x.password.fill(0);
+        result?;
+        if let Err(e) = self.wait_exit(&mut ch, deadline, timeout) {
+            let _ = ch.close();
+            return Err(e);
+        }
+        let signalled = ch.exit_signal().ok().and_then(|s| s.exit_signal).is_some();
+        let status = if signalled {
+            None
+        } else {
+            ch.exit_status().ok()
+        };
+        if x.gate.as_ref().is_some_and(|g| !g.is_open()) && status == Some(0) {
+            return Err(TransportError::Become(
+                "sudo did not run the command".into(),
+            ));
+        }
+        Ok(ExecOutput {
+            status,
+            stdout: x.out,
+            stderr: x.err,
+            truncated: x.truncated,
+        })
+    }
+}
+
+impl SshSession {
+    /// A channel running `command` (blocking, bounded by the deadline).
+    fn start(
+        &mut self,
+        command: &str,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<ssh2::Channel, TransportError> {
         let timed_out = || TransportError::Timeout(timeout);
         self.sess.set_blocking(true);
         self.sess.set_timeout(ms(remaining(deadline)));
@@ -569,202 +602,86 @@ impl Session for SshSession {
                 io_fail("starting the command", e.message())
             }
         })?;
-        self.sess.set_blocking(false);
-        let mut gate = handshake.map(Gate::new);
-        // with Input::Reply, nothing is sent before the asking line is answered
-        let mut awaiting = stdin.asking();
-        let mut input = match stdin {
-            Input::Now(b) => Cow::Borrowed(b),
-            Input::Reply { .. } => Cow::Borrowed(&[][..]),
-        };
-        let (mut out, mut err) = (Vec::new(), Vec::new());
-        let mut truncated = false;
-        let (mut in_pos, mut eof_sent) = (0usize, false);
-        let mut password: Vec<u8> = Vec::new();
+        Ok(ch)
+    }
+
+    fn cancelled(&self) -> bool {
+        self.cancel
+            .as_ref()
+            .is_some_and(|c| c.load(Ordering::SeqCst))
+    }
+
+    /// The non-blocking exchange until the command closes its output. Every turn, busy or idle,
+    /// checks the deadline, the cancel flag and the keepalive: a host that streams output as
+    /// fast as it is read still meets them (review M1).
+    fn pump(
+        &mut self,
+        ch: &mut ssh2::Channel,
+        x: &mut Exchange,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<(), TransportError> {
         let mut buf = vec![0u8; 64 << 10];
         let mut last_alive = Instant::now();
-        let result = loop {
-            // every turn, busy or idle: a host that streams output as fast as it is read
-            // still meets its deadline, cancel and keepalives (review M1)
+        let stop = |ch: &mut ssh2::Channel, e: TransportError| {
+            let _ = ch.close();
+            Err(e)
+        };
+        loop {
             if Instant::now() >= deadline {
-                let _ = ch.close();
-                break Err(timed_out());
+                return stop(ch, TransportError::Timeout(timeout));
             }
-            if self
-                .cancel
-                .as_ref()
-                .is_some_and(|c| c.load(Ordering::SeqCst))
-            {
-                let _ = ch.close();
-                break Err(TransportError::Cancelled);
+            if self.cancelled() {
+                return stop(ch, TransportError::Cancelled);
             }
             if last_alive.elapsed() >= Duration::from_secs(10) {
                 let _ = self.sess.keepalive_send();
                 last_alive = Instant::now();
             }
-            let mut progress = false;
-            let may_send = gate.as_ref().is_none_or(|g| g.is_open()) && awaiting.is_none();
-            if !password.is_empty() {
-                match ch.write(&password) {
-                    Ok(n) => {
-                        password[..n].fill(0);
-                        password.drain(..n);
-                        progress = true;
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                    Err(e) => break Err(io_fail("sending to the command", e)),
-                }
-            } else if may_send && in_pos < input.len() {
-                match ch.write(&input[in_pos..]) {
-                    Ok(n) => {
-                        in_pos += n;
-                        progress = true;
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                    // the command may exit without reading its input: not an error
-                    Err(_) => in_pos = input.len(),
-                }
-            } else if may_send && !eof_sent {
-                match ch.send_eof() {
-                    Err(e) if is_code(&e, LIBSSH2_ERROR_EAGAIN) => {}
-                    _ => {
-                        eof_sent = true;
-                        progress = true;
-                    }
-                }
-            }
-            let mut event = GateEvent::Nothing;
-            let mut read_error = None;
-            for stream_id in [0, 1] {
-                // a bounded number of reads per stream and turn: the other stream and the
-                // timers get theirs
-                for _ in 0..READS_PER_TURN {
-                    let r = if stream_id == 0 {
-                        ch.read(&mut buf)
-                    } else {
-                        ch.stderr().read(&mut buf)
-                    };
-                    match r {
-                        Ok(0) => break,
-                        Ok(n) => {
-                            progress = true;
-                            let data = &buf[..n];
-                            let (sink, max) = if stream_id == 0 {
-                                (&mut out, limits.max_stdout)
-                            } else {
-                                (&mut err, limits.max_stderr)
-                            };
-                            let mut tmp = Vec::new();
-                            let ev = match (&mut gate, stream_id) {
-                                (Some(g), 0) => g.stdout(data, &mut tmp),
-                                (Some(g), _) => g.stderr(data, &mut tmp),
-                                (None, _) => {
-                                    tmp.extend_from_slice(data);
-                                    GateEvent::Nothing
-                                }
-                            };
-                            if ev != GateEvent::Nothing {
-                                event = ev;
-                            }
-                            if let (Some(a), 0) = (&mut awaiting, stream_id) {
-                                if let Some(bytes) = a.feed(&tmp) {
-                                    input = bytes;
-                                    awaiting = None;
-                                }
-                            }
-                            let room = max.saturating_sub(sink.len());
-                            if tmp.len() > room {
-                                truncated = true;
-                            }
-                            sink.extend_from_slice(&tmp[..tmp.len().min(room)]);
-                        }
-                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                        Err(e) => {
-                            read_error = Some(io_fail("reading the command's output", e));
-                            break;
-                        }
-                    }
-                }
-            }
-            if let Some(e) = read_error.take() {
-                // leave through the end of the loop, which wipes the password (review L12)
-                let _ = ch.close();
-                break Err(e);
-            }
-            match event {
-                GateEvent::SendPassword => {
-                    if let Some(h) = handshake {
-                        password = format!("{}\n", h.password.expose()).into_bytes();
-                    }
-                }
-                GateEvent::Refused => {
-                    let _ = ch.close();
-                    break Err(TransportError::Become("sudo refused the password".into()));
-                }
-                GateEvent::NoMarker => {
-                    let _ = ch.close();
-                    break Err(TransportError::Become(format!(
-                        "no sudo start marker within the first {} KiB of output",
-                        super::gate::OUT_WINDOW >> 10
-                    )));
-                }
-                _ => {}
+            let sent = x.send(ch)?;
+            let (received, event) = match x.receive(ch, &mut buf) {
+                Ok(r) => r,
+                Err(e) => return stop(ch, e),
+            };
+            if let Err(e) = x.on_gate(event) {
+                return stop(ch, e);
             }
             if ch.eof() {
-                break Ok(());
+                return Ok(());
             }
-            if !progress {
+            if !sent && !received {
                 self.wait(remaining(deadline));
             }
-        };
-        password.fill(0);
-        result?;
-        // EOF only means the command closed its output; its exit status comes with the close.
-        // libssh2 reports status 0 when none arrived, so a command still running at the
-        // deadline, or a connection lost before the close, is an error, never a success.
-        let closed = loop {
+        }
+    }
+
+    /// EOF only means the command closed its output; its exit status comes with the close.
+    /// libssh2 reports status 0 when none arrived, so a command still running at the deadline,
+    /// or a connection lost before the close, is an error, never a success.
+    fn wait_exit(
+        &mut self,
+        ch: &mut ssh2::Channel,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<(), TransportError> {
+        loop {
             match ch.wait_close() {
-                Ok(()) => break Ok(()),
+                Ok(()) => return Ok(()),
                 Err(e) if is_code(&e, LIBSSH2_ERROR_EAGAIN) => {
                     if Instant::now() >= deadline {
-                        break Err(timed_out());
+                        return Err(TransportError::Timeout(timeout));
                     }
-                    if self
-                        .cancel
-                        .as_ref()
-                        .is_some_and(|c| c.load(Ordering::SeqCst))
-                    {
-                        break Err(TransportError::Cancelled);
+                    if self.cancelled() {
+                        return Err(TransportError::Cancelled);
                     }
                     self.wait(remaining(deadline))
                 }
                 Err(e) => {
-                    break Err(TransportError::Failed(format!(
+                    return Err(TransportError::Failed(format!(
                         "connection lost before the command's exit status arrived: {e}"
                     )))
                 }
             }
-        };
-        if let Err(e) = closed {
-            let _ = ch.close();
-            return Err(e);
         }
-        let signalled = ch.exit_signal().ok().and_then(|s| s.exit_signal).is_some();
-        let status = if signalled {
-            None
-        } else {
-            ch.exit_status().ok()
-        };
-        if gate.as_ref().is_some_and(|g| !g.is_open()) && status == Some(0) {
-            return Err(TransportError::Become(
-                "sudo did not run the command".into(),
-            ));
-        }
-        Ok(ExecOutput {
-            status,
-            stdout: out,
-            stderr: err,
-            truncated,
-        })
     }
 }
