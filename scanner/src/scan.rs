@@ -317,16 +317,7 @@ pub fn scan(opts: &Options) -> Result<Report, ScanError> {
         .map(|t| parse_passwd(&t))
         .unwrap_or_default();
     let user_name = |uid: u32| users.get(&uid).cloned().unwrap_or_else(|| uid.to_string());
-    let my_uid = read_small(&proc_root.join("self/status")).and_then(|s| {
-        s.lines().find_map(|l| {
-            l.strip_prefix("Uid:")?
-                .split_whitespace()
-                .nth(1)?
-                .parse::<u32>()
-                .ok()
-        })
-    });
-    let privileged = my_uid == Some(0);
+    let privileged = effective_uid(proc_root) == Some(0);
 
     // the host's PID namespace: PID 1's, or (when PID 1 is not readable) the scanner's own
     let ns_of = |p: &str| {
@@ -441,26 +432,7 @@ pub fn scan(opts: &Options) -> Result<Report, ScanError> {
     if modules.truncated {
         warnings.push("an interpreted program imports more modules than the scanner follows: its module list is incomplete".into());
     }
-    // one pass over the package database for every stale file and (sysv) daemon executable
-    let mut index = Index::default();
-    if let Some(lists) = lists.filter(|_| !stale.is_empty()) {
-        let mut wanted: Vec<&str> = stale
-            .iter()
-            .flat_map(|p| p.findings.iter().map(|f| f.path.as_str()))
-            .collect();
-        wanted.extend(tree.values().filter_map(|n| n.exe.as_deref()));
-        index = Index::new(wanted);
-        match lists.finish(&mut index) {
-            packages::Dpkg::Missing => limitations.push(
-                "no dpkg database: owning packages are not reported (the rpm database is not read)"
-                    .into(),
-            ),
-            packages::Dpkg::Truncated { lists_skipped } => limitations.push(format!(
-                "{lists_skipped} dpkg file lists past the bound were not read: some owning packages and init scripts may be missing"
-            )),
-            packages::Dpkg::Complete => {}
-        }
-    }
+    let index = owners(lists, &stale, &tree, &mut limitations);
 
     let ctx = Context {
         systemd,
@@ -480,28 +452,9 @@ pub fn scan(opts: &Options) -> Result<Report, ScanError> {
         groups.reboot_reasons.clone(),
     );
 
-    if !privileged {
-        warnings.push(format!(
-            "not running as root: {unreadable} processes of other users could not be read, results are partial"
-        ));
-    } else if unreadable > 0 {
-        warnings.push(format!(
-            "{unreadable} processes could not be read, results are partial"
-        ));
-    }
-    if root_pidns.is_none() {
-        warnings.push(
-            "cannot read PID 1's namespace: processes in containers are not told apart".into(),
-        );
-    }
+    warnings.extend(read_warnings(privileged, unreadable, root_pidns.is_some()));
 
-    let hostname = read_small(&proc_root.join("sys/kernel/hostname"))
-        .unwrap_or_default()
-        .trim()
-        .to_string();
-    let machine_id = read_small(&host.join("etc/machine-id"))
-        .map(|s| s.trim().to_string())
-        .filter(|s| s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit()));
+    let (hostname, machine_id) = identity(proc_root, host);
 
     Ok(Report {
         schema_version: SCHEMA_VERSION,
@@ -532,6 +485,81 @@ pub fn scan(opts: &Options) -> Result<Report, ScanError> {
         warnings,
         limitations,
     })
+}
+
+/// The scanner's effective uid, from `/proc/self/status` (not the environment).
+fn effective_uid(proc_root: &Path) -> Option<u32> {
+    read_small(&proc_root.join("self/status")).and_then(|s| {
+        s.lines().find_map(|l| {
+            l.strip_prefix("Uid:")?
+                .split_whitespace()
+                .nth(1)?
+                .parse::<u32>()
+                .ok()
+        })
+    })
+}
+
+/// The owning packages of every stale file and (sysv) daemon executable, in one pass over the
+/// lists read ahead; empty when nothing is stale. A missing or cut database is a limitation.
+fn owners(
+    lists: Option<packages::Prefetch>,
+    stale: &[StaleProc],
+    tree: &HashMap<i32, Node>,
+    limitations: &mut Vec<String>,
+) -> Index {
+    let Some(lists) = lists.filter(|_| !stale.is_empty()) else {
+        return Index::default();
+    };
+    let mut wanted: Vec<&str> = stale
+        .iter()
+        .flat_map(|p| p.findings.iter().map(|f| f.path.as_str()))
+        .collect();
+    wanted.extend(tree.values().filter_map(|n| n.exe.as_deref()));
+    let mut index = Index::new(wanted);
+    match lists.finish(&mut index) {
+        packages::Dpkg::Missing => limitations.push(
+            "no dpkg database: owning packages are not reported (the rpm database is not read)"
+                .into(),
+        ),
+        packages::Dpkg::Truncated { lists_skipped } => limitations.push(format!(
+            "{lists_skipped} dpkg file lists past the bound were not read: some owning packages and init scripts may be missing"
+        )),
+        packages::Dpkg::Complete => {}
+    }
+    index
+}
+
+/// What the report must say about processes it could not read.
+fn read_warnings(privileged: bool, unreadable: u32, pidns_known: bool) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if !privileged {
+        warnings.push(format!(
+            "not running as root: {unreadable} processes of other users could not be read, results are partial"
+        ));
+    } else if unreadable > 0 {
+        warnings.push(format!(
+            "{unreadable} processes could not be read, results are partial"
+        ));
+    }
+    if !pidns_known {
+        warnings.push(
+            "cannot read PID 1's namespace: processes in containers are not told apart".into(),
+        );
+    }
+    warnings
+}
+
+/// The host's name and machine id (a 32-hex-digit id only).
+fn identity(proc_root: &Path, host: &Path) -> (String, Option<String>) {
+    let hostname = read_small(&proc_root.join("sys/kernel/hostname"))
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    let machine_id = read_small(&host.join("etc/machine-id"))
+        .map(|s| s.trim().to_string())
+        .filter(|s| s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit()));
+    (hostname, machine_id)
 }
 
 /// The kernel's state (running against installed) and whether the host needs a reboot, with
