@@ -107,45 +107,12 @@ fn apply_subscript(hosts: Vec<String>, sub: Option<(i64, Option<i64>)>) -> Vec<S
     }
 }
 
-/// fnmatch-style glob (`*`, `?`, `[seq]`, `[!seq]`) as an anchored regex.
-fn glob_regex(glob: &str) -> String {
-    let mut r = String::from("^(?:");
-    let mut chars = glob.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '*' => r.push_str(".*"),
-            '?' => r.push('.'),
-            '[' => {
-                let mut class = String::new();
-                let mut closed = false;
-                for d in chars.by_ref() {
-                    if d == ']' && !class.is_empty() {
-                        closed = true;
-                        break;
-                    }
-                    class.push(d);
-                }
-                if closed {
-                    let class = match class.strip_prefix('!') {
-                        Some(rest) => format!("^{rest}"),
-                        None => class,
-                    };
-                    r.push('[');
-                    r.push_str(&class.replace('\\', "\\\\"));
-                    r.push(']');
-                } else {
-                    r.push_str("\\[");
-                    r.push_str(&regex_lite::escape(&class));
-                }
-            }
-            c => r.push_str(&regex_lite::escape(&c.to_string())),
-        }
-    }
-    r.push_str(")$");
-    r
+/// One pattern term: a regex (`~re`), an fnmatch glob ([`crate::glob::fnmatch`]), or a name.
+enum Matcher {
+    Regex(regex_lite::Regex),
+    Glob(String),
+    Name(String),
 }
-
-struct Matcher(Option<regex_lite::Regex>, String);
 
 impl Matcher {
     fn new(term: &str) -> Result<Matcher, String> {
@@ -153,19 +120,18 @@ impl Matcher {
             // Python's re.match: anchored at the start only
             let r = regex_lite::Regex::new(&format!("^(?:{re})"))
                 .map_err(|e| format!("invalid regex in pattern {term:?}: {e}"))?;
-            return Ok(Matcher(Some(r), term.into()));
+            return Ok(Matcher::Regex(r));
         }
         if term.contains(['*', '?', '[']) {
-            let r = regex_lite::Regex::new(&glob_regex(term))
-                .map_err(|e| format!("invalid wildcard in pattern {term:?}: {e}"))?;
-            return Ok(Matcher(Some(r), term.into()));
+            return Ok(Matcher::Glob(term.into()));
         }
-        Ok(Matcher(None, term.into()))
+        Ok(Matcher::Name(term.into()))
     }
     fn is_match(&self, s: &str) -> bool {
-        match &self.0 {
-            Some(r) => r.is_match(s),
-            None => self.1 == s,
+        match self {
+            Matcher::Regex(r) => r.is_match(s),
+            Matcher::Glob(g) => crate::glob::fnmatch(g, s),
+            Matcher::Name(n) => n == s,
         }
     }
 }
@@ -394,7 +360,6 @@ mod tests {
 
     #[test]
     fn globs() {
-        assert_eq!(glob_regex("a*b?[!x]"), "^(?:a.*b.[^x])$");
         assert!(Matcher::new("w[12]").unwrap().is_match("w1"));
         assert!(!Matcher::new("w[12]").unwrap().is_match("w3"));
     }
