@@ -20,6 +20,7 @@
 //! Invariants: the scanner never executes or loads anything it finds, never reads its own
 //! environment, and never fails a scan because a process vanished or could not be read.
 
+pub mod ansible;
 pub mod cgroup;
 pub mod classify;
 pub mod detect;

@@ -14,6 +14,7 @@ static ALLOC: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
 
 const USAGE: &str = "\
 usage: fleetrestart-scan [OPTIONS]
+       fleetrestart-scan ARGS_FILE   (as an Ansible binary module: JSON in, JSON out)
 
 Lists the processes on this host that still use deleted or replaced executables, libraries or
 scripts, and what restarts them. Run as root for complete results. Reads /proc only; runs nothing.
@@ -69,6 +70,15 @@ fn read_rules(path: &str) -> RuleSet {
 }
 
 fn main() {
+    // an Ansible binary module: `fleetrestart-scan ARGS_FILE` (one argument, not an option)
+    let argv: Vec<String> = std::env::args().collect();
+    if argv.len() == 2 && !argv[1].starts_with('-') {
+        let result = fleetrestart_scan::ansible::run(std::path::Path::new(&argv[1]), &argv[0]);
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{result}");
+        let _ = out.flush();
+        std::process::exit(if result["failed"] == true { 1 } else { 0 });
+    }
     let mut args = std::env::args().skip(1);
     let mut opts = Options::default();
     let mut format = Format::Human;

@@ -1,0 +1,617 @@
+//! The scanner as an Ansible binary module (ansible-core's binary-module protocol, facts in
+//! `../shared/research/ecosystem-2026-12.md` §1): run as `fleetrestart-scan ARGS_FILE`, it reads
+//! the one JSON object of task arguments and prints one JSON object.
+//!
+//! Two modules in one binary, told apart by `_ansible_module_name` (the task's module name):
+//! - `fleetrestart_scan`: scans, changes nothing, returns the report as the fact
+//!   `ansible_facts.fleetrestart`;
+//! - `fleetrestart_restart`: scans, restarts the services whose policy is `auto` (never-restart,
+//!   reboot, session and manual services are left, unless a manual one is named), rescans to
+//!   prove it, honours check mode and diff.
+//!
+//! Pure here: argument parsing ([`parse_args`]), facts ([`facts`]), what to restart
+//! ([`restart_plan`]) and the result documents. The I/O edge is [`run`]. Bad arguments (not
+//! JSON, an unknown option, a wrong type) are `failed: true` with a message naming the option;
+//! the output is JSON whatever happens.
+
+use crate::names::{is_valid_service, is_valid_unit};
+use crate::report::{Report, ServiceKind};
+use crate::rules::{Method, Policy, RuleSet};
+use crate::scan::{self, Options};
+use serde_json::{json, Map, Value};
+use std::path::Path;
+
+/// The largest arguments file read (task arguments are small; a rules text is at most 1 MiB).
+const MAX_ARGS_BYTES: u64 = 2 << 20;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Module {
+    Scan,
+    Restart,
+}
+
+/// The task's arguments, checked.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ModuleArgs {
+    pub restart: bool,
+    pub check_mode: bool,
+    pub diff: bool,
+    /// `_ansible_inject_invocation`: echo the arguments back as `invocation`.
+    pub inject_invocation: bool,
+    /// A rules file's text, merged over the built-in rules.
+    pub rules: Option<String>,
+    /// Regexes of stale file paths not to report.
+    pub ignore: Vec<String>,
+    /// Turn off the built-in ignore lists.
+    pub all: bool,
+    pub no_packages: bool,
+    /// Restart: only these services (a `manual` one named here is restarted too).
+    pub services: Option<Vec<String>>,
+    /// Restart: never these.
+    pub exclude: Vec<String>,
+    /// Restart: re-execute systemd (PID 1) when it uses stale files.
+    pub daemon_reexec: bool,
+    /// The user's options as given (for `invocation`).
+    pub given: Map<String, Value>,
+}
+
+impl ModuleArgs {
+    pub fn module(&self) -> Module {
+        if self.restart {
+            Module::Restart
+        } else {
+            Module::Scan
+        }
+    }
+}
+
+const SCAN_OPTIONS: &[&str] = &["rules", "ignore", "all", "no_packages"];
+const RESTART_OPTIONS: &[&str] = &["services", "exclude", "daemon_reexec"];
+
+/// Parses the arguments file's text. `program` is the name the binary runs under (Ansible
+/// copies it as `AnsiballZ_<module>`), used when `_ansible_module_name` is absent.
+pub fn parse_args(text: &str, program: &str) -> Result<ModuleArgs, String> {
+    let v: Value =
+        serde_json::from_str(text).map_err(|e| format!("the arguments file is not JSON: {e}"))?;
+    let Value::Object(obj) = v else {
+        return Err("the arguments file must hold a JSON object".into());
+    };
+    // which module: the collection's action plugins say it (`_fleetrestart_module`, one binary
+    // per architecture serves both); else the task's module name (`fleetrestart_restart`), or
+    // the name Ansible ran the binary under (`AnsiballZ_fleetrestart_restart`)
+    let name = obj
+        .get("_ansible_module_name")
+        .and_then(Value::as_str)
+        .unwrap_or(program);
+    let last = name.rsplit(['.', '/']).next().unwrap_or(name);
+    let restart = match obj.get("_fleetrestart_module") {
+        None => last.split('_').any(|w| w == "restart"),
+        Some(Value::String(m)) if m == "scan" => false,
+        Some(Value::String(m)) if m == "restart" => true,
+        Some(other) => {
+            return Err(format!(
+                "_fleetrestart_module: expected \"scan\" or \"restart\", not {other}"
+            ))
+        }
+    };
+    let mut a = ModuleArgs {
+        restart,
+        ..Default::default()
+    };
+    let flag = |k: &str| obj.get(k).and_then(Value::as_bool).unwrap_or(false);
+    a.check_mode = flag("_ansible_check_mode");
+    a.diff = flag("_ansible_diff");
+    a.inject_invocation = flag("_ansible_inject_invocation");
+    for (k, v) in &obj {
+        if k.starts_with("_ansible_") || k == "_fleetrestart_module" {
+            continue;
+        }
+        let known = SCAN_OPTIONS.contains(&k.as_str())
+            || (a.restart && RESTART_OPTIONS.contains(&k.as_str()));
+        if !known {
+            let mut supported: Vec<&str> = SCAN_OPTIONS.to_vec();
+            if a.restart {
+                supported.extend(RESTART_OPTIONS);
+            }
+            return Err(format!(
+                "unsupported parameter {k:?} (supported: {})",
+                supported.join(", ")
+            ));
+        }
+        a.given.insert(k.clone(), v.clone());
+        match k.as_str() {
+            "rules" => a.rules = opt_string(k, v)?,
+            "ignore" => a.ignore = list(k, v)?,
+            "all" => a.all = boolean(k, v)?,
+            "no_packages" => a.no_packages = boolean(k, v)?,
+            "services" => a.services = Some(list(k, v)?).filter(|_| !v.is_null()),
+            "exclude" => a.exclude = list(k, v)?,
+            "daemon_reexec" => a.daemon_reexec = boolean(k, v)?,
+            _ => unreachable!("checked against the option lists"),
+        }
+    }
+    for re in &a.ignore {
+        regex_lite::Regex::new(re)
+            .map_err(|e| format!("option \"ignore\": {re:?} is not a valid regex: {e}"))?;
+    }
+    if let Some(r) = &a.rules {
+        RuleSet::with_user_file("option \"rules\"", r).map_err(|e| e.to_string())?;
+    }
+    Ok(a)
+}
+
+fn opt_string(k: &str, v: &Value) -> Result<Option<String>, String> {
+    match v {
+        Value::Null => Ok(None),
+        Value::String(s) => Ok(Some(s.clone())),
+        _ => Err(format!("option {k:?}: expected a string")),
+    }
+}
+
+/// Ansible's booleans: true/false, and the strings and numbers it accepts for them.
+fn boolean(k: &str, v: &Value) -> Result<bool, String> {
+    match v {
+        Value::Bool(b) => Ok(*b),
+        Value::Null => Ok(false),
+        Value::Number(n) if n.as_u64() == Some(1) => Ok(true),
+        Value::Number(n) if n.as_u64() == Some(0) => Ok(false),
+        Value::String(s) => match s.to_ascii_lowercase().as_str() {
+            "yes" | "on" | "1" | "true" | "t" | "y" => Ok(true),
+            "no" | "off" | "0" | "false" | "f" | "n" => Ok(false),
+            _ => Err(format!("option {k:?}: expected a boolean, not {s:?}")),
+        },
+        _ => Err(format!("option {k:?}: expected a boolean")),
+    }
+}
+
+/// A list of strings; a single string is a list of one, and a comma-separated string is split
+/// (as Ansible's `type: list`).
+fn list(k: &str, v: &Value) -> Result<Vec<String>, String> {
+    match v {
+        Value::Null => Ok(Vec::new()),
+        Value::String(s) => Ok(s
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect()),
+        Value::Array(items) => items
+            .iter()
+            .map(|i| match i {
+                Value::String(s) => Ok(s.clone()),
+                _ => Err(format!("option {k:?}: expected a list of strings")),
+            })
+            .collect(),
+        _ => Err(format!("option {k:?}: expected a list of strings")),
+    }
+}
+
+/// The fact `ansible_facts.fleetrestart`: the report, and the answers a playbook branches on.
+pub fn facts(r: &Report) -> Value {
+    let names = |p: &dyn Fn(Policy) -> bool| -> Vec<&str> {
+        r.services
+            .iter()
+            .filter(|s| p(s.policy))
+            .map(|s| s.name.as_str())
+            .collect()
+    };
+    json!({
+        "needs_restart": !r.services.is_empty(),
+        "needs_reboot": r.reboot.needed,
+        "needs_action": r.needs_action(),
+        "services": names(&|p| p == Policy::Auto),
+        "services_manual": names(&|p| p != Policy::Auto),
+        "never_restart": r.never_restart.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
+        "sessions": r.sessions.len(),
+        "reboot_reasons": r.reboot.reasons,
+        "partial": r.partial,
+        "report": r,
+    })
+}
+
+/// One restart the module will do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Planned {
+    pub service: String,
+    pub kind: ServiceKind,
+    pub method: Method,
+}
+
+/// What the restart module restarts from a report, and what it leaves with the reason.
+pub fn restart_plan(r: &Report, a: &ModuleArgs) -> (Vec<Planned>, Vec<(String, String)>) {
+    let mut todo = Vec::new();
+    let mut left = Vec::new();
+    let named = |s: &str| {
+        a.services
+            .as_ref()
+            .is_some_and(|l| l.iter().any(|n| n == s))
+    };
+    for s in &r.services {
+        let why = if a.exclude.contains(&s.name) {
+            Some("excluded".to_string())
+        } else if a.services.is_some() && !named(&s.name) {
+            Some("not in services".to_string())
+        } else if s.kind == ServiceKind::Manager || s.method == Method::DaemonReexec {
+            (!a.daemon_reexec)
+                .then(|| "the system manager: re-executed only with daemon_reexec".to_string())
+        } else if s.policy == Policy::Manual && !named(&s.name) {
+            Some("policy manual: restarted only when named in services".to_string())
+        } else if s.policy != Policy::Auto && s.policy != Policy::Manual {
+            Some(format!("policy {:?}", s.policy).to_lowercase())
+        } else if matches!(s.method, Method::None | Method::UserReexec) {
+            Some("no restart method".to_string())
+        } else if !valid_name(s.kind, &s.name) {
+            Some("not a valid unit or service name".to_string())
+        } else {
+            None
+        };
+        match why {
+            Some(w) => left.push((s.name.clone(), w)),
+            None => todo.push(Planned {
+                service: s.name.clone(),
+                kind: s.kind,
+                method: s.method,
+            }),
+        }
+    }
+    for s in &r.never_restart {
+        left.push((
+            s.name.clone(),
+            format!("policy {:?}", s.policy).to_lowercase(),
+        ));
+    }
+    (todo, left)
+}
+
+fn valid_name(kind: ServiceKind, name: &str) -> bool {
+    match kind {
+        ServiceKind::Systemd => is_valid_unit(name),
+        ServiceKind::Sysv => is_valid_service(name) && !name.contains('/'),
+        ServiceKind::Manager => true,
+    }
+}
+
+/// The commands (argument vectors, no shell) that restart one service.
+pub fn commands(r: &Planned, systemctl: &str) -> Vec<Vec<String>> {
+    let v = |args: &[&str]| args.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let s = r.service.as_str();
+    match (r.kind, r.method) {
+        (ServiceKind::Manager, _) | (_, Method::DaemonReexec) => {
+            vec![v(&[systemctl, "daemon-reexec"])]
+        }
+        (ServiceKind::Systemd, Method::StopKillStart) => vec![
+            v(&[systemctl, "stop", "--", s]),
+            v(&[systemctl, "kill", "--signal=SIGKILL", "--", s]),
+            v(&[systemctl, "start", "--", s]),
+        ],
+        (ServiceKind::Systemd, _) => vec![v(&[systemctl, "restart", "--", s])],
+        (ServiceKind::Sysv, Method::StopKillStart) => {
+            let script = format!("/etc/init.d/{s}");
+            vec![v(&[&script, "stop"]), v(&[&script, "start"])]
+        }
+        (ServiceKind::Sysv, _) => vec![v(&[&format!("/etc/init.d/{s}"), "restart"])],
+    }
+}
+
+fn scan_options(a: &ModuleArgs) -> Result<Options, String> {
+    let mut opts = Options::default();
+    if let Some(r) = &a.rules {
+        opts.rules = RuleSet::with_user_file("option \"rules\"", r).map_err(|e| e.to_string())?;
+    }
+    for re in &a.ignore {
+        opts.ignore
+            .push(regex_lite::Regex::new(re).map_err(|e| e.to_string())?);
+    }
+    opts.builtin_filters = !a.all;
+    opts.packages = !a.no_packages;
+    Ok(opts)
+}
+
+/// A failed result (the message, `rc` 1).
+pub fn failure(msg: &str) -> Value {
+    json!({"changed": false, "failed": true, "msg": msg, "rc": 1})
+}
+
+/// The result of the scan module.
+pub fn scan_result(r: &Report, a: &ModuleArgs) -> Value {
+    let f = facts(r);
+    let msg = format!(
+        "{} service(s) to restart, {} manual, {} never restarted, {} session(s); reboot {}",
+        f["services"].as_array().map_or(0, Vec::len),
+        f["services_manual"].as_array().map_or(0, Vec::len),
+        r.never_restart.len(),
+        r.sessions.len(),
+        if r.reboot.needed {
+            "needed"
+        } else {
+            "not needed"
+        }
+    );
+    let mut out = json!({
+        "changed": false,
+        "failed": false,
+        "rc": 0,
+        "msg": msg,
+        "warnings": r.warnings,
+        "ansible_facts": {"fleetrestart": f},
+    });
+    if a.inject_invocation {
+        out["invocation"] = json!({"module_args": a.given});
+    }
+    out
+}
+
+/// Runs the module with the arguments file at `args_path`; the JSON result to print.
+pub fn run(args_path: &Path, program: &str) -> Value {
+    use std::io::Read;
+    let mut text = String::new();
+    let read = std::fs::File::open(args_path)
+        .and_then(|f| f.take(MAX_ARGS_BYTES).read_to_string(&mut text));
+    if let Err(e) = read {
+        return failure(&format!(
+            "cannot read the arguments file {}: {e}",
+            args_path.display()
+        ));
+    }
+    let a = match parse_args(&text, program) {
+        Ok(a) => a,
+        Err(e) => return failure(&e),
+    };
+    let opts = match scan_options(&a) {
+        Ok(o) => o,
+        Err(e) => return failure(&e),
+    };
+    let report = match scan::scan(&opts) {
+        Ok(r) => r,
+        Err(e) => return failure(&e.to_string()),
+    };
+    match a.module() {
+        Module::Scan => scan_result(&report, &a),
+        Module::Restart => restart(&report, &a, &opts),
+    }
+}
+
+/// The restart module: restart, rescan, report.
+fn restart(before: &Report, a: &ModuleArgs, opts: &Options) -> Value {
+    let (todo, left) = restart_plan(before, a);
+    let names: Vec<&str> = todo.iter().map(|r| r.service.as_str()).collect();
+    let left_json: Vec<Value> = left
+        .iter()
+        .map(|(s, w)| json!({"service": s, "reason": w}))
+        .collect();
+    let diff = json!({
+        "before": format!("services using stale files: {}\n", names.join(" ")),
+        "after": "services using stale files: \n",
+    });
+    let mut out = json!({
+        "changed": !todo.is_empty(),
+        "failed": false,
+        "rc": 0,
+        "restarted": [],
+        "left": left_json,
+    });
+    if a.diff && !todo.is_empty() {
+        out["diff"] = diff;
+    }
+    if a.inject_invocation {
+        out["invocation"] = json!({"module_args": a.given});
+    }
+    if a.check_mode || todo.is_empty() {
+        out["msg"] = json!(if todo.is_empty() {
+            "nothing to restart".to_string()
+        } else {
+            format!("would restart {}", names.join(" "))
+        });
+        out["restarted"] = json!(if a.check_mode { names.clone() } else { vec![] });
+        out["ansible_facts"] = json!({"fleetrestart": facts(before)});
+        return out;
+    }
+    let systemctl = ["/usr/bin/systemctl", "/bin/systemctl"]
+        .into_iter()
+        .find(|p| Path::new(p).is_file())
+        .unwrap_or("/bin/systemctl");
+    let mut restarted = Vec::new();
+    let mut errors = Vec::new();
+    for r in &todo {
+        match run_commands(&commands(r, systemctl)) {
+            Ok(()) => restarted.push(r.service.clone()),
+            Err(e) => errors.push(format!("{}: {e}", r.service)),
+        }
+    }
+    out["restarted"] = json!(restarted);
+    // the proof: a rescan, and every restarted service must be gone from it
+    match scan::scan(opts) {
+        Ok(after) => {
+            let still: Vec<&str> = after
+                .services
+                .iter()
+                .map(|s| s.name.as_str())
+                .filter(|s| restarted.iter().any(|r| r == s))
+                .collect();
+            if !still.is_empty() {
+                errors.push(format!(
+                    "still using stale files after the restart: {}",
+                    still.join(" ")
+                ));
+            }
+            out["ansible_facts"] = json!({"fleetrestart": facts(&after)});
+        }
+        Err(e) => errors.push(format!("the rescan failed: {e}")),
+    }
+    if errors.is_empty() {
+        out["msg"] = json!(format!("restarted {}", restarted.join(" ")));
+    } else {
+        out["failed"] = json!(true);
+        out["rc"] = json!(1);
+        out["msg"] = json!(errors.join("; "));
+    }
+    out
+}
+
+/// Runs argument vectors one after the other (no shell; a clean environment). As in the
+/// controller's `stop; kill; start`, only the last command's status counts (the kill finds
+/// nothing left to kill when the stop worked).
+fn run_commands(cmds: &[Vec<String>]) -> Result<(), String> {
+    let last = cmds.len().saturating_sub(1);
+    for (i, c) in cmds.iter().enumerate() {
+        let out = std::process::Command::new(&c[0])
+            .args(&c[1..])
+            .env_clear()
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .env("LC_ALL", "C")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}", c[0]))?;
+        if !out.status.success() && i == last {
+            let err = String::from_utf8_lossy(&out.stderr);
+            let err: String = err.chars().take(500).collect();
+            return Err(format!("`{}` failed: {}", c.join(" "), err.trim()));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arguments_as_ansible_sends_them() {
+        let text = r#"{"rules": null, "ignore": ["^/opt/"], "all": "yes", "no_packages": false,
+            "_ansible_check_mode": true, "_ansible_diff": false, "_ansible_verbosity": 0,
+            "_ansible_module_name": "fleetrestart.fleet.fleetrestart_scan",
+            "_ansible_tracebacks_for": [], "_ansible_inject_invocation": true}"#;
+        let a = parse_args(text, "AnsiballZ_x").unwrap();
+        assert_eq!(a.module(), Module::Scan);
+        assert!(a.check_mode && a.all && !a.no_packages && a.inject_invocation);
+        assert_eq!(a.ignore, ["^/opt/"]);
+        let a = parse_args(
+            r#"{"services": "cron.service, ssh.service"}"#,
+            "/tmp/x/AnsiballZ_fleetrestart_restart",
+        )
+        .unwrap();
+        assert_eq!(a.module(), Module::Restart);
+        let arch = |m: &str| {
+            let t = format!(
+                r#"{{"_ansible_module_name": "fleetrestart.fleet.fleetrestart_x86_64", "_fleetrestart_module": "{m}"}}"#
+            );
+            parse_args(&t, "AnsiballZ_fleetrestart_x86_64").map(|a| a.module())
+        };
+        assert_eq!(arch("scan"), Ok(Module::Scan));
+        assert_eq!(arch("restart"), Ok(Module::Restart));
+        assert!(arch("reboot").is_err());
+        assert_eq!(
+            parse_args("{}", "/x/AnsiballZ_fleetrestart_scan").map(|a| a.module()),
+            Ok(Module::Scan),
+            "fleetrestart contains restart, but not as a word"
+        );
+        assert_eq!(
+            a.services.as_deref(),
+            Some(&["cron.service".to_string(), "ssh.service".to_string()][..])
+        );
+    }
+
+    #[test]
+    fn bad_arguments_name_the_option() {
+        let e = |t: &str| parse_args(t, "AnsiballZ_fleetrestart_scan").unwrap_err();
+        assert!(e("{").contains("not JSON"));
+        assert!(e("[1]").contains("JSON object"));
+        assert!(
+            e(r#"{"colour": 1}"#).contains("\"colour\""),
+            "{}",
+            e(r#"{"colour": 1}"#)
+        );
+        // a restart option is unknown to the scan module
+        assert!(e(r#"{"services": ["a"]}"#).contains("unsupported parameter \"services\""));
+        assert!(e(r#"{"all": "maybe"}"#).contains("option \"all\": expected a boolean"));
+        assert!(e(r#"{"ignore": [1]}"#).contains("option \"ignore\": expected a list"));
+        assert!(e(r#"{"ignore": ["("]}"#).contains("not a valid regex"));
+        assert!(e(r#"{"rules": 5}"#).contains("option \"rules\": expected a string"));
+        assert!(e(r#"{"rules": "version: 9\n"}"#).starts_with("option \"rules\""));
+    }
+
+    fn report(services: &[(&str, ServiceKind, Method, Policy)]) -> Report {
+        let mut r: Report =
+            serde_json::from_str(include_str!("../../tests/fixtures/report-clean.json")).unwrap();
+        r.services = services
+            .iter()
+            .map(|(n, k, m, p)| crate::report::Service {
+                name: n.to_string(),
+                kind: *k,
+                method: *m,
+                policy: *p,
+                rule: None,
+                process_count: 1,
+                processes: vec![],
+            })
+            .collect();
+        r
+    }
+
+    #[test]
+    fn only_auto_services_are_restarted_unless_named() {
+        use Method::*;
+        use Policy::*;
+        use ServiceKind::*;
+        let r = report(&[
+            ("cron.service", Systemd, Restart, Auto),
+            ("dovecot.service", Systemd, StopKillStart, Auto),
+            ("dbus.service", Systemd, Restart, Manual),
+            ("systemd-manager", Manager, DaemonReexec, Manual),
+            ("bad;x.service", Systemd, Restart, Auto),
+            ("exim4", Sysv, Restart, Auto),
+        ]);
+        let a = ModuleArgs {
+            restart: true,
+            exclude: vec!["exim4".into()],
+            ..Default::default()
+        };
+        let (todo, left) = restart_plan(&r, &a);
+        let names: Vec<&str> = todo.iter().map(|t| t.service.as_str()).collect();
+        assert_eq!(names, ["cron.service", "dovecot.service"]);
+        let why = |s: &str| left.iter().find(|(n, _)| n == s).unwrap().1.clone();
+        assert!(why("dbus.service").contains("manual"));
+        assert!(why("systemd-manager").contains("daemon_reexec"));
+        assert!(why("bad;x.service").contains("not a valid"));
+        assert_eq!(why("exim4"), "excluded");
+        // named: a manual service is restarted; only the named ones are
+        let a = ModuleArgs {
+            restart: true,
+            services: Some(vec!["dbus.service".into()]),
+            ..Default::default()
+        };
+        let (todo, _) = restart_plan(&r, &a);
+        assert_eq!(todo.len(), 1);
+        assert_eq!(todo[0].service, "dbus.service");
+        assert_eq!(
+            commands(&todo[0], "/usr/bin/systemctl"),
+            [["/usr/bin/systemctl", "restart", "--", "dbus.service"]]
+        );
+        let dk = Planned {
+            service: "dovecot.service".into(),
+            kind: Systemd,
+            method: StopKillStart,
+        };
+        assert_eq!(commands(&dk, "/bin/systemctl").len(), 3);
+    }
+
+    #[test]
+    fn scan_result_carries_the_facts() {
+        use Method::*;
+        use Policy::*;
+        use ServiceKind::*;
+        let r = report(&[
+            ("cron.service", Systemd, Restart, Auto),
+            ("dbus.service", Systemd, Restart, Manual),
+        ]);
+        let out = scan_result(&r, &ModuleArgs::default());
+        assert_eq!(out["changed"], false);
+        assert_eq!(out["failed"], false);
+        let f = &out["ansible_facts"]["fleetrestart"];
+        assert_eq!(f["needs_restart"], true);
+        assert_eq!(f["services"], json!(["cron.service"]));
+        assert_eq!(f["services_manual"], json!(["dbus.service"]));
+        assert_eq!(f["report"]["schema_version"], r.schema_version);
+        assert!(out.get("invocation").is_none());
+    }
+}
