@@ -117,6 +117,14 @@ pub struct AuditArgs {
     /// Write host-list files clean, stale, failed and unreachable into this directory (for --limit @FILE).
     #[arg(long, value_name = "DIR")]
     pub host_lists: Option<PathBuf>,
+    /// Write the results as an Ansible inventory file (JSON, `ansible -i FILE` reads it): groups
+    /// needs_restart, needs_restart_SERVICE, needs_reboot, clean, audit_failed, unreachable.
+    #[arg(long, value_name = "FILE")]
+    pub ansible_inventory: Option<PathBuf>,
+    /// The same inventory as an executable inventory script (`--list` prints the
+    /// `ansible-inventory --list` document; for AWX script sources).
+    #[arg(long, value_name = "FILE")]
+    pub ansible_inventory_script: Option<PathBuf>,
     /// No progress bar even on a terminal.
     #[arg(long)]
     pub no_progress: bool,

@@ -20,6 +20,7 @@ macro_rules! say {
 }
 
 pub mod aggregate;
+pub mod ansible_inventory;
 pub mod audit;
 pub mod base64;
 pub mod campaign;

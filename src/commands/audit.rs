@@ -3,7 +3,7 @@
 use super::{Hosts, Settings};
 use crate::cli::AuditArgs;
 use crate::exit::{CmdError, Exit};
-use crate::{aggregate, audit, output, reporter};
+use crate::{aggregate, ansible_inventory, audit, output, reporter};
 
 pub fn run(args: AuditArgs) -> Result<Exit, CmdError> {
     let s = Settings::resolve(&args.t, Hosts::Selected, Vec::new())?;
@@ -53,6 +53,22 @@ pub fn run(args: AuditArgs) -> Result<Exit, CmdError> {
             CmdError::Internal(format!("cannot write --host-lists {}: {e}", dir.display()))
         })?;
     }
+    if args.ansible_inventory.is_some() || args.ansible_inventory_script.is_some() {
+        let doc = ansible_inventory::inventory(&results, &s.hosts);
+        if let Some(f) = &args.ansible_inventory {
+            let file = ansible_inventory::inventory_file(&doc);
+            let text = serde_json::to_string_pretty(&file).unwrap_or_default() + "\n";
+            write_file(f, &text, 0o644, "--ansible-inventory")?;
+        }
+        if let Some(f) = &args.ansible_inventory_script {
+            write_file(
+                f,
+                &ansible_inventory::script(&doc),
+                0o755,
+                "--ansible-inventory-script",
+            )?;
+        }
+    }
     let c = &fleet.counts;
     Ok(if c.failed + c.unreachable > 0 {
         Exit::HostsFailed
@@ -61,4 +77,28 @@ pub fn run(args: AuditArgs) -> Result<Exit, CmdError> {
     } else {
         Exit::Clean
     })
+}
+
+/// Writes `text` to `path` whole or not at all (a temporary file beside it, renamed).
+fn write_file(path: &std::path::Path, text: &str, mode: u32, flag: &str) -> Result<(), CmdError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let fail = |e: std::io::Error| {
+        CmdError::Internal(format!("cannot write {flag} {}: {e}", path.display()))
+    };
+    let name = path
+        .file_name()
+        .ok_or_else(|| CmdError::Input(format!("{flag} {}: not a file name", path.display())))?;
+    let tmp = path.with_file_name(format!(".{}.tmp", name.to_string_lossy()));
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(&tmp)
+        .map_err(fail)?;
+    f.write_all(text.as_bytes())
+        .and_then(|_| f.sync_all())
+        .map_err(fail)?;
+    std::fs::rename(&tmp, path).map_err(fail)
 }

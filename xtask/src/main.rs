@@ -7,6 +7,8 @@
 //! - `audit`     dist, then `fleetrestart audit ARGS...` on this machine (README's first command)
 //! - `test`      deps, scanners, fmt check, clippy, every test, and a short run of every fuzz
 //!   target (README's second command)
+//! - `collection` scanners + the `fleetrestart.fleet` Ansible collection tarball
+//!   (target/collection/fleetrestart-fleet-VERSION.tar.gz), built with ansible-galaxy
 //! - `fuzz SECONDS [--jobs N] [TARGET...]`  build the fuzz targets (fuzz/) and run each for
 //!   SECONDS (FUZZING.md)
 //! - `bench-scan-host [--perl] [N...]`  the same inside a testbed host (systemd, real services);
@@ -17,6 +19,7 @@
 //! - `bench-scan [--perl] [N...]`  the scanner against needrestart and checkrestart on N extra processes
 //!   (installs the peers; results are printed as a Markdown table for BENCHMARKS.md)
 
+mod ansible;
 mod fuzz;
 
 use std::path::{Path, PathBuf};
@@ -129,6 +132,7 @@ fn apt_install(packages: &[&str]) {
 fn deps() {
     build_deps();
     apt_install(APT_PACKAGES);
+    ansible::venv();
 }
 
 fn scanners() -> PathBuf {
@@ -244,6 +248,11 @@ fn main() {
             exit(st.code().unwrap_or(1));
         }
         Some("test") => test(),
+        Some("collection") => {
+            build_deps();
+            let dir = scanners();
+            ansible::collection(&dir);
+        }
         Some("bench-scan-host") => {
             // the same benchmark inside a testbed host: systemd, real services, needrestart in place
             deps();
@@ -300,15 +309,7 @@ fn main() {
             apt_install(&["pssh", "python3-venv"]);
             let dir = scanners();
             run(cargo().args(["build", "--release", "--bin", "fleetrestart"]));
-            let venv = root().join("target/bench/venv");
-            if !venv.join("bin/ansible").exists() {
-                run(Command::new("python3").arg("-m").arg("venv").arg(&venv));
-                run(Command::new(venv.join("bin/pip")).args([
-                    "install",
-                    "--quiet",
-                    "ansible-core",
-                ]));
-            }
+            let venv = ansible::venv();
             run(Command::new("python3")
                 .arg(root().join("bench/audit_vs_peers.py"))
                 .arg(root().join("target/release/fleetrestart"))
