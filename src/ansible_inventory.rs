@@ -113,6 +113,13 @@ fn connection_vars(t: &Target) -> Map<String, Value> {
             v.insert("ansible_host".into(), json!(s.hop.address));
             v.insert("ansible_port".into(), json!(s.hop.port));
             v.insert("ansible_user".into(), json!(s.hop.user));
+            // a key the inventory, ssh config or command line named (not the ~/.ssh defaults)
+            if let Some(k) = s.hop.identity_files.first().filter(|_| s.hop.keys_named) {
+                v.insert(
+                    "ansible_ssh_private_key_file".into(),
+                    json!(k.display().to_string()),
+                );
+            }
             if !s.jumps.is_empty() {
                 let hops: Vec<String> = s
                     .jumps

@@ -12,7 +12,7 @@ description:
     with the file and package that caused it.
   - Reads C(/proc), C(/boot), C(/etc/passwd) and dpkg's file lists; runs nothing it finds.
   - Never changes the host (C(changed) is always false); supports check mode.
-  - The module is a static binary (x86_64 or aarch64): no Python is needed on the host.
+  - The module is a static binary (x86_64 or aarch64), so no Python is needed on the host.
   - Run with C(become=true) for complete results; the result says C(partial) otherwise.
 version_added: "0.1.0"
 author: fleetrestart developers
