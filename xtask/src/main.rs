@@ -216,6 +216,8 @@ fn test() {
             "restart_campaign",
             "--test",
             "detection_corpus",
+            "--test",
+            "ansible_playbooks",
             "--",
             "--ignored",
             "--test-threads=1",
