@@ -98,6 +98,14 @@ pub struct TargetArgs {
     pub max_report_size: usize,
 }
 
+/// `audit --format`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MonitorFormat {
+    Nagios,
+    Openmetrics,
+    Traces,
+}
+
 #[derive(Args, Debug)]
 pub struct AuditArgs {
     #[command(flatten)]
@@ -111,6 +119,10 @@ pub struct AuditArgs {
     /// Print events as they happen, one JSON object per line, then the summary.
     #[arg(long)]
     pub ndjson: bool,
+    /// Monitoring output instead of the table: `nagios` (one check for the fleet; its exit code
+    /// is the check's state), `openmetrics` (per-host series), `traces` (Katello-style JSON).
+    #[arg(long, value_enum, value_name = "FMT", conflicts_with_all = ["json", "ndjson"])]
+    pub format: Option<MonitorFormat>,
     /// Write one HOST.json per host into this directory.
     #[arg(long, value_name = "DIR")]
     pub tree: Option<PathBuf>,

@@ -28,6 +28,8 @@ pub enum Exit {
     BudgetSpent,
     Interrupted,
     JournalFailed,
+    /// `audit --format nagios`: the check's state (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN).
+    Nagios(i32),
 }
 
 impl Exit {
@@ -39,6 +41,7 @@ impl Exit {
             Exit::BudgetSpent => BUDGET_SPENT,
             Exit::Interrupted => INTERRUPTED,
             Exit::JournalFailed => JOURNAL_FAILED,
+            Exit::Nagios(state) => state,
         }
     }
 }

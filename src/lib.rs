@@ -33,6 +33,7 @@ pub mod executor;
 pub mod exit;
 pub mod glob;
 pub mod inventory;
+pub mod monitoring;
 pub mod output;
 pub mod privilege;
 pub mod reporter;

@@ -201,3 +201,51 @@ fn control_characters_from_a_host_never_reach_the_terminal() {
     assert!(out.contains("\\u{1b}[2J"), "shown escaped: {out}");
     let _ = std::fs::remove_dir_all(h);
 }
+
+#[test]
+fn monitoring_formats_on_a_real_stale_process() {
+    let h = home("monitoring");
+    let lib = h.join("lib").join("libmon.so.1");
+    let mut helper = stale_helper(&lib, "libmon.so.1");
+
+    // nagios: one line with perfdata, and the exit code is the state the line names
+    let o = audit(&h, &["--format", "nagios"]);
+    let text = String::from_utf8_lossy(&o.stdout).to_string();
+    let first = text.lines().next().unwrap_or("");
+    let code = o.status.code().unwrap();
+    let label = ["OK", "WARNING", "CRITICAL", "UNKNOWN"][code as usize];
+    assert!(
+        first.starts_with(&format!("FLEETRESTART {label} - 1 host(s)")),
+        "exit {code}: {text}"
+    );
+    assert!(first.contains("| hosts=1 scanned=1"), "{first}");
+    assert_ne!(code, 0, "a stale process is not OK: {text}");
+
+    // openmetrics: well-formed samples for this host, ending with # EOF
+    let o = audit(&h, &["--format", "openmetrics"]);
+    let text = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(text.ends_with("# EOF\n"), "{text}");
+    assert!(
+        text.contains("fleetrestart_host_scanned{host=\"localhost\"} 1\n"),
+        "{text}"
+    );
+    for l in text.lines().filter(|l| !l.starts_with('#')) {
+        let (name, value) = l.rsplit_once(' ').unwrap();
+        assert!(
+            name.starts_with("fleetrestart_") && value.parse::<u64>().is_ok(),
+            "{l}"
+        );
+    }
+
+    // traces: JSON with this host's list
+    let o = audit(&h, &["--format", "traces"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["hosts"]["localhost"].is_array(), "{v}");
+
+    // and the formats exclude --json
+    let o = audit(&h, &["--format", "nagios", "--json"]);
+    assert_eq!(o.status.code(), Some(2));
+    let _ = helper.kill();
+    let _ = helper.wait();
+    let _ = std::fs::remove_dir_all(h);
+}

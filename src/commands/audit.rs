@@ -1,9 +1,9 @@
 //! The `audit` command: settings → audit → fleet view → output and exit code.
 
 use super::{Hosts, Settings};
-use crate::cli::AuditArgs;
+use crate::cli::{AuditArgs, MonitorFormat};
 use crate::exit::{CmdError, Exit};
-use crate::{aggregate, ansible_inventory, audit, output, reporter};
+use crate::{aggregate, ansible_inventory, audit, monitoring, output, reporter};
 
 pub fn run(args: AuditArgs) -> Result<Exit, CmdError> {
     let s = Settings::resolve(&args.t, Hosts::Selected, Vec::new())?;
@@ -30,7 +30,21 @@ pub fn run(args: AuditArgs) -> Result<Exit, CmdError> {
     let results = audit::audit(&s.hosts, &ctx, &|e| rep.event(e));
     rep.finish();
     let fleet = aggregate::fleet(&results);
-    if args.json {
+    let mut nagios_state = None;
+    if let Some(f) = args.format {
+        match f {
+            MonitorFormat::Nagios => {
+                let (state, text) = monitoring::nagios(&fleet);
+                print!("{}", fleetrestart_scan::render::terminal_safe(&text));
+                nagios_state = Some(state);
+            }
+            MonitorFormat::Openmetrics => print!("{}", monitoring::openmetrics(&results, &fleet)),
+            MonitorFormat::Traces => println!(
+                "{}",
+                serde_json::to_string_pretty(&monitoring::traces(&results)).unwrap_or_default()
+            ),
+        }
+    } else if args.json {
         println!("{}", output::json(&results, &fleet));
     } else if args.ndjson {
         println!(
@@ -68,6 +82,9 @@ pub fn run(args: AuditArgs) -> Result<Exit, CmdError> {
                 "--ansible-inventory-script",
             )?;
         }
+    }
+    if let Some(state) = nagios_state {
+        return Ok(Exit::Nagios(state as i32));
     }
     let c = &fleet.counts;
     Ok(if c.failed + c.unreachable > 0 {

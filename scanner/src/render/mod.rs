@@ -9,7 +9,7 @@ mod openmetrics;
 pub use batch::batch;
 pub use human::human;
 pub use nagios::{nagios, NagiosState};
-pub use openmetrics::openmetrics;
+pub use openmetrics::{label as openmetrics_label, openmetrics};
 
 use crate::report::{Process, Report};
 

@@ -3,7 +3,8 @@
 use crate::report::{KernelState, Report};
 use std::fmt::Write;
 
-fn label(v: &str) -> String {
+/// A label value escaped as OpenMetrics wants (`\\`, `\"`, `\n`).
+pub fn label(v: &str) -> String {
     v.replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
