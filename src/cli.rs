@@ -22,6 +22,12 @@ pub enum Command {
     Restart(Box<RestartArgs>),
     /// Continue a campaign from its journal after a crash, Ctrl-C or kill.
     Resume(ResumeArgs),
+    /// Write shell completions and man pages into DIR (`cargo xtask dist` calls it).
+    #[command(hide = true)]
+    GenerateDocs {
+        /// Where completions/ and man/ are written.
+        dir: PathBuf,
+    },
 }
 
 /// How hosts are chosen and reached (shared by audit and restart; stored in a campaign's

@@ -3,6 +3,7 @@
 //! mapping). Glue only: the logic lives in the modules the commands call.
 
 mod audit;
+mod docs;
 mod restart;
 mod resume;
 mod settings;
@@ -18,6 +19,7 @@ pub fn run(command: Command) -> i32 {
         Command::Audit(a) => audit::run(*a),
         Command::Restart(a) => restart::run(*a),
         Command::Resume(a) => resume::run(a),
+        Command::GenerateDocs { dir } => docs::run(&dir),
     };
     match result {
         Ok(exit) => exit.code(),

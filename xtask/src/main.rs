@@ -3,7 +3,8 @@
 //! - `deps`      install what builds and tests need (rustup targets, apt packages); idempotent
 //! - `scanners`  build the static scanners (x86_64 and aarch64 musl) into target/scanners/ and
 //!   check that each is statically linked and at most 1 MiB
-//! - `dist`      scanners + a release controller that embeds them: target/dist/fleetrestart
+//! - `dist`      scanners + a release controller that embeds them: target/dist/fleetrestart,
+//!   with shell completions (target/dist/completions) and man pages (target/dist/man)
 //! - `audit`     dist, then `fleetrestart audit ARGS...` on this machine (README's first command)
 //! - `test`      deps, scanners, fmt check, clippy, every test, and a short run of every fuzz
 //!   target (README's second command)
@@ -183,6 +184,12 @@ fn dist() -> PathBuf {
     let dest = dist.join("fleetrestart");
     std::fs::copy(root().join("target/release/fleetrestart"), &dest).unwrap();
     eprintln!("xtask: {} (scanners embedded)", dest.display());
+    // shell completions and man pages, from the same clap definitions
+    run(Command::new(&dest).arg("generate-docs").arg(&dist));
+    eprintln!(
+        "xtask: {0}/completions (bash, zsh, fish), {0}/man (fleetrestart.1 and one per command)",
+        dist.display()
+    );
     dest
 }
 
