@@ -207,6 +207,18 @@ fn audit_playbook_agrees_with_fleetrestart_audit_and_its_facts_are_cached() {
         );
     }
 
+    // every playbook parses, with the collection's module names resolved
+    for pb in ["audit.yml", "rolling_restart.yml", "reboot_if_needed.yml"] {
+        let path = repo().join("playbooks").join(pb);
+        let o = ansible(
+            &dir,
+            "ansible-playbook",
+            &["--syntax-check", "-i", "localhost,", path.to_str().unwrap()],
+            &[],
+        );
+        assert!(o.status.success(), "{pb}: {}", text(&o));
+    }
+
     let inv = fleet(&dir, 3, [1, 3].into_iter());
     let inv = inv.to_str().unwrap();
     let o = fleetrestart(
