@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Fleet audit benchmark: fleetrestart audit (cold and warm) against the floor (the same ssh2
 transport running `true`), parallel-ssh running `needrestart -b` (default kex and curve25519) and
-ansible running `needrestart -b` (default, and with pipelining), on N testbed hosts.
+ansible running `needrestart -b` (default, and with pipelining), and ansible running the
+collection's binary module fleetrestart.fleet.fleetrestart_scan (when FR_COLLECTIONS names a
+collections path where it is installed; cargo xtask bench-audit does that), on N testbed hosts.
 
 usage (root): bench/audit_vs_peers.py CONTROLLER SCANNER_DIR VENV N [N...]
 (cargo xtask bench-audit N... builds everything and calls this). Prints a Markdown table.
@@ -82,6 +84,12 @@ def main():
         subprocess.run(["sh", "-c", "rm -rf ~/.ansible/cp"], check=False)
         series("ansible -m shell `needrestart -b` (defaults)", ans, ans_ok, env=ans_env)
         series("ansible -m shell `needrestart -b` (pipelining)", ans, ans_ok, env=ans_pipe_env)
+        colls = os.environ.get("FR_COLLECTIONS")
+        if colls:
+            mod = [os.path.join(venv, "bin/ansible"), "all", "-i", inv, "-m", "fleetrestart.fleet.fleetrestart_scan", "-f", str(n)]
+            mod_env = dict(ans_pipe_env, ANSIBLE_COLLECTIONS_PATH=colls)
+            # binary modules are never pipelined: the binary is copied to every host on every run
+            series("ansible fleetrestart.fleet.fleetrestart_scan (binary module; pipelining on)", mod, ans_ok, env=mod_env)
         tb("stopall")
     print("| hosts | tool | wall median (s) | wall min (s) | × floor (median) |")
     print("|---|---|---|---|---|")

@@ -319,7 +319,16 @@ fn main() {
             let dir = scanners();
             run(cargo().args(["build", "--release", "--bin", "fleetrestart"]));
             let venv = ansible::venv();
+            // the collection, installed for the module series
+            let tarball = ansible::collection(&dir);
+            let colls = root().join("target/bench/collections");
+            let _ = std::fs::remove_dir_all(&colls);
+            run(Command::new(venv.join("bin/ansible-galaxy"))
+                .args(["collection", "install", "--force", "-p"])
+                .arg(&colls)
+                .arg(&tarball));
             run(Command::new("python3")
+                .env("FR_COLLECTIONS", &colls)
                 .arg(root().join("bench/audit_vs_peers.py"))
                 .arg(root().join("target/release/fleetrestart"))
                 .arg(&dir)
