@@ -159,9 +159,10 @@ pub fn openmetrics(results: &[HostResult], fleet: &Fleet) -> String {
     o
 }
 
-/// Katello-style traces per host: `{"hosts": {HOST: [{application, type, helper}]}}`, type
-/// `daemon` (a service to restart, with the command), `static` (only a reboot helps) or
-/// `session` (a login session: log out and in). Hosts not scanned are under `failed`.
+/// Katello-style traces per host, in the shape katello-host-tools uploads
+/// (`{"traces": {APPLICATION: {"helper", "type"}}}`): type `daemon` (a service, its restart
+/// command as the helper), `static` (only a reboot helps: helper `reboot`) or `session` (a login
+/// session: no helper). `{"hosts": {HOST: {"traces": ...}}, "failed": {HOST: reason}}`.
 pub fn traces(results: &[HostResult]) -> serde_json::Value {
     let mut hosts = serde_json::Map::new();
     let mut failed = serde_json::Map::new();
@@ -173,32 +174,35 @@ pub fn traces(results: &[HostResult]) -> serde_json::Value {
                 continue;
             }
         };
-        let mut t = Vec::new();
+        let mut t = serde_json::Map::new();
+        let add = |t: &mut serde_json::Map<String, serde_json::Value>,
+                   app: &str,
+                   kind: &str,
+                   helper: String| {
+            t.insert(app.to_string(), json!({"helper": helper, "type": kind}));
+        };
         for s in &rep.services {
             let helper = match s.kind {
                 ServiceKind::Systemd => format!("systemctl restart {}", s.name),
                 ServiceKind::Sysv => format!("/etc/init.d/{} restart", s.name),
                 ServiceKind::Manager => "systemctl daemon-reexec".into(),
             };
-            t.push(json!({"application": s.name, "type": "daemon", "helper": helper}));
+            add(&mut t, &s.name, "daemon", helper);
         }
         for s in &rep.never_restart {
-            let (kind, helper) = match s.policy {
-                Policy::Reboot => ("static", "You will have to reboot your computer"),
-                _ => (
-                    "daemon",
-                    "Restart it by hand when convenient (never restarted automatically)",
-                ),
-            };
-            t.push(json!({"application": s.name, "type": kind, "helper": helper}));
+            match s.policy {
+                Policy::Reboot => add(&mut t, &s.name, "static", "reboot".into()),
+                // never restarted automatically: listed, with no helper to run
+                _ => add(&mut t, &s.name, "daemon", String::new()),
+            }
         }
         for s in &rep.sessions {
-            t.push(json!({"application": s.id, "type": "session", "helper": "You will have to log out & log in again"}));
+            add(&mut t, &s.id, "session", String::new());
         }
-        if rep.reboot.needed && !t.iter().any(|x| x["type"] == "static") {
-            t.push(json!({"application": "kernel", "type": "static", "helper": "You will have to reboot your computer"}));
+        if rep.reboot.needed && !t.values().any(|x| x["type"] == "static") {
+            add(&mut t, "kernel", "static", "reboot".into());
         }
-        hosts.insert(r.host.clone(), json!(t));
+        hosts.insert(r.host.clone(), json!({"traces": t}));
     }
     json!({"hosts": hosts, "failed": failed})
 }
@@ -312,12 +316,16 @@ mod tests {
     #[test]
     fn traces_as_katello_lists_them() {
         let t = traces(&[ok("web1", json!([svc("cron.service")]), true), down("db1")]);
-        let web = t["hosts"]["web1"].as_array().unwrap();
+        let web = &t["hosts"]["web1"]["traces"];
         assert_eq!(
-            web[0],
-            json!({"application": "cron.service", "type": "daemon", "helper": "systemctl restart cron.service"})
+            web["cron.service"],
+            json!({"helper": "systemctl restart cron.service", "type": "daemon"})
         );
-        assert!(web.iter().any(|x| x["type"] == "static"), "{t}");
+        assert_eq!(
+            web["kernel"],
+            json!({"helper": "reboot", "type": "static"}),
+            "{t}"
+        );
         assert!(t["failed"]["db1"].as_str().unwrap().contains("no route"));
     }
 }

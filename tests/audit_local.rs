@@ -240,7 +240,7 @@ fn monitoring_formats_on_a_real_stale_process() {
     // traces: JSON with this host's list
     let o = audit(&h, &["--format", "traces"]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert!(v["hosts"]["localhost"].is_array(), "{v}");
+    assert!(v["hosts"]["localhost"]["traces"].is_object(), "{v}");
 
     // and the formats exclude --json
     let o = audit(&h, &["--format", "nagios", "--json"]);
