@@ -433,6 +433,36 @@ fn rolling_restart_playbook_restarts_each_stale_host_once_and_stops_on_a_failed_
     let inv = inv.to_str().unwrap();
     let playbook = repo().join("playbooks/rolling_restart.yml");
     let before: Vec<String> = (1..=10).map(cron_invocation).collect();
+    // the restart module in check mode with diff: says what it would restart, restarts nothing
+    let o = ansible(
+        &dir,
+        "ansible",
+        &[
+            "-i",
+            inv,
+            "h1",
+            "-m",
+            "fleetrestart.fleet.fleetrestart_restart",
+            "--check",
+            "--diff",
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("CHANGED") && out.contains("cron.service"),
+        "{out}"
+    );
+    assert!(
+        out.contains("services using stale files:"),
+        "the diff: {out}"
+    );
+    assert_eq!(
+        cron_invocation(1),
+        before[0],
+        "check mode restarted nothing"
+    );
     let o = ansible(
         &dir,
         "ansible-playbook",
