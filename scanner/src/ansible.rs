@@ -18,7 +18,8 @@ use crate::names::{is_valid_service, is_valid_unit};
 use crate::report::{Report, ServiceKind};
 use crate::rules::{Method, Policy, RuleSet};
 use crate::scan::{self, Options};
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::{Map, Value};
 use std::path::Path;
 
 /// The largest arguments file read (task arguments are small; a rules text is at most 1 MiB).
@@ -187,26 +188,109 @@ fn list(k: &str, v: &Value) -> Result<Vec<String>, String> {
 }
 
 /// The fact `ansible_facts.fleetrestart`: the report, and the answers a playbook branches on.
-pub fn facts(r: &Report) -> Value {
-    let names = |p: &dyn Fn(Policy) -> bool| -> Vec<&str> {
+/// Typed, not a `serde_json::Value`: the report then goes through the same serializer as the
+/// scanner's own JSON output, which keeps the static binary under its size budget.
+#[derive(Debug, Serialize)]
+pub struct Facts<'a> {
+    pub needs_restart: bool,
+    pub needs_reboot: bool,
+    pub needs_action: bool,
+    /// Services to restart (policy auto).
+    pub services: Vec<&'a str>,
+    pub services_manual: Vec<&'a str>,
+    pub never_restart: Vec<&'a str>,
+    pub sessions: usize,
+    pub reboot_reasons: &'a [String],
+    pub partial: bool,
+    pub report: &'a Report,
+}
+
+pub fn facts(r: &Report) -> Facts<'_> {
+    let names = |auto: bool| -> Vec<&str> {
         r.services
             .iter()
-            .filter(|s| p(s.policy))
+            .filter(|s| (s.policy == Policy::Auto) == auto)
             .map(|s| s.name.as_str())
             .collect()
     };
-    json!({
-        "needs_restart": !r.services.is_empty(),
-        "needs_reboot": r.reboot.needed,
-        "needs_action": r.needs_action(),
-        "services": names(&|p| p == Policy::Auto),
-        "services_manual": names(&|p| p != Policy::Auto),
-        "never_restart": r.never_restart.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
-        "sessions": r.sessions.len(),
-        "reboot_reasons": r.reboot.reasons,
-        "partial": r.partial,
-        "report": r,
-    })
+    Facts {
+        needs_restart: !r.services.is_empty(),
+        needs_reboot: r.reboot.needed,
+        needs_action: r.needs_action(),
+        services: names(true),
+        services_manual: names(false),
+        never_restart: r.never_restart.iter().map(|s| s.name.as_str()).collect(),
+        sessions: r.sessions.len(),
+        reboot_reasons: &r.reboot.reasons,
+        partial: r.partial,
+        report: r,
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct AnsibleFacts<'a> {
+    pub fleetrestart: Facts<'a>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Invocation<'a> {
+    pub module_args: &'a Map<String, Value>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Left {
+    pub service: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Diff {
+    pub before: String,
+    pub after: String,
+}
+
+/// The one JSON object a module prints.
+#[derive(Debug, Serialize)]
+pub struct ModuleResult<'a> {
+    pub changed: bool,
+    pub failed: bool,
+    pub rc: i32,
+    pub msg: String,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    pub warnings: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ansible_facts: Option<AnsibleFacts<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub invocation: Option<Invocation<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restarted: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub left: Option<Vec<Left>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diff: Option<Diff>,
+}
+
+impl<'a> ModuleResult<'a> {
+    fn new(msg: String) -> ModuleResult<'a> {
+        ModuleResult {
+            changed: false,
+            failed: false,
+            rc: 0,
+            msg,
+            warnings: &[],
+            ansible_facts: None,
+            invocation: None,
+            restarted: None,
+            left: None,
+            diff: None,
+        }
+    }
+
+    fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| {
+            r#"{"changed":false,"failed":true,"rc":1,"msg":"cannot write the result"}"#.into()
+        })
+    }
 }
 
 /// One restart the module will do.
@@ -307,18 +391,21 @@ fn scan_options(a: &ModuleArgs) -> Result<Options, String> {
     Ok(opts)
 }
 
-/// A failed result (the message, `rc` 1).
-pub fn failure(msg: &str) -> Value {
-    json!({"changed": false, "failed": true, "msg": msg, "rc": 1})
+/// A failed result (the message, `rc` 1), as JSON.
+pub fn failure(msg: &str) -> String {
+    let mut r = ModuleResult::new(msg.to_string());
+    r.failed = true;
+    r.rc = 1;
+    r.to_json()
 }
 
-/// The result of the scan module.
-pub fn scan_result(r: &Report, a: &ModuleArgs) -> Value {
+/// The result of the scan module, as JSON.
+pub fn scan_result(r: &Report, a: &ModuleArgs) -> String {
     let f = facts(r);
     let msg = format!(
         "{} service(s) to restart, {} manual, {} never restarted, {} session(s); reboot {}",
-        f["services"].as_array().map_or(0, Vec::len),
-        f["services_manual"].as_array().map_or(0, Vec::len),
+        f.services.len(),
+        f.services_manual.len(),
         r.never_restart.len(),
         r.sessions.len(),
         if r.reboot.needed {
@@ -327,22 +414,19 @@ pub fn scan_result(r: &Report, a: &ModuleArgs) -> Value {
             "not needed"
         }
     );
-    let mut out = json!({
-        "changed": false,
-        "failed": false,
-        "rc": 0,
-        "msg": msg,
-        "warnings": r.warnings,
-        "ansible_facts": {"fleetrestart": f},
-    });
+    let mut out = ModuleResult::new(msg);
+    out.warnings = &r.warnings;
+    out.ansible_facts = Some(AnsibleFacts { fleetrestart: f });
     if a.inject_invocation {
-        out["invocation"] = json!({"module_args": a.given});
+        out.invocation = Some(Invocation {
+            module_args: &a.given,
+        });
     }
-    out
+    out.to_json()
 }
 
 /// Runs the module with the arguments file at `args_path`; the JSON result to print.
-pub fn run(args_path: &Path, program: &str) -> Value {
+pub fn run(args_path: &Path, program: &str) -> String {
     use std::io::Read;
     let mut text = String::new();
     let read = std::fs::File::open(args_path)
@@ -372,39 +456,38 @@ pub fn run(args_path: &Path, program: &str) -> Value {
 }
 
 /// The restart module: restart, rescan, report.
-fn restart(before: &Report, a: &ModuleArgs, opts: &Options) -> Value {
+fn restart(before: &Report, a: &ModuleArgs, opts: &Options) -> String {
     let (todo, left) = restart_plan(before, a);
-    let names: Vec<&str> = todo.iter().map(|r| r.service.as_str()).collect();
-    let left_json: Vec<Value> = left
-        .iter()
-        .map(|(s, w)| json!({"service": s, "reason": w}))
-        .collect();
-    let diff = json!({
-        "before": format!("services using stale files: {}\n", names.join(" ")),
-        "after": "services using stale files: \n",
-    });
-    let mut out = json!({
-        "changed": !todo.is_empty(),
-        "failed": false,
-        "rc": 0,
-        "restarted": [],
-        "left": left_json,
-    });
+    let names: Vec<String> = todo.iter().map(|r| r.service.clone()).collect();
+    let mut out = ModuleResult::new(String::new());
+    out.changed = !todo.is_empty();
+    out.left = Some(
+        left.into_iter()
+            .map(|(service, reason)| Left { service, reason })
+            .collect(),
+    );
     if a.diff && !todo.is_empty() {
-        out["diff"] = diff;
+        out.diff = Some(Diff {
+            before: format!("services using stale files: {}\n", names.join(" ")),
+            after: "services using stale files: \n".into(),
+        });
     }
     if a.inject_invocation {
-        out["invocation"] = json!({"module_args": a.given});
+        out.invocation = Some(Invocation {
+            module_args: &a.given,
+        });
     }
     if a.check_mode || todo.is_empty() {
-        out["msg"] = json!(if todo.is_empty() {
+        out.msg = if todo.is_empty() {
             "nothing to restart".to_string()
         } else {
             format!("would restart {}", names.join(" "))
+        };
+        out.restarted = Some(if a.check_mode { names } else { vec![] });
+        out.ansible_facts = Some(AnsibleFacts {
+            fleetrestart: facts(before),
         });
-        out["restarted"] = json!(if a.check_mode { names.clone() } else { vec![] });
-        out["ansible_facts"] = json!({"fleetrestart": facts(before)});
-        return out;
+        return out.to_json();
     }
     let systemctl = ["/usr/bin/systemctl", "/bin/systemctl"]
         .into_iter()
@@ -418,9 +501,9 @@ fn restart(before: &Report, a: &ModuleArgs, opts: &Options) -> Value {
             Err(e) => errors.push(format!("{}: {e}", r.service)),
         }
     }
-    out["restarted"] = json!(restarted);
     // the proof: a rescan, and every restarted service must be gone from it
-    match scan::scan(opts) {
+    let after = scan::scan(opts);
+    match &after {
         Ok(after) => {
             let still: Vec<&str> = after
                 .services
@@ -434,18 +517,21 @@ fn restart(before: &Report, a: &ModuleArgs, opts: &Options) -> Value {
                     still.join(" ")
                 ));
             }
-            out["ansible_facts"] = json!({"fleetrestart": facts(&after)});
+            out.ansible_facts = Some(AnsibleFacts {
+                fleetrestart: facts(after),
+            });
         }
         Err(e) => errors.push(format!("the rescan failed: {e}")),
     }
     if errors.is_empty() {
-        out["msg"] = json!(format!("restarted {}", restarted.join(" ")));
+        out.msg = format!("restarted {}", restarted.join(" "));
     } else {
-        out["failed"] = json!(true);
-        out["rc"] = json!(1);
-        out["msg"] = json!(errors.join("; "));
+        out.failed = true;
+        out.rc = 1;
+        out.msg = errors.join("; ");
     }
-    out
+    out.restarted = Some(restarted);
+    out.to_json()
 }
 
 /// Runs argument vectors one after the other (no shell; a clean environment). As in the
@@ -604,13 +690,13 @@ mod tests {
             ("cron.service", Systemd, Restart, Auto),
             ("dbus.service", Systemd, Restart, Manual),
         ]);
-        let out = scan_result(&r, &ModuleArgs::default());
+        let out: Value = serde_json::from_str(&scan_result(&r, &ModuleArgs::default())).unwrap();
         assert_eq!(out["changed"], false);
         assert_eq!(out["failed"], false);
         let f = &out["ansible_facts"]["fleetrestart"];
         assert_eq!(f["needs_restart"], true);
-        assert_eq!(f["services"], json!(["cron.service"]));
-        assert_eq!(f["services_manual"], json!(["dbus.service"]));
+        assert_eq!(f["services"], serde_json::json!(["cron.service"]));
+        assert_eq!(f["services_manual"], serde_json::json!(["dbus.service"]));
         assert_eq!(f["report"]["schema_version"], r.schema_version);
         assert!(out.get("invocation").is_none());
     }

@@ -77,7 +77,11 @@ fn main() {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "{result}");
         let _ = out.flush();
-        std::process::exit(if result["failed"] == true { 1 } else { 0 });
+        // ansible reads `failed` and `rc` from the JSON; the status says the same
+        // (the first two fields, in ModuleResult's order)
+        let failed = result.starts_with(r#"{"changed":false,"failed":true"#)
+            || result.starts_with(r#"{"changed":true,"failed":true"#);
+        std::process::exit(i32::from(failed));
     }
     let mut args = std::env::args().skip(1);
     let mut opts = Options::default();
