@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{testbed_ok as tb, text};
+use common::{fleet, testbed_ok as tb, text};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -104,18 +104,6 @@ fn install_collection(dir: &Path) {
         &[],
     );
     assert!(o.status.success(), "the tarball installs: {}", text(&o));
-}
-
-/// Boots hosts 1..=n fresh, makes hosts `stale` run replaced libpcre2 code; the inventory.
-fn fleet(dir: &Path, n: u32, stale: impl Iterator<Item = u32>) -> PathBuf {
-    tb(&["stopall"]);
-    tb(&["start", &n.to_string()]);
-    for i in stale {
-        tb(&["upgrade", &i.to_string(), "libpcre2-8-0"]);
-    }
-    let inv = dir.join("inventory.yml");
-    tb(&["inventory", inv.to_str().unwrap()]);
-    inv
 }
 
 fn fleetrestart(dir: &Path, args: &[&str]) -> Output {

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{testbed_ok as tb, text};
+use common::{fleet, testbed_ok as tb, text};
 
 const UNITS: [&str; 3] = ["cron.service", "ssh.service", "lighttpd.service"];
 
@@ -68,18 +68,6 @@ fn start_campaign(
 
 fn json(o: &Output) -> Value {
     serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}\n{}", text(o)))
-}
-
-/// Boots hosts 1..=n fresh and makes hosts `stale` run replaced libpcre2 code.
-fn fleet(dir: &Path, n: u32, stale: impl Iterator<Item = u32>) -> PathBuf {
-    tb(&["stopall"]);
-    tb(&["start", &n.to_string()]);
-    for i in stale {
-        tb(&["upgrade", &i.to_string(), "libpcre2-8-0"]);
-    }
-    let inv = dir.join("inventory.yml");
-    tb(&["inventory", inv.to_str().unwrap()]);
-    inv
 }
 
 /// Invocation ID of each unit of host i (a new one every time systemd starts the unit).

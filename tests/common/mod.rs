@@ -68,6 +68,19 @@ pub fn testbed_ok(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Boots testbed hosts 1..=n fresh, makes hosts `stale` run replaced libpcre2 code (a real
+/// `dpkg -i`), and writes their inventory into `dir`; its path.
+pub fn fleet(dir: &std::path::Path, n: u32, stale: impl Iterator<Item = u32>) -> PathBuf {
+    testbed_ok(&["stopall"]);
+    testbed_ok(&["start", &n.to_string()]);
+    for i in stale {
+        testbed_ok(&["upgrade", &i.to_string(), "libpcre2-8-0"]);
+    }
+    let inv = dir.join("inventory.yml");
+    testbed_ok(&["inventory", inv.to_str().unwrap()]);
+    inv
+}
+
 /// A command's exit status and both outputs, for assertion messages.
 pub fn text(o: &Output) -> String {
     format!(
