@@ -26,6 +26,12 @@
 #        testbed.sh replace-file I PATH   make host I stale: copy PATH (a library, a daemon's script)
 #                                         and rename the copy over it, as dpkg does
 #        testbed.sh revert I              undo any scenario: reboot host I on a pristine overlay
+#        testbed.sh light-start N [private]   N light endpoints (sshd alone in its own namespaces,
+#                                         see light.sh); private: p1..pN behind bastions b1, b2
+#        testbed.sh light-stop            stop every light endpoint
+#        testbed.sh light-inventory FILE [public|private|private2]   their inventory (private2: two hops)
+#        testbed.sh light-exec E CMD...   run CMD inside light endpoint E
+#        testbed.sh light-ip E | light-known-hosts   an endpoint's address | their known_hosts file
 #        testbed.sh corpus I              start the real-daemon corpus on host I (postfix, dovecot,
 #                                         haproxy, unbound chrooted; nginx, munin-node, fail2ban,
 #                                         mariadb, a nested pivot_root container, a daemon with
@@ -320,6 +326,8 @@ hssh() {
       -o LogLevel=ERROR -o ConnectTimeout=5 root@$(ip_of $i) "$@"
 }
 
+. "$HERE/light.sh"
+
 [ "$(id -u)" = 0 ] || die "must run as root"
 cmd=${1:-}; shift || true
 case $cmd in
@@ -351,6 +359,12 @@ case $cmd in
          rm -f $HOSTS/h$1/nspawn.pid   # the overlay stays mounted: its disk state is kept
          start_one $1; wait_running $1 ;;
   upgrade) upgrade "$@" ;;
+  light-start) image; light_start "${1:?count}" "${2:-public}" ;;
+  light-stop) light_stop ;;
+  light-inventory) light_inventory "${1:?file}" "${2:-public}" ;;
+  light-exec) light_exec "$@" ;;
+  light-ip) light_ip "${1:?endpoint}" ;;
+  light-known-hosts) echo $LKNOWN ;;
   corpus) corpus ${1:?index} ;;
   replace-file) l=$(leader $1) || die "h$1 is not running"
          nsenter -t $l -a -- sh -c 'cp "$1" "$1.fr-new" && mv "$1.fr-new" "$1"' sh "$2" ;;
@@ -361,5 +375,5 @@ case $cmd in
   netfix) ip link set ${P}v$1 up ;;
   partition) ip -n $P-h$1 route add blackhole $SUBNET.1/32 ;;
   heal)  ip -n $P-h$1 route del blackhole $SUBNET.1/32 ;;
-  *) sed -n 2,25p "$0"; exit 2 ;;
+  *) sed -n 2,38p "$0"; exit 2 ;;
 esac
