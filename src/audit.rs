@@ -119,23 +119,26 @@ pub fn audit(
 }
 
 /// The benchmark floor: the same sessions and pool, running `true` on every host instead of the
-/// scanner. Returns how many hosts ran it.
-pub fn floor(targets: &[Target], ctx: &AuditContext) -> usize {
+/// scanner. Each host's outcome, in target order.
+pub fn floor(targets: &[Target], ctx: &AuditContext) -> Vec<Result<(), String>> {
     let limits = crate::transport::ExecLimits {
         timeout: ctx.delivery.command_timeout,
         ..Default::default()
     };
-    let ran = crate::executor::run(
+    crate::executor::run(
         targets,
         ctx.forks,
         |t| {
-            ctx.connector
-                .open(t, Instant::now())
-                .ok()
-                .and_then(|mut s| s.exec("true", b"", limits).ok())
-                .is_some_and(|out| out.status == Some(0))
+            let out = ctx
+                .connector
+                .open(t, Instant::now())?
+                .exec("true", b"", limits)
+                .map_err(|e| e.to_string())?;
+            match out.status {
+                Some(0) => Ok(()),
+                s => Err(format!("`true` exited with {s:?}")),
+            }
         },
-        |_, _| false,
-    );
-    ran.into_iter().filter(|ok| *ok).count()
+        |_, m| Err(m),
+    )
 }

@@ -139,6 +139,11 @@ fn dir_expr(cfg: &DeliveryConfig) -> String {
 /// comes from `/proc/self/status` (no process). Then the file hashed is the file run: nobody
 /// else can rewrite it between the hash and the exec. An upload is written with noclobber.
 ///
+/// Warm runs skip the hash when `<file>.ok` holds it with a `stat` stamp of the file (device,
+/// inode, size, modification and change times: nanoseconds with GNU stat, seconds with
+/// BusyBox) equal to the file's now; a write through the filesystem changes the stamp, and
+/// the file is hashed again (then run only when it matches). Without `stat`, every run hashes.
+///
 /// With `rules_len` > 0 the rules follow the scanner on standard input. On the cold path one
 /// `head` reads both into the temporary file (BusyBox `head -c` reads past its count, so a
 /// second reader of the same input would miss what it swallowed: review M12); the rules are
@@ -203,9 +208,18 @@ r=$(LC_ALL=C ls -ldn "$@" 2>&1 </dev/null | {{
 f="$d/$b"
 "#
     ));
+    // warm: the copy is run when its sha256 matches; hashing 1 MB on every run costs a host
+    // more than the scan, so a stamp of the file as it was when last hashed (device, inode,
+    // size, modification and change times: any write changes them) stands for the hash
     s.push_str(&format!(
-        "if [ -f \"$f\" ] && [ ! -h \"$f\" ]; then\n  s=$(sha256sum \"$f\" </dev/null 2>/dev/null)\n  \
-         if [ \"${{s%% *}}\" = \"$h\" ]; then printf '{LINE_RUN}\\n'; exec \"$f\" {args}; fi\nfi\n"
+        "if [ -f \"$f\" ] && [ ! -h \"$f\" ]; then\n  \
+         st=$(stat -c '%d:%i:%s:%.9Y:%.9Z' \"$f\" </dev/null 2>/dev/null) || st=\n  \
+         v=; [ -z \"$st\" ] || read -r v 2>/dev/null <\"$f.ok\"\n  \
+         if [ -n \"$st\" ] && [ \"$v\" = \"$h $st\" ]; then printf '{LINE_RUN}\\n'; exec \"$f\" {args}; fi\n  \
+         s=$(sha256sum \"$f\" </dev/null 2>/dev/null)\n  \
+         if [ \"${{s%% *}}\" = \"$h\" ]; then\n    \
+         [ -z \"$st\" ] || printf '%s\\n' \"$h $st\" >|\"$f.ok\" 2>/dev/null\n    \
+         printf '{LINE_RUN}\\n'; exec \"$f\" {args}\n  fi\nfi\n"
     ));
     s.push_str(&format!(
         "printf '{LINE_UPLOAD}%s\\n' \"$a\"\nt=\"$d/.upload.$$\"\nrm -f \"$t\" \"$t.rules\" \"$t.bin\"\nset -C\n\
@@ -687,12 +701,15 @@ mod script_tests {
                 );
                 std::fs::remove_file(&out).unwrap();
             }
-            // the cache holds the scanner only: no temporary or rules file is left
-            let left: Vec<_> = std::fs::read_dir(&dir)
+            // the cache holds the scanner and the stamp of its last hash only: no temporary or
+            // rules file is left
+            let mut left: Vec<_> = std::fs::read_dir(&dir)
                 .unwrap()
-                .map(|e| e.unwrap().file_name())
+                .map(|e| e.unwrap().file_name().into_string().unwrap())
                 .collect();
-            assert_eq!(left.len(), 1, "{name}: {left:?}");
+            left.sort();
+            assert_eq!(left.len(), 2, "{name}: {left:?}");
+            assert_eq!(format!("{}.ok", left[0]), left[1], "{name}: {left:?}");
         }
         std::fs::remove_dir_all(&base).unwrap();
     }
@@ -733,7 +750,8 @@ mod script_tests {
                 "{r:?}"
             );
         }
-        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1, "cached once");
+        // the scanner and the stamp of its hash (written by the warm run)
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 2, "cached once");
         // a script whose line never comes: the host fails with what it printed
         let r = split_at_asking_line(b"welcome\n{}");
         assert_eq!(r, ("", &b"welcome\n{}"[..]));

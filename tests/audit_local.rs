@@ -96,6 +96,26 @@ fn uploads_once_then_reuses_and_reuploads_a_tampered_copy() {
     assert_eq!(report["schema_version"], 1);
     assert_eq!(report["scanner"]["name"], "fleetrestart-scan");
 
+    // warm runs trust the stamp written when the copy was last hashed; a rewrite of the same
+    // size changes the stamp, so the copy is hashed again, found wrong and uploaded again
+    let stamp = std::fs::read_to_string(format!("{}.ok", cached.display())).unwrap();
+    let (hash, st) = stamp.trim_end().split_once(' ').expect("hash and stamp");
+    assert!(
+        hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{stamp}"
+    );
+    assert_eq!(st.split(':').count(), 5, "{stamp}");
+    let mut same_size = std::fs::read(cached).unwrap();
+    let last = same_size.len() - 1;
+    same_size[last] ^= 0xff;
+    std::fs::write(cached, &same_size).unwrap();
+    let rewritten = json(&audit(&h, &["--json"]));
+    assert_eq!(rewritten["hosts"][0]["delivery"], "uploaded");
+    assert_eq!(
+        std::fs::read(cached).unwrap(),
+        std::fs::read(common::scanner_dir().join("fleetrestart-scan-x86_64")).unwrap()
+    );
+
     // a cached copy that no longer matches its hash is never run: it is uploaded again
     std::fs::write(cached, b"#!/bin/sh\necho tampered\n").unwrap();
     let third = json(&audit(&h, &["--json"]));

@@ -17,7 +17,13 @@ pub fn run(args: AuditArgs) -> Result<Exit, CmdError> {
     s.ready(!args.floor)?;
     let ctx = s.audit_context(args.clean);
     if args.floor {
-        let ok = audit::floor(&s.hosts, &ctx);
+        let ran = audit::floor(&s.hosts, &ctx);
+        for (t, r) in s.hosts.iter().zip(&ran) {
+            if let Err(m) = r {
+                eprintln!("{}: {m}", t.name);
+            }
+        }
+        let ok = ran.iter().filter(|r| r.is_ok()).count();
         println!("floor: {ok}/{} hosts ran `true`", s.hosts.len());
         return Ok(if ok == s.hosts.len() {
             Exit::Clean

@@ -132,6 +132,54 @@ pub fn load(files: &[PathBuf]) -> Result<Vec<Entry>, KeyProblem> {
     Ok(entries)
 }
 
+/// The parsed files of a run, shared by every connection (parsing them per connection costs
+/// each host time and memory in proportion to the fleet: O(hosts²) at 1000 hosts). An entry
+/// is used while every file's size, modification time and inode are what they were when it
+/// was parsed; a key recorded by accept-new changes them, so the next connection re-reads.
+#[derive(Default)]
+pub struct Cache {
+    parsed: Mutex<Vec<Parsed>>,
+}
+
+struct Parsed {
+    files: Vec<PathBuf>,
+    stamps: Vec<Option<(u64, i128, u64)>>,
+    entries: std::sync::Arc<Vec<Entry>>,
+}
+
+fn stamp(f: &Path) -> Option<(u64, i128, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(f).ok()?;
+    Some((
+        m.len(),
+        i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
+        m.ino(),
+    ))
+}
+
+impl Cache {
+    /// [`load`] of `files`, parsed once while they do not change.
+    pub fn load(&self, files: &[PathBuf]) -> Result<std::sync::Arc<Vec<Entry>>, KeyProblem> {
+        let stamps: Vec<_> = files.iter().map(|f| stamp(f)).collect();
+        let mut parsed = self.parsed.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(p) = parsed
+            .iter()
+            .find(|p| p.files == files && p.stamps == stamps)
+        {
+            return Ok(p.entries.clone());
+        }
+        // parsed under the lock: the connections waiting here would each parse it again
+        let entries = std::sync::Arc::new(load(files)?);
+        parsed.retain(|p| p.files != files);
+        parsed.push(Parsed {
+            files: files.to_vec(),
+            stamps,
+            entries: entries.clone(),
+        });
+        Ok(entries)
+    }
+}
+
 /// Before the handshake: offer only plain host-key algorithms, the types recorded for
 /// `host:port` first.
 pub fn steer(sess: &Session, entries: &[Entry], host: &str, port: u16) -> Result<(), String> {

@@ -37,6 +37,7 @@ pub struct SshContext {
     pub can_prompt: bool,
     passphrases: Mutex<HashMap<PathBuf, Option<Secret>>>,
     jump_slots: Mutex<HashMap<String, Arc<Slots>>>,
+    known_hosts: known_hosts::Cache,
 }
 
 impl SshContext {
@@ -48,6 +49,7 @@ impl SshContext {
             can_prompt,
             passphrases: Mutex::new(HashMap::new()),
             jump_slots: Mutex::new(HashMap::new()),
+            known_hosts: known_hosts::Cache::default(),
         }
     }
 
@@ -354,8 +356,10 @@ fn open_hop(
     let left = remaining(deadline);
     sess.set_timeout(ms(left));
     let entries = match t.host_key_policy {
-        HostKeyPolicy::Off => Vec::new(),
-        _ => known_hosts::load(&t.known_hosts)
+        HostKeyPolicy::Off => Arc::new(Vec::new()),
+        _ => ctx
+            .known_hosts
+            .load(&t.known_hosts)
             .map_err(|p| ConnectError::HostKey(label.clone(), p))?,
     };
     known_hosts::steer(&sess, &entries, &hop.address, hop.port)
