@@ -1,19 +1,38 @@
-//! ProxyJump: the next hop's TCP stream carried by a direct-tcpip channel of the jump session.
+//! ProxyJump: one SSH connection to a jump host, shared by every target behind it.
 //!
-//! libssh2 needs a real file descriptor for a session, so the channel is pumped to one end of a
-//! socketpair by a thread that owns the jump session (in non-blocking mode: a blocking read
-//! would hold the session's lock against writes). The thread ends when either side closes.
+//! A [`Mux`] owns the jump host's session on its own thread, in non-blocking mode. Each target
+//! asks it for a stream to `host:port`: the thread opens a direct-tcpip channel on the shared
+//! connection and pumps it to one end of a socketpair, whose other end the target's own SSH
+//! session runs over (libssh2 needs a file descriptor). Hundreds of targets behind one bastion
+//! are then one TCP connection, one handshake and one login there (sshd's MaxStartups and the
+//! bastion's CPU would not bear one each), and a second hop is a `Mux` whose connection runs
+//! over a channel of the first.
+//!
+//! Opens are served in order, one at a time: libssh2 keeps one channel open in progress per
+//! session, so that is the cap on concurrent opens; each request waits at most until its
+//! deadline. The thread ends, and says goodbye to the jump host, when its last handle is
+//! dropped and every channel has closed; when the connection breaks, every channel fails and
+//! the `Mux` reports itself dead so that the next target connects again. I/O.
 
+use std::collections::VecDeque;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
-use std::thread::JoinHandle;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::libssh::{is_code, ms, poll_events, LIBSSH2_ERROR_EAGAIN};
+use super::libssh::{is_code, poll_events, LIBSSH2_ERROR_EAGAIN};
 
+/// libssh2: the server refused to open a channel (SSH_MSG_CHANNEL_OPEN_FAILURE).
+const LIBSSH2_ERROR_CHANNEL_FAILURE: i32 = -21;
+
+/// Bytes buffered per direction per channel before reading from that side pauses.
 const MAX_BUFFERED: usize = 1 << 20;
+/// Keepalive to the jump host while the connection idles.
+const KEEPALIVE: Duration = Duration::from_secs(10);
 
 /// What a session runs over.
 pub enum Stream {
@@ -21,32 +40,107 @@ pub enum Stream {
     Unix(UnixStream),
 }
 
-/// A running tunnel; dropping it detaches the pump, which ends when the session's end closes.
-pub struct Tunnel {
-    _pump: JoinHandle<()>,
-}
-
-/// Opens a channel from `js` to `host:port` and returns the local end of its stream.
-pub fn tunnel(
-    js: ssh2::Session,
-    host: &str,
+struct Request {
+    host: String,
     port: u16,
     deadline: Instant,
-) -> Result<(UnixStream, Tunnel), String> {
-    js.set_blocking(true);
-    js.set_timeout(ms(deadline.saturating_duration_since(Instant::now())));
-    let ch = js.channel_direct_tcpip(host, port, None).map_err(|e| {
-        format!(
-            "the jump host could not open a connection to it: {}",
-            e.message()
-        )
-    })?;
-    let (ours, theirs) = UnixStream::pair().map_err(|e| e.to_string())?;
-    let pump = std::thread::Builder::new()
-        .name(format!("jump-{host}"))
-        .spawn(move || pump(js, ch, theirs))
-        .map_err(|e| e.to_string())?;
-    Ok((ours, Tunnel { _pump: pump }))
+    reply: SyncSender<Result<UnixStream, String>>,
+}
+
+/// A shared connection to one jump host.
+pub struct Mux {
+    requests: Mutex<Sender<Request>>,
+    /// Written to after each request: wakes the thread's poll.
+    waker: UnixStream,
+    dead: Arc<AtomicBool>,
+    /// The mux this connection runs through (a second hop keeps its first alive).
+    _outer: Option<Arc<Mux>>,
+}
+
+impl Mux {
+    /// Takes over `session` (authenticated to the jump host `label`) on a new thread.
+    pub fn start(
+        session: ssh2::Session,
+        label: &str,
+        outer: Option<Arc<Mux>>,
+    ) -> Result<Arc<Mux>, String> {
+        let (tx, rx) = mpsc::channel();
+        let (waker, wakee) = UnixStream::pair().map_err(|e| e.to_string())?;
+        wakee.set_nonblocking(true).map_err(|e| e.to_string())?;
+        waker.set_nonblocking(true).map_err(|e| e.to_string())?;
+        let dead = Arc::new(AtomicBool::new(false));
+        let flag = dead.clone();
+        std::thread::Builder::new()
+            .name(format!("jump-{label}"))
+            .spawn(move || {
+                Pump::new(session, rx, wakee).run();
+                flag.store(true, Ordering::SeqCst);
+            })
+            .map_err(|e| e.to_string())?;
+        Ok(Arc::new(Mux {
+            requests: Mutex::new(tx),
+            waker,
+            dead,
+            _outer: outer,
+        }))
+    }
+
+    /// The connection still works (its thread has not ended).
+    pub fn alive(&self) -> bool {
+        !self.dead.load(Ordering::SeqCst)
+    }
+
+    /// A stream to `host:port` opened by the jump host, by `deadline`.
+    pub fn open(&self, host: &str, port: u16, deadline: Instant) -> Result<UnixStream, String> {
+        let (reply, answer) = mpsc::sync_channel(1);
+        let req = Request {
+            host: host.to_string(),
+            port,
+            deadline,
+            reply,
+        };
+        self.requests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .send(req)
+            .map_err(|_| "the connection to the jump host is closed".to_string())?;
+        let _ = (&self.waker).write(&[1]);
+        // the thread answers every request, at the latest just after its deadline
+        let wait = deadline.saturating_duration_since(Instant::now()) + Duration::from_secs(2);
+        match answer.recv_timeout(wait) {
+            Ok(r) => r,
+            Err(RecvTimeoutError::Timeout) => {
+                Err("the jump host did not open a connection to it in time".into())
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                Err("the connection to the jump host is closed".into())
+            }
+        }
+    }
+}
+
+/// One channel and its socket.
+struct Pipe {
+    ch: ssh2::Channel,
+    sock: UnixStream,
+    to_sock: Vec<u8>,
+    to_ch: Vec<u8>,
+    sock_eof: bool,
+    eof_sent: bool,
+}
+
+/// The jump session's thread: serves opens and moves bytes.
+struct Pump {
+    js: ssh2::Session,
+    requests: Receiver<Request>,
+    wakee: UnixStream,
+    queue: VecDeque<Request>,
+    pipes: Vec<Pipe>,
+    closing: Vec<(ssh2::Channel, u8)>,
+    buf: Vec<u8>,
+    hung_up: bool,
+    /// libssh2 has the head request's open in progress (it must be finished, not dropped).
+    opening: bool,
 }
 
 fn would_block(e: &std::io::Error) -> bool {
@@ -87,65 +181,267 @@ fn shuttle(
     Ok(progress)
 }
 
-fn pump(js: ssh2::Session, mut ch: ssh2::Channel, mut sock: UnixStream) {
-    js.set_blocking(false);
-    if sock.set_nonblocking(true).is_err() {
-        return;
-    }
-    let mut to_sock: Vec<u8> = Vec::new();
-    let mut to_ch: Vec<u8> = Vec::new();
-    let mut buf = vec![0u8; 64 << 10];
-    let mut sock_eof = false;
-    let mut last_alive = Instant::now();
-    loop {
-        // the channel's end is read from ch.eof() below: a zero read does not stop its reads
+impl Pipe {
+    /// Moves what can move; `Ok(true)` on progress, `Err` when the pipe is finished.
+    fn step(&mut self, buf: &mut [u8]) -> Result<bool, ()> {
+        // the channel's end is read from ch.eof(): a zero read does not stop its reads
         let mut ch_zero = false;
-        let Ok(to_sock_moved) = shuttle(&mut ch, &mut sock, &mut to_sock, &mut buf, &mut ch_zero)
-        else {
-            break;
-        };
-        let Ok(to_ch_moved) = shuttle(&mut sock, &mut ch, &mut to_ch, &mut buf, &mut sock_eof)
-        else {
-            break;
-        };
-        let progress = to_sock_moved || to_ch_moved;
-        if sock_eof && to_ch.is_empty() {
-            break;
+        let a = shuttle(
+            &mut self.ch,
+            &mut self.sock,
+            &mut self.to_sock,
+            buf,
+            &mut ch_zero,
+        )?;
+        let b = shuttle(
+            &mut self.sock,
+            &mut self.ch,
+            &mut self.to_ch,
+            buf,
+            &mut self.sock_eof,
+        )?;
+        if self.sock_eof && self.to_ch.is_empty() {
+            if !self.eof_sent {
+                match self.ch.send_eof() {
+                    Ok(()) => self.eof_sent = true,
+                    Err(e) if is_code(&e, LIBSSH2_ERROR_EAGAIN) => {}
+                    Err(_) => return Err(()),
+                }
+            }
+            // the target's session closed its end: nothing more will be read from it
+            return Err(());
         }
-        if ch.eof() && to_sock.is_empty() {
-            break;
+        if self.ch.eof() && self.to_sock.is_empty() {
+            return Err(());
         }
-        if !progress {
-            if last_alive.elapsed() >= Duration::from_secs(10) {
-                let _ = js.keepalive_send();
+        Ok(a || b)
+    }
+
+    /// Data buffered in libssh2 for this channel (no socket I/O): polling would not see it.
+    fn has_buffered(&self) -> bool {
+        self.to_sock.len() < MAX_BUFFERED && self.ch.read_window().available > 0
+    }
+}
+
+impl Pump {
+    fn new(js: ssh2::Session, requests: Receiver<Request>, wakee: UnixStream) -> Pump {
+        js.set_blocking(false);
+        Pump {
+            js,
+            requests,
+            wakee,
+            queue: VecDeque::new(),
+            pipes: Vec::new(),
+            closing: Vec::new(),
+            buf: vec![0u8; 64 << 10],
+            hung_up: false,
+            opening: false,
+        }
+    }
+
+    fn run(mut self) {
+        let mut last_alive = Instant::now();
+        loop {
+            self.take_requests();
+            let mut progress = match self.serve_open() {
+                Ok(p) => p,
+                Err(()) => break,
+            };
+            let buf = &mut self.buf;
+            let before = self.pipes.len();
+            let mut finished = Vec::new();
+            for (i, p) in self.pipes.iter_mut().enumerate() {
+                match p.step(buf) {
+                    Ok(moved) => progress |= moved,
+                    Err(()) => finished.push(i),
+                }
+            }
+            for i in finished.into_iter().rev() {
+                let p = self.pipes.swap_remove(i);
+                self.closing.push((p.ch, 0));
+            }
+            progress |= self.pipes.len() != before;
+            progress |= self.close_some();
+            if self.hung_up
+                && self.queue.is_empty()
+                && self.pipes.is_empty()
+                && self.closing.is_empty()
+            {
+                break;
+            }
+            if progress || self.pipes.iter().any(Pipe::has_buffered) {
+                continue;
+            }
+            if last_alive.elapsed() >= KEEPALIVE {
+                // non-blocking: it may only be queued (EAGAIN); a dead socket shows below
+                let _ = self.js.keepalive_send();
                 last_alive = Instant::now();
             }
-            let mut fds = [
-                libc::pollfd {
-                    fd: sock.as_raw_fd(),
-                    events: libc::POLLIN | if to_sock.is_empty() { 0 } else { libc::POLLOUT },
-                    revents: 0,
-                },
-                libc::pollfd {
-                    fd: js.as_raw_fd(),
-                    events: poll_events(&js),
-                    revents: 0,
-                },
-            ];
-            unsafe { libc::poll(fds.as_mut_ptr(), 2, 50) };
-        }
-    }
-    drop(sock);
-    // best effort: close the channel and say goodbye to the jump host
-    for _ in 0..20 {
-        match ch.close() {
-            Err(e) if is_code(&e, LIBSSH2_ERROR_EAGAIN) => {
-                std::thread::sleep(Duration::from_millis(5))
+            if self.broken() {
+                break;
             }
-            _ => break,
+            self.wait();
+        }
+        self.fail_all("the connection to the jump host broke");
+        self.js.set_blocking(true);
+        self.js.set_timeout(1000);
+        let _ = self.js.disconnect(None, "fleetrestart done", None);
+    }
+
+    fn take_requests(&mut self) {
+        let mut byte = [0u8; 64];
+        while matches!((&self.wakee).read(&mut byte), Ok(n) if n > 0) {}
+        loop {
+            match self.requests.try_recv() {
+                Ok(r) => self.queue.push_back(r),
+                Err(mpsc::TryRecvError::Empty) => break,
+                Err(mpsc::TryRecvError::Disconnected) => {
+                    self.hung_up = true;
+                    break;
+                }
+            }
         }
     }
-    js.set_blocking(true);
-    js.set_timeout(1000);
-    let _ = js.disconnect(None, "fleetrestart done", None);
+
+    /// Advances the open at the head of the queue; `Err` when the session is broken.
+    fn serve_open(&mut self) -> Result<bool, ()> {
+        // requests whose time ran out while queued fail without an open
+        let now = Instant::now();
+        let mut progress = false;
+        while !self.opening && self.queue.front().is_some_and(|r| now > r.deadline) {
+            let r = self.queue.pop_front().expect("head");
+            let _ = r.reply.send(Err(
+                "timed out waiting for the jump host's earlier channel opens".into(),
+            ));
+            progress = true;
+        }
+        let Some(req) = self.queue.front() else {
+            return Ok(progress);
+        };
+        let r = self.js.channel_direct_tcpip(&req.host, req.port, None);
+        self.opening = matches!(&r, Err(e) if is_code(e, LIBSSH2_ERROR_EAGAIN));
+        match r {
+            Ok(ch) => {
+                let req = self.queue.pop_front().expect("head");
+                let late = Instant::now() > req.deadline;
+                match UnixStream::pair() {
+                    Ok((ours, theirs)) if !late && theirs.set_nonblocking(true).is_ok() => {
+                        // a requester that gave up drops `ours`: the pipe then ends at once
+                        if req.reply.send(Ok(ours)).is_ok() {
+                            self.pipes.push(Pipe {
+                                ch,
+                                sock: theirs,
+                                to_sock: Vec::new(),
+                                to_ch: Vec::new(),
+                                sock_eof: false,
+                                eof_sent: false,
+                            });
+                        } else {
+                            self.closing.push((ch, 0));
+                        }
+                    }
+                    Ok(_) if late => {
+                        let _ = req
+                            .reply
+                            .send(Err("the jump host opened it too late".into()));
+                        self.closing.push((ch, 0));
+                    }
+                    other => {
+                        let m = other.err().map(|e| e.to_string()).unwrap_or_default();
+                        let _ = req.reply.send(Err(format!("socketpair: {m}")));
+                        self.closing.push((ch, 0));
+                    }
+                }
+                Ok(true)
+            }
+            // in progress: libssh2 keeps its state; the same call resumes it
+            Err(e) if is_code(&e, LIBSSH2_ERROR_EAGAIN) => Ok(progress),
+            Err(e) => {
+                let req = self.queue.pop_front().expect("head");
+                let msg = format!(
+                    "the jump host could not open a connection to it: {}",
+                    e.message()
+                );
+                let _ = req.reply.send(Err(msg));
+                // a refused channel (the jump host could not connect, or forwarding is
+                // forbidden) is the target's problem; any other error is the session's
+                if is_code(&e, LIBSSH2_ERROR_CHANNEL_FAILURE) && !self.broken() {
+                    Ok(true)
+                } else {
+                    Err(())
+                }
+            }
+        }
+    }
+
+    /// Closes finished channels (non-blocking, a few tries each).
+    fn close_some(&mut self) -> bool {
+        let before = self.closing.len();
+        self.closing.retain_mut(|(ch, tries)| {
+            *tries += 1;
+            match ch.close() {
+                Err(e) if is_code(&e, LIBSSH2_ERROR_EAGAIN) => *tries < 50,
+                _ => false,
+            }
+        });
+        self.closing.len() != before
+    }
+
+    /// The session's socket has failed or been closed by the jump host.
+    fn broken(&self) -> bool {
+        let mut pfd = libc::pollfd {
+            fd: self.js.as_raw_fd(),
+            events: 0,
+            revents: 0,
+        };
+        unsafe { libc::poll(&mut pfd, 1, 0) };
+        pfd.revents & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0
+    }
+
+    /// Until the jump host, a target's socket or a new request has something (50 ms at most:
+    /// queued opens and closes are retried then).
+    fn wait(&self) {
+        let mut fds = Vec::with_capacity(self.pipes.len() + 2);
+        fds.push(libc::pollfd {
+            fd: self.js.as_raw_fd(),
+            events: poll_events(&self.js),
+            revents: 0,
+        });
+        fds.push(libc::pollfd {
+            fd: self.wakee.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        });
+        for p in &self.pipes {
+            let mut events = 0;
+            if !p.sock_eof && p.to_ch.len() < MAX_BUFFERED {
+                events |= libc::POLLIN;
+            }
+            if !p.to_sock.is_empty() {
+                events |= libc::POLLOUT;
+            }
+            fds.push(libc::pollfd {
+                fd: p.sock.as_raw_fd(),
+                events,
+                revents: 0,
+            });
+        }
+        let ms = if self.queue.is_empty() && self.closing.is_empty() {
+            50
+        } else {
+            5
+        };
+        unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+    }
+
+    /// Every waiting request fails with `why`; the open pipes end when the thread drops them.
+    fn fail_all(&mut self, why: &str) {
+        for r in self.queue.drain(..) {
+            let _ = r.reply.send(Err(why.to_string()));
+        }
+        // late requests, sent before the handle saw the thread end
+        while let Ok(r) = self.requests.try_recv() {
+            let _ = r.reply.send(Err(why.to_string()));
+        }
+    }
 }

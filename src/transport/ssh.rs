@@ -1,7 +1,8 @@
 //! The SSH transport (libssh2 through the ssh2 crate): one authenticated session per host,
 //! reused for every command on it.
 //!
-//! Connect: TCP with a timeout (through each ProxyJump hop's direct-tcpip channel, see
+//! Connect: TCP with a timeout (behind jump hosts: a direct-tcpip channel of the one connection
+//! shared by every host behind them, see
 //! [`super::jump`]), SSH handshake bounded by the same connect deadline, host key checked
 //! ([`super::known_hosts`]), then ssh-agent keys and key files (an encrypted key's passphrase is
 //! asked once per run on the terminal). Commands run in non-blocking mode in a poll loop, so a
@@ -22,11 +23,8 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-/// Handshakes in flight through one jump host (below sshd's default MaxStartups of 10).
-const JUMP_HANDSHAKES: usize = 8;
 
 /// Shared by every connection of a run.
 pub struct SshContext {
@@ -36,7 +34,8 @@ pub struct SshContext {
     /// May ask key passphrases on the terminal.
     pub can_prompt: bool,
     passphrases: Mutex<HashMap<PathBuf, Option<Secret>>>,
-    jump_slots: Mutex<HashMap<String, Arc<Slots>>>,
+    /// One shared connection per jump-host chain (see [`jump::Mux`]).
+    jumps: Mutex<HashMap<String, Arc<Mutex<JumpState>>>>,
     known_hosts: known_hosts::Cache,
 }
 
@@ -48,7 +47,7 @@ impl SshContext {
             use_agent: std::env::var_os("SSH_AUTH_SOCK").is_some(),
             can_prompt,
             passphrases: Mutex::new(HashMap::new()),
-            jump_slots: Mutex::new(HashMap::new()),
+            jumps: Mutex::new(HashMap::new()),
             known_hosts: known_hosts::Cache::default(),
         }
     }
@@ -68,53 +67,78 @@ impl SshContext {
         p
     }
 
-    fn slots(&self, key: &str) -> Arc<Slots> {
-        let mut m = self.jump_slots.lock().unwrap_or_else(|e| e.into_inner());
-        m.entry(key.to_string())
-            .or_insert_with(|| Arc::new(Slots::new(JUMP_HANDSHAKES)))
-            .clone()
-    }
-}
-
-/// A counting semaphore.
-struct Slots {
-    free: Mutex<usize>,
-    cv: Condvar,
-}
-
-impl Slots {
-    fn new(n: usize) -> Self {
-        Slots {
-            free: Mutex::new(n),
-            cv: Condvar::new(),
+    /// The shared connection through `chain` (outermost first) for `t`'s settings: made by
+    /// the first target that needs it (the others wait for it), made again once broken. A
+    /// failure to make it is remembered for [`JUMP_RETRY`], so that the hosts behind a dead
+    /// bastion fail at once instead of each waiting out a connect timeout in turn.
+    fn jump(
+        &self,
+        chain: &[Hop],
+        t: &SshTarget,
+        deadline: Instant,
+    ) -> Result<Arc<jump::Mux>, ConnectError> {
+        let key = format!("{chain:?} {:?} {:?}", t.known_hosts, t.host_key_policy);
+        let slot = self
+            .jumps
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(key)
+            .or_insert_with(|| Arc::new(Mutex::new(JumpState::None)))
+            .clone();
+        let mut state = slot.lock().unwrap_or_else(|e| e.into_inner());
+        match &*state {
+            JumpState::Live(m) if m.alive() => return Ok(m.clone()),
+            JumpState::Failed(e, until) if Instant::now() < *until => return Err(e.clone()),
+            _ => {}
         }
+        let r = self.jump_connect(chain, t, deadline);
+        *state = match &r {
+            Ok(m) => JumpState::Live(m.clone()),
+            Err(e) => JumpState::Failed(e.clone(), Instant::now() + JUMP_RETRY),
+        };
+        r
     }
-    /// A slot, waiting at most until `deadline` (review L4: the wait had no bound).
-    fn acquire(self: &Arc<Self>, deadline: Instant) -> Option<SlotGuard> {
-        let mut f = self.free.lock().unwrap_or_else(|e| e.into_inner());
-        while *f == 0 {
-            let left = remaining(deadline);
-            if left.is_zero() {
-                return None;
-            }
-            f = self
-                .cv
-                .wait_timeout(f, left)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
-        *f -= 1;
-        Some(SlotGuard(self.clone()))
+
+    fn jump_connect(
+        &self,
+        chain: &[Hop],
+        t: &SshTarget,
+        deadline: Instant,
+    ) -> Result<Arc<jump::Mux>, ConnectError> {
+        let (hop, outer_chain) = chain.split_last().expect("a jump chain is not empty");
+        let label = format!("{}@{}:{}", hop.user, hop.address, hop.port);
+        let wrap = |e: ConnectError| ConnectError::Jump(label.clone(), Box::new(e));
+        let (sess, outer) = if outer_chain.is_empty() {
+            (open_first_hop(hop, t, self, deadline).map_err(wrap)?, None)
+        } else {
+            let outer = self.jump(outer_chain, t, deadline)?;
+            let stream = outer.open(&hop.address, hop.port, deadline).map_err(|m| {
+                wrap(ConnectError::Connect(
+                    format!("{}:{}", hop.address, hop.port),
+                    m,
+                ))
+            })?;
+            let sess =
+                open_hop(jump::Stream::Unix(stream), hop, t, self, deadline).map_err(wrap)?;
+            (sess, Some(outer))
+        };
+        jump::Mux::start(sess, &label, outer).map_err(|m| {
+            wrap(ConnectError::Connect(
+                format!("{}:{}", hop.address, hop.port),
+                m,
+            ))
+        })
     }
 }
 
-struct SlotGuard(Arc<Slots>);
+/// How long a failure to reach a jump host is given to every host behind it before one of
+/// them tries again.
+const JUMP_RETRY: Duration = Duration::from_secs(5);
 
-impl Drop for SlotGuard {
-    fn drop(&mut self) {
-        *self.0.free.lock().unwrap_or_else(|e| e.into_inner()) += 1;
-        self.0.cv.notify_one();
-    }
+enum JumpState {
+    None,
+    Live(Arc<jump::Mux>),
+    Failed(ConnectError, Instant),
 }
 
 /// Why no session could be opened; every variant is a distinct, stated reason.
@@ -427,69 +451,49 @@ fn open_first_hop(
 /// An open, authenticated session on a host.
 pub struct SshSession {
     sess: ssh2::Session,
-    /// Tunnels through jump hosts (dropped after `sess`, which closes them).
-    _tunnels: Vec<jump::Tunnel>,
+    /// The jump hosts' shared connection this session runs through.
+    _via: Option<Arc<jump::Mux>>,
     /// No command runs past this instant (the whole-host time limit).
     host_deadline: Option<Instant>,
     /// Raised: the running command is stopped (see [`Session::set_cancel`]).
     cancel: Option<Arc<AtomicBool>>,
 }
 
-/// Opens a session on `t` (through its jump hosts), within the connect timeout.
+/// Opens a session on `t` (through its jump hosts' shared connections), within the connect
+/// timeout.
 pub fn connect(t: &SshTarget, ctx: &SshContext) -> Result<SshSession, ConnectError> {
     let deadline = Instant::now() + ctx.connect_timeout;
-    let hops: Vec<&Hop> = t.jumps.iter().chain(std::iter::once(&t.hop)).collect();
-    let mut tunnels = Vec::new();
-    let mut prev: Option<ssh2::Session> = None;
-    for (i, hop) in hops.iter().enumerate() {
-        let is_jump = i + 1 < hops.len();
-        let wrap = |e: ConnectError| {
-            if is_jump {
-                ConnectError::Jump(
-                    format!("{}@{}:{}", hop.user, hop.address, hop.port),
-                    Box::new(e),
-                )
-            } else {
-                e
-            }
-        };
-        let sess = match prev.take() {
-            None => {
-                let _slot = match is_jump {
-                    true => Some(
-                        ctx.slots(&format!("{}:{}", hop.address, hop.port))
-                            .acquire(deadline)
-                            .ok_or_else(|| {
-                                wrap(ConnectError::HandshakeTimeout(
-                                    format!("{}:{}", hop.address, hop.port),
-                                    ctx.connect_timeout,
-                                ))
-                            })?,
-                    ),
-                    false => None,
-                };
-                open_first_hop(hop, t, ctx, deadline).map_err(wrap)?
-            }
-            Some(js) => {
-                let (stream, tunnel) =
-                    jump::tunnel(js, &hop.address, hop.port, deadline).map_err(|m| {
-                        ConnectError::Connect(format!("{}:{}", hop.address, hop.port), m)
-                    })?;
-                tunnels.push(tunnel);
-                open_hop(jump::Stream::Unix(stream), hop, t, ctx, deadline).map_err(wrap)?
-            }
-        };
-        prev = Some(sess);
+    if t.jumps.is_empty() {
+        return Ok(SshSession::new(
+            open_first_hop(&t.hop, t, ctx, deadline)?,
+            None,
+        ));
     }
-    Ok(SshSession {
-        sess: prev.expect("at least one hop"),
-        _tunnels: tunnels,
-        host_deadline: None,
-        cancel: None,
-    })
+    let label = format!("{}:{}", t.hop.address, t.hop.port);
+    let mut tries = 0;
+    let (stream, via) = loop {
+        let mux = ctx.jump(&t.jumps, t, deadline)?;
+        match mux.open(&t.hop.address, t.hop.port, deadline) {
+            Ok(s) => break (s, mux),
+            // the shared connection broke under us: once more, on a new one
+            Err(_) if !mux.alive() && tries == 0 => tries += 1,
+            Err(m) => return Err(ConnectError::Connect(label, m)),
+        }
+    };
+    let sess = open_hop(jump::Stream::Unix(stream), &t.hop, t, ctx, deadline)?;
+    Ok(SshSession::new(sess, Some(via)))
 }
 
 impl SshSession {
+    fn new(sess: ssh2::Session, via: Option<Arc<jump::Mux>>) -> SshSession {
+        SshSession {
+            sess,
+            _via: via,
+            host_deadline: None,
+            cancel: None,
+        }
+    }
+
     pub fn set_host_deadline(&mut self, d: Instant) {
         self.host_deadline = Some(d);
     }
