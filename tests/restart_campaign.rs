@@ -16,16 +16,7 @@ use common::{fleet, testbed_ok as tb, text};
 const UNITS: [&str; 3] = ["cron.service", "ssh.service", "lighttpd.service"];
 
 fn cmd(dir: &Path, sub: &str, args: &[&str]) -> Command {
-    let known = tb(&["known-hosts"]);
-    let mut c = Command::new(env!("CARGO_BIN_EXE_fleetrestart"));
-    c.arg(sub);
-    if sub != "resume" {
-        c.args(["--known-hosts", known.trim()])
-            .arg("--scanner-dir")
-            .arg(common::scanner_dir());
-    }
-    c.args(args).current_dir(dir).env_remove("SSH_AUTH_SOCK");
-    c
+    common::controller(dir, sub, &tb(&["known-hosts"]), args)
 }
 
 fn run(dir: &Path, sub: &str, args: &[&str]) -> Output {

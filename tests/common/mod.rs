@@ -81,6 +81,20 @@ pub fn fleet(dir: &std::path::Path, n: u32, stale: impl Iterator<Item = u32>) ->
     inv
 }
 
+/// `fleetrestart SUB` run in `dir` with the testbed's `known_hosts` file and the static
+/// scanners (`resume` takes them from its journal), without the caller's ssh-agent.
+pub fn controller(dir: &std::path::Path, sub: &str, known_hosts: &str, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_fleetrestart"));
+    c.arg(sub);
+    if sub != "resume" {
+        c.args(["--known-hosts", known_hosts.trim()])
+            .arg("--scanner-dir")
+            .arg(scanner_dir());
+    }
+    c.args(args).current_dir(dir).env_remove("SSH_AUTH_SOCK");
+    c
+}
+
 /// A command's exit status and both outputs, for assertion messages.
 pub fn text(o: &Output) -> String {
     format!(

@@ -15,6 +15,9 @@
 //! - `bench-scan-host [--perl] [N...]`  the same inside a testbed host (systemd, real services);
 //!   `--perl`: the helpers are Perl daemons whose script is replaced
 //! - `bench-audit [N...]`  fleet audit of N testbed hosts against the ssh floor, parallel-ssh, ansible
+//! - `bench-scale [--forks F] [--runs R] [--no-campaign] [N...]`  audit of N light endpoints
+//!   (controller wall, CPU, peak RSS) against the floor and parallel-ssh; 300 behind a bastion;
+//!   a campaign over the largest N, its journal replay, SIGKILL and resume
 //! - `bench-testbed N [--corpus]`  boot N testbed hosts (and start the real-daemon corpus on each):
 //!   boot time and memory per host (BENCHMARKS.md)
 //! - `bench-scan [--perl] [N...]`  the scanner against needrestart and checkrestart on N extra processes
@@ -225,6 +228,8 @@ fn test() {
             "detection_corpus",
             "--test",
             "ansible_playbooks",
+            "--test",
+            "fleet_scale",
             "--",
             "--ignored",
             "--test-threads=1",
@@ -335,6 +340,18 @@ fn main() {
                 .arg(&venv)
                 .args(args));
         }
+        Some("bench-scale") => {
+            // the controller at 10 to 1000 light endpoints, against the floor and parallel-ssh
+            deps();
+            apt_install(&["pssh"]);
+            let dir = scanners();
+            run(cargo().args(["build", "--release", "--bin", "fleetrestart"]));
+            run(Command::new("python3")
+                .arg(root().join("bench/scale.py"))
+                .arg(root().join("target/release/fleetrestart"))
+                .arg(&dir)
+                .args(args));
+        }
         Some("bench-campaign") => {
             // controller time per batch of a restart campaign on the testbed
             deps();
@@ -363,7 +380,7 @@ fn main() {
             fuzz::fuzz(&root(), secs, jobs, &only);
         }
         _ => {
-            eprintln!("usage: cargo xtask deps | scanners | dist | audit [ARGS...] | test | fuzz SECONDS [--jobs N] [TARGET...] | bench-scan [N...] | bench-scan-host [N...] | bench-testbed N | bench-audit [N...] | bench-campaign [N...]");
+            eprintln!("usage: cargo xtask deps | scanners | dist | audit [ARGS...] | test | fuzz SECONDS [--jobs N] [TARGET...] | bench-scan [N...] | bench-scan-host [N...] | bench-testbed N | bench-audit [N...] | bench-campaign [N...] | bench-scale [N...]");
             exit(2);
         }
     }

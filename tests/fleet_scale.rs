@@ -1,0 +1,250 @@
+//! Fleet scale on the testbed's light endpoints (tests/testbed/light.sh: sshd alone in its own
+//! PID, mount and network namespaces, cron as a sysv service): an audit of 200 endpoints with
+//! the controller's memory bounded, a rolling campaign over them SIGKILLed half-way and resumed
+//! (every endpoint's cron restarted exactly once, counted by its init script), and endpoints
+//! behind one bastion and behind two hops reached over one connection per bastion (counted in
+//! the bastions' sshd logs), where one dead endpoint fails alone. Needs root and the testbed
+//! image: `#[ignore]`d in a plain `cargo test`; `cargo xtask test` runs it.
+
+mod common;
+
+use common::{testbed_ok as tb, text};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const N: usize = 200;
+
+fn tb_base() -> PathBuf {
+    std::env::var_os("TB_BASE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/lib/fleetrestart-testbed"))
+}
+
+fn cmd(dir: &Path, sub: &str, args: &[&str]) -> Command {
+    common::controller(dir, sub, &tb(&["light-known-hosts"]), args)
+}
+
+/// Runs the command; its output and the peak RSS of the controller (KiB, from wait4).
+fn run_measured(mut c: Command) -> (Output, i64) {
+    let child = c
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as i32;
+    // read the pipes on threads, reap with wait4 for the rusage
+    let mut child = child;
+    let mut so = child.stdout.take().unwrap();
+    let mut se = child.stderr.take().unwrap();
+    let t1 = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        std::io::Read::read_to_end(&mut so, &mut v).unwrap();
+        v
+    });
+    let t2 = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        std::io::Read::read_to_end(&mut se, &mut v).unwrap();
+        v
+    });
+    let mut status = 0;
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
+    assert_eq!(r, pid);
+    std::mem::forget(child);
+    let out = Output {
+        status: std::os::unix::process::ExitStatusExt::from_raw(status),
+        stdout: t1.join().unwrap(),
+        stderr: t2.join().unwrap(),
+    };
+    (out, ru.ru_maxrss)
+}
+
+fn json(o: &Output) -> Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(o)))
+}
+
+/// Logins an endpoint's sshd accepted so far (sshd -e logs to the endpoint's log file).
+fn logins(endpoint: &str) -> usize {
+    let log = tb_base().join(format!("light/e{endpoint}/log"));
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.starts_with("Accepted publickey"))
+        .count()
+}
+
+/// How many times endpoint `e`'s cron init script was asked to `restart`.
+fn restarts(e: usize) -> usize {
+    let log = tb_base().join(format!("light/e{e}/upper/var/log/fr-cron-runs"));
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| *l == "restart")
+        .count()
+}
+
+fn make_stale(range: std::ops::RangeInclusive<usize>) {
+    for e in range {
+        tb(&[
+            "light-exec",
+            &e.to_string(),
+            "sh",
+            "-c",
+            "cp /usr/sbin/cron /usr/sbin/cron.fr && mv /usr/sbin/cron.fr /usr/sbin/cron && : > /var/log/fr-cron-runs",
+        ]);
+    }
+}
+
+fn finished_in(journal: &Path) -> usize {
+    std::fs::read_to_string(journal)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains("\"record\":\"host\"") && l.contains("\"phase\":\"finished\""))
+        .count()
+}
+
+#[test]
+#[ignore = "needs root and the testbed image (cargo xtask test)"]
+fn two_hundred_endpoints_audited_restarted_resumed_and_reached_through_shared_bastions() {
+    let dir = common::scratch("fleet-scale");
+    tb(&["light-stop"]);
+    tb(&["light-start", &N.to_string()]);
+    let inv = dir.join("inventory.yml");
+    tb(&["light-inventory", inv.to_str().unwrap()]);
+    let inv = inv.to_str().unwrap();
+
+    // the audit: every endpoint scanned, none dropped; the controller's memory stays small
+    let (out, rss_kib) = run_measured(cmd(&dir, "audit", &["-i", inv, "--json"]));
+    let doc = json(&out);
+    assert_eq!(doc["summary"]["hosts"], N, "{}", text(&out));
+    assert_eq!(doc["summary"]["scanned"], N, "{}", text(&out));
+    assert_eq!(doc["summary"]["clean"], N, "{}", text(&out));
+    assert!(rss_kib < 150 << 10, "controller peak RSS {rss_kib} KiB");
+
+    // a campaign over all of them, window 50, killed when about half have finished
+    make_stale(1..=N);
+    let audit = cmd(&dir, "audit", &["-i", inv, "--json"]).output().unwrap();
+    assert_eq!(
+        json(&audit)["summary"]["restart_needed"],
+        N,
+        "{}",
+        text(&audit)
+    );
+    let journal = dir.join("campaign.journal");
+    let args = [
+        "-i",
+        inv,
+        "--strategy",
+        "window",
+        "--window",
+        "50",
+        "--journal",
+        journal.to_str().unwrap(),
+        "--json",
+        "--quiet",
+    ];
+    let mut child = cmd(&dir, "restart", &args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    let mut killed_at = None;
+    let mut ended_alone = None;
+    while t0.elapsed() < Duration::from_secs(600) {
+        if let Some(st) = child.try_wait().unwrap() {
+            ended_alone = Some(st);
+            break;
+        }
+        let done = finished_in(&journal);
+        if done >= N / 2 {
+            killed_at = Some(done);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SIGKILL, as a crash of the controller
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        ended_alone.is_none(),
+        "the campaign ended before it was killed: {ended_alone:?}"
+    );
+    let killed_at = killed_at.expect("the campaign reached half-way");
+    assert!(killed_at < N, "killed at {killed_at}");
+    let resumed = cmd(
+        &dir,
+        "resume",
+        &[journal.to_str().unwrap(), "--json", "--quiet"],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(resumed.status.code(), Some(0), "{}", text(&resumed));
+    assert_eq!(json(&resumed)["summary"]["ok"], N, "{}", text(&resumed));
+    let counts: Vec<usize> = (1..=N).map(restarts).collect();
+    let wrong: Vec<(usize, usize)> = counts
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| **c != 1)
+        .map(|(i, c)| (i + 1, *c))
+        .collect();
+    assert!(
+        wrong.is_empty(),
+        "endpoints whose cron was not restarted exactly once (endpoint, restarts): {wrong:?}"
+    );
+    // replaying the finished journal restarts nothing
+    let again = cmd(
+        &dir,
+        "resume",
+        &[journal.to_str().unwrap(), "--json", "--quiet"],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+    assert!((1..=N).all(|e| restarts(e) == 1));
+    let after = cmd(&dir, "audit", &["-i", inv, "--json"]).output().unwrap();
+    assert_eq!(json(&after)["summary"]["clean"], N, "{}", text(&after));
+
+    // behind bastions: one connection per bastion per run, whatever the number of hosts
+    tb(&["light-start", "40", "private"]);
+    for (kind, want_b2) in [("private", 0), ("private2", 1)] {
+        let pinv = dir.join(format!("{kind}.yml"));
+        tb(&["light-inventory", pinv.to_str().unwrap(), kind]);
+        let (b1, b2) = (logins("b1"), logins("b2"));
+        let out = cmd(&dir, "audit", &["-i", pinv.to_str().unwrap(), "--json"])
+            .output()
+            .unwrap();
+        let doc = json(&out);
+        assert_eq!(doc["summary"]["scanned"], 40, "{kind}: {}", text(&out));
+        assert_eq!(logins("b1") - b1, 1, "{kind}: logins on b1");
+        assert_eq!(logins("b2") - b2, want_b2, "{kind}: logins on b2");
+    }
+    // one endpoint behind the bastion is down: it alone fails, the shared connection carries on
+    let pid = std::fs::read_to_string(tb_base().join("light/ep7/pid")).unwrap();
+    let kids = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", pid.trim())).unwrap();
+    for k in kids.split_whitespace() {
+        unsafe { libc::kill(k.parse().unwrap(), libc::SIGKILL) };
+    }
+    let pinv = dir.join("private.yml");
+    let out = cmd(&dir, "audit", &["-i", pinv.to_str().unwrap(), "--json"])
+        .output()
+        .unwrap();
+    let doc = json(&out);
+    assert_eq!(doc["summary"]["scanned"], 39, "{}", text(&out));
+    assert_eq!(doc["summary"]["unreachable"], 1, "{}", text(&out));
+    let down = doc["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["status"] != "ok")
+        .unwrap();
+    assert_eq!(down["host"], "lp7", "{down}");
+    assert!(
+        down["error"].as_str().unwrap_or("").contains("jump host"),
+        "{down}"
+    );
+    tb(&["light-stop"]);
+    let _ = std::fs::remove_dir_all(dir);
+}
