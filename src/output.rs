@@ -6,7 +6,6 @@ use crate::audit::HostResult;
 use crate::delivery::Delivery;
 use crate::inventory::range::fold;
 use fleetrestart_scan::render;
-use serde_json::json;
 use std::fmt::Write;
 use std::path::Path;
 
@@ -130,32 +129,79 @@ pub fn human(results: &[HostResult], fleet: &Fleet) -> String {
     o
 }
 
-/// One host's entry in the JSON document and in `--tree` files.
-pub fn host_json(r: &HostResult) -> serde_json::Value {
+/// One host's entry in the JSON document and in `--tree` files: borrowed from the results and
+/// written as it is serialized (the reports are never copied into a second tree). Fields in
+/// the order the document has always had (sorted).
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+pub enum HostEntry<'a> {
+    Scanned {
+        delivery: &'static str,
+        elapsed_ms: u64,
+        host: &'a str,
+        needs_action: bool,
+        report: &'a fleetrestart_scan::report::Report,
+        status: &'static str,
+    },
+    Failed {
+        elapsed_ms: u64,
+        error: String,
+        host: &'a str,
+        status: &'static str,
+    },
+}
+
+pub fn host_json(r: &HostResult) -> HostEntry<'_> {
     let elapsed_ms = r.elapsed.as_millis() as u64;
     match &r.outcome {
-        Ok(scan) => json!({
-            "host": r.host,
-            "status": "ok",
-            "needs_action": scan.report.needs_action(),
-            "elapsed_ms": elapsed_ms,
-            "delivery": match scan.delivery { Delivery::Reused => "reused", Delivery::Uploaded(_) => "uploaded", Delivery::Installed => "installed" },
-            "report": scan.report,
-        }),
-        Err(e) => {
-            json!({ "host": r.host, "status": r.status(), "elapsed_ms": elapsed_ms, "error": e.to_string() })
-        }
+        Ok(scan) => HostEntry::Scanned {
+            delivery: match scan.delivery {
+                Delivery::Reused => "reused",
+                Delivery::Uploaded(_) => "uploaded",
+                Delivery::Installed => "installed",
+            },
+            elapsed_ms,
+            host: &r.host,
+            needs_action: scan.report.needs_action(),
+            report: &scan.report,
+            status: "ok",
+        },
+        Err(e) => HostEntry::Failed {
+            elapsed_ms,
+            error: e.to_string(),
+            host: &r.host,
+            status: r.status(),
+        },
     }
 }
 
-pub fn json(results: &[HostResult], fleet: &Fleet) -> serde_json::Value {
-    json!({
-        "schema_version": AUDIT_SCHEMA_VERSION,
-        "hosts": results.iter().map(host_json).collect::<Vec<_>>(),
-        "services": fleet.services,
-        "never_restart": fleet.never_restart,
-        "summary": fleet.counts,
-    })
+/// The audit's JSON document (`--json`), borrowed from the results.
+#[derive(serde::Serialize)]
+pub struct Document<'a> {
+    hosts: Vec<HostEntry<'a>>,
+    never_restart: &'a [ServiceRow],
+    schema_version: u32,
+    services: &'a [ServiceRow],
+    summary: &'a crate::aggregate::Counts,
+}
+
+pub fn json<'a>(results: &'a [HostResult], fleet: &'a Fleet) -> Document<'a> {
+    Document {
+        hosts: results.iter().map(host_json).collect(),
+        never_restart: &fleet.never_restart,
+        schema_version: AUDIT_SCHEMA_VERSION,
+        services: &fleet.services,
+        summary: &fleet.counts,
+    }
+}
+
+/// Writes `doc` to standard output as it is serialized, then a newline.
+pub fn print_json(doc: &impl serde::Serialize) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    serde_json::to_writer(&mut out, doc).map_err(std::io::Error::other)?;
+    out.write_all(b"\n")?;
+    out.flush()
 }
 
 /// `--tree DIR`: one `HOST.json` per host (names were validated when the inventory was read).

@@ -51,7 +51,8 @@ pub fn run(args: AuditArgs) -> Result<Exit, CmdError> {
             ),
         }
     } else if args.json {
-        println!("{}", output::json(&results, &fleet));
+        output::print_json(&output::json(&results, &fleet))
+            .map_err(|e| CmdError::Internal(format!("writing the JSON document: {e}")))?;
     } else if args.ndjson {
         println!(
             "{}",
