@@ -75,14 +75,15 @@ fn logins(endpoint: &str) -> usize {
         .count()
 }
 
-/// How many times endpoint `e`'s cron init script was asked to `restart`.
-fn restarts(e: usize) -> usize {
+/// How many times endpoint `e`'s cron init script was asked to `restart`, and whether its last
+/// run was a `start` (cron left running, not cut between stop and start).
+fn restarts(e: usize) -> (usize, bool) {
     let log = tb_base().join(format!("light/e{e}/upper/var/log/fr-cron-runs"));
-    std::fs::read_to_string(log)
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| *l == "restart")
-        .count()
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    (
+        text.lines().filter(|l| *l == "restart").count(),
+        text.lines().last() == Some("start"),
+    )
 }
 
 fn make_stale(range: std::ops::RangeInclusive<usize>) {
@@ -183,16 +184,14 @@ fn two_hundred_endpoints_audited_restarted_resumed_and_reached_through_shared_ba
     .unwrap();
     assert_eq!(resumed.status.code(), Some(0), "{}", text(&resumed));
     assert_eq!(json(&resumed)["summary"]["ok"], N, "{}", text(&resumed));
-    let counts: Vec<usize> = (1..=N).map(restarts).collect();
-    let wrong: Vec<(usize, usize)> = counts
-        .iter()
-        .enumerate()
-        .filter(|(_, c)| **c != 1)
-        .map(|(i, c)| (i + 1, *c))
+    let wrong: Vec<(usize, (usize, bool))> = (1..=N)
+        .map(|e| (e, restarts(e)))
+        .filter(|(_, r)| *r != (1, true))
         .collect();
     assert!(
         wrong.is_empty(),
-        "endpoints whose cron was not restarted exactly once (endpoint, restarts): {wrong:?}"
+        "endpoints whose cron was not restarted exactly once, or left stopped \
+         (endpoint, (restarts, last run a start)): {wrong:?}"
     );
     // replaying the finished journal restarts nothing
     let again = cmd(
@@ -203,7 +202,7 @@ fn two_hundred_endpoints_audited_restarted_resumed_and_reached_through_shared_ba
     .output()
     .unwrap();
     assert_eq!(again.status.code(), Some(0), "{}", text(&again));
-    assert!((1..=N).all(|e| restarts(e) == 1));
+    assert!((1..=N).all(|e| restarts(e) == (1, true)));
     let after = cmd(&dir, "audit", &["-i", inv, "--json"]).output().unwrap();
     assert_eq!(json(&after)["summary"]["clean"], N, "{}", text(&after));
 

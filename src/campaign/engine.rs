@@ -115,6 +115,8 @@ pub struct Timing {
     pub engine_busy_us: u64,
     pub journal_us: u64,
     pub journal_writes: usize,
+    /// fsyncs of the journal (records written while one runs share the next).
+    pub journal_syncs: usize,
 }
 
 /// Runs the plan (the rest of it, after `replayed`) to its end or its stop.
@@ -191,7 +193,7 @@ pub fn run(
     });
     let stopped = sched.stopped().cloned();
     {
-        let mut j = env.journal.lock().unwrap_or_else(|e| e.into_inner());
+        let j = env.journal;
         let _ = match &stopped {
             Some(s) => j.event(Event::Stopped {
                 reason: s.describe(),
@@ -199,12 +201,13 @@ pub fn run(
             None => j.event(Event::Ended),
         };
     }
-    let j = env.journal.lock().unwrap_or_else(|e| e.into_inner());
+    let cost = env.journal.cost();
     let timing = Timing {
         batches: plan.batch_sizes.len(),
         engine_busy_us: busy.as_micros() as u64,
-        journal_us: j.spent.as_micros() as u64,
-        journal_writes: j.writes,
+        journal_us: cost.spent.as_micros() as u64,
+        journal_writes: cost.writes,
+        journal_syncs: cost.syncs,
     };
     let hosts = host_results(plan, results);
     CampaignResult {
@@ -290,11 +293,7 @@ fn start(plan: &Plan, i: usize, sched: &mut Scheduler, env: &Env, now: u64) -> b
         host: host.clone(),
         phase: Phase::Started,
     });
-    let r = env
-        .journal
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .host(host, Phase::Started);
+    let r = env.journal.host(host, Phase::Started);
     match r {
         Ok(()) => true,
         Err(e) => {

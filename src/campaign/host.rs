@@ -6,7 +6,8 @@
 //! The undrain hook runs whenever a drain was attempted: after failures and aborts too.
 
 use super::checks::{self, SessionProbe};
-use super::journal::{HostProgress, Phase, Writer};
+use super::commit::Journal;
+use super::journal::{HostProgress, Phase};
 use super::plan::{Action, PlannedHost};
 use super::restart::{self, UnitState};
 use super::schedule::Outcome;
@@ -20,7 +21,7 @@ use crate::transport::{ExecLimits, Session, TransportError};
 use fleetrestart_scan::report::ServiceKind;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// What a worker reports while it runs (rendered by the campaign reporter).
@@ -43,7 +44,7 @@ pub struct Env<'a> {
     pub spec: &'a Spec,
     /// Targets of the hosts hooks run on (`on:`).
     pub hook_targets: &'a BTreeMap<String, Target>,
-    pub journal: &'a Mutex<Writer>,
+    pub journal: &'a Journal,
     /// Raised by the second Ctrl-C: what is left (checks) is skipped, a running check command is
     /// stopped; undrains still run.
     pub abort: &'a Arc<AtomicBool>,
@@ -86,12 +87,7 @@ impl Worker<'_> {
             host: self.plan.host.clone(),
             phase: phase.clone(),
         });
-        let r = self
-            .env
-            .journal
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .host(&self.plan.host, phase);
+        let r = self.env.journal.host(&self.plan.host, phase);
         if r.is_err() {
             self.journal_failed = true;
         }

@@ -301,6 +301,11 @@ pub struct Writer {
     pub writes: usize,
 }
 
+#[cfg(test)]
+pub(crate) fn test_header() -> Header {
+    tests::header()
+}
+
 /// A journal opened for `resume`: locked first, then read, so no other controller can append
 /// between the read and the repair (review M2).
 #[derive(Debug)]
@@ -412,7 +417,14 @@ impl Writer {
         Ok(w)
     }
 
+    /// Appends `r` and fsyncs it.
     pub fn append(&mut self, r: &Record) -> Result<(), String> {
+        self.write_record(r, true).map(|_| ())
+    }
+
+    /// Appends `r` without an fsync (the caller makes it durable: [`super::commit`]); its
+    /// sequence number.
+    fn write_record(&mut self, r: &Record, sync: bool) -> Result<u64, String> {
         if self.failed {
             return Err("the journal could not be written earlier: no record may follow".into());
         }
@@ -420,7 +432,7 @@ impl Writer {
         let mut line = serde_json::to_string(r).map_err(|e| e.to_string())?;
         line.push('\n');
         let r = self
-            .write_line(line.as_bytes())
+            .write_line(line.as_bytes(), sync)
             .map_err(|e| format!("cannot write the journal: {e}"));
         match r {
             Ok(()) => self.len += line.len() as u64,
@@ -432,35 +444,73 @@ impl Writer {
         }
         self.spent += t.elapsed();
         self.writes += 1;
-        r
+        r.map(|()| self.writes as u64)
     }
 
-    fn write_line(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+    fn write_line(&mut self, bytes: &[u8], sync: bool) -> std::io::Result<()> {
         #[cfg(test)]
         if let Some(n) = self.fail_after.take() {
             self.file.write_all(&bytes[..n])?;
             return Err(std::io::Error::other("no space left on device (test)"));
         }
         self.file.write_all(bytes)?;
-        self.file.sync_data()
+        if sync {
+            self.file.sync_data()?;
+        }
+        Ok(())
     }
 
-    pub fn host(&mut self, host: &str, phase: Phase) -> Result<(), String> {
-        let r = Record::Host {
+    /// Records written so far (the sequence number of the last one).
+    pub fn written(&self) -> u64 {
+        self.writes as u64
+    }
+
+    /// After a failed fsync: no record may follow.
+    pub fn refuse_more(&mut self) {
+        self.failed = true;
+    }
+
+    /// A second handle on the journal's file (for fsyncs by [`super::commit`]).
+    pub fn file_handle(&self) -> std::io::Result<std::fs::File> {
+        self.file.try_clone()
+    }
+
+    fn host_record(&self, host: &str, phase: Phase) -> Record {
+        Record::Host {
             campaign: self.campaign.clone(),
             t: unix_ms(),
             host: host.into(),
             phase,
-        };
+        }
+    }
+
+    fn event_record(&self, event: Event) -> Record {
+        Record::Event {
+            campaign: self.campaign.clone(),
+            t: unix_ms(),
+            event,
+        }
+    }
+
+    /// [`Writer::host`] without the fsync; the record's sequence number.
+    pub fn host_unsynced(&mut self, host: &str, phase: Phase) -> Result<u64, String> {
+        let r = self.host_record(host, phase);
+        self.write_record(&r, false)
+    }
+
+    /// [`Writer::event`] without the fsync; the record's sequence number.
+    pub fn event_unsynced(&mut self, event: Event) -> Result<u64, String> {
+        let r = self.event_record(event);
+        self.write_record(&r, false)
+    }
+
+    pub fn host(&mut self, host: &str, phase: Phase) -> Result<(), String> {
+        let r = self.host_record(host, phase);
         self.append(&r)
     }
 
     pub fn event(&mut self, event: Event) -> Result<(), String> {
-        let r = Record::Event {
-            campaign: self.campaign.clone(),
-            t: unix_ms(),
-            event,
-        };
+        let r = self.event_record(event);
         self.append(&r)
     }
 }
@@ -488,7 +538,7 @@ mod tests {
     use super::*;
     use crate::campaign::plan::{build, Audited};
 
-    fn header() -> Header {
+    pub(super) fn header() -> Header {
         let r = crate::campaign::plan::tests_support::cron_report();
         let a = [
             Audited {

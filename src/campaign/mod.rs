@@ -13,6 +13,7 @@
 //! - [`engine`]: drives the scheduler with real time and worker threads, handles Ctrl-C.
 
 pub mod checks;
+pub mod commit;
 pub mod engine;
 pub mod host;
 pub mod journal;

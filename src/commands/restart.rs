@@ -18,7 +18,7 @@ use fleetrestart_scan::report::{Report, SCHEMA_VERSION};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// The campaign file with the command line's overrides.
 fn spec(args: &RestartArgs) -> Result<Spec, String> {
@@ -255,7 +255,13 @@ pub(super) struct Campaign<'a> {
 /// Runs a campaign to its end (or its stop) and prints that end; its exit.
 pub(super) fn run_campaign(c: &Campaign, s: &Settings, writer: Writer) -> Exit {
     engine::catch_interrupts();
-    let journal = Mutex::new(writer);
+    let journal = match crate::campaign::commit::Journal::new(writer) {
+        Ok(j) => j,
+        Err(e) => {
+            eprintln!("fleetrestart: {e}");
+            return Exit::JournalFailed;
+        }
+    };
     let abort = Arc::new(AtomicBool::new(false));
     let finished = c
         .replayed

@@ -70,14 +70,14 @@ light_one() { # start endpoint E (in the background); its nspawn-free namespaces
   ip -n $ns addr add $ip/16 dev eth0 2>/dev/null
   ip -n $ns link set lo up; ip -n $ns link set eth0 up
   light_private $e || ip -n $ns route add default via 10.79.0.1 2>/dev/null
-  setsid nsenter --net=/run/netns/$ns unshare --mount --pid --fork --propagation private sh -c '
-    d=$1; m=$d/merged
+  setsid nsenter --net=/run/netns/$ns unshare --mount --pid --uts --fork --propagation private sh -c '
+    d=$1; m=$d/merged; hostname "light-$3"
     mount -t overlay light -o lowerdir=$2,upperdir=$d/upper,workdir=$d/work $m || exit 1
     mount -t proc proc $m/proc && mount --rbind /dev $m/dev && mount -t tmpfs -o mode=755 run $m/run \
       && mount -t tmpfs -o mode=1777 tmp $m/tmp || exit 1
     mkdir -p $m/run/sshd $m/run/lock
     chroot $m /etc/init.d/cron start >/dev/null 2>&1
-    exec chroot $m /usr/sbin/sshd -D -e' sh $d $ROOTFS >$d/log 2>&1 </dev/null &
+    exec chroot $m /usr/sbin/sshd -D -e' sh $d $ROOTFS $e >$d/log 2>&1 </dev/null &
   echo $! > $d/pid
 }
 
@@ -170,6 +170,6 @@ light_inventory() { # FILE [public|private|private2]: YAML inventory of the publ
 light_exec() { # E CMD...: run CMD inside endpoint E (all its namespaces, its root)
   local e=$1 pid sshd; shift
   pid=$(cat $LIGHT/e$e/pid 2>/dev/null) || die "light endpoint $e is not running"
-  sshd=$(pgrep -P "$pid" | head -1); [ -n "$sshd" ] || die "light endpoint $e has no sshd"
+  read -r sshd _ < /proc/$pid/task/$pid/children 2>/dev/null; [ -n "$sshd" ] || die "light endpoint $e has no sshd"
   nsenter -t "$sshd" -a -r -w -- "$@"
 }
