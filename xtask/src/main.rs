@@ -15,7 +15,7 @@
 //! - `bench-scan-host [--perl] [N...]`  the same inside a testbed host (systemd, real services);
 //!   `--perl`: the helpers are Perl daemons whose script is replaced
 //! - `bench-audit [N...]`  fleet audit of N testbed hosts against the ssh floor, parallel-ssh, ansible
-//! - `bench-scale [--forks F] [--runs R] [--no-campaign] [N...]`  audit of N light endpoints
+//! - `bench-scale [--forks F] [--runs R] [--no-campaign | --campaign-only] [N...]`  audit of N light endpoints
 //!   (controller wall, CPU, peak RSS) against the floor and parallel-ssh; 300 behind a bastion;
 //!   a campaign over the largest N, its journal replay, SIGKILL and resume
 //! - `bench-testbed N [--corpus]`  boot N testbed hosts (and start the real-daemon corpus on each):
