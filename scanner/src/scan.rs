@@ -289,6 +289,9 @@ fn stale_files(
     Some((findings, cmdline, script))
 }
 
+/// Below this many processes the scan is too short to hide the package lists' read-ahead.
+const READ_AHEAD_MIN_PROCESSES: usize = 64;
+
 pub fn scan(opts: &Options) -> Result<Report, ScanError> {
     let t0 = Instant::now();
     let started_at = SystemTime::now()
@@ -351,9 +354,12 @@ pub fn scan(opts: &Options) -> Result<Report, ScanError> {
     let stat_cache = std::cell::RefCell::new(procread::StatCache::new());
     let dpkg_info = host.join("var/lib/dpkg/info");
     // the package lists are read on a second thread while /proc is scanned when a second CPU
-    // is there to do it, else from the first stale process on (a clean host reads none)
+    // is there to do it and the scan is long enough to hide it, else from the first stale
+    // process on (a clean host reads none): on a host of a few processes the read-ahead was
+    // most of the scanner's work, all of it wasted when nothing is stale
     let spare_cpu = std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
-    let mut lists = (opts.packages && spare_cpu).then(|| packages::prefetch(dpkg_info.clone()));
+    let mut lists = (opts.packages && spare_cpu && pids.len() >= READ_AHEAD_MIN_PROCESSES)
+        .then(|| packages::prefetch(dpkg_info.clone()));
     let seen = Seen {
         host,
         scanner_mnt,
