@@ -26,6 +26,9 @@
 #        testbed.sh replace-file I PATH   make host I stale: copy PATH (a library, a daemon's script)
 #                                         and rename the copy over it, as dpkg does
 #        testbed.sh revert I              undo any scenario: reboot host I on a pristine overlay
+#        testbed.sh no-return I           fault: host I powers off at its next reboot (never returns)
+#        testbed.sh boots I               how many times host I booted since its start (reboots + 1)
+#        testbed.sh wait-running I        wait until host I runs again (after a reboot)
 #        testbed.sh light-start N [private]   N light endpoints (sshd alone in its own namespaces,
 #                                         see light.sh); private: p1..pN behind bastions b1, b2
 #        testbed.sh light-stop            stop every light endpoint
@@ -129,7 +132,7 @@ image() {
 
 prepare() { # the host's overlay and identity
   local i=$1 d=$HOSTS/h$1 m
-  mountpoint -q $d/merged || rm -rf $d/upper $d/work   # pristine on every start
+  mountpoint -q $d/merged || rm -rf $d/upper $d/work $d/boots   # pristine on every start
   mkdir -p $d/upper $d/work $d/merged
   mountpoint -q $d/merged || mount -t overlay $P-h$i -o lowerdir=$ROOTFS,upperdir=$d/upper,workdir=$d/work $d/merged || die "overlay mount failed"
   m=$d/merged
@@ -186,10 +189,23 @@ start_one() {
   for cg in $CGS; do mkdir -p "$(cg_dir $cg $i)"; done
   # a sysv host runs fr-sysv-init as its PID 1 instead of booting systemd
   local boot=-b; is_sysv $i && boot=/usr/local/sbin/fr-sysv-init
+  # a reboot inside the host makes systemd-nspawn exit with 133: the loop boots it again on the
+  # same overlay (disk state kept, /run fresh), as a machine's firmware would, unless the host was
+  # told not to come back (no-return: powered off during the reboot). Each boot is counted in
+  # boots (one line per boot), which reboot campaign tests read.
+  rm -f $d/nspawn.pid
   setsid bash -c 'for cg in '"$CGS"'; do echo $$ > /sys/fs/cgroup/$cg/'"$P"'/h'$i'/cgroup.procs; done
-    exec systemd-nspawn -q -D '$d'/merged -M '$P'-h'$i' --register=no --keep-unit --console=passive \
-      --network-namespace-path=/run/netns/'$P'-h'$i' '$boot nspawn >$d/nspawn.log 2>&1 </dev/null &
-  echo $! > $d/nspawn.pid
+    while :; do
+      date +%s.%N >> '$d'/boots
+      systemd-nspawn -q -D '$d'/merged -M '$P'-h'$i' --register=no --keep-unit --console=passive \
+        --network-namespace-path=/run/netns/'$P'-h'$i' '$boot' &
+      echo $! > '$d'/nspawn.pid
+      wait $!; rc=$?
+      [ $rc = 133 ] && [ ! -f '$d'/no-return ] || break
+      echo "reboot: exit $rc, booting again" >&2
+    done
+    rm -f '$d'/no-return' nspawn >$d/nspawn.log 2>&1 </dev/null &
+  for _ in $(seq 50); do [ -s $d/nspawn.pid ] && break; sleep 0.02; done
 }
 
 wait_running() { # until systemd says running/degraded (120 s at most)
@@ -368,12 +384,15 @@ case $cmd in
   corpus) corpus ${1:?index} ;;
   replace-file) l=$(leader $1) || die "h$1 is not running"
          nsenter -t $l -a -- sh -c 'cp "$1" "$1.fr-new" && mv "$1.fr-new" "$1"' sh "$2" ;;
-  revert) stop_begin $1; stop_end $1; start_one $1; wait_running $1; known_hosts ;;
+  revert) stop_begin $1; stop_end $1; rm -f $HOSTS/h$1/boots; start_one $1; wait_running $1; known_hosts ;;
+  no-return) touch $HOSTS/h${1:?index}/no-return ;;
+  boots) wc -l < $HOSTS/h${1:?index}/boots ;;
+  wait-running) wait_running ${1:?index} ;;
   hang)  echo FROZEN > "$(cg_dir freezer $1)/freezer.state" ;;
   thaw)  echo THAWED > "$(cg_dir freezer $1)/freezer.state" ;;
   netcut) ip link set ${P}v$1 down ;;
   netfix) ip link set ${P}v$1 up ;;
   partition) ip -n $P-h$1 route add blackhole $SUBNET.1/32 ;;
   heal)  ip -n $P-h$1 route del blackhole $SUBNET.1/32 ;;
-  *) sed -n 2,38p "$0"; exit 2 ;;
+  *) sed -n 2,41p "$0"; exit 2 ;;
 esac
