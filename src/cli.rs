@@ -20,6 +20,8 @@ pub enum Command {
     Audit(Box<AuditArgs>),
     /// Restart what an audit found, host by host in a rolling campaign (see --plan first).
     Restart(Box<RestartArgs>),
+    /// Reboot the hosts whose audit says a reboot is needed, in a rolling campaign, verifying each (boot id, kernel, units, rescan).
+    Reboot(Box<RebootArgs>),
     /// Continue a campaign from its journal after a crash, Ctrl-C or kill.
     Resume(ResumeArgs),
     /// Write shell completions and man pages into DIR (`cargo xtask dist` calls it).
@@ -154,22 +156,16 @@ pub struct AuditArgs {
     pub floor: bool,
 }
 
+/// What restart and reboot campaigns share: where the audit comes from, the campaign file and
+/// its overrides (batches, window, canaries, budget), and what to print.
 #[derive(Args, Debug)]
-pub struct RestartArgs {
-    #[command(flatten)]
-    pub t: TargetArgs,
-    /// Restart from this saved `audit --json` document instead of auditing now.
+pub struct CampaignArgs {
+    /// Plan from this saved `audit --json` document instead of auditing now.
     #[arg(long, value_name = "FILE")]
     pub from_audit: Option<PathBuf>,
     /// Campaign file (YAML): batching, budget, checks, hooks, per-service policy.
     #[arg(long, value_name = "FILE")]
     pub campaign: Option<PathBuf>,
-    /// Only these services (globs; `ssh` matches ssh.service). Naming a manual-policy service here selects it.
-    #[arg(long, value_name = "GLOB", value_delimiter = ',')]
-    pub services: Vec<String>,
-    /// Never these services (globs).
-    #[arg(long, value_name = "GLOB", value_delimiter = ',')]
-    pub exclude_services: Vec<String>,
     /// Batch size: a count (5), a percentage floored with a minimum of 1 (25%), or a ramp whose last entry repeats (1,5,20%).
     #[arg(long, value_name = "SIZE")]
     pub batch: Option<String>,
@@ -206,13 +202,7 @@ pub struct RestartArgs {
     /// Count unreachable hosts as failures.
     #[arg(long)]
     pub unreachable_as_failure: bool,
-    /// Allow `systemctl daemon-reexec` where PID 1 runs stale code.
-    #[arg(long)]
-    pub daemon_reexec: bool,
-    /// Do not rescan hosts after their restart.
-    #[arg(long)]
-    pub no_rescan: bool,
-    /// Print the plan (batches, hosts, services, methods, checks, hooks) and change nothing.
+    /// Print the plan (batches, hosts, what is done to each, checks, hooks) and change nothing.
     #[arg(long)]
     pub plan: bool,
     /// The campaign journal (default: fleetrestart-campaign-ID.journal in the current directory).
@@ -224,6 +214,49 @@ pub struct RestartArgs {
     /// No progress lines.
     #[arg(long)]
     pub quiet: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct RestartArgs {
+    #[command(flatten)]
+    pub t: TargetArgs,
+    #[command(flatten)]
+    pub c: CampaignArgs,
+    /// Only these services (globs; `ssh` matches ssh.service). Naming a manual-policy service here selects it.
+    #[arg(long, value_name = "GLOB", value_delimiter = ',')]
+    pub services: Vec<String>,
+    /// Never these services (globs).
+    #[arg(long, value_name = "GLOB", value_delimiter = ',')]
+    pub exclude_services: Vec<String>,
+    /// Allow `systemctl daemon-reexec` where PID 1 runs stale code.
+    #[arg(long)]
+    pub daemon_reexec: bool,
+    /// Do not rescan hosts after their restart.
+    #[arg(long)]
+    pub no_rescan: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct RebootArgs {
+    #[command(flatten)]
+    pub t: TargetArgs,
+    #[command(flatten)]
+    pub c: CampaignArgs,
+    /// Also reboot audited hosts whose audit says no reboot is needed (never hosts that could not be audited).
+    #[arg(long)]
+    pub all: bool,
+    /// Seconds a host may take to go down and come back running after its reboot (default 600).
+    #[arg(long, value_name = "SECS")]
+    pub reboot_timeout: Option<f64>,
+    /// Accept a host that comes back `degraded` (some unit failed); by default it fails.
+    #[arg(long)]
+    pub allow_degraded: bool,
+    /// Reboot only inside these windows, e.g. `Mon-Fri 02:00-05:00` or `Sat,Sun 00:00-24:00` (repeatable; a host starts only inside one; a window may wrap past midnight).
+    #[arg(long = "reboot-window", value_name = "DAYS HH:MM-HH:MM")]
+    pub reboot_windows: Vec<String>,
+    /// Time zone of the reboot windows: UTC (default), `local`, or an offset like +02:00.
+    #[arg(long, value_name = "ZONE")]
+    pub timezone: Option<String>,
 }
 
 #[derive(Args, Debug)]

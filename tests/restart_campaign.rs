@@ -9,9 +9,9 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{fleet, testbed_ok as tb, text};
+use common::{fleet, journal, testbed_ok as tb, text, wait_for};
 
 const UNITS: [&str; 3] = ["cron.service", "ssh.service", "lighttpd.service"];
 
@@ -91,14 +91,6 @@ fn invocations(i: u32) -> BTreeMap<String, String> {
     m
 }
 
-fn journal(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
-}
-
 fn host_records<'a>(j: &'a [Value], host: &str) -> Vec<&'a Value> {
     j.iter()
         .filter(|r| r["record"] == "host" && r["host"] == host)
@@ -159,14 +151,6 @@ fn interrupt(child: &std::process::Child) {
                 mask.map_or(true, |m| m & sigint == 0)
             })
     });
-}
-
-fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
-    let t0 = Instant::now();
-    while !f() {
-        assert!(t0.elapsed() < limit, "waited {limit:?} for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 #[test]

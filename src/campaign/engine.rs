@@ -162,9 +162,25 @@ pub fn run(
         for &i in &resume_first {
             spawn(i, tx.clone());
         }
+        let windows = reboot_windows(plan, env);
+        let mut closed_noted = false;
         loop {
             let turn = Instant::now();
             interrupts(&mut sched, env, &mut announced);
+            if let Some((w, zone)) = &windows {
+                let minutes = w.minutes_until_open(zone.now()).unwrap_or(0);
+                // re-checked every turn: a window opens within a minute of its time
+                sched.hold_until((minutes > 0).then(|| now() + 1000));
+                if minutes > 0 && !closed_noted {
+                    (env.emit)(host::Progress::Note {
+                        host: None,
+                        message: format!(
+                            "outside the reboot windows: no host starts for {minutes} minute(s) (hosts in flight finish)"
+                        ),
+                    });
+                }
+                closed_noted = minutes > 0;
+            }
             let wait = match sched.next(now()) {
                 Next::Start(v) => {
                     for i in v {
@@ -218,6 +234,18 @@ pub fn run(
         elapsed_ms: t0.elapsed().as_millis() as u64,
         timing,
     }
+}
+
+/// A reboot campaign's windows and their zone (none: no windows, or not a reboot campaign).
+fn reboot_windows(plan: &Plan, env: &Env) -> Option<(super::window::Windows, super::clock::Zone)> {
+    let r = &env.spec.reboot;
+    if r.windows.is_empty() || !plan.hosts.iter().any(|h| h.reboot.is_some()) {
+        return None;
+    }
+    // validated with the spec
+    let w = super::window::Windows::parse(&r.windows).ok()?;
+    let z = super::clock::Zone::parse(&r.timezone).ok()?;
+    Some((w, z))
 }
 
 /// The journal's hosts into the scheduler: finished ones are done (and in the results), the

@@ -1,5 +1,5 @@
-//! One host of a campaign, start to end: connect, drain, record the units' state, restart,
-//! check, undrain, each step journaled before it is taken. Also continues a host that a previous
+//! One host of a campaign, start to end: connect, drain, record the units' state, restart
+//! (or, in a reboot campaign, [`super::reboot`]'s steps), check, undrain, each step journaled before it is taken. Also continues a host that a previous
 //! controller run left half-done (from the journal's last phase), restarting only the units that
 //! were not restarted yet.
 //!
@@ -70,10 +70,10 @@ pub fn address(t: &Target) -> String {
     }
 }
 
-struct Worker<'a> {
-    env: &'a Env<'a>,
-    target: &'a Target,
-    plan: &'a PlannedHost,
+pub(super) struct Worker<'a> {
+    pub(super) env: &'a Env<'a>,
+    pub(super) target: &'a Target,
+    pub(super) plan: &'a PlannedHost,
     journal_failed: bool,
     /// When the host's turn began: every session of the turn (the host's, rescans, the drain
     /// hook's host) shares one `--host-timeout` from here (review L11). The undrain is outside
@@ -82,7 +82,7 @@ struct Worker<'a> {
 }
 
 impl Worker<'_> {
-    fn record(&mut self, phase: Phase) -> Result<(), String> {
+    pub(super) fn record(&mut self, phase: Phase) -> Result<(), String> {
         (self.env.emit)(Progress::Phase {
             host: self.plan.host.clone(),
             phase: phase.clone(),
@@ -94,12 +94,18 @@ impl Worker<'_> {
         r
     }
 
-    fn open(&self) -> Result<Box<dyn Session + Send>, String> {
+    pub(super) fn open(&self) -> Result<Box<dyn Session + Send>, String> {
         self.env.audit.connector.open(self.target, self.started)
     }
 
     /// Services the scanner still finds stale, over a new session.
     fn rescan(&self) -> Result<Vec<String>, String> {
+        let report = self.rescan_report()?;
+        Ok(report.services.into_iter().map(|s| s.name).collect())
+    }
+
+    /// The scanner's report, over a new session.
+    pub(super) fn rescan_report(&self) -> Result<fleetrestart_scan::report::Report, String> {
         let mut s = self.open()?;
         let mut cfg = self.env.audit.delivery.clone();
         if self.target.installed_scanner.is_some() {
@@ -112,11 +118,11 @@ impl Worker<'_> {
             self.env.audit.rules.as_deref(),
         )
         .map_err(|e| format!("rescan: {e}"))?;
-        Ok(scan.report.services.into_iter().map(|s| s.name).collect())
+        Ok(scan.report)
     }
 
     /// Runs a drain (`within_turn`: under the host's deadline) or undrain (its own) hook.
-    fn hook(&self, hook: &Hook, within_turn: bool) -> Result<(), String> {
+    pub(super) fn hook(&self, hook: &Hook, within_turn: bool) -> Result<(), String> {
         let cmd = hook
             .command
             .replace("{host}", &quote(&self.plan.host))
@@ -215,7 +221,7 @@ impl Worker<'_> {
 }
 
 /// A step's failure: the host broke (failed) or the connection did.
-enum Fail {
+pub(super) enum Fail {
     Failed(String),
     Transport(TransportError),
 }
@@ -244,6 +250,8 @@ impl Entry {
         match resume.map(|p| &p.last) {
             None | Some(Phase::Started) | Some(Phase::Draining) => Entry::Fresh,
             Some(Phase::Restarting { .. }) => Entry::RestartSent,
+            // reboot phases are super::reboot's (a restart plan never records them)
+            Some(Phase::Rebooting { .. } | Phase::Rebooted { .. }) => Entry::Checks,
             Some(Phase::Checking) | Some(Phase::Finished { .. }) => Entry::Checks,
             Some(Phase::Undraining { .. }) => Entry::Undrain,
         }
@@ -256,6 +264,8 @@ impl Entry {
             Some(
                 Phase::Draining
                     | Phase::Restarting { .. }
+                    | Phase::Rebooting { .. }
+                    | Phase::Rebooted { .. }
                     | Phase::Checking
                     | Phase::Undraining { .. }
             )
@@ -290,6 +300,7 @@ pub fn run(
             Some(r) => Err((*outcome, r.clone())),
             None => Ok(()),
         },
+        _ if plan.reboot.is_some() => super::reboot::body(&mut w, resume, &mut drained),
         _ => body(&mut w, resume, &mut drained, &mut end.restarted),
     };
     if let Err((outcome, reason)) = result {
@@ -335,10 +346,10 @@ fn undrain(w: &mut Worker, end: &mut HostEnd) {
     }
 }
 
-type Failure = (Outcome, String);
+pub(super) type Failure = (Outcome, String);
 
 /// A broken step: a host we can no longer reach is unreachable, else failed.
-fn lost(w: &Worker, f: Fail) -> Failure {
+pub(super) fn lost(w: &Worker, f: Fail) -> Failure {
     match f {
         Fail::Failed(m) => (Outcome::Failed, m),
         Fail::Transport(e) => match w.open() {
@@ -450,13 +461,13 @@ fn restart_again(
     w.restart(session, &todo).map_err(|f| lost(w, f))
 }
 
-fn jfail(e: String) -> Failure {
+pub(super) fn jfail(e: String) -> Failure {
     (Outcome::Failed, e)
 }
 
 /// The health checks of a restarted host (systemd states against `before`, the campaign's
 /// checks, the rescan), unless the operator aborted.
-fn checks(
+pub(super) fn checks(
     w: &mut Worker,
     mut session: Box<dyn Session + Send>,
     before: BTreeMap<String, UnitState>,
@@ -482,7 +493,8 @@ fn checks(
             .into_iter()
             .cloned(),
     );
-    if env.spec.verify.rescan {
+    // a reboot's rescan is part of its verification (super::reboot)
+    if env.spec.verify.rescan && w.plan.reboot.is_none() {
         list.push(Check::rescan());
     }
     let address = address(w.target);

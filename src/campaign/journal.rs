@@ -42,6 +42,14 @@ pub enum Phase {
     Restarting {
         before: BTreeMap<String, UnitState>,
     },
+    /// Reboot campaigns: the reboot command is about to be sent; the host as it was before.
+    Rebooting {
+        before: RebootBefore,
+    },
+    /// Reboot campaigns: the host came back with this new boot id.
+    Rebooted {
+        boot_id: String,
+    },
     Checking,
     /// The undrain hook is about to run; the host's result so far.
     Undraining {
@@ -62,11 +70,24 @@ impl Phase {
             Phase::Started => "started",
             Phase::Draining => "draining",
             Phase::Restarting { .. } => "restarting",
+            Phase::Rebooting { .. } => "rebooting",
+            Phase::Rebooted { .. } => "rebooted",
             Phase::Checking => "checking",
             Phase::Undraining { .. } => "undraining",
             Phase::Finished { .. } => "finished",
         }
     }
+}
+
+/// A host just before its reboot: what the reboot is verified against.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RebootBefore {
+    /// `/proc/sys/kernel/random/boot_id` (a validated UUID).
+    pub boot_id: String,
+    /// `uname -r`.
+    pub kernel: String,
+    /// Enabled units that were active: each must be active again.
+    pub active: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -119,8 +140,13 @@ pub fn allowed(from: Option<&Phase>, to: &Phase, resumed: bool) -> bool {
         ) => resumed,
         (Some(Finished { .. }), _) => false,
         (Some(a), b) if std::mem::discriminant(a) == std::mem::discriminant(b) => resumed,
-        (Some(Started), Draining | Restarting { .. } | Finished { .. }) => true,
-        (Some(Draining), Restarting { .. } | Undraining { .. } | Finished { .. }) => true,
+        (Some(Started), Draining | Restarting { .. } | Rebooting { .. } | Finished { .. }) => true,
+        (
+            Some(Draining),
+            Restarting { .. } | Rebooting { .. } | Undraining { .. } | Finished { .. },
+        ) => true,
+        (Some(Rebooting { .. }), Rebooted { .. } | Undraining { .. } | Finished { .. }) => true,
+        (Some(Rebooted { .. }), Checking | Undraining { .. } | Finished { .. }) => true,
         (Some(Restarting { .. }), Checking | Undraining { .. } | Finished { .. }) => true,
         (Some(Checking), Undraining { .. } | Finished { .. }) => true,
         (Some(Undraining { .. }), Finished { .. }) => true,
@@ -137,6 +163,8 @@ pub struct HostProgress {
     pub last: Phase,
     /// The state of its units before the restart (when the restart was reached).
     pub before: Option<BTreeMap<String, UnitState>>,
+    /// The host before its reboot (reboot campaigns, when the reboot was reached).
+    pub reboot: Option<RebootBefore>,
     /// Index of the controller run that wrote the last record (0 = the first run).
     pub run: usize,
     pub t: u64,
@@ -261,11 +289,16 @@ pub fn replay(file: &str, text: &str) -> Result<Replayed, JournalError> {
                     Phase::Restarting { before } => Some(before.clone()),
                     _ => prev.and_then(|p| p.before.clone()),
                 };
+                let reboot = match &phase {
+                    Phase::Rebooting { before } => Some(before.clone()),
+                    _ => prev.and_then(|p| p.reboot.clone()),
+                };
                 hosts.insert(
                     host,
                     HostProgress {
                         last: phase,
                         before,
+                        reboot,
                         run: runs - 1,
                         t,
                     },
@@ -714,6 +747,7 @@ mod tests {
         let p = |last| HostProgress {
             last,
             before: None,
+            reboot: None,
             run: 0,
             t: 0,
         };

@@ -1,4 +1,4 @@
-//! Rolling restart campaigns: `fleetrestart restart` and `fleetrestart resume`.
+//! Rolling campaigns: `fleetrestart restart`, `fleetrestart reboot` and `fleetrestart resume`.
 //!
 //! Map (pure modules first; the engine sits on top):
 //! - [`spec`]: the campaign file (YAML) and its defaults;
@@ -9,17 +9,22 @@
 //! - [`journal`]: the append-only, fsynced record of every host transition, and its replay;
 //! - [`checks`]: health checks (tcp, http, command, systemd, rescan);
 //! - [`host`]: one host's steps (drain, restart, checks, undrain) over its session;
+//! - [`reboot`]: a reboot campaign's host steps (boot id, reboot, wait, verify), inside `host`'s turn;
+//! - [`window`] (pure) and [`clock`]: reboot windows and their time zone;
 //! - [`output`]: the `--plan` text, live lines and progress bar, summary, JSON, exit code;
 //! - [`engine`]: drives the scheduler with real time and worker threads, handles Ctrl-C.
 
 pub mod checks;
+pub mod clock;
 pub mod commit;
 pub mod engine;
 pub mod host;
 pub mod journal;
 pub mod output;
 pub mod plan;
+pub mod reboot;
 pub mod restart;
 pub mod schedule;
 pub mod spec;
 pub mod stop;
+pub mod window;

@@ -22,15 +22,20 @@ use std::time::Instant;
 pub fn plan_text(plan: &Plan, spec: &Spec) -> String {
     use std::fmt::Write;
     let mut o = String::new();
-    let _ =
-        writeln!(
+    let reboot = plan.hosts.iter().any(|h| h.reboot.is_some());
+    let _ = writeln!(
         o,
-        "Campaign plan: {} host(s) to restart in {} batch(es); strategy {}, window {}, max down {}",
+        "Campaign plan: {} host(s) to {} in {} batch(es); strategy {}, window {}, max down {}",
         plan.hosts.len(),
+        if reboot { "reboot" } else { "restart" },
         plan.batch_sizes.len(),
         variant_name(spec.strategy),
-        spec.window.map(|w| w.to_string()).unwrap_or_else(|| "= batch size".into()),
-        spec.max_down.map(|w| w.to_string()).unwrap_or_else(|| "unlimited".into()),
+        spec.window
+            .map(|w| w.to_string())
+            .unwrap_or_else(|| "= batch size".into()),
+        spec.max_down
+            .map(|w| w.to_string())
+            .unwrap_or_else(|| "unlimited".into()),
     );
     let b = &spec.budget;
     let _ = writeln!(
@@ -48,6 +53,21 @@ pub fn plan_text(plan: &Plan, spec: &Spec) -> String {
             .map(|v| format!(" (max {v})"))
             .unwrap_or_default(),
     );
+    if reboot {
+        let r = &spec.reboot;
+        let _ = writeln!(
+            o,
+            "Reboot: timeout {}s, degraded {}, windows {} ({})",
+            r.timeout,
+            if r.allow_degraded { "allowed" } else { "fails" },
+            if r.windows.is_empty() {
+                "any time".to_string()
+            } else {
+                r.windows.join(", ")
+            },
+            r.timezone
+        );
+    }
     for (h, what) in [(&spec.drain, "drain"), (&spec.undrain, "undrain")] {
         if let Some(h) = h {
             let _ = writeln!(
@@ -73,6 +93,9 @@ pub fn plan_text(plan: &Plan, spec: &Spec) -> String {
         );
         for h in hosts {
             let _ = writeln!(o, "  {}", h.host);
+            if let Some(reasons) = &h.reboot {
+                let _ = writeln!(o, "    run  systemctl reboot  ({})", reasons.join("; "));
+            }
             let actions: Vec<&Action> = h.actions.iter().collect();
             match restart::steps(&actions) {
                 Ok(steps) => steps.iter().for_each(|s| {

@@ -31,6 +31,9 @@ pub struct PlannedHost {
     pub actions: Vec<Action>,
     /// Health checks run after the restart (descriptions; the spec holds the checks).
     pub checks: Vec<String>,
+    /// Reboot campaigns: this host is rebooted, for these reasons (its audit's, or `--all`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reboot: Option<Vec<String>>,
 }
 
 /// Something the plan leaves alone, and why.
@@ -41,7 +44,7 @@ pub struct Untouched {
     pub reason: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
     pub hosts: Vec<PlannedHost>,
     /// Batch sizes as computed (host counts), in order.
@@ -191,15 +194,7 @@ fn host_actions(
 
 /// Builds the plan. `audited` is in inventory order.
 pub fn build(audited: &[Audited], spec: &Spec, filter: &ServiceFilter) -> Result<Plan, String> {
-    let mut plan = Plan {
-        hosts: Vec::new(),
-        batch_sizes: Vec::new(),
-        gates: Vec::new(),
-        untouched: Vec::new(),
-        reboot_needed: Vec::new(),
-        clean: Vec::new(),
-        not_audited: Vec::new(),
-    };
+    let mut plan = Plan::default();
     let mut hosts = Vec::new();
     for a in audited {
         let report = match &a.report {
@@ -248,8 +243,76 @@ pub fn build(audited: &[Audited], spec: &Spec, filter: &ServiceFilter) -> Result
             canary: false,
             actions,
             checks,
+            reboot: None,
         });
     }
+    order_and_batch(&mut plan, hosts, spec)?;
+    Ok(plan)
+}
+
+/// The plan of a reboot campaign: every audited host whose audit says a reboot is needed (with
+/// `reboot.all`, every audited host). A host that could not be audited is never rebooted: its
+/// need is unknown (fail closed).
+pub fn build_reboot(audited: &[Audited], spec: &Spec) -> Result<Plan, String> {
+    let mut plan = Plan::default();
+    let mut hosts = Vec::new();
+    for a in audited {
+        let report = match &a.report {
+            Ok(r) => *r,
+            Err(e) => {
+                plan.not_audited.push(Untouched {
+                    host: a.host.into(),
+                    what: "host".into(),
+                    reason: format!("{e} (its reboot need is unknown: not rebooted)"),
+                });
+                continue;
+            }
+        };
+        let reasons = if report.reboot.needed {
+            plan.reboot_needed.push(a.host.into());
+            report.reboot.reasons.clone()
+        } else if spec.reboot.all {
+            vec!["--all: every audited host".into()]
+        } else {
+            plan.clean.push(a.host.into());
+            continue;
+        };
+        let mut checks = vec![
+            "the boot id changes, the system is running again, the enabled units active before are active again".to_string(),
+        ];
+        checks.extend(
+            spec.checks_for(std::iter::empty())
+                .iter()
+                .map(|c| c.describe()),
+        );
+        if spec.verify.rescan {
+            checks.push("rescan: no reboot needed, nothing stale".into());
+        }
+        hosts.push(PlannedHost {
+            host: a.host.into(),
+            groups: a.groups.clone(),
+            batch: 0,
+            tier: spec
+                .group_order
+                .iter()
+                .position(|g| a.groups.contains(g))
+                .unwrap_or(spec.group_order.len()),
+            canary: false,
+            actions: Vec::new(),
+            checks,
+            reboot: Some(reasons),
+        });
+    }
+    order_and_batch(&mut plan, hosts, spec)?;
+    Ok(plan)
+}
+
+/// Orders `hosts` (by `group_order` tier, canaries first) and cuts them into batches.
+fn order_and_batch(
+    plan: &mut Plan,
+    mut hosts: Vec<PlannedHost>,
+    spec: &Spec,
+) -> Result<(), String> {
     // order: stable by tier (inventory order inside a tier), canaries pulled to the front
     hosts.sort_by_key(|h| h.tier);
     match &spec.canary {
@@ -261,7 +324,7 @@ pub fn build(audited: &[Audited], spec: &Spec, filter: &ServiceFilter) -> Result
                     Some(h) => h.canary = true,
                     None => {
                         return Err(format!(
-                            "canary host {n:?} is not among the hosts to restart"
+                            "canary host {n:?} is not among the hosts of the campaign"
                         ))
                     }
                 }
@@ -313,7 +376,7 @@ pub fn build(audited: &[Audited], spec: &Spec, filter: &ServiceFilter) -> Result
         plan.batch_sizes.push(n);
     }
     plan.hosts = hosts;
-    Ok(plan)
+    Ok(())
 }
 
 #[cfg(test)]

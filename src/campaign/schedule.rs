@@ -64,6 +64,8 @@ pub struct Scheduler {
     pause_ms: u64,
     budget: super::spec::Budget,
     stop: Option<Stop>,
+    /// No host starts before this time (outside a reboot window); running ones go on.
+    held_until: Option<u64>,
 }
 
 impl Scheduler {
@@ -97,7 +99,13 @@ impl Scheduler {
             pause_ms: (spec.pause * 1000.0) as u64,
             budget: spec.budget.clone(),
             stop: None,
+            held_until: None,
         }
+    }
+
+    /// Holds new starts until `t` (none: release). Hosts in flight are not affected.
+    pub fn hold_until(&mut self, t: Option<u64>) {
+        self.held_until = t;
     }
 
     pub fn stopped(&self) -> Option<&Stop> {
@@ -145,6 +153,9 @@ impl Scheduler {
             } else {
                 Next::Done
             };
+        }
+        if let Some(t) = self.held_until.filter(|&t| t > now) {
+            return Next::WaitUntil(t);
         }
         let failed = self.count(Outcome::Failed, None);
         let mut in_flight = running;
@@ -780,5 +791,21 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_hold_delays_new_starts_only() {
+        let spec = Spec::default();
+        let plan = plan(3, &spec, |_| Vec::new());
+        let mut s = Scheduler::new(&plan, &spec);
+        assert_eq!(s.next(0), Next::Start(vec![0]));
+        s.hold_until(Some(1000));
+        assert_eq!(s.next(10), Next::WaitUntil(1000));
+        s.finished(0, Outcome::Ok, 20);
+        assert_eq!(s.next(30), Next::WaitUntil(1000));
+        assert_eq!(s.next(1000), Next::Start(vec![1]));
+        s.hold_until(None);
+        s.finished(1, Outcome::Ok, 1100);
+        assert_eq!(s.next(1100), Next::Start(vec![2]));
     }
 }

@@ -444,6 +444,39 @@ pub struct Spec {
     pub daemon_reexec: bool,
     /// Seconds one restart command may take.
     pub restart_timeout: f64,
+    /// Reboot campaigns (`fleetrestart reboot`): which hosts, windows, timeouts, what passes.
+    pub reboot: RebootSpec,
+}
+
+/// The `reboot:` section of a campaign file (used by `fleetrestart reboot` only).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RebootSpec {
+    /// Also hosts whose audit says no reboot is needed (never hosts that were not audited).
+    pub all: bool,
+    /// Seconds from the reboot command until the host is back and running.
+    pub timeout: f64,
+    /// A host that comes back `degraded` (a unit failed) passes.
+    pub allow_degraded: bool,
+    /// Windows hosts may start in (`Mon-Fri 02:00-05:00`; none: any time).
+    pub windows: Vec<String>,
+    /// Time zone of the windows: UTC, local, an IANA name or an offset (+02:00).
+    pub timezone: String,
+    /// Seconds to wait, once back, before verifying (units settle; `running` must hold).
+    pub settle: f64,
+}
+
+impl Default for RebootSpec {
+    fn default() -> Self {
+        RebootSpec {
+            all: false,
+            timeout: 600.0,
+            allow_degraded: false,
+            windows: Vec::new(),
+            timezone: "UTC".into(),
+            settle: 0.0,
+        }
+    }
 }
 
 impl Default for Spec {
@@ -466,6 +499,7 @@ impl Default for Spec {
             undrain: None,
             daemon_reexec: false,
             restart_timeout: 300.0,
+            reboot: RebootSpec::default(),
         }
     }
 }
@@ -519,6 +553,7 @@ impl Spec {
             ("soak", self.soak),
             ("pause", self.pause),
             ("restart_timeout", self.restart_timeout),
+            ("reboot.settle", self.reboot.settle),
         ] {
             if !(0.0..=86_400.0).contains(&v) {
                 return Err(format!("`{what}` must be between 0 and 86400 seconds"));
@@ -548,6 +583,11 @@ impl Spec {
                 return Err("`timeout` of a hook must be between 0.1 and 86400 seconds".into());
             }
         }
+        if !(1.0..=86_400.0).contains(&self.reboot.timeout) {
+            return Err("`reboot.timeout` must be between 1 and 86400 seconds".into());
+        }
+        super::window::Windows::parse(&self.reboot.windows)?;
+        super::clock::Zone::parse(&self.reboot.timezone)?;
         if self.drain.is_some() != self.undrain.is_some() {
             return Err("`drain` and `undrain` go together: give both or neither".into());
         }

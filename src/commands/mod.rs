@@ -3,7 +3,9 @@
 //! mapping). Glue only: the logic lives in the modules the commands call.
 
 mod audit;
+mod campaign;
 mod docs;
+mod reboot;
 mod restart;
 mod resume;
 mod settings;
@@ -18,6 +20,7 @@ pub fn run(command: Command) -> i32 {
     let result: Result<Exit, CmdError> = match command {
         Command::Audit(a) => audit::run(*a),
         Command::Restart(a) => restart::run(*a),
+        Command::Reboot(a) => reboot::run(*a),
         Command::Resume(a) => resume::run(a),
         Command::GenerateDocs { dir } => docs::run(&dir),
     };

@@ -1,60 +1,16 @@
-//! The `restart` command: campaign settings → host settings → audit (or a saved one) → plan →
-//! journal → [`run_campaign`] (shared with `resume`): the campaign engine, its live output and
-//! its end.
+//! The `restart` command: campaign settings → host settings → audit (or a saved one) → plan of
+//! service restarts → [`super::campaign::launch`].
 
+use super::campaign::{self, audit_reports, audited, hook_hosts, launch, saved_audit};
 use super::{Hosts, Settings};
-use crate::campaign::engine;
-use crate::campaign::host::Env;
-use crate::campaign::journal::{self, Header, Replayed, Writer};
-use crate::campaign::output::{self, Live};
-use crate::campaign::plan::{self, Audited, Plan, ServiceFilter};
-use crate::campaign::spec::{Budget, BudgetScope, Canary, Ramp, Spec, UnreachablePolicy};
+use crate::campaign::plan::{self, ServiceFilter};
+use crate::campaign::spec::Spec;
 use crate::cli::RestartArgs;
 use crate::exit::{CmdError, Exit};
-use crate::targets::Target;
-use crate::{audit, reporter, secret};
-use fleetrestart_scan::render::terminal_safe;
-use fleetrestart_scan::report::{Report, SCHEMA_VERSION};
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 
 /// The campaign file with the command line's overrides.
 fn spec(args: &RestartArgs) -> Result<Spec, String> {
-    let mut spec = match &args.campaign {
-        Some(p) => {
-            let text = std::fs::read_to_string(p)
-                .map_err(|e| format!("cannot read campaign file {}: {e}", p.display()))?;
-            Spec::parse(&p.display().to_string(), &text).map_err(|e| e.to_string())?
-        }
-        None => Spec::default(),
-    };
-    if let Some(b) = &args.batch {
-        spec.batch = Ramp::parse(b).map_err(|e| format!("--batch: {e}"))?;
-    }
-    if let Some(s) = args.strategy {
-        spec.strategy = s;
-    }
-    spec.window = args.window.or(spec.window);
-    spec.max_down = args.max_down.or(spec.max_down);
-    if let Some(n) = args.canary {
-        spec.canary = Some(Canary::Count(n));
-    }
-    spec.soak = args.soak.unwrap_or(spec.soak);
-    spec.pause = args.pause.unwrap_or(spec.pause);
-    override_budget(
-        &mut spec.budget,
-        args.max_failures,
-        args.max_failure_percent,
-        args.max_unreachable,
-    );
-    if args.budget_per_batch {
-        spec.budget.per = BudgetScope::Batch;
-    }
-    if args.unreachable_as_failure {
-        spec.budget.unreachable = UnreachablePolicy::Failure;
-    }
+    let mut spec = campaign::spec(&args.c)?;
     spec.daemon_reexec |= args.daemon_reexec;
     if args.no_rescan {
         spec.verify.rescan = false;
@@ -64,227 +20,16 @@ fn spec(args: &RestartArgs) -> Result<Spec, String> {
     Ok(spec)
 }
 
-pub(super) fn hook_hosts(spec: &Spec) -> Vec<String> {
-    let mut v: Vec<String> = [&spec.drain, &spec.undrain]
-        .into_iter()
-        .flatten()
-        .filter_map(|h| h.on.clone())
-        .collect();
-    v.dedup();
-    v
-}
-
-/// Reports from a saved `audit --json` document, by host.
-fn saved_audit(path: &Path) -> Result<BTreeMap<String, Result<Report, String>>, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let doc: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| format!("{}: not JSON: {e}", path.display()))?;
-    let hosts = doc["hosts"].as_array().ok_or_else(|| {
-        format!(
-            "{}: not an `audit --json` document (no hosts list)",
-            path.display()
-        )
-    })?;
-    let mut out = BTreeMap::new();
-    for (i, h) in hosts.iter().enumerate() {
-        let name = h["host"]
-            .as_str()
-            .ok_or_else(|| format!("{}: hosts[{i}] has no host name", path.display()))?;
-        let r = if h["status"] == "ok" {
-            if h["report"]["schema_version"].as_u64() != Some(u64::from(SCHEMA_VERSION)) {
-                return Err(format!(
-                    "{}: hosts[{i}] ({name}): report schema version is not {SCHEMA_VERSION}",
-                    path.display()
-                ));
-            }
-            Ok(serde_json::from_value::<Report>(h["report"].clone())
-                .map_err(|e| format!("{}: hosts[{i}] ({name}): {e}", path.display()))?)
-        } else {
-            Err(format!(
-                "audit {}: {}",
-                h["status"].as_str().unwrap_or("failed"),
-                h["error"].as_str().unwrap_or("")
-            ))
-        };
-        out.insert(name.to_string(), r);
-    }
-    Ok(out)
-}
-
 pub fn run(args: RestartArgs) -> Result<Exit, CmdError> {
     let spec = spec(&args)?;
     let s = Settings::resolve(&args.t, Hosts::Selected, hook_hosts(&spec))?;
-    let saved = args.from_audit.as_deref().map(saved_audit).transpose()?;
+    let saved = args.c.from_audit.as_deref().map(saved_audit).transpose()?;
     s.ready(true)?;
-    let ctx = s.audit_context(false);
-    // the audit: fresh, or the saved one
-    let reports: BTreeMap<String, Result<Report, String>> = match saved {
-        Some(mut saved) => s
-            .hosts
-            .iter()
-            .map(|t| {
-                (
-                    t.name.clone(),
-                    saved
-                        .remove(&t.name)
-                        .unwrap_or_else(|| Err("not in the saved audit".into())),
-                )
-            })
-            .collect(),
-        None => {
-            let progress = s.interactive && !args.quiet && s.hosts.len() > 1;
-            let rep = reporter::Reporter::new(s.hosts.len(), false, progress);
-            let results = audit::audit(&s.hosts, &ctx, &|e| rep.event(e));
-            rep.finish();
-            results
-                .into_iter()
-                .map(|r| {
-                    (
-                        r.host.clone(),
-                        r.outcome
-                            .map(|s| s.report)
-                            .map_err(|e| format!("audit: {e}")),
-                    )
-                })
-                .collect()
-        }
-    };
-    let audited: Vec<Audited> = s
-        .hosts
-        .iter()
-        .map(|t| Audited {
-            host: &t.name,
-            groups: s.inventory.groups_of(&t.name).into_iter().collect(),
-            report: reports[&t.name].as_ref().map_err(|e| e.clone()),
-        })
-        .collect();
+    let reports = audit_reports(&s, &args.c, saved);
     let filter = ServiceFilter {
         include: args.services.clone(),
         exclude: args.exclude_services.clone(),
     };
-    let plan = plan::build(&audited, &spec, &filter)?;
-    if args.plan {
-        if args.json {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&serde_json::json!({"spec": spec, "plan": plan}))
-                    .unwrap_or_default()
-            );
-        } else {
-            print!("{}", terminal_safe(&output::plan_text(&plan, &spec)));
-        }
-        return Ok(Exit::Clean);
-    }
-    if plan.hosts.is_empty() {
-        print!("{}", terminal_safe(&output::plan_text(&plan, &spec)));
-        println!("Nothing to restart.");
-        return Ok(if plan.not_audited.is_empty() {
-            Exit::Clean
-        } else {
-            Exit::HostsFailed
-        });
-    }
-    let id = secret::random_hex()[..12].to_string();
-    let journal_path = args
-        .journal
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(format!("fleetrestart-campaign-{id}.journal")));
-    let header = Header {
-        version: journal::JOURNAL_VERSION,
-        campaign: id.clone(),
-        started_unix_ms: journal::unix_ms(),
-        cwd: std::env::current_dir()
-            .map(|d| d.display().to_string())
-            .unwrap_or_default(),
-        args: serde_json::to_value(&args.t).unwrap_or_default(),
-        spec: spec.clone(),
-        plan: plan.clone(),
-    };
-    let writer = Writer::create(&journal_path, &header)?;
-    if !args.quiet {
-        say!(
-            "Campaign {id}: {} host(s) in {} batch(es); journal {}",
-            plan.hosts.len(),
-            plan.batch_sizes.len(),
-            journal_path.display()
-        );
-    }
-    let campaign = Campaign {
-        id: &id,
-        plan: &plan,
-        spec: &spec,
-        journal_path: &journal_path,
-        replayed: None,
-        json: args.json,
-        quiet: args.quiet,
-    };
-    Ok(run_campaign(&campaign, &s, writer))
-}
-
-/// Command-line budget flags over a campaign's budget; whether they changed anything. Either
-/// failure limit given replaces both (a count and a percentage are one budget).
-pub(super) fn override_budget(
-    budget: &mut Budget,
-    max_failures: Option<usize>,
-    max_failure_percent: Option<f64>,
-    max_unreachable: Option<usize>,
-) -> bool {
-    let before = budget.clone();
-    if max_failures.is_some() || max_failure_percent.is_some() {
-        budget.max_failures = max_failures;
-        budget.max_failure_percent = max_failure_percent;
-    }
-    budget.max_unreachable = max_unreachable.or(budget.max_unreachable);
-    *budget != before
-}
-
-/// A campaign ready to run: what `restart` built, or what `resume` read back from the journal.
-pub(super) struct Campaign<'a> {
-    pub id: &'a str,
-    pub plan: &'a Plan,
-    pub spec: &'a Spec,
-    pub journal_path: &'a Path,
-    pub replayed: Option<&'a Replayed>,
-    /// `--json`: the end as a JSON document on standard output.
-    pub json: bool,
-    /// `--quiet`: no live lines.
-    pub quiet: bool,
-}
-
-/// Runs a campaign to its end (or its stop) and prints that end; its exit.
-pub(super) fn run_campaign(c: &Campaign, s: &Settings, writer: Writer) -> Exit {
-    engine::catch_interrupts();
-    let journal = match crate::campaign::commit::Journal::new(writer) {
-        Ok(j) => j,
-        Err(e) => {
-            eprintln!("fleetrestart: {e}");
-            return Exit::JournalFailed;
-        }
-    };
-    let abort = Arc::new(AtomicBool::new(false));
-    let finished = c
-        .replayed
-        .map(|r| r.hosts.values().filter(|p| !p.resumable()).count())
-        .unwrap_or(0);
-    let live = Live::new(c.plan.hosts.len(), finished, c.quiet, s.interactive);
-    let emit = |p| live.event(p);
-    let ctx = s.audit_context(false);
-    let env = Env {
-        audit: &ctx,
-        spec: c.spec,
-        hook_targets: &s.hooks,
-        journal: &journal,
-        abort: &abort,
-        emit: &emit,
-    };
-    let targets: BTreeMap<String, Target> = s
-        .hosts
-        .iter()
-        .map(|t| (t.name.clone(), t.clone()))
-        .collect();
-    let result = engine::run(c.plan, &targets, &env, c.id, c.replayed);
-    live.finish();
-    output::print_end(&result, c.plan, c.journal_path, c.json);
-    output::exit_of(&result)
+    let plan = plan::build(&audited(&s, &reports), &spec, &filter)?;
+    launch(&s, &args.t, &args.c, &spec, &plan, "restart")
 }

@@ -1,8 +1,8 @@
 //! The `resume` command: the journal (locked, then read) → the campaign's own settings and plan
 //! → the budget (as journaled, or as given now) → the rest of the campaign
-//! ([`super::restart::run_campaign`]).
+//! ([`super::campaign::run_campaign`]).
 
-use super::restart::{hook_hosts, override_budget, run_campaign, Campaign};
+use super::campaign::{hook_hosts, override_budget, run_campaign, Campaign};
 use super::{Hosts, Settings};
 use crate::campaign::journal;
 use crate::cli::{ResumeArgs, TargetArgs};

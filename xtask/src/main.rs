@@ -225,6 +225,8 @@ fn test() {
             "--test",
             "restart_campaign",
             "--test",
+            "reboot_campaign",
+            "--test",
             "detection_corpus",
             "--test",
             "ansible_playbooks",

@@ -1,0 +1,438 @@
+//! One host of a reboot campaign: drain → record the host (boot id, kernel, enabled units that
+//! are active) → `rebooting` journaled → `systemctl reboot` → wait until it answers with a new
+//! boot id (`rebooted` journaled) → verify (the system is running, or degraded when allowed;
+//! every recorded unit active again; a rescan finds no reboot need and nothing stale) → the
+//! campaign's checks; the undrain is [`super::host::run`]'s, as for restarts.
+//!
+//! A resumed host is asked its boot id: a new one means the reboot happened (verify it); the
+//! same one while the system is `stopping` means it is on its way down (wait); the same one
+//! otherwise means the reboot was never sent (send it). So a host is never rebooted twice.
+//! A boot id is believed only from a command that exited 0 and printed exactly one UUID
+//! (stderr noise during a shutdown is not a new boot id: ansible#83018).
+//!
+//! The parsers ([`parse_state`], [`is_uuid`]) are pure; the rest is I/O over the host's sessions.
+
+use super::host::{checks, jfail, lost, Fail, Failure, Worker};
+use super::journal::{HostProgress, Phase, RebootBefore};
+use super::schedule::Outcome;
+use crate::transport::{ExecLimits, Session};
+use fleetrestart_scan::names::is_valid_unit;
+use std::collections::BTreeSet;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// The host's state in one command: boot id, kernel, system state, enabled and active units.
+const STATE_SCRIPT: &str = "LC_ALL=C; export LC_ALL
+b=$(cat /proc/sys/kernel/random/boot_id) || exit 3
+echo \"boot_id $b\"
+echo \"kernel $(uname -r)\"
+echo \"state $(systemctl is-system-running 2>/dev/null)\"
+systemctl list-unit-files --state=enabled --no-legend --no-pager 2>/dev/null | while read -r u _; do echo \"enabled $u\"; done
+systemctl list-units --state=active --no-legend --no-pager --plain 2>/dev/null | while read -r u _; do echo \"active $u\"; done
+";
+
+const BOOT_ID: &str = "cat /proc/sys/kernel/random/boot_id";
+
+/// What [`STATE_SCRIPT`] printed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostState {
+    pub boot_id: String,
+    pub kernel: String,
+    /// `systemctl is-system-running`: running, degraded, starting, ...
+    pub system: String,
+    /// Enabled units that are active (the units a boot is expected to bring back).
+    pub active: BTreeSet<String>,
+}
+
+/// `8-4-4-4-12` hex digits, lower case (the kernel's format).
+pub fn is_uuid(s: &str) -> bool {
+    s.len() == 36
+        && s.char_indices().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => c == '-',
+            _ => c.is_ascii_digit() || ('a'..='f').contains(&c),
+        })
+}
+
+/// Parses [`STATE_SCRIPT`]'s output (bounded by the session; unit names validated).
+pub fn parse_state(out: &str) -> Result<HostState, String> {
+    let mut boot_id = None;
+    let mut kernel = String::new();
+    let mut system = String::new();
+    let mut enabled = BTreeSet::new();
+    let mut active = BTreeSet::new();
+    for line in out.lines() {
+        let (k, v) = line.split_once(' ').unwrap_or((line, ""));
+        match k {
+            "boot_id" if is_uuid(v) => boot_id = Some(v.to_string()),
+            "boot_id" => return Err(format!("the boot id {v:?} is not a UUID")),
+            "kernel" => kernel = v.chars().filter(|c| !c.is_control()).take(200).collect(),
+            "state" => {
+                system = v
+                    .chars()
+                    .filter(char::is_ascii_lowercase)
+                    .take(20)
+                    .collect()
+            }
+            "enabled" if is_valid_unit(v) => {
+                enabled.insert(v.to_string());
+            }
+            "active" if is_valid_unit(v) => {
+                active.insert(v.to_string());
+            }
+            _ => {}
+        }
+    }
+    Ok(HostState {
+        boot_id: boot_id.ok_or("no boot id in the host's answer")?,
+        kernel,
+        system,
+        active: active.intersection(&enabled).cloned().collect(),
+    })
+}
+
+fn state(s: &mut dyn Session) -> Result<HostState, Fail> {
+    let out = s.exec(
+        STATE_SCRIPT,
+        b"",
+        ExecLimits {
+            timeout: Duration::from_secs(60),
+            max_stdout: 4 << 20,
+            ..Default::default()
+        },
+    )?;
+    if out.status != Some(0) {
+        return Err(Fail::Failed(format!(
+            "reading the host's state: exit {:?}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    parse_state(&String::from_utf8_lossy(&out.stdout)).map_err(Fail::Failed)
+}
+
+/// The boot id over a new session: `Err` while the host does not answer (or not believably).
+fn probe_boot_id(w: &Worker) -> Result<String, String> {
+    let mut s = w.env.audit.connector.open(w.target, Instant::now())?;
+    let out = s
+        .exec(
+            BOOT_ID,
+            b"",
+            ExecLimits {
+                timeout: Duration::from_secs(10),
+                max_stdout: 4096,
+                max_stderr: 4096,
+            },
+        )
+        .map_err(|e| e.to_string())?;
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if out.status == Some(0) && is_uuid(&id) {
+        Ok(id)
+    } else {
+        Err(format!("no boot id (exit {:?})", out.status))
+    }
+}
+
+fn reboot_timeout(w: &Worker) -> Duration {
+    Duration::from_secs_f64(w.env.spec.reboot.timeout)
+}
+
+/// Sends the reboot. The connection may drop before the command's status comes back: that is
+/// the reboot going through; a command that answers with a failure is the host's failure.
+fn send_reboot(w: &Worker, s: &mut dyn Session) -> Result<(), Failure> {
+    let r = s.exec(
+        "systemctl reboot",
+        b"",
+        ExecLimits {
+            timeout: Duration::from_secs(30),
+            max_stdout: 64 << 10,
+            max_stderr: 64 << 10,
+        },
+    );
+    match r {
+        Ok(out) if out.status.is_some_and(|c| c != 0) => Err((
+            Outcome::Failed,
+            format!(
+                "`systemctl reboot` exited with {:?}: {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+        )),
+        Ok(_) => Ok(()),
+        Err(e) => {
+            note(w, &format!("connection closed by the reboot ({e})"));
+            Ok(())
+        }
+    }
+}
+
+fn note(w: &Worker, message: &str) {
+    (w.env.emit)(super::host::Progress::Note {
+        host: Some(w.plan.host.clone()),
+        message: message.into(),
+    });
+}
+
+/// Waits (from `since`, the reboot's send, for the reboot timeout) until the host answers with
+/// a boot id other than `old`; the new one.
+fn wait_back(w: &Worker, old: &str, since: Instant) -> Result<String, Failure> {
+    let timeout = reboot_timeout(w);
+    let deadline = since + timeout;
+    let mut pause = Duration::from_millis(500);
+    let mut down_seen = false;
+    let mut last = String::from("it still answered with the old boot id");
+    loop {
+        if w.env.abort.load(Ordering::SeqCst) {
+            return Err((
+                Outcome::Aborted,
+                "aborted by the operator while the host rebooted".into(),
+            ));
+        }
+        match probe_boot_id(w) {
+            Ok(id) if id != old => {
+                if !down_seen {
+                    note(
+                        w,
+                        "back with a new boot id (it went down between two probes)",
+                    );
+                }
+                return Ok(id);
+            }
+            Ok(_) => pause = Duration::from_millis(500), // not down yet
+            Err(e) => {
+                down_seen = true;
+                last = e;
+                pause = (pause * 2).min(Duration::from_secs(5));
+            }
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return Err((
+                Outcome::Failed,
+                format!(
+                    "did not come back within the reboot timeout of {}s (last: {last})",
+                    timeout.as_secs_f64()
+                ),
+            ));
+        }
+        std::thread::sleep(pause.min(deadline - now));
+    }
+}
+
+/// After the new boot: waits for the system to finish starting, then checks it is running
+/// (degraded only when allowed), the recorded units are active again, and a rescan is clean.
+fn verify(w: &Worker, before: &RebootBefore, since: Instant) -> Result<(), Failure> {
+    let failed = |m: String| (Outcome::Failed, m);
+    let deadline = since + reboot_timeout(w);
+    let mut s = w.open().map_err(failed)?;
+    let now = loop {
+        let st = state(s.as_mut()).map_err(|f| lost(w, f))?;
+        match st.system.as_str() {
+            "starting" | "initializing" if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_secs(1))
+            }
+            "running" => break st,
+            "degraded" if w.env.spec.reboot.allow_degraded => {
+                note(w, "degraded after the reboot (allowed)");
+                break st;
+            }
+            other => {
+                let failed_units = failed_units(s.as_mut());
+                return Err(failed(format!(
+                    "the system is {:?} after the reboot, not running{failed_units}",
+                    other
+                )));
+            }
+        }
+    };
+    if w.env.spec.reboot.settle > 0.0 {
+        std::thread::sleep(Duration::from_secs_f64(w.env.spec.reboot.settle));
+    }
+    let mut missing: Vec<&str> = before
+        .active
+        .iter()
+        .filter(|u| !now.active.contains(*u))
+        .map(String::as_str)
+        .collect();
+    if !missing.is_empty() {
+        // a unit may still be on its way up: one more look after a pause
+        std::thread::sleep(Duration::from_secs(2));
+        let again = state(s.as_mut()).map_err(|f| lost(w, f))?;
+        missing.retain(|u| !again.active.contains(*u));
+    }
+    if !missing.is_empty() {
+        return Err(failed(format!(
+            "not active again after the reboot: {}",
+            missing.join(" ")
+        )));
+    }
+    if now.kernel != before.kernel {
+        note(w, &format!("kernel {} → {}", before.kernel, now.kernel));
+    }
+    if w.env.spec.verify.rescan {
+        let report = w.rescan_report().map_err(failed)?;
+        if report.reboot.needed {
+            return Err(failed(format!(
+                "still needs a reboot after it: {}",
+                report.reboot.reasons.join("; ")
+            )));
+        }
+        let stale: Vec<&str> = report.services.iter().map(|s| s.name.as_str()).collect();
+        if !stale.is_empty() {
+            return Err(failed(format!(
+                "stale after the reboot: {}",
+                stale.join(" ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `: failed units a b` (empty when none or unreadable).
+fn failed_units(s: &mut dyn Session) -> String {
+    let out = s.exec(
+        "systemctl list-units --state=failed --no-legend --no-pager --plain",
+        b"",
+        ExecLimits {
+            timeout: Duration::from_secs(30),
+            max_stdout: 64 << 10,
+            ..Default::default()
+        },
+    );
+    let units: Vec<String> = out
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|u| is_valid_unit(u))
+        .map(String::from)
+        .collect();
+    if units.is_empty() {
+        String::new()
+    } else {
+        format!("; failed units: {}", units.join(" "))
+    }
+}
+
+/// One host's reboot, from where the journal left it (`resume`).
+pub(super) fn body(
+    w: &mut Worker,
+    resume: Option<&HostProgress>,
+    drained: &mut bool,
+) -> Result<(), Failure> {
+    let since;
+    let before = match resume.map(|p| (&p.last, p.reboot.as_ref())) {
+        None | Some((Phase::Started | Phase::Draining, _)) => {
+            let mut s = w.open().map_err(|e| (Outcome::Unreachable, e))?;
+            if let Some(h) = &w.env.spec.drain {
+                w.record(Phase::Draining).map_err(jfail)?;
+                *drained = true;
+                w.hook(h, true)
+                    .map_err(|e| (Outcome::Failed, format!("drain failed: {e}")))?;
+            }
+            let st = state(s.as_mut()).map_err(|f| lost(w, f))?;
+            let before = RebootBefore {
+                boot_id: st.boot_id,
+                kernel: st.kernel,
+                active: st.active.into_iter().collect(),
+            };
+            w.record(Phase::Rebooting {
+                before: before.clone(),
+            })
+            .map_err(jfail)?;
+            since = Instant::now();
+            send_reboot(w, s.as_mut())?;
+            let id = wait_back(w, &before.boot_id, since)?;
+            w.record(Phase::Rebooted { boot_id: id }).map_err(jfail)?;
+            before
+        }
+        Some((Phase::Rebooting { before }, _)) => {
+            since = Instant::now();
+            match probe_boot_id(w) {
+                Ok(id) if id != before.boot_id => {
+                    note(w, "rebooted before the interruption: verifying it");
+                    w.record(Phase::Rebooted { boot_id: id }).map_err(jfail)?;
+                }
+                Ok(_) => {
+                    let mut s = w.open().map_err(|e| (Outcome::Unreachable, e))?;
+                    let st = state(s.as_mut()).map_err(|f| lost(w, f))?;
+                    if st.system == "stopping" {
+                        note(w, "going down (the reboot sent before the interruption)");
+                    } else {
+                        note(
+                            w,
+                            "the reboot was not sent before the interruption: sending it",
+                        );
+                        send_reboot(w, s.as_mut())?;
+                    }
+                    let id = wait_back(w, &before.boot_id, since)?;
+                    w.record(Phase::Rebooted { boot_id: id }).map_err(jfail)?;
+                }
+                Err(_) => {
+                    note(w, "down (the reboot sent before the interruption): waiting");
+                    let id = wait_back(w, &before.boot_id, since)?;
+                    w.record(Phase::Rebooted { boot_id: id }).map_err(jfail)?;
+                }
+            }
+            before.clone()
+        }
+        Some((_, Some(before))) => {
+            since = Instant::now();
+            before.clone()
+        }
+        Some((_, None)) => {
+            return Err((
+                Outcome::Failed,
+                "the journal has no record of this host before its reboot".into(),
+            ))
+        }
+    };
+    if w.env.abort.load(Ordering::SeqCst) {
+        return Err((
+            Outcome::Aborted,
+            "aborted by the operator before the verification".into(),
+        ));
+    }
+    // verified before `checking` is journaled: a resume from `rebooted` verifies again
+    verify(w, &before, since)?;
+    let session = w.open().map_err(|e| (Outcome::Unreachable, e))?;
+    checks(w, session, Default::default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn boot_ids_are_uuids_only() {
+        assert!(is_uuid("28bb4ab7-8cbb-4713-b854-2428ddf1eefe"));
+        for bad in [
+            "",
+            "28bb4ab7-8cbb-4713-b854-2428ddf1eefeX",
+            "28BB4AB7-8cbb-4713-b854-2428ddf1eefe",
+            "Could not chdir to home directory /x",
+            "28bb4ab7x8cbb-4713-b854-2428ddf1eefe",
+        ] {
+            assert!(!is_uuid(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn state_keeps_enabled_active_units_only() {
+        let out = "boot_id 28bb4ab7-8cbb-4713-b854-2428ddf1eefe\nkernel 6.1.0-28-amd64\nstate running\n\
+            enabled ssh.service\nenabled cron.service\nenabled fstrim.timer\nenabled bad;unit.service\n\
+            active ssh.service\nactive cron.service\nactive dbus.service\nactive user@0.service\n\
+            active bad;unit.service\nactive -.mount\n";
+        let st = parse_state(out).unwrap();
+        assert_eq!(st.boot_id, "28bb4ab7-8cbb-4713-b854-2428ddf1eefe");
+        assert_eq!(st.kernel, "6.1.0-28-amd64");
+        assert_eq!(st.system, "running");
+        assert_eq!(
+            st.active.into_iter().collect::<Vec<_>>(),
+            ["cron.service", "ssh.service"]
+        );
+        // noise instead of a boot id (ansible#83018) is an error, never a new boot
+        let e = parse_state("boot_id Could not chdir\nstate running\n").unwrap_err();
+        assert!(e.contains("not a UUID"), "{e}");
+        assert!(parse_state("state running\n").is_err());
+    }
+}

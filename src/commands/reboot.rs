@@ -1,0 +1,40 @@
+//! The `reboot` command: campaign settings (with the `reboot:` section and its flags) → host
+//! settings → audit (or a saved one) → plan of reboots (hosts whose audit says a reboot is
+//! needed; never a host whose need is unknown) → [`super::campaign::launch`].
+
+use super::campaign::{self, audit_reports, audited, hook_hosts, launch, saved_audit};
+use super::{Hosts, Settings};
+use crate::campaign::plan;
+use crate::campaign::spec::Spec;
+use crate::cli::RebootArgs;
+use crate::exit::{CmdError, Exit};
+
+/// The campaign file with the command line's overrides.
+fn spec(args: &RebootArgs) -> Result<Spec, String> {
+    let mut spec = campaign::spec(&args.c)?;
+    let r = &mut spec.reboot;
+    r.all |= args.all;
+    r.allow_degraded |= args.allow_degraded;
+    if let Some(t) = args.reboot_timeout {
+        r.timeout = t;
+    }
+    if !args.reboot_windows.is_empty() {
+        r.windows = args.reboot_windows.clone();
+    }
+    if let Some(z) = &args.timezone {
+        r.timezone = z.clone();
+    }
+    spec.validate()
+        .map_err(|e| format!("campaign settings: {e}"))?;
+    Ok(spec)
+}
+
+pub fn run(args: RebootArgs) -> Result<Exit, CmdError> {
+    let spec = spec(&args)?;
+    let s = Settings::resolve(&args.t, Hosts::Selected, hook_hosts(&spec))?;
+    let saved = args.c.from_audit.as_deref().map(saved_audit).transpose()?;
+    s.ready(true)?;
+    let reports = audit_reports(&s, &args.c, saved);
+    let plan = plan::build_reboot(&audited(&s, &reports), &spec)?;
+    launch(&s, &args.t, &args.c, &spec, &plan, "reboot")
+}

@@ -1,0 +1,334 @@
+//! `fleetrestart reboot` / `resume` on testbed hosts that really reboot (systemd-nspawn exits
+//! 133 on a reboot and testbed.sh boots the host again on the same disk; each boot is counted).
+//! A host needs a reboot when `/run/reboot-required` exists (a fresh /run after the reboot
+//! clears it, as on a real host). Needs root and the testbed image: `#[ignore]`d in a plain
+//! `cargo test`; `cargo xtask test` runs them with `--ignored --test-threads=1`.
+
+mod common;
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{journal, testbed_ok as tb, text, wait_for};
+
+fn cmd(dir: &Path, sub: &str, args: &[&str]) -> Command {
+    common::controller(dir, sub, &tb(&["known-hosts"]), args)
+}
+
+/// Boots hosts 1..=n fresh; hosts `needing` get /run/reboot-required; the inventory's path.
+fn fleet(dir: &Path, n: u32, needing: impl Iterator<Item = u32>) -> PathBuf {
+    tb(&["stopall"]);
+    tb(&["start", &n.to_string()]);
+    for i in needing {
+        tb(&["exec", &i.to_string(), "touch", "/run/reboot-required"]);
+    }
+    let inv = dir.join("inventory.yml");
+    tb(&["inventory", inv.to_str().unwrap()]);
+    inv
+}
+
+fn boots(i: u32) -> usize {
+    tb(&["boots", &i.to_string()]).trim().parse().unwrap()
+}
+
+fn phases(j: &[Value], host: &str) -> Vec<String> {
+    j.iter()
+        .filter(|r| r["record"] == "host" && r["host"] == host)
+        .map(|r| r["phase"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+fn json(o: &Output) -> Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(o)))
+}
+
+/// The boot id and active enabled units each host had before, and the new boot id, from the
+/// journal.
+fn reboot_records(j: &[Value], host: &str) -> (String, Vec<String>, String) {
+    let rec = |p: &str| {
+        j.iter()
+            .rfind(|r| r["record"] == "host" && r["host"] == host && r["phase"] == p)
+            .unwrap_or_else(|| panic!("{host}: no {p} record"))
+    };
+    let before = &rec("rebooting")["before"];
+    let active = before["active"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    (
+        before["boot_id"].as_str().unwrap().to_string(),
+        active,
+        rec("rebooted")["boot_id"].as_str().unwrap().to_string(),
+    )
+}
+
+#[test]
+#[ignore = "needs root and the testbed image: run by `cargo xtask test`"]
+fn six_hosts_needing_a_reboot_batch_two_each_rebooted_once_and_verified() {
+    let dir = common::scratch("reboot6");
+    let inv = fleet(&dir, 7, 1..=6);
+    let inv = inv.to_str().unwrap();
+    // the plan: hosts 1-6 in three batches of two, host 7 clean
+    let plan = cmd(
+        &dir,
+        "reboot",
+        &["-i", inv, "--batch", "2", "--plan", "--json"],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
+    let plan = json(&plan)["plan"].clone();
+    let planned: Vec<(String, u64)> = plan["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (
+                h["host"].as_str().unwrap().into(),
+                h["batch"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let expect: Vec<(String, u64)> = (1..=6).map(|i| (format!("h{i}"), (i - 1) / 2)).collect();
+    assert_eq!(planned, expect);
+    assert_eq!(plan["clean"], serde_json::json!(["h7"]));
+    for h in plan["hosts"].as_array().unwrap() {
+        assert!(
+            h["reboot"][0]
+                .as_str()
+                .unwrap()
+                .contains("/run/reboot-required"),
+            "{h}"
+        );
+    }
+    // nothing happened yet
+    assert!((1..=7).all(|i| boots(i) == 1));
+
+    let out = cmd(
+        &dir,
+        "reboot",
+        &[
+            "-i",
+            inv,
+            "--batch",
+            "2",
+            "--strategy",
+            "discrete",
+            "--journal",
+            "r.journal",
+            "--json",
+            "--reboot-timeout",
+            "120",
+        ],
+    )
+    .stdin(Stdio::null())
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let doc = json(&out);
+    assert_eq!(doc["summary"]["ok"], 6, "{doc}");
+    for i in 1..=6 {
+        assert_eq!(boots(i), 2, "h{i} booted once more");
+    }
+    assert_eq!(boots(7), 1, "h7 needed no reboot");
+    let j = journal(&dir.join("r.journal"));
+    // the journal's plan is the one --plan printed
+    assert_eq!(j[0]["plan"]["hosts"], plan["hosts"]);
+    for i in 1..=6 {
+        let h = format!("h{i}");
+        assert_eq!(
+            phases(&j, &h),
+            ["started", "rebooting", "rebooted", "checking", "finished"],
+            "{h}"
+        );
+        let (old, active, new) = reboot_records(&j, &h);
+        assert_ne!(old, new, "{h}: the boot id changed");
+        for u in ["ssh.service", "cron.service", "lighttpd.service"] {
+            assert!(
+                active.iter().any(|a| a == u),
+                "{h}: {u} recorded: {active:?}"
+            );
+        }
+        // the host's own boot id is the one the journal says it came back with
+        let now = tb(&[
+            "exec",
+            &i.to_string(),
+            "cat",
+            "/proc/sys/kernel/random/boot_id",
+        ]);
+        assert_eq!(now.trim(), new, "{h}");
+        // verified: not needing a reboot any more
+        assert!(!common::host_root(&i.to_string())
+            .join("run/reboot-required")
+            .exists());
+    }
+    // discrete batches of two: a batch starts once the previous one finished
+    let order: Vec<(String, String)> = j
+        .iter()
+        .filter(|r| r["record"] == "host" && (r["phase"] == "started" || r["phase"] == "finished"))
+        .map(|r| {
+            (
+                r["host"].as_str().unwrap().into(),
+                r["phase"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    for b in 1..3 {
+        let first_start = order
+            .iter()
+            .position(|(h, p)| {
+                p == "started" && [2 * b + 1, 2 * b + 2].map(|i| format!("h{i}")).contains(h)
+            })
+            .unwrap();
+        let prev_done = (2 * b - 1..=2 * b)
+            .map(|i| {
+                order
+                    .iter()
+                    .position(|(h, p)| p == "finished" && *h == format!("h{i}"))
+                    .unwrap()
+            })
+            .max()
+            .unwrap();
+        assert!(
+            prev_done < first_start,
+            "batch {b} started early: {order:?}"
+        );
+    }
+}
+
+#[test]
+#[ignore = "needs root and the testbed image: run by `cargo xtask test`"]
+fn degraded_and_never_returning_hosts_fail_and_the_budget_stops_the_campaign() {
+    let dir = common::scratch("reboot-fail");
+    let inv = fleet(&dir, 4, 1..=4);
+    // h1: an enabled unit that fails at the next boot (it ran fine before) → degraded
+    tb(&[
+        "exec",
+        "1",
+        "sh",
+        "-c",
+        "printf '[Service]\\nType=oneshot\\nRemainAfterExit=yes\\nExecStart=/bin/sh -c \"! test -e /var/lib/fr-fail-next-boot\"\\n[Install]\\nWantedBy=multi-user.target\\n' > /etc/systemd/system/fr-flaky.service \
+         && systemctl daemon-reload && systemctl enable --now fr-flaky.service && touch /var/lib/fr-fail-next-boot",
+    ]);
+    // h3: powered off during its reboot: never comes back
+    tb(&["no-return", "3"]);
+    let t0 = Instant::now();
+    let out = cmd(
+        &dir,
+        "reboot",
+        &[
+            "-i",
+            inv.to_str().unwrap(),
+            "--batch",
+            "1",
+            "--max-failures",
+            "1",
+            "--reboot-timeout",
+            "25",
+            "--journal",
+            "f.journal",
+            "--json",
+        ],
+    )
+    .stdin(Stdio::null())
+    .output()
+    .unwrap();
+    let took = t0.elapsed();
+    assert_eq!(out.status.code(), Some(5), "budget spent: {}", text(&out));
+    let doc = json(&out);
+    let by: std::collections::BTreeMap<String, Value> = doc["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| (h["host"].as_str().unwrap().to_string(), h.clone()))
+        .collect();
+    let reason = |h: &str| by[h]["reason"].as_str().unwrap_or("").to_string();
+    assert_eq!(by["h1"]["status"], "failed", "{doc}");
+    assert!(
+        reason("h1").contains("degraded") && reason("h1").contains("fr-flaky.service"),
+        "{}",
+        reason("h1")
+    );
+    assert_eq!(by["h2"]["status"], "ok", "{doc}");
+    assert_eq!(by["h3"]["status"], "failed", "{doc}");
+    assert!(
+        reason("h3").contains("did not come back within the reboot timeout of 25s"),
+        "{}",
+        reason("h3")
+    );
+    assert_eq!(by["h4"]["status"], "not_started", "{doc}");
+    assert_eq!((boots(1), boots(2), boots(4)), (2, 2, 1));
+    // h3 failed within its timeout (plus a probe's connect timeout), not later
+    assert!(took < Duration::from_secs(120), "took {took:?}");
+    let j = journal(&dir.join("f.journal"));
+    assert_eq!(
+        phases(&j, "h3"),
+        ["started", "rebooting", "finished"],
+        "no rebooted record for a host that never came back"
+    );
+    assert!(phases(&j, "h4").is_empty());
+}
+
+#[test]
+#[ignore = "needs root and the testbed image: run by `cargo xtask test`"]
+fn sigkill_mid_reboot_then_resume_reboots_no_host_twice() {
+    let dir = common::scratch("reboot-kill");
+    let inv = fleet(&dir, 4, 1..=4);
+    let jpath = dir.join("k.journal");
+    let mut child = cmd(
+        &dir,
+        "reboot",
+        &[
+            "-i",
+            inv.to_str().unwrap(),
+            "--batch",
+            "2",
+            "--journal",
+            "k.journal",
+        ],
+    )
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    // killed as soon as the first reboot is journaled: its command was or was not sent
+    wait_for("a host rebooting", Duration::from_secs(120), || {
+        journal(&jpath).iter().any(|r| r["phase"] == "rebooting")
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let killed_at: Vec<String> = journal(&jpath)
+        .iter()
+        .filter(|r| r["phase"] == "rebooting")
+        .map(|r| r["host"].as_str().unwrap().to_string())
+        .collect();
+    let out = common::controller(&dir, "resume", "", &["k.journal", "--json"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(json(&out)["summary"]["ok"], 4);
+    for i in 1..=4 {
+        assert_eq!(
+            boots(i),
+            2,
+            "h{i} rebooted exactly once (killed at {killed_at:?})"
+        );
+    }
+    let j = journal(&jpath);
+    for h in &killed_at {
+        let p = phases(&j, h);
+        assert_eq!(
+            p.iter().filter(|p| *p == "rebooted").count(),
+            1,
+            "{h}: {p:?}"
+        );
+        let (old, _, new) = reboot_records(&j, h);
+        assert_ne!(old, new);
+    }
+}
