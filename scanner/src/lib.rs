@@ -32,6 +32,7 @@ pub mod located;
 pub mod maps;
 pub mod names;
 pub mod packages;
+pub mod pkgdb;
 pub mod procmap;
 pub mod procread;
 pub mod render;

@@ -31,8 +31,13 @@ pub struct Index {
     init_scripts: HashMap<String, Vec<String>>,
 }
 
-/// `/lib/x` and `/usr/lib/x` are the same file on a merged-/usr host.
+/// `/lib/x` and `/usr/lib/x` are the same file on a merged-/usr host. rpm's transaction
+/// suffix (`/usr/lib64/libx.so.1;6571b3e2`: the name a file had while rpm installed it) is cut.
 pub fn canonical(path: &str) -> &str {
+    let path = match path.rsplit_once(';') {
+        Some((p, tx)) if tx.len() >= 8 && tx.bytes().all(|b| b.is_ascii_hexdigit()) => p,
+        _ => path,
+    };
     for p in ["/lib/", "/lib32/", "/lib64/", "/libx32/", "/bin/", "/sbin/"] {
         if path.starts_with(p) {
             return path;
@@ -429,6 +434,11 @@ mod tests {
         assert_eq!(canonical("/usr/sbin/cron"), "/sbin/cron");
         assert_eq!(canonical("/usr/share/x"), "/usr/share/x");
         assert_eq!(canonical("/opt/x"), "/opt/x");
+        assert_eq!(
+            canonical("/usr/lib64/libx.so.1;6571b3e2"),
+            "/lib64/libx.so.1"
+        );
+        assert_eq!(canonical("/opt/a;b"), "/opt/a;b");
     }
 
     #[test]

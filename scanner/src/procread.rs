@@ -1,7 +1,7 @@
 //! Reading one process from a `/proc` tree (the I/O edge of the scanner).
 //!
-//! Uses the procfs crate for the process directory, stat and links; reads `maps` and `cgroup`
-//! as text for the pure parsers. Every read is bounded; a process that exits mid-scan is
+//! Reads `stat`, the links (`exe`, `cwd`, `root`, `ns/*`), `maps` and `cgroup` directly (pure
+//! parsers for the texts: [`parse_stat`] here, `maps`, `cgroup`). Every read is bounded; a process that exits mid-scan is
 //! [`ReadError::Gone`], one we may not read is [`ReadError::Denied`]. Nothing found here is ever
 //! executed; no environment variable of the host is consulted.
 
@@ -9,8 +9,6 @@ use crate::detect::{FileId, FileMeta, FileProbe, Probe};
 use crate::maps::{self, Mapping};
 use crate::procmap;
 use crate::roots::{self, ProcessRoot, View};
-use procfs::process::Process;
-use procfs::ProcError;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io::{self, Read};
@@ -44,13 +42,6 @@ pub enum ReadError {
     KernelThread,
 }
 
-fn classify_err(e: &ProcError) -> ReadError {
-    match e {
-        ProcError::PermissionDenied(_) => ReadError::Denied,
-        _ => ReadError::Gone,
-    }
-}
-
 fn classify_io(e: &io::Error) -> ReadError {
     match e.kind() {
         io::ErrorKind::PermissionDenied => ReadError::Denied,
@@ -74,26 +65,77 @@ pub fn read_into(path: &Path, max: u64, buf: &mut Vec<u8>) -> io::Result<()> {
     Ok(())
 }
 
+/// Clock ticks per second (`starttime` in `stat` counts them).
+pub fn ticks_per_second() -> u64 {
+    // SAFETY: sysconf has no preconditions
+    match unsafe { libc::sysconf(libc::_SC_CLK_TCK) } {
+        t if t > 0 => t as u64,
+        _ => 100,
+    }
+}
+
+/// The fields of `/proc/PID/stat` the scanner uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stat {
+    pub pid: i32,
+    pub comm: String,
+    pub ppid: i32,
+    pub tty_nr: i32,
+    /// Clock ticks since boot.
+    pub starttime: u64,
+}
+
+/// Parses `/proc/PID/stat`: `pid (comm) state ppid pgrp session tty_nr ...`, field 22 the
+/// start time. The command name may hold spaces and parentheses: it ends at the last `)`.
+pub fn parse_stat(text: &str) -> Option<Stat> {
+    let (pid, rest) = text.split_once(" (")?;
+    let close = rest.rfind(')')?;
+    let f: Vec<&str> = rest[close + 1..]
+        .split_ascii_whitespace()
+        .take(20)
+        .collect();
+    Some(Stat {
+        pid: pid.trim().parse().ok()?,
+        comm: rest[..close].to_string(),
+        ppid: f.get(1)?.parse().ok()?,
+        tty_nr: f.get(4)?.parse().ok()?,
+        starttime: f.get(19)?.parse().ok()?,
+    })
+}
+
 /// One process directory under a proc root.
 pub struct ProcDir {
     pub dir: PathBuf,
-    proc: Process,
+    /// Owner of the directory: the process's effective uid (root when it is not dumpable).
+    uid: u32,
 }
 
 impl ProcDir {
     pub fn open(proc_root: &Path, pid: i32) -> Result<ProcDir, ReadError> {
         let dir = proc_root.join(pid.to_string());
-        let proc = Process::new_with_root(dir.clone()).map_err(|e| classify_err(&e))?;
-        Ok(ProcDir { dir, proc })
+        let meta = std::fs::metadata(&dir).map_err(|e| classify_io(&e))?;
+        Ok(ProcDir {
+            dir,
+            uid: meta.uid(),
+        })
+    }
+
+    fn stat(&self) -> Result<Stat, ReadError> {
+        let text =
+            read_bounded(&self.dir.join("stat"), MAX_SMALL_FILE).map_err(|e| classify_io(&e))?;
+        parse_stat(&text).ok_or(ReadError::Gone)
+    }
+
+    fn link(&self, name: &str) -> io::Result<String> {
+        std::fs::read_link(self.dir.join(name)).map(|p| p.to_string_lossy().into_owned())
     }
 
     pub fn basic(&self, btime: i64, ticks: u64) -> Result<Basic, ReadError> {
-        let st = self.proc.stat().map_err(|e| classify_err(&e))?;
-        let uid = self.proc.uid().map_err(|e| classify_err(&e))?;
+        let st = self.stat()?;
         Ok(Basic {
             pid: st.pid,
             ppid: st.ppid,
-            uid,
+            uid: self.uid,
             comm: st.comm,
             tty_nr: st.tty_nr,
             started_at: btime + (st.starttime / ticks.max(1)) as i64,
@@ -103,10 +145,10 @@ impl ProcDir {
 
     /// The executable (without ` (deleted)`); [`ReadError::KernelThread`] when there is none.
     pub fn exe(&self) -> Result<String, ReadError> {
-        let exe = match self.proc.exe() {
-            Ok(p) => p.to_string_lossy().into_owned(),
-            Err(ProcError::NotFound(_)) => return Err(ReadError::KernelThread),
-            Err(e) => return Err(classify_err(&e)),
+        let exe = match self.link("exe") {
+            Ok(p) => p,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(ReadError::KernelThread),
+            Err(e) => return Err(classify_io(&e)),
         };
         Ok(exe
             .strip_suffix(maps::DELETED_SUFFIX)
@@ -143,10 +185,7 @@ impl ProcDir {
     }
 
     pub fn cwd(&self) -> Option<String> {
-        self.proc
-            .cwd()
-            .ok()
-            .map(|p| p.to_string_lossy().into_owned())
+        self.link("cwd").ok()
     }
 
     /// Inode of a namespace (`pid`, `mnt`) of the process.
@@ -166,7 +205,7 @@ impl ProcDir {
     /// What must not change while the process is read for its findings to stand: the same
     /// process (start time in ticks since boot), mount namespace and root. `None` once it exited.
     pub fn fingerprint(&self) -> Option<Fingerprint> {
-        let st = self.proc.stat().ok()?;
+        let st = self.stat().ok()?;
         Some(self.fingerprint_at(st.starttime))
     }
 
@@ -365,7 +404,7 @@ mod tests {
         let root = Path::new("/proc");
         let me = ProcDir::open(root, std::process::id() as i32).unwrap();
         let b = me
-            .basic(boot_time(root).unwrap(), procfs::ticks_per_second())
+            .basic(boot_time(root).unwrap(), ticks_per_second())
             .unwrap();
         assert_eq!(b.pid, std::process::id() as i32);
         assert_eq!(
@@ -381,5 +420,15 @@ mod tests {
         assert!(me.ns("pid").is_some() && me.ns("mnt").is_some());
         assert!(!me.cmdline().is_empty());
         assert_eq!(ProcDir::open(root, i32::MAX).err(), Some(ReadError::Gone));
+    }
+
+    #[test]
+    fn stat_lines() {
+        let st = parse_stat("4242 (a (b) c) S 1 4242 4242 34816 4242 4194560 100 0 0 0 5 3 0 0 20 0 1 0 123456 1000 100\n").unwrap();
+        assert_eq!(st.pid, 4242);
+        assert_eq!(st.comm, "a (b) c");
+        assert_eq!((st.ppid, st.tty_nr, st.starttime), (1, 34816, 123456));
+        assert_eq!(parse_stat("12 (x) S 1 2"), None);
+        assert_eq!(parse_stat("garbage"), None);
     }
 }

@@ -306,7 +306,7 @@ pub fn scan(opts: &Options) -> Result<Report, ScanError> {
             proc_root.display()
         ))
     })?;
-    let ticks = procfs::ticks_per_second();
+    let ticks = crate::procread::ticks_per_second();
     let self_pid = if proc_root == Path::new("/proc") {
         std::process::id() as i32
     } else {
@@ -438,7 +438,7 @@ pub fn scan(opts: &Options) -> Result<Report, ScanError> {
     if modules.truncated {
         warnings.push("an interpreted program imports more modules than the scanner follows: its module list is incomplete".into());
     }
-    let index = owners(lists, &stale, &tree, &mut limitations);
+    let index = owners(host, lists, &stale, &tree, &mut limitations);
 
     let ctx = Context {
         systemd,
@@ -509,6 +509,7 @@ fn effective_uid(proc_root: &Path) -> Option<u32> {
 /// The owning packages of every stale file and (sysv) daemon executable, in one pass over the
 /// lists read ahead; empty when nothing is stale. A missing or cut database is a limitation.
 fn owners(
+    host: &Path,
     lists: Option<packages::Prefetch>,
     stale: &[StaleProc],
     tree: &HashMap<i32, Node>,
@@ -524,10 +525,16 @@ fn owners(
     wanted.extend(tree.values().filter_map(|n| n.exe.as_deref()));
     let mut index = Index::new(wanted);
     match lists.finish(&mut index) {
-        packages::Dpkg::Missing => limitations.push(
-            "no dpkg database: owning packages are not reported (the rpm database is not read)"
-                .into(),
-        ),
+        packages::Dpkg::Missing => match crate::pkgdb::read(host, &mut index) {
+            Some(crate::pkgdb::Read {
+                problem: Some(p), ..
+            }) => limitations.push(format!("{p}: some owning packages may be missing")),
+            Some(_) => {}
+            None => limitations.push(
+                "no package database found (dpkg, rpm, pacman, apk): owning packages are not reported"
+                    .into(),
+            ),
+        },
         packages::Dpkg::Truncated { lists_skipped } => limitations.push(format!(
             "{lists_skipped} dpkg file lists past the bound were not read: some owning packages and init scripts may be missing"
         )),

@@ -47,6 +47,11 @@ const APT_PACKAGES: &[&str] = &[
     "python3-jsonschema",
     // a BusyBox userland for the delivery script's tests (Alpine-like hosts)
     "busybox-static",
+    // real package databases for the scanner's owner tests (scanner/tests/pkgdb/make-dbs.sh)
+    "rpm",
+    "pacman-package-manager",
+    "db5.3-util",
+    "sqlite3",
 ];
 
 fn root() -> PathBuf {

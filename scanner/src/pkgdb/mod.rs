@@ -1,0 +1,119 @@
+//! Package owners on hosts without dpkg, read from the package manager's own database files,
+//! never by running it: rpm (sqlite or Berkeley DB), pacman, apk. Each database becomes
+//! `(package, file list)` pairs fed to the same [`Index`] as dpkg's lists. I/O edge: [`read`];
+//! the formats are pure ([`sqlite`], [`bdb`], [`rpm`], [`text`]), bounded and refuse garbage.
+
+pub mod bdb;
+pub mod rpm;
+pub mod sqlite;
+pub mod text;
+
+use crate::packages::Index;
+use std::path::Path;
+
+/// Bounds on what is read.
+const MAX_FILE_BYTES: u64 = 64 << 20;
+const MAX_PACKAGES: usize = 20_000;
+
+/// The database that was read, and what went wrong with it (owners may be missing).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Read {
+    pub db: &'static str,
+    pub problem: Option<String>,
+}
+
+fn small_file(p: &Path) -> Option<String> {
+    use std::io::Read as _;
+    let f = std::fs::File::open(p).ok()?;
+    let mut s = String::new();
+    f.take(MAX_FILE_BYTES).read_to_string(&mut s).ok()?;
+    Some(s)
+}
+
+/// Reads the first package database found under `root` into `ix` (none: no database known).
+pub fn read(root: &Path, ix: &mut Index) -> Option<Read> {
+    if let Some((backend, path)) = rpm::find(root) {
+        return Some(read_rpm(backend, &path, ix));
+    }
+    let pacman = root.join("var/lib/pacman/local");
+    if pacman.is_dir() {
+        return Some(read_pacman(&pacman, ix));
+    }
+    let apk = root.join("lib/apk/db/installed");
+    if apk.is_file() {
+        let problem = match small_file(&apk) {
+            Some(db) => {
+                text::apk_packages(&db, &mut |name, files| ix.add_list(name, files.as_bytes()));
+                None
+            }
+            None => Some("cannot read lib/apk/db/installed".into()),
+        };
+        return Some(Read { db: "apk", problem });
+    }
+    None
+}
+
+fn read_rpm(backend: rpm::Backend, path: &Path, ix: &mut Index) -> Read {
+    let mut feed = |blob: &[u8]| {
+        if let Some(h) = rpm::parse_header(blob) {
+            let mut list = String::new();
+            for f in &h.files {
+                list.push_str(f);
+                list.push('\n');
+            }
+            ix.add_list(&h.name, list.as_bytes());
+        }
+    };
+    let opened = std::fs::File::open(path).and_then(|f| Ok((f.metadata()?.len(), f)));
+    let (db, result) = match (backend, opened) {
+        (rpm::Backend::Ndb, _) => (
+            "rpm-ndb",
+            Err("the ndb rpm database (SUSE) is not read".to_string()),
+        ),
+        (_, Err(e)) => ("rpm", Err(format!("cannot open {}: {e}", path.display()))),
+        (rpm::Backend::Sqlite, Ok((len, f))) => {
+            let mut r = rpm::sqlite_blobs(&f, len, &mut feed);
+            let wal = path.with_file_name("rpmdb.sqlite-wal");
+            if r.is_ok() && std::fs::metadata(wal).is_ok_and(|m| m.len() > 0) {
+                r = Err("its write-ahead log is not empty (an rpm transaction is running or was interrupted): the newest changes are not read".into());
+            }
+            ("rpm-sqlite", r)
+        }
+        (rpm::Backend::Bdb, Ok((_, f))) => ("rpm-bdb", bdb::values(&f, &mut feed)),
+    };
+    Read {
+        db,
+        problem: result
+            .err()
+            .map(|e| format!("rpm database {}: {e}", path.display())),
+    }
+}
+
+fn read_pacman(local: &Path, ix: &mut Index) -> Read {
+    let Ok(dir) = std::fs::read_dir(local) else {
+        return Read {
+            db: "pacman",
+            problem: Some("cannot list the pacman database".into()),
+        };
+    };
+    let mut skipped = 0;
+    for (n, e) in dir.flatten().enumerate() {
+        if n >= MAX_PACKAGES {
+            skipped += 1;
+            continue;
+        }
+        let p = e.path();
+        let (Some(desc), Some(files)) = (small_file(&p.join("desc")), small_file(&p.join("files")))
+        else {
+            continue;
+        };
+        if let Some(name) = text::pacman_name(&desc) {
+            ix.add_list(name, text::pacman_files(&files).as_bytes());
+        }
+    }
+    Read {
+        db: "pacman",
+        problem: (skipped > 0)
+            .then(|| format!("{skipped} pacman packages past the bound were not read")),
+    }
+}
