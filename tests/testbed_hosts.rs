@@ -242,6 +242,71 @@ fn real_dpkg_upgrade_makes_exactly_that_host_stale() {
 
 #[test]
 #[ignore = "needs root and the testbed image: run by `cargo xtask test`"]
+fn owners_from_rpm_pacman_and_apk_databases_inside_a_host() {
+    // real databases (scanner/tests/pkgdb/make-dbs.sh: rpmbuild + rpm, db5.3_load, pacman)
+    // where fr-cron owns /usr/sbin/cron; the host's dpkg database is moved away, so the scanner
+    // must find the owner of the running cron's replaced binary in the other database
+    let dbs = common::scratch("pkgdbs");
+    let make = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("scanner/tests/pkgdb/make-dbs.sh");
+    let out = std::process::Command::new("bash")
+        .arg(make)
+        .arg(&dbs)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    tb_ok(&["stopall"]);
+    tb_ok(&["start", "1"]);
+    for db in ["rpm-sqlite", "rpm-bdb", "pacman", "apk"] {
+        tb_ok(&["revert", "1"]);
+        tb_ok(&[
+            "exec",
+            "1",
+            "sh",
+            "-c",
+            "mv /var/lib/dpkg/info /var/lib/dpkg/info.fr-off",
+        ]);
+        // tar keeps the host's directory links (/lib → usr/lib on a merged-/usr host)
+        let cp = std::process::Command::new("sh")
+            .arg("-c")
+            .arg("tar -C \"$1\" -cf - . | tar -C \"$2\" -xf - --keep-directory-symlink")
+            .arg("sh")
+            .arg(dbs.join(db))
+            .arg(common::host_root("1"))
+            .output()
+            .unwrap();
+        assert!(
+            cp.status.success(),
+            "{db}: {}",
+            String::from_utf8_lossy(&cp.stderr)
+        );
+        std::thread::sleep(std::time::Duration::from_secs(3)); // past the scanner's tolerance after boot
+        tb_ok(&["replace-file", "1", "/usr/sbin/cron"]);
+        let r = scan_host(1);
+        let cron = r
+            .services
+            .iter()
+            .find(|s| s.name == "cron.service")
+            .unwrap_or_else(|| panic!("{db}: cron stale: {:?}", r.services));
+        let f = &cron.processes[0].files[0];
+        assert_eq!(f.path, "/usr/sbin/cron", "{db}");
+        assert_eq!(f.package.as_deref(), Some("fr-cron"), "{db}");
+        assert!(
+            !r.limitations.iter().any(|l| l.contains("package")),
+            "{db}: {:?}",
+            r.limitations
+        );
+    }
+    tb_ok(&["stopall"]);
+    std::fs::remove_dir_all(&dbs).unwrap();
+}
+
+#[test]
+#[ignore = "needs root and the testbed image: run by `cargo xtask test`"]
 fn private_host_is_reachable_only_through_the_bastion() {
     tb_ok(&["stopall"]);
     tb_ok(&["start", "1"]);

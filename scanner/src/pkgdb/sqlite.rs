@@ -126,20 +126,11 @@ impl<'s, S: PageSource + ?Sized> Db<'s, S> {
     }
 
     /// Visits every row of the table b-tree rooted at `root`: `f(rowid, columns)`.
-    pub fn rows(
-        &self,
-        root: u32,
-        f: &mut RowFn,
-    ) -> Result<(), String> {
+    pub fn rows(&self, root: u32, f: &mut RowFn) -> Result<(), String> {
         self.walk(root, 0, f)
     }
 
-    fn walk(
-        &self,
-        n: u32,
-        depth: usize,
-        f: &mut RowFn,
-    ) -> Result<(), String> {
+    fn walk(&self, n: u32, depth: usize, f: &mut RowFn) -> Result<(), String> {
         if depth > MAX_DEPTH {
             return Err("b-tree too deep".into());
         }
