@@ -30,6 +30,7 @@ pub mod interp;
 pub mod kernel;
 pub mod located;
 pub mod maps;
+pub mod microcode;
 pub mod names;
 pub mod packages;
 pub mod pkgdb;

@@ -576,8 +576,8 @@ fn identity(proc_root: &Path, host: &Path) -> (String, Option<String>) {
 }
 
 /// The kernel's state (running against installed) and whether the host needs a reboot, with
-/// its reasons: `reasons` from the processes (e.g. a stale system bus), then the kernel's, then
-/// `/run/reboot-required` and the packages it names.
+/// its reasons: `reasons` from the processes (e.g. a stale system bus), then the kernel's, the
+/// CPU microcode's, then `/run/reboot-required` and the packages it names.
 fn kernel_and_reboot(
     proc_root: &Path,
     host: &Path,
@@ -615,6 +615,11 @@ fn kernel_and_reboot(
             kernel.running
         )),
         _ => {}
+    }
+    if !in_container {
+        reboot
+            .reasons
+            .extend(crate::microcode::pending(proc_root, host));
     }
     if host.join("run/reboot-required").exists() {
         reboot.reasons.push("/run/reboot-required exists".into());
