@@ -21,6 +21,7 @@ pub const TARGETS: &[&str] = &[
     "campaign_spec",
     "journal_replay",
     "scanner_report",
+    "package_databases",
 ];
 
 const RUSTFLAGS: &str = "--cfg fuzzing -Cpasses=sancov-module \

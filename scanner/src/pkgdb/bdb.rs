@@ -14,8 +14,13 @@ const H_KEYDATA: u8 = 1;
 const H_OFFPAGE: u8 = 3;
 const PAGE_HEADER: usize = 26;
 
-/// Every data value of the hash database: `f(value)` (keys are not needed by rpm's reader).
-pub fn values<S: PageSource + ?Sized>(src: &S, f: &mut dyn FnMut(&[u8])) -> Result<(), String> {
+/// Every data value of the hash database of `len` bytes: `f(value)` (keys are not needed by
+/// rpm's reader).
+pub fn values<S: PageSource + ?Sized>(
+    src: &S,
+    len: u64,
+    f: &mut dyn FnMut(&[u8]),
+) -> Result<(), String> {
     let mut meta = [0u8; 72];
     if !src.read_at(0, &mut meta) {
         return Err("not a Berkeley DB file".into());
@@ -45,7 +50,9 @@ pub fn values<S: PageSource + ?Sized>(src: &S, f: &mut dyn FnMut(&[u8])) -> Resu
     if meta[24] != 0 || meta[26] & 1 != 0 {
         return Err("encrypted or checksummed Berkeley DB: not read".into());
     }
-    let last = u32_at(&meta, 32);
+    // the metadata's last page, within the file
+    let in_file = u32::try_from((len / page_size as u64).saturating_sub(1)).unwrap_or(u32::MAX);
+    let last = u32_at(&meta, 32).min(in_file);
     let page = |n: u32, buf: &mut Vec<u8>| -> bool {
         buf.resize(page_size, 0);
         n <= last && src.read_at(u64::from(n) * page_size as u64, buf)
@@ -101,7 +108,7 @@ mod tests {
 
     #[test]
     fn garbage_and_loops_are_errors() {
-        assert!(values(&b"short"[..], &mut |_| {}).is_err());
+        assert!(values(&b"short"[..], 5, &mut |_| {}).is_err());
         // a meta page, one hash page whose off-page item's chain points at itself
         let ps = 512usize;
         let mut db = vec![0u8; 3 * ps];
@@ -121,12 +128,15 @@ mod tests {
         o[25] = P_OVERFLOW;
         o[16..20].copy_from_slice(&2u32.to_le_bytes()); // next: itself
         o[22..24].copy_from_slice(&10u16.to_le_bytes());
-        let e = values(&db[..], &mut |_| {}).unwrap_err();
+        let e = values(&db[..], db.len() as u64, &mut |_| {}).unwrap_err();
         assert!(e.contains("overflow"), "{e}");
         // the same value small enough: read whole
         db[ps + 488..ps + 492].copy_from_slice(&10u32.to_le_bytes());
         let mut got = Vec::new();
-        values(&db[..], &mut |v| got.push(v.len())).unwrap();
+        values(&db[..], db.len() as u64, &mut |v| got.push(v.len())).unwrap();
+        // a last page far past the file's end is the file's end (not 4 billion empty reads)
+        db[32..36].copy_from_slice(&u32::MAX.to_le_bytes());
+        values(&db[..], db.len() as u64, &mut |_| {}).unwrap();
         assert_eq!(got, [10]);
     }
 }

@@ -79,7 +79,7 @@ fn read_rpm(backend: rpm::Backend, path: &Path, ix: &mut Index) -> Read {
             }
             ("rpm-sqlite", r)
         }
-        (rpm::Backend::Bdb, Ok((_, f))) => ("rpm-bdb", bdb::values(&f, &mut feed)),
+        (rpm::Backend::Bdb, Ok((len, f))) => ("rpm-bdb", bdb::values(&f, len, &mut feed)),
     };
     Read {
         db,
