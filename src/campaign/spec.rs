@@ -675,6 +675,24 @@ undrain: {command: "echo ready {host}", on: lb1}
         assert_eq!(s.group_order, ["db", "web"]);
         assert!(s.services["cron.service"].skip);
         assert_eq!(s.drain.unwrap().on.as_deref(), Some("lb1"));
+        assert_eq!(s.reboot.windows.len(), 2);
+        assert_eq!(s.reboot.timezone, "Europe/Paris");
+    }
+
+    #[test]
+    fn reboot_settings_are_checked_and_located() {
+        let e = Spec::parse(
+            "c.yml",
+            "batch: 1\nreboot:\n  windows: ['Mon 25:00-26:00']\n",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("Mon 25:00-26:00"), "{e}");
+        let e = Spec::parse("c.yml", "reboot:\n  timezone: Mars/Olympus\n").unwrap_err();
+        assert!(e.to_string().contains("Mars/Olympus"), "{e}");
+        let e = Spec::parse("c.yml", "reboot:\n  timeout: 0\n").unwrap_err();
+        assert!(e.to_string().contains("reboot.timeout"), "{e}");
+        let e = Spec::parse("c.yml", "reboot:\n  allow_degradde: true\n").unwrap_err();
+        assert!(e.to_string().contains("c.yml:2"), "{e}");
     }
 
     #[test]
