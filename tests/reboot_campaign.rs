@@ -332,3 +332,61 @@ fn sigkill_mid_reboot_then_resume_reboots_no_host_twice() {
         assert_ne!(old, new);
     }
 }
+
+#[test]
+#[ignore = "needs root and the testbed image: run by `cargo xtask test`"]
+fn outside_the_reboot_windows_no_host_starts() {
+    let dir = common::scratch("reboot-window");
+    let inv = fleet(&dir, 1, 1..=1);
+    // a window on the day after tomorrow (UTC): closed now
+    let today: usize = String::from_utf8(
+        Command::new("date")
+            .args(["-u", "+%u"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap()
+    .trim()
+    .parse()
+    .unwrap();
+    let day = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"][(today - 1 + 2) % 7];
+    let window = format!("{day} 00:00-24:00");
+    let child = cmd(
+        &dir,
+        "reboot",
+        &[
+            "-i",
+            inv.to_str().unwrap(),
+            "--reboot-window",
+            &window,
+            "--journal",
+            "w.journal",
+            "--json",
+        ],
+    )
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let jpath = dir.join("w.journal");
+    wait_for("the journal", Duration::from_secs(60), || jpath.exists());
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        !journal(&jpath).iter().any(|r| r["record"] == "host"),
+        "a host started outside the window"
+    );
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT); // pause: nothing in flight, so it ends
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(6), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("outside the reboot windows"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(json(&out)["hosts"][0]["status"], "not_started");
+    assert_eq!(boots(1), 1);
+}

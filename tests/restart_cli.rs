@@ -98,3 +98,26 @@ fn plan_lists_what_it_will_not_touch_and_changes_nothing() {
         .count();
     assert_eq!(journals, 0, "--plan writes no journal");
 }
+
+#[test]
+fn reboot_refuses_this_machine_and_bad_windows_before_anything_runs() {
+    let d = common::scratch("reboot-cli");
+    // no inventory: this machine, which a reboot campaign must never reboot
+    let o = fr(&d, &["reboot", "--plan"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("cannot reboot the machine it runs on"),
+        "{}",
+        stderr(&o)
+    );
+    let o = fr(&d, &["reboot", "-i", "h1,", "--reboot-window", "Mon 02:00"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("Mon 02:00"), "{}", stderr(&o));
+    let o = fr(&d, &["reboot", "-i", "h1,", "--timezone", "Nowhere/Land"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("Nowhere/Land"), "{}", stderr(&o));
+    std::fs::write(d.join("c.yml"), "reboot:\n  timeout: -1\n").unwrap();
+    let o = fr(&d, &["reboot", "-i", "h1,", "--campaign", "c.yml"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("c.yml:2"), "{}", stderr(&o));
+}

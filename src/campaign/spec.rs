@@ -516,11 +516,22 @@ impl Spec {
         let spec: Spec = serde_norway::from_str(text).map_err(|e| SpecError::yaml(file, "", &e))?;
         spec.validate().map_err(|m| {
             // point at the key's line when we can find it
+            // (`reboot.timeout`: the `timeout:` line after the `reboot:` line)
             let key = m.split('`').nth(1).unwrap_or("");
-            let line = text
-                .lines()
-                .position(|l| !key.is_empty() && l.trim_start().starts_with(&format!("{key}:")))
-                .map(|i| i + 1);
+            let (section, key) = key.rsplit_once('.').unwrap_or(("", key));
+            let from = match section {
+                "" => Some(0),
+                s => text.lines().position(|l| l.starts_with(&format!("{s}:"))),
+            };
+            let line = from.and_then(|from| {
+                text.lines()
+                    .enumerate()
+                    .skip(from)
+                    .find(|(_, l)| {
+                        !key.is_empty() && l.trim_start().starts_with(&format!("{key}:"))
+                    })
+                    .map(|(i, _)| i + 1)
+            });
             err(line, line.map(|_| 1), m)
         })?;
         Ok(spec)

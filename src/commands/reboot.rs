@@ -8,6 +8,7 @@ use crate::campaign::plan;
 use crate::campaign::spec::Spec;
 use crate::cli::RebootArgs;
 use crate::exit::{CmdError, Exit};
+use crate::targets::Connection;
 
 /// The campaign file with the command line's overrides.
 fn spec(args: &RebootArgs) -> Result<Spec, String> {
@@ -32,6 +33,17 @@ fn spec(args: &RebootArgs) -> Result<Spec, String> {
 pub fn run(args: RebootArgs) -> Result<Exit, CmdError> {
     let spec = spec(&args)?;
     let s = Settings::resolve(&args.t, Hosts::Selected, hook_hosts(&spec))?;
+    // the controller cannot wait for its own machine to come back
+    if let Some(t) = s
+        .hosts
+        .iter()
+        .find(|t| matches!(t.connection, Connection::Local))
+    {
+        return Err(CmdError::Input(format!(
+            "{} is this machine (local connection): a reboot campaign cannot reboot the machine it runs on; run it from another one",
+            t.name
+        )));
+    }
     let saved = args.c.from_audit.as_deref().map(saved_audit).transpose()?;
     s.ready(true)?;
     let reports = audit_reports(&s, &args.c, saved);
