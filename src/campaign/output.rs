@@ -243,7 +243,8 @@ pub fn print_end(result: &CampaignResult, plan: &Plan, journal: &Path, json: boo
         );
     } else {
         let _ = write!(out, "{}", terminal_safe(&summary_text(result, journal)));
-        if !plan.reboot_needed.is_empty() {
+        // (a reboot campaign's own hosts are the ones it rebooted)
+        if !plan.reboot_needed.is_empty() && !plan.hosts.iter().any(|h| h.reboot.is_some()) {
             let _ = writeln!(
                 out,
                 "Reboot needed (not done by this campaign): {}",
