@@ -285,7 +285,7 @@ pub struct StaleFile {
     pub path: String,
     pub kind: FileKind,
     pub reason: Reason,
-    /// The package that owns the path (dpkg), when the host has a package database we read.
+    /// The package that owns the path (dpkg, rpm, pacman or apk), when the host has a package database we read.
     pub package: Option<String>,
 }
 
