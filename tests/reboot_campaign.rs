@@ -390,3 +390,51 @@ fn outside_the_reboot_windows_no_host_starts() {
     assert_eq!(json(&out)["hosts"][0]["status"], "not_started");
     assert_eq!(boots(1), 1);
 }
+
+#[test]
+#[ignore = "needs root and the testbed image: run by `cargo xtask test`"]
+fn aborted_while_rebooting_then_resumed_is_verified_not_rebooted_again() {
+    let dir = common::scratch("reboot-abort");
+    let inv = fleet(&dir, 2, 1..=2);
+    let jpath = dir.join("a.journal");
+    let child = cmd(
+        &dir,
+        "reboot",
+        &[
+            "-i",
+            inv.to_str().unwrap(),
+            "--batch",
+            "1",
+            "--journal",
+            "a.journal",
+            "--json",
+        ],
+    )
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    wait_for("h1 rebooting", Duration::from_secs(120), || {
+        journal(&jpath).iter().any(|r| r["phase"] == "rebooting")
+    });
+    // Ctrl-C twice: pause, then abort the host in flight (its reboot was sent)
+    for _ in 0..2 {
+        unsafe {
+            libc::kill(child.id() as i32, libc::SIGINT);
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(6), "{}", text(&out));
+    let doc = json(&out);
+    assert_eq!(doc["hosts"][0]["status"], "aborted", "{doc}");
+    assert_eq!(doc["hosts"][1]["status"], "not_started", "{doc}");
+    let out = common::controller(&dir, "resume", "", &["a.journal", "--json"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(json(&out)["summary"]["ok"], 2);
+    assert_eq!((boots(1), boots(2)), (2, 2), "each rebooted exactly once");
+}

@@ -375,6 +375,31 @@ pub(super) fn body(
             }
             before.clone()
         }
+        // aborted by the operator (second Ctrl-C) while it rebooted or before its verification:
+        // the reboot was sent; whether it happened is the boot id's to say (only `checking`
+        // may follow an aborted host in the journal, so nothing is recorded before it)
+        Some((Phase::Finished { .. }, Some(before))) => {
+            since = Instant::now();
+            match probe_boot_id(w) {
+                Ok(id) if id != before.boot_id => {}
+                Ok(_) => {
+                    let mut s = w.open().map_err(|e| (Outcome::Unreachable, e))?;
+                    let st = state(s.as_mut()).map_err(|f| lost(w, f))?;
+                    if st.system != "stopping" {
+                        return Err((
+                            Outcome::Failed,
+                            "the reboot sent before the abort did not happen (same boot id): not sent again; reboot it by hand or in a new campaign".into(),
+                        ));
+                    }
+                    wait_back(w, &before.boot_id, since)?;
+                }
+                Err(_) => {
+                    wait_back(w, &before.boot_id, since)?;
+                }
+            }
+            before.clone()
+        }
+        // `rebooted` or `checking`: the new boot was seen; verify (again)
         Some((_, Some(before))) => {
             since = Instant::now();
             before.clone()
