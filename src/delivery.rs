@@ -135,14 +135,17 @@ fn dir_expr(cfg: &DeliveryConfig) -> String {
 /// The cache directory is trusted only when nobody else can change what is in it (review H6):
 /// resolved to its physical path, it must be a directory of the running user with mode
 /// `drwx------`, and every directory above it must belong to root or that user and be writable
-/// by nobody else (unless sticky, like /tmp). One `ls -ldn` of the chain checks it; the user id
-/// comes from `/proc/self/status` (no process). Then the file hashed is the file run: nobody
-/// else can rewrite it between the hash and the exec. An upload is written with noclobber.
+/// by nobody else (unless sticky, like /tmp). One `ls -ldni` of the chain checks it, read in
+/// the script's own shell (a here-document: no subshell per line); the user id comes from
+/// `/proc/self/status` (no process). Then the file hashed is the file run: nobody else can
+/// rewrite it between the hash and the exec. An upload is written with noclobber.
 ///
-/// Warm runs skip the hash when `<file>.ok` holds it with a `stat` stamp of the file (device,
-/// inode, size, modification and change times: nanoseconds with GNU stat, seconds with
-/// BusyBox) equal to the file's now; a write through the filesystem changes the stamp, and
-/// the file is hashed again (then run only when it matches). Without `stat`, every run hashes.
+/// Warm runs skip the hash when `<file>.ok` holds it with a stamp of the file equal to the
+/// file's now: with GNU ls, the same `ls` lists the cached copy too, with its inode, size and
+/// change time in nanoseconds (`--time-style=+%s.%N -c`: no second process); with BusyBox, a
+/// `stat` of device, inode, size, modification and change times (seconds). Any write through
+/// the filesystem changes the change time, so the file is hashed again (then run only when it
+/// matches). Without either, every run hashes.
 ///
 /// With `rules_len` > 0 the rules follow the scanner on standard input. On the cold path one
 /// `head` reads both into the temporary file (BusyBox `head -c` reads past its count, so a
@@ -190,22 +193,29 @@ while read -r k _ e _; do [ "$k" = Uid: ] && me=$e && break; done </proc/self/st
 set -- "$d"
 p=$d
 while [ -n "$p" ] && [ "$p" != / ]; do p=${{p%/*}}; set -- "$@" "${{p:-/}}"; p=${{p:-/}}; done
-r=$(LC_ALL=C ls -ldn "$@" 2>&1 </dev/null | {{
-  while read -r m _ u _ _ _ _ _ n; do
-    if [ "$n" = "$d" ]; then
-      case $m in drwx------|drwx------.) ;; *) echo "$n has mode $m, not drwx------"; exit ;; esac
-      [ "$u" = "$me" ] || {{ echo "$n belongs to uid $u, not to the running uid $me"; exit; }}
-    else
-      case $m in d*) ;; *) echo "$n is not a directory ($m)"; exit ;; esac
-      [ "$u" = 0 ] || [ "$u" = "$me" ] || {{ echo "$n belongs to uid $u (neither root nor the running uid $me)"; exit; }}
-      case $m in ?????w*|????????w*) case $m in *t|*t.|*t+|*T|*T.|*T+) ;; *) echo "$n is writable by others ($m)"; exit ;; esac ;; esac
-    fi
-    c=$((c+1))
-  done
-  [ "${{c:-0}}" = $# ] || echo "cannot list the cache directory's parents"
-}})
-[ -z "$r" ] || unsafe "$r"
 f="$d/$b"
+# GNU ls lists the chain and the cached copy in one process, with the copy's stamp (inode,
+# size, change time in ns); BusyBox ls has no --time-style: the chain alone, and `stat` below
+# ls -n columns: inode mode links uid gid size DATE name, DATE one field (GNU) or three
+g=1
+r=$(LC_ALL=C ls -ldni --time-style=+%s.%N -c "$@" "$f" 2>/dev/null </dev/null)
+[ -n "$r" ] || {{ g=; r=$(LC_ALL=C ls -ldni "$@" 2>/dev/null </dev/null); }}
+c=0; st=
+while if [ -n "$g" ]; then read -r li lm _ lu _ lz lt ln; else read -r li lm _ lu _ lz _ _ _ ln; fi; do
+  case $ln in "$f"|"$f -> "*) case $lm in -*) st="$li:$lz:$lt" ;; esac; continue ;; esac
+  if [ "$ln" = "$d" ]; then
+    case $lm in drwx------|drwx------.) ;; *) unsafe "$ln has mode $lm, not drwx------" ;; esac
+    [ "$lu" = "$me" ] || unsafe "$ln belongs to uid $lu, not to the running uid $me"
+  else
+    case $lm in d*) ;; *) unsafe "$ln is not a directory ($lm)" ;; esac
+    [ "$lu" = 0 ] || [ "$lu" = "$me" ] || unsafe "$ln belongs to uid $lu (neither root nor the running uid $me)"
+    case $lm in ?????w*|????????w*) case $lm in *t|*t.|*t+|*T|*T.|*T+) ;; *) unsafe "$ln is writable by others ($lm)" ;; esac ;; esac
+  fi
+  c=$((c+1))
+done <<EOF
+$r
+EOF
+[ "$c" = $# ] || unsafe "cannot list the cache directory's parents"
 "#
     ));
     // warm: the copy is run when its sha256 matches; hashing 1 MB on every run costs a host
@@ -213,7 +223,7 @@ f="$d/$b"
     // size, modification and change times: any write changes them) stands for the hash
     s.push_str(&format!(
         "if [ -f \"$f\" ] && [ ! -h \"$f\" ]; then\n  \
-         st=$(stat -c '%d:%i:%s:%.9Y:%.9Z' \"$f\" </dev/null 2>/dev/null) || st=\n  \
+         [ -n \"$g\" ] || st=$(stat -c '%d:%i:%s:%.9Y:%.9Z' \"$f\" </dev/null 2>/dev/null) || st=\n  \
          v=; [ -z \"$st\" ] || read -r v 2>/dev/null <\"$f.ok\"\n  \
          if [ -n \"$st\" ] && [ \"$v\" = \"$h $st\" ]; then printf '{LINE_RUN}\\n'; exec \"$f\" {args}; fi\n  \
          s=$(sha256sum \"$f\" </dev/null 2>/dev/null)\n  \
