@@ -270,6 +270,17 @@ fn verify(w: &Worker, before: &RebootBefore, since: Instant) -> Result<(), Failu
     }
     if w.env.spec.verify.rescan {
         let report = w.rescan_report().map_err(failed)?;
+        use fleetrestart_scan::report::KernelState;
+        if matches!(
+            report.kernel.status,
+            KernelState::VersionUpgrade | KernelState::AbiUpgrade
+        ) {
+            return Err(failed(format!(
+                "booted kernel {}, not the newest installed ({}): check the boot loader's default entry",
+                report.kernel.running,
+                report.kernel.expected.as_deref().unwrap_or("?")
+            )));
+        }
         if report.reboot.needed {
             return Err(failed(format!(
                 "still needs a reboot after it: {}",
