@@ -438,3 +438,60 @@ fn aborted_while_rebooting_then_resumed_is_verified_not_rebooted_again() {
     assert_eq!(json(&out)["summary"]["ok"], 2);
     assert_eq!((boots(1), boots(2)), (2, 2), "each rebooted exactly once");
 }
+
+#[test]
+#[ignore = "needs root and the testbed image: run by `cargo xtask test`"]
+fn a_jump_host_is_rebooted_after_the_hosts_behind_it() {
+    let dir = common::scratch("reboot-bastion");
+    tb(&["stopall"]);
+    tb(&["start", "1"]);
+    tb(&["bastion", "1"]);
+    tb(&["start-private", "3"]);
+    for i in ["1", "3"] {
+        tb(&["exec", i, "touch", "/run/reboot-required"]);
+    }
+    let inv = dir.join("inventory.yml");
+    tb(&["inventory", inv.to_str().unwrap()]);
+    let inv = inv.to_str().unwrap();
+    let plan = cmd(&dir, "reboot", &["-i", inv, "--plan", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
+    let plan = json(&plan)["plan"].clone();
+    let order: Vec<&str> = plan["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["host"].as_str().unwrap())
+        .collect();
+    assert_eq!(order, ["h3", "h1"], "{plan}");
+    assert!(
+        plan["hosts"][1]["reboot"]
+            .to_string()
+            .contains("rebooted last: jump host of 1 other host(s)"),
+        "{plan}"
+    );
+    // and for real: h3 through the bastion, then the bastion
+    let out = cmd(
+        &dir,
+        "reboot",
+        &["-i", inv, "--journal", "b.journal", "--json"],
+    )
+    .stdin(Stdio::null())
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(json(&out)["summary"]["ok"], 2);
+    assert_eq!((boots(1), boots(3)), (2, 2));
+    let j = journal(&dir.join("b.journal"));
+    let fin_h3 = j
+        .iter()
+        .position(|r| r["host"] == "h3" && r["phase"] == "finished")
+        .unwrap();
+    let start_h1 = j
+        .iter()
+        .position(|r| r["host"] == "h1" && r["phase"] == "started")
+        .unwrap();
+    assert!(fin_h3 < start_h1, "the bastion started before h3 finished");
+    tb(&["stopall"]);
+}

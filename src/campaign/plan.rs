@@ -11,6 +11,7 @@ use fleetrestart_scan::names::{is_valid_service, is_valid_unit};
 use fleetrestart_scan::report::{Report, ServiceKind};
 use fleetrestart_scan::rules::{Method, Policy};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// One service restarted on one host.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -252,8 +253,14 @@ pub fn build(audited: &[Audited], spec: &Spec, filter: &ServiceFilter) -> Result
 
 /// The plan of a reboot campaign: every audited host whose audit says a reboot is needed (with
 /// `reboot.all`, every audited host). A host that could not be audited is never rebooted: its
-/// need is unknown (fail closed).
-pub fn build_reboot(audited: &[Audited], spec: &Spec) -> Result<Plan, String> {
+/// need is unknown (fail closed). Hosts in `last` (jump hosts and hook hosts of the campaign,
+/// with why) are rebooted after every other host has finished, so that no host loses its way
+/// in or its drain while they are down.
+pub fn build_reboot(
+    audited: &[Audited],
+    spec: &Spec,
+    last: &BTreeMap<String, String>,
+) -> Result<Plan, String> {
     let mut plan = Plan::default();
     let mut hosts = Vec::new();
     for a in audited {
@@ -268,7 +275,7 @@ pub fn build_reboot(audited: &[Audited], spec: &Spec) -> Result<Plan, String> {
                 continue;
             }
         };
-        let reasons = if report.reboot.needed {
+        let mut reasons = if report.reboot.needed {
             plan.reboot_needed.push(a.host.into());
             report.reboot.reasons.clone()
         } else if spec.reboot.all {
@@ -276,6 +283,17 @@ pub fn build_reboot(audited: &[Audited], spec: &Spec) -> Result<Plan, String> {
         } else {
             plan.clean.push(a.host.into());
             continue;
+        };
+        let tier = match last.get(a.host) {
+            Some(why) => {
+                reasons.push(format!("rebooted last: {why}"));
+                spec.group_order.len() + 1
+            }
+            None => spec
+                .group_order
+                .iter()
+                .position(|g| a.groups.contains(g))
+                .unwrap_or(spec.group_order.len()),
         };
         let mut checks = vec![
             "the boot id changes, the system is running again, the enabled units active before are active again".to_string(),
@@ -292,11 +310,7 @@ pub fn build_reboot(audited: &[Audited], spec: &Spec) -> Result<Plan, String> {
             host: a.host.into(),
             groups: a.groups.clone(),
             batch: 0,
-            tier: spec
-                .group_order
-                .iter()
-                .position(|g| a.groups.contains(g))
-                .unwrap_or(spec.group_order.len()),
+            tier,
             canary: false,
             actions: Vec::new(),
             checks,
@@ -416,6 +430,54 @@ pub(crate) mod tests_support {
 mod tests {
     use super::tests_support::{cron_report as cron, report_with};
     use super::*;
+
+    #[test]
+    fn reboot_plans_take_needing_hosts_and_put_jump_and_hook_hosts_last() {
+        let mut needs = tests_support::cron_report();
+        needs.services.clear();
+        needs.reboot.needed = true;
+        needs.reboot.reasons = vec!["/run/reboot-required exists".into()];
+        let mut clean = needs.clone();
+        clean.reboot = Default::default();
+        let names = ["bastion", "a", "b", "c", "lost"];
+        let audited: Vec<Audited> = names
+            .iter()
+            .map(|h| Audited {
+                host: h,
+                groups: vec![],
+                report: match *h {
+                    "c" => Ok(&clean),
+                    "lost" => Err("audit: unreachable".into()),
+                    _ => Ok(&needs),
+                },
+            })
+            .collect();
+        let spec = Spec::default();
+        let last = BTreeMap::from([(
+            "bastion".to_string(),
+            "jump host of 2 other host(s)".to_string(),
+        )]);
+        let p = build_reboot(&audited, &spec, &last).unwrap();
+        let order: Vec<&str> = p.hosts.iter().map(|h| h.host.as_str()).collect();
+        assert_eq!(order, ["a", "b", "bastion"]);
+        assert_eq!(p.clean, ["c"]);
+        assert_eq!(p.not_audited[0].host, "lost"); // never rebooted, even with --all
+        assert!(p.hosts[2]
+            .reboot
+            .as_ref()
+            .unwrap()
+            .iter()
+            .any(|r| r.contains("rebooted last")));
+        assert!(
+            *p.gates.last().unwrap(),
+            "the bastion waits for everything before it"
+        );
+        let mut all = spec.clone();
+        all.reboot.all = true;
+        let p = build_reboot(&audited, &all, &BTreeMap::new()).unwrap();
+        assert_eq!(p.hosts.len(), 4);
+        assert!(p.not_audited.iter().any(|u| u.host == "lost"));
+    }
     use crate::campaign::spec::{Ramp, Size};
 
     #[test]

@@ -9,6 +9,7 @@ use crate::campaign::spec::Spec;
 use crate::cli::RebootArgs;
 use crate::exit::{CmdError, Exit};
 use crate::targets::Connection;
+use std::collections::BTreeMap;
 
 /// The campaign file with the command line's overrides.
 fn spec(args: &RebootArgs) -> Result<Spec, String> {
@@ -30,6 +31,44 @@ fn spec(args: &RebootArgs) -> Result<Spec, String> {
     Ok(spec)
 }
 
+/// Hosts of the campaign that others depend on while they reboot, with why: jump hosts of
+/// other selected hosts (same address and port) and the hosts the drain/undrain hooks run on.
+/// They are rebooted last.
+fn infrastructure(s: &Settings, spec: &Spec) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for t in &s.hosts {
+        let Connection::Ssh(me) = &t.connection else {
+            continue;
+        };
+        let behind = s
+            .hosts
+            .iter()
+            .filter(|o| match &o.connection {
+                Connection::Ssh(o) => o
+                    .jumps
+                    .iter()
+                    .any(|j| j.address == me.hop.address && j.port == me.hop.port),
+                Connection::Local => false,
+            })
+            .count();
+        if behind > 0 {
+            out.insert(
+                t.name.clone(),
+                format!("jump host of {behind} other host(s)"),
+            );
+        }
+    }
+    for (h, what) in [(&spec.drain, "drain"), (&spec.undrain, "undrain")] {
+        if let Some(on) = h.as_ref().and_then(|h| h.on.as_ref()) {
+            if s.hosts.iter().any(|t| &t.name == on) {
+                out.entry(on.clone())
+                    .or_insert_with(|| format!("the {what} hook runs on it"));
+            }
+        }
+    }
+    out
+}
+
 pub fn run(args: RebootArgs) -> Result<Exit, CmdError> {
     let spec = spec(&args)?;
     let s = Settings::resolve(&args.t, Hosts::Selected, hook_hosts(&spec))?;
@@ -47,6 +86,6 @@ pub fn run(args: RebootArgs) -> Result<Exit, CmdError> {
     let saved = args.c.from_audit.as_deref().map(saved_audit).transpose()?;
     s.ready(true)?;
     let reports = audit_reports(&s, &args.c, saved);
-    let plan = plan::build_reboot(&audited(&s, &reports), &spec)?;
+    let plan = plan::build_reboot(&audited(&s, &reports), &spec, &infrastructure(&s, &spec))?;
     launch(&s, &args.t, &args.c, &spec, &plan, "reboot")
 }
