@@ -495,3 +495,50 @@ fn a_jump_host_is_rebooted_after_the_hosts_behind_it() {
     assert!(fin_h3 < start_h1, "the bastion started before h3 finished");
     tb(&["stopall"]);
 }
+
+#[test]
+#[ignore = "needs root and the testbed image: run by `cargo xtask test`"]
+fn a_slow_reboot_is_bounded_by_the_reboot_timeout_not_the_host_timeout() {
+    // a unit that takes 12 s to stop: the reboot outlasts --host-timeout 8, which must bound
+    // the steps before the reboot and those after it, not the wait between
+    let dir = common::scratch("reboot-slow");
+    let inv = fleet(&dir, 1, 1..=1);
+    tb(&[
+        "exec",
+        "1",
+        "sh",
+        "-c",
+        "printf '[Service]\\nType=oneshot\\nRemainAfterExit=yes\\nExecStart=/bin/true\\nExecStop=/bin/sleep 12\\nTimeoutStopSec=60\\n[Install]\\nWantedBy=multi-user.target\\n' > /etc/systemd/system/fr-slow-stop.service \
+         && systemctl daemon-reload && systemctl enable --now fr-slow-stop.service",
+    ]);
+    let t0 = Instant::now();
+    let out = cmd(
+        &dir,
+        "reboot",
+        &[
+            "-i",
+            inv.to_str().unwrap(),
+            "--host-timeout",
+            "8",
+            "--reboot-timeout",
+            "120",
+            "--journal",
+            "s.journal",
+            "--json",
+        ],
+    )
+    .stdin(Stdio::null())
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        t0.elapsed() > Duration::from_secs(12),
+        "the stop took its time"
+    );
+    assert_eq!(boots(1), 2);
+    let (_, active, _) = reboot_records(&journal(&dir.join("s.journal")), "h1");
+    assert!(
+        active.iter().any(|u| u == "fr-slow-stop.service"),
+        "{active:?}"
+    );
+}

@@ -77,8 +77,9 @@ pub(super) struct Worker<'a> {
     journal_failed: bool,
     /// When the host's turn began: every session of the turn (the host's, rescans, the drain
     /// hook's host) shares one `--host-timeout` from here (review L11). The undrain is outside
-    /// it, on purpose: it must run even when the turn ran out of time.
-    started: Instant,
+    /// it, on purpose: it must run even when the turn ran out of time. A reboot campaign starts
+    /// it again once the host is back (the wait between is `reboot.timeout`'s).
+    pub(super) started: Instant,
 }
 
 impl Worker<'_> {

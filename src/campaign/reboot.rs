@@ -218,8 +218,9 @@ fn wait_back(w: &Worker, old: &str, since: Instant) -> Result<String, Failure> {
     }
 }
 
-/// After the new boot: waits for the system to finish starting, then checks it is running
-/// (degraded only when allowed), the recorded units are active again, and a rescan is clean.
+/// After the new boot: waits (until the reboot timeout from `since`) for the system to finish
+/// starting, then checks it is running (degraded only when allowed), the recorded units are
+/// active again, and a rescan is clean.
 fn verify(w: &Worker, before: &RebootBefore, since: Instant) -> Result<(), Failure> {
     let failed = |m: String| (Outcome::Failed, m);
     let deadline = since + reboot_timeout(w);
@@ -422,6 +423,9 @@ pub(super) fn body(
             ))
         }
     };
+    // the host is back: what is left of its turn (verification, checks, rescans) gets a whole
+    // `--host-timeout` of its own; the reboot's wait had `--reboot-timeout`
+    w.started = Instant::now();
     if w.env.abort.load(Ordering::SeqCst) {
         return Err((
             Outcome::Aborted,
