@@ -17,6 +17,13 @@ fn cmd(dir: &Path, sub: &str, args: &[&str]) -> Command {
     common::controller(dir, sub, &tb(&["known-hosts"]), args)
 }
 
+/// `fleetrestart reboot -i INV ARGS` in `dir`, with nothing on its standard input.
+fn reboot(dir: &Path, inv: &str, args: &[&str]) -> Command {
+    let mut c = cmd(dir, "reboot", &[&["-i", inv][..], args].concat());
+    c.stdin(Stdio::null());
+    c
+}
+
 /// Boots hosts 1..=n fresh; hosts `needing` get /run/reboot-required; the inventory's path.
 fn fleet(dir: &Path, n: u32, needing: impl Iterator<Item = u32>) -> PathBuf {
     tb(&["stopall"]);
@@ -73,13 +80,9 @@ fn six_hosts_needing_a_reboot_batch_two_each_rebooted_once_and_verified() {
     let inv = fleet(&dir, 7, 1..=6);
     let inv = inv.to_str().unwrap();
     // the plan: hosts 1-6 in three batches of two, host 7 clean
-    let plan = cmd(
-        &dir,
-        "reboot",
-        &["-i", inv, "--batch", "2", "--plan", "--json"],
-    )
-    .output()
-    .unwrap();
+    let plan = reboot(&dir, inv, &["--batch", "2", "--plan", "--json"])
+        .output()
+        .unwrap();
     assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
     let plan = json(&plan)["plan"].clone();
     let planned: Vec<(String, u64)> = plan["hosts"]
@@ -108,12 +111,10 @@ fn six_hosts_needing_a_reboot_batch_two_each_rebooted_once_and_verified() {
     // nothing happened yet
     assert!((1..=7).all(|i| boots(i) == 1));
 
-    let out = cmd(
+    let out = reboot(
         &dir,
-        "reboot",
+        inv,
         &[
-            "-i",
-            inv,
             "--batch",
             "2",
             "--strategy",
@@ -125,7 +126,6 @@ fn six_hosts_needing_a_reboot_batch_two_each_rebooted_once_and_verified() {
             "120",
         ],
     )
-    .stdin(Stdio::null())
     .output()
     .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
@@ -217,12 +217,10 @@ fn degraded_and_never_returning_hosts_fail_and_the_budget_stops_the_campaign() {
     // h3: powered off during its reboot: never comes back
     tb(&["no-return", "3"]);
     let t0 = Instant::now();
-    let out = cmd(
+    let out = reboot(
         &dir,
-        "reboot",
+        inv.to_str().unwrap(),
         &[
-            "-i",
-            inv.to_str().unwrap(),
             "--batch",
             "1",
             "--max-failures",
@@ -234,7 +232,6 @@ fn degraded_and_never_returning_hosts_fail_and_the_budget_stops_the_campaign() {
             "--json",
         ],
     )
-    .stdin(Stdio::null())
     .output()
     .unwrap();
     let took = t0.elapsed();
@@ -279,19 +276,11 @@ fn sigkill_mid_reboot_then_resume_reboots_no_host_twice() {
     let dir = common::scratch("reboot-kill");
     let inv = fleet(&dir, 4, 1..=4);
     let jpath = dir.join("k.journal");
-    let mut child = cmd(
+    let mut child = reboot(
         &dir,
-        "reboot",
-        &[
-            "-i",
-            inv.to_str().unwrap(),
-            "--batch",
-            "2",
-            "--journal",
-            "k.journal",
-        ],
+        inv.to_str().unwrap(),
+        &["--batch", "2", "--journal", "k.journal"],
     )
-    .stdin(Stdio::null())
     .stdout(Stdio::null())
     .stderr(Stdio::null())
     .spawn()
@@ -352,12 +341,10 @@ fn outside_the_reboot_windows_no_host_starts() {
     .unwrap();
     let day = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"][(today - 1 + 2) % 7];
     let window = format!("{day} 00:00-24:00");
-    let child = cmd(
+    let child = reboot(
         &dir,
-        "reboot",
+        inv.to_str().unwrap(),
         &[
-            "-i",
-            inv.to_str().unwrap(),
             "--reboot-window",
             &window,
             "--journal",
@@ -365,7 +352,6 @@ fn outside_the_reboot_windows_no_host_starts() {
             "--json",
         ],
     )
-    .stdin(Stdio::null())
     .stdout(Stdio::piped())
     .stderr(Stdio::piped())
     .spawn()
@@ -397,20 +383,11 @@ fn aborted_while_rebooting_then_resumed_is_verified_not_rebooted_again() {
     let dir = common::scratch("reboot-abort");
     let inv = fleet(&dir, 2, 1..=2);
     let jpath = dir.join("a.journal");
-    let child = cmd(
+    let child = reboot(
         &dir,
-        "reboot",
-        &[
-            "-i",
-            inv.to_str().unwrap(),
-            "--batch",
-            "1",
-            "--journal",
-            "a.journal",
-            "--json",
-        ],
+        inv.to_str().unwrap(),
+        &["--batch", "1", "--journal", "a.journal", "--json"],
     )
-    .stdin(Stdio::null())
     .stdout(Stdio::piped())
     .stderr(Stdio::piped())
     .spawn()
@@ -453,9 +430,7 @@ fn a_jump_host_is_rebooted_after_the_hosts_behind_it() {
     let inv = dir.join("inventory.yml");
     tb(&["inventory", inv.to_str().unwrap()]);
     let inv = inv.to_str().unwrap();
-    let plan = cmd(&dir, "reboot", &["-i", inv, "--plan", "--json"])
-        .output()
-        .unwrap();
+    let plan = reboot(&dir, inv, &["--plan", "--json"]).output().unwrap();
     assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
     let plan = json(&plan)["plan"].clone();
     let order: Vec<&str> = plan["hosts"]
@@ -472,14 +447,9 @@ fn a_jump_host_is_rebooted_after_the_hosts_behind_it() {
         "{plan}"
     );
     // and for real: h3 through the bastion, then the bastion
-    let out = cmd(
-        &dir,
-        "reboot",
-        &["-i", inv, "--journal", "b.journal", "--json"],
-    )
-    .stdin(Stdio::null())
-    .output()
-    .unwrap();
+    let out = reboot(&dir, inv, &["--journal", "b.journal", "--json"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_eq!(json(&out)["summary"]["ok"], 2);
     assert_eq!((boots(1), boots(3)), (2, 2));
@@ -512,12 +482,10 @@ fn a_slow_reboot_is_bounded_by_the_reboot_timeout_not_the_host_timeout() {
          && systemctl daemon-reload && systemctl enable --now fr-slow-stop.service",
     ]);
     let t0 = Instant::now();
-    let out = cmd(
+    let out = reboot(
         &dir,
-        "reboot",
+        inv.to_str().unwrap(),
         &[
-            "-i",
-            inv.to_str().unwrap(),
             "--host-timeout",
             "8",
             "--reboot-timeout",
@@ -527,7 +495,6 @@ fn a_slow_reboot_is_bounded_by_the_reboot_timeout_not_the_host_timeout() {
             "--json",
         ],
     )
-    .stdin(Stdio::null())
     .output()
     .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));

@@ -193,6 +193,14 @@ fn host_actions(
     actions
 }
 
+/// A host's place in `group_order` (hosts in none of those groups come last).
+fn tier(spec: &Spec, groups: &[String]) -> usize {
+    spec.group_order
+        .iter()
+        .position(|g| groups.contains(g))
+        .unwrap_or(spec.group_order.len())
+}
+
 /// Builds the plan. `audited` is in inventory order.
 pub fn build(audited: &[Audited], spec: &Spec, filter: &ServiceFilter) -> Result<Plan, String> {
     let mut plan = Plan::default();
@@ -217,11 +225,7 @@ pub fn build(audited: &[Audited], spec: &Spec, filter: &ServiceFilter) -> Result
             plan.clean.push(a.host.into());
             continue;
         }
-        let tier = spec
-            .group_order
-            .iter()
-            .position(|g| a.groups.contains(g))
-            .unwrap_or(spec.group_order.len());
+        let tier = tier(spec, &a.groups);
         let mut services: Vec<&str> = actions.iter().map(|x| x.service.as_str()).collect();
         services.dedup();
         let mut checks: Vec<String> = Vec::new();
@@ -289,11 +293,7 @@ pub fn build_reboot(
                 reasons.push(format!("rebooted last: {why}"));
                 spec.group_order.len() + 1
             }
-            None => spec
-                .group_order
-                .iter()
-                .position(|g| a.groups.contains(g))
-                .unwrap_or(spec.group_order.len()),
+            None => tier(spec, &a.groups),
         };
         let mut checks = vec![
             "the boot id changes, the system is running again, the enabled units active before are active again".to_string(),

@@ -325,6 +325,53 @@ fn failed_units(s: &mut dyn Session) -> String {
     }
 }
 
+/// What cut a reboot short before its new boot was seen.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Interrupted {
+    /// The controller died after journaling `rebooting`: the reboot may not have been sent.
+    Journal,
+    /// The operator aborted while the host rebooted: the reboot was sent.
+    Abort,
+}
+
+/// A host whose reboot was interrupted: the boot id says where it stands. A new one: it
+/// rebooted. The old one while the system is `stopping`: it is going down (wait). The old one
+/// otherwise: after a controller crash the reboot was never sent (send it); after an abort it
+/// did not happen (fail: it is not sent twice). No answer: it is down (wait). The new boot id.
+fn interrupted(
+    w: &Worker,
+    before: &RebootBefore,
+    since: Instant,
+    why: Interrupted,
+) -> Result<String, Failure> {
+    match probe_boot_id(w) {
+        Ok(id) if id != before.boot_id => {
+            note(w, "rebooted before the interruption: verifying it");
+            return Ok(id);
+        }
+        Ok(_) => {
+            let mut s = w.open().map_err(|e| (Outcome::Unreachable, e))?;
+            let st = state(s.as_mut()).map_err(|f| lost(w, f))?;
+            if st.system == "stopping" {
+                note(w, "going down (the reboot sent before the interruption)");
+            } else if why == Interrupted::Abort {
+                return Err((
+                    Outcome::Failed,
+                    "the reboot sent before the abort did not happen (same boot id): not sent again; reboot it by hand or in a new campaign".into(),
+                ));
+            } else {
+                note(
+                    w,
+                    "the reboot was not sent before the interruption: sending it",
+                );
+                send_reboot(w, s.as_mut())?;
+            }
+        }
+        Err(_) => note(w, "down (the reboot sent before the interruption): waiting"),
+    }
+    wait_back(w, &before.boot_id, since)
+}
+
 /// One host's reboot, from where the journal left it (`resume`).
 pub(super) fn body(
     w: &mut Worker,
@@ -359,56 +406,16 @@ pub(super) fn body(
         }
         Some((Phase::Rebooting { before }, _)) => {
             since = Instant::now();
-            match probe_boot_id(w) {
-                Ok(id) if id != before.boot_id => {
-                    note(w, "rebooted before the interruption: verifying it");
-                    w.record(Phase::Rebooted { boot_id: id }).map_err(jfail)?;
-                }
-                Ok(_) => {
-                    let mut s = w.open().map_err(|e| (Outcome::Unreachable, e))?;
-                    let st = state(s.as_mut()).map_err(|f| lost(w, f))?;
-                    if st.system == "stopping" {
-                        note(w, "going down (the reboot sent before the interruption)");
-                    } else {
-                        note(
-                            w,
-                            "the reboot was not sent before the interruption: sending it",
-                        );
-                        send_reboot(w, s.as_mut())?;
-                    }
-                    let id = wait_back(w, &before.boot_id, since)?;
-                    w.record(Phase::Rebooted { boot_id: id }).map_err(jfail)?;
-                }
-                Err(_) => {
-                    note(w, "down (the reboot sent before the interruption): waiting");
-                    let id = wait_back(w, &before.boot_id, since)?;
-                    w.record(Phase::Rebooted { boot_id: id }).map_err(jfail)?;
-                }
-            }
+            let id = interrupted(w, before, since, Interrupted::Journal)?;
+            w.record(Phase::Rebooted { boot_id: id }).map_err(jfail)?;
             before.clone()
         }
         // aborted by the operator (second Ctrl-C) while it rebooted or before its verification:
-        // the reboot was sent; whether it happened is the boot id's to say (only `checking`
-        // may follow an aborted host in the journal, so nothing is recorded before it)
+        // the reboot was sent (only `checking` may follow an aborted host in the journal, so
+        // nothing is recorded before it)
         Some((Phase::Finished { .. }, Some(before))) => {
             since = Instant::now();
-            match probe_boot_id(w) {
-                Ok(id) if id != before.boot_id => {}
-                Ok(_) => {
-                    let mut s = w.open().map_err(|e| (Outcome::Unreachable, e))?;
-                    let st = state(s.as_mut()).map_err(|f| lost(w, f))?;
-                    if st.system != "stopping" {
-                        return Err((
-                            Outcome::Failed,
-                            "the reboot sent before the abort did not happen (same boot id): not sent again; reboot it by hand or in a new campaign".into(),
-                        ));
-                    }
-                    wait_back(w, &before.boot_id, since)?;
-                }
-                Err(_) => {
-                    wait_back(w, &before.boot_id, since)?;
-                }
-            }
+            interrupted(w, before, since, Interrupted::Abort)?;
             before.clone()
         }
         // `rebooted` or `checking`: the new boot was seen; verify (again)
