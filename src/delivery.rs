@@ -145,7 +145,8 @@ fn dir_expr(cfg: &DeliveryConfig) -> String {
 /// change time in nanoseconds (`--time-style=+%s.%N -c`: no second process); with BusyBox, a
 /// `stat` of device, inode, size, modification and change times (seconds). Any write through
 /// the filesystem changes the change time, so the file is hashed again (then run only when it
-/// matches). Without either, every run hashes.
+/// matches). Without either, every run hashes. The upload writes the stamp of the copy it
+/// verified, so the first warm run after it does not hash either.
 ///
 /// With `rules_len` > 0 the rules follow the scanner on standard input. On the cold path one
 /// `head` reads both into the temporary file (BusyBox `head -c` reads past its count, so a
@@ -195,11 +196,13 @@ p=$d
 while [ -n "$p" ] && [ "$p" != / ]; do p=${{p%/*}}; set -- "$@" "${{p:-/}}"; p=${{p:-/}}; done
 f="$d/$b"
 # GNU ls lists the chain and the cached copy in one process, with the copy's stamp (inode,
-# size, change time in ns); BusyBox ls has no --time-style: the chain alone, and `stat` below
-# ls -n columns: inode mode links uid gid size DATE name, DATE one field (GNU) or three
+# size, change time in ns); BusyBox ls has no --time-style: the chain alone, and `stat` below.
+# ls -n columns: inode mode links uid gid size DATE name, DATE one field (GNU) or three.
+# `exec` spares the command substitution a second fork; the lines are read by the script's
+# own shell through a here-document (no subshell per line).
 g=1
-r=$(LC_ALL=C ls -ldni --time-style=+%s.%N -c "$@" "$f" 2>/dev/null </dev/null)
-[ -n "$r" ] || {{ g=; r=$(LC_ALL=C ls -ldni "$@" 2>/dev/null </dev/null); }}
+r=$(export LC_ALL=C; exec ls -ldni --time-style=+%s.%N -c "$@" "$f" 2>/dev/null </dev/null)
+[ -n "$r" ] || {{ g=; r=$(export LC_ALL=C; exec ls -ldni "$@" 2>/dev/null </dev/null); }}
 c=0; st=
 while if [ -n "$g" ]; then read -r li lm _ lu _ lz lt ln; else read -r li lm _ lu _ lz _ _ _ ln; fi; do
   case $ln in "$f"|"$f -> "*) case $lm in -*) st="$li:$lz:$lt" ;; esac; continue ;; esac
@@ -252,6 +255,17 @@ EOF
         "s=$(sha256sum \"$t\" </dev/null 2>/dev/null)\n\
          [ \"${{s%% *}}\" = \"$h\" ] || {{ rm -f \"$t\"; exit {EXIT_VERIFY_FAILED}; }}\n\
          chmod 700 \"$t\" && mv -f \"$t\" \"$f\" || {{ rm -f \"$t\"; exit {EXIT_UPLOAD_FAILED}; }}\n\
+         st=\n\
+         if [ -n \"$g\" ]; then\n  \
+         x=$(export LC_ALL=C; exec ls -ldni --time-style=+%s.%N -c \"$f\" 2>/dev/null </dev/null)\n  \
+         if [ -n \"$x\" ]; then\n    \
+         read -r li lm _ lu _ lz lt ln <<EOF\n$x\nEOF\n    \
+         case $lm in -*) [ \"$ln\" != \"$f\" ] || st=\"$li:$lz:$lt\" ;; esac\n  \
+         fi\n\
+         else\n  \
+         st=$(stat -c '%d:%i:%s:%.9Y:%.9Z' \"$f\" </dev/null 2>/dev/null) || st=\n\
+         fi\n\
+         [ -z \"$st\" ] || printf '%s\\n' \"$h $st\" >|\"$f.ok\" 2>/dev/null\n\
          exec \"$f\" {args}\n"
     ));
     s
@@ -697,6 +711,8 @@ mod script_tests {
         ];
         for (name, mut sh) in shells {
             let dir = base.join(name);
+            let ok = dir.join(format!("{}.ok", set.scanners[0].cache_name()));
+            let mut stamp = None;
             for want in [
                 Delivery::Uploaded(set.scanners[0].bytes.len() as u64),
                 Delivery::Reused,
@@ -710,6 +726,25 @@ mod script_tests {
                     seen.len()
                 );
                 std::fs::remove_file(&out).unwrap();
+                // the upload leaves the stamp of what it verified, so the first warm run
+                // does not hash the copy again (it would rewrite the stamp file)
+                use std::os::unix::fs::MetadataExt;
+                let m = std::fs::metadata(&ok)
+                    .unwrap_or_else(|e| panic!("{name} {want:?}: no stamp file: {e}"));
+                let now = (
+                    std::fs::read_to_string(&ok).unwrap(),
+                    m.ino(),
+                    m.mtime_nsec(),
+                );
+                assert!(
+                    now.0.starts_with(&set.scanners[0].sha256),
+                    "{name}: {now:?}"
+                );
+                assert_eq!(
+                    stamp.get_or_insert_with(|| now.clone()),
+                    &now,
+                    "{name}: the warm run hashed the copy again"
+                );
             }
             // the cache holds the scanner and the stamp of its last hash only: no temporary or
             // rules file is left

@@ -73,12 +73,19 @@ fn uploads_once_then_reuses_and_reuploads_a_tampered_copy() {
         std::fs::metadata(&cache).unwrap().permissions().mode() & 0o777,
         0o700
     );
-    let files: Vec<PathBuf> = std::fs::read_dir(&cache)
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&cache)
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
-    assert_eq!(files.len(), 1, "{files:?}");
+    files.sort();
+    // the copy, and the stamp of what the upload verified (so the next run does not hash)
+    assert_eq!(files.len(), 2, "{files:?}");
     let cached = &files[0];
+    assert_eq!(
+        files[1].display().to_string(),
+        format!("{}.ok", cached.display())
+    );
+    let uploaded_stamp = std::fs::read_to_string(&files[1]).unwrap();
     assert!(cached
         .file_name()
         .unwrap()
@@ -99,6 +106,7 @@ fn uploads_once_then_reuses_and_reuploads_a_tampered_copy() {
     // warm runs trust the stamp written when the copy was last hashed; a rewrite of the same
     // size changes the stamp, so the copy is hashed again, found wrong and uploaded again
     let stamp = std::fs::read_to_string(format!("{}.ok", cached.display())).unwrap();
+    assert_eq!(stamp, uploaded_stamp, "the warm run did not hash again");
     let (hash, st) = stamp.trim_end().split_once(' ').expect("hash and stamp");
     assert!(
         hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit()),
