@@ -13,8 +13,13 @@
 //!   is refused, never recorded as new.
 //! - A line that cannot be parsed is skipped with a warning naming it; the rest of the file
 //!   still counts.
+//! - Lookups go through [`Known`], built once per parse: lines that name hosts literally are
+//!   found through a map, the others (patterns, negations, hashed names, with each salt's HMAC
+//!   state keyed once) are scanned. A fleet's known_hosts has a line per host, so a scan of
+//!   every line per connection cost each host time in proportion to the fleet.
 
 use crate::base64;
+use std::collections::HashMap;
 
 /// The first field of a line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,18 +148,118 @@ fn parse_hosts(field: &str) -> Result<Hosts, String> {
     Ok(Hosts::Patterns(pats))
 }
 
+type HmacSha1 = hmac::Hmac<sha1::Sha1>;
+
+#[cfg(test)]
 fn hmac_sha1(key: &[u8], msg: &[u8]) -> Vec<u8> {
     use hmac::Mac;
-    let mut m = hmac::Hmac::<sha1::Sha1>::new_from_slice(key).expect("HMAC takes any key");
+    let mut m = HmacSha1::new_from_slice(key).expect("HMAC takes any key");
     m.update(msg);
     m.finalize().into_bytes().to_vec()
 }
 
+/// Parsed entries (every file's, together, in order) with their lookup by name.
+pub struct Known {
+    entries: Vec<Entry>,
+    /// Lines whose names are all literal and none negated, by lower-cased name.
+    by_name: HashMap<String, Vec<usize>>,
+    /// Every other line, in order, with a hashed line's keyed HMAC state.
+    scanned: Vec<(usize, Option<HmacSha1>)>,
+    /// `@revoked` lines.
+    revoked: Vec<usize>,
+    /// The scanned lines that name a name, per name looked up (a connection looks its host
+    /// up twice, a campaign connects to a host several times; a hashed line costs an HMAC).
+    memo: std::sync::Mutex<HashMap<String, std::sync::Arc<[usize]>>>,
+}
+
+impl Known {
+    pub fn new(entries: Vec<Entry>) -> Known {
+        use hmac::Mac;
+        let mut by_name: HashMap<String, Vec<usize>> = HashMap::new();
+        let (mut scanned, mut revoked) = (Vec::new(), Vec::new());
+        for (i, e) in entries.iter().enumerate() {
+            if e.marker == Marker::Revoked {
+                revoked.push(i);
+            }
+            match &e.hosts {
+                Hosts::Patterns(pats)
+                    if pats.iter().all(|(neg, p)| !neg && !p.contains(['*', '?'])) =>
+                {
+                    for (_, p) in pats {
+                        let v = by_name.entry(p.clone()).or_default();
+                        if v.last() != Some(&i) {
+                            v.push(i);
+                        }
+                    }
+                }
+                Hosts::Patterns(_) => scanned.push((i, None)),
+                Hosts::Hashed { salt, .. } => scanned.push((
+                    i,
+                    Some(HmacSha1::new_from_slice(salt).expect("HMAC takes any key")),
+                )),
+            }
+        }
+        Known {
+            entries,
+            by_name,
+            scanned,
+            revoked,
+            memo: Default::default(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The lines (any marker) that name `name`, in file order.
+    fn naming(&self, name: &str) -> Vec<&Entry> {
+        let mut idx: Vec<usize> = self.by_name.get(name).cloned().unwrap_or_default();
+        if !self.scanned.is_empty() {
+            let memo = self
+                .memo
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(name)
+                .cloned();
+            let found = memo.unwrap_or_else(|| {
+                let found: std::sync::Arc<[usize]> = self
+                    .scanned
+                    .iter()
+                    .filter(|(i, k)| self.entries[*i].names(name, k.as_ref()))
+                    .map(|(i, _)| *i)
+                    .collect();
+                self.memo
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(name.to_string(), found.clone());
+                found
+            });
+            idx.extend(found.iter());
+        }
+        idx.sort_unstable();
+        idx.into_iter().map(|i| &self.entries[i]).collect()
+    }
+}
+
 impl Entry {
-    /// Does this line name `name` (a [`lookup_name`])?
-    pub fn names(&self, name: &str) -> bool {
+    /// Does this line name `name` (a [`lookup_name`])? `keyed`: the HMAC state of a hashed
+    /// line's salt, when it was prepared.
+    fn names(&self, name: &str, keyed: Option<&HmacSha1>) -> bool {
         match &self.hosts {
-            Hosts::Hashed { salt, mac } => hmac_sha1(salt, name.as_bytes()) == *mac,
+            Hosts::Hashed { salt, mac } => {
+                use hmac::Mac;
+                let mut m = match keyed {
+                    Some(k) => k.clone(),
+                    None => HmacSha1::new_from_slice(salt).expect("HMAC takes any key"),
+                };
+                m.update(name.as_bytes());
+                m.finalize().into_bytes().as_slice() == mac.as_slice()
+            }
             Hosts::Patterns(pats) => {
                 let mut positive = false;
                 for (neg, p) in pats {
@@ -188,20 +293,24 @@ pub enum Verdict {
     Unknown,
 }
 
-/// Looks `key` (an SSH public key blob) up for `name` in `entries` (every file's, together).
-pub fn verdict(entries: &[Entry], name: &str, key: &[u8]) -> Verdict {
-    if let Some(e) = entries
+/// Looks `key` (an SSH public key blob) up for `name` in `known` (every file's, together).
+pub fn verdict(known: &Known, name: &str, key: &[u8]) -> Verdict {
+    if let Some(e) = known
+        .revoked
         .iter()
-        .find(|e| e.marker == Marker::Revoked && e.key == key)
+        .map(|i| &known.entries[*i])
+        .find(|e| e.key == key)
     {
         return Verdict::Revoked {
             origin: e.origin.clone(),
         };
     }
     let ktype = blob_type(key).unwrap_or("");
-    let plain: Vec<&Entry> = entries
+    let naming = known.naming(name);
+    let plain: Vec<&Entry> = naming
         .iter()
-        .filter(|e| e.marker == Marker::None && e.names(name))
+        .copied()
+        .filter(|e| e.marker == Marker::None)
         .collect();
     if plain.iter().any(|e| e.key == key) {
         return Verdict::Known;
@@ -219,10 +328,7 @@ pub fn verdict(entries: &[Entry], name: &str, key: &[u8]) -> Verdict {
             origin: e.origin.clone(),
         };
     }
-    if let Some(e) = entries
-        .iter()
-        .find(|e| e.marker == Marker::CertAuthority && e.names(name))
-    {
+    if let Some(e) = naming.iter().find(|e| e.marker == Marker::CertAuthority) {
         return Verdict::CertAuthorityOnly {
             origin: e.origin.clone(),
         };
@@ -255,11 +361,12 @@ fn algorithms_of(key_type: &str) -> &'static [&'static str] {
 
 /// The host-key algorithm preference for `name`: the types recorded for it first (so the
 /// server picks a key the files can confirm, as OpenSSH does), then the other plain ones.
-pub fn algorithm_preference(entries: &[Entry], name: &str) -> String {
+pub fn algorithm_preference(known: &Known, name: &str) -> String {
     let mut order: Vec<&str> = Vec::new();
-    for e in entries
-        .iter()
-        .filter(|e| e.marker == Marker::None && e.names(name))
+    for e in known
+        .naming(name)
+        .into_iter()
+        .filter(|e| e.marker == Marker::None)
     {
         for a in algorithms_of(&e.key_type) {
             if !order.contains(a) {
@@ -292,10 +399,10 @@ mod tests {
     fn line(hosts: &str, k: &[u8]) -> String {
         format!("{hosts} {} {}", blob_type(k).unwrap(), base64::encode(k))
     }
-    fn ents(lines: &[String]) -> Vec<Entry> {
+    fn ents(lines: &[String]) -> Known {
         let (e, w) = parse(&lines.join("\n"), "kh");
         assert!(w.is_empty(), "{w:?}");
-        e
+        Known::new(e)
     }
 
     #[test]
@@ -360,7 +467,7 @@ mod tests {
         let ec = blob("ecdsa-sha2-nistp256", b"C");
         let e = ents(&[line("h", &ec), line("h", &rsa)]);
         assert!(algorithm_preference(&e, "h").starts_with("ecdsa-sha2-nistp256,rsa-sha2-512"));
-        assert!(algorithm_preference(&[], "h").starts_with("ssh-ed25519,"));
+        assert!(algorithm_preference(&Known::new(Vec::new()), "h").starts_with("ssh-ed25519,"));
     }
 
     #[test]
@@ -412,6 +519,175 @@ mod tests {
         assert_eq!(e[0].origin, "f:8");
         assert_eq!(w.len(), 5, "{w:?}");
         assert!(w[0].starts_with("f:1: skipped"));
-        assert_eq!(verdict(&e, "h", &k), Verdict::Known);
+        assert_eq!(verdict(&Known::new(e), "h", &k), Verdict::Known);
+    }
+
+    /// The lines naming `name`, found by scanning every line (what [`Known`] indexes).
+    fn scan<'a>(entries: &'a [Entry], name: &str) -> Vec<&'a Entry> {
+        entries.iter().filter(|e| e.names(name, None)).collect()
+    }
+
+    /// A fleet-like file: literal names (some several to a line, some on several lines),
+    /// patterns, negations, hashed names, @revoked and @cert-authority lines, mixed.
+    fn fleet_file(n: usize) -> (String, Vec<String>, Vec<Vec<u8>>) {
+        let keys: Vec<Vec<u8>> = (0..4u8)
+            .map(|i| {
+                blob(
+                    [
+                        "ssh-ed25519",
+                        "ssh-rsa",
+                        "ecdsa-sha2-nistp256",
+                        "ssh-ed25519",
+                    ][i as usize],
+                    &[i; 8],
+                )
+            })
+            .collect();
+        let mut lines = Vec::new();
+        let mut names = Vec::new();
+        for i in 0..n {
+            let name = format!("h{i}.example.org");
+            let k = &keys[i % 3];
+            match i % 7 {
+                0 => {
+                    let salt = [i as u8; 20];
+                    let mac = hmac_sha1(&salt, name.as_bytes());
+                    let hashed = format!("|1|{}|{}", base64::encode(&salt), base64::encode(&mac));
+                    lines.push(line(&hashed, k));
+                }
+                1 => lines.push(line(&format!("{},[{}]:2222", name.to_uppercase(), name), k)),
+                2 => {
+                    lines.push(line(&name, k));
+                    lines.push(line(&name, &keys[3]));
+                }
+                3 => lines.push(format!("@revoked {}", line(&name, &keys[3]))),
+                _ => lines.push(line(&format!("{name},10.0.{}.{}", i / 200, i % 200), k)),
+            }
+            names.push(name.clone());
+            names.push(format!("[{name}]:2222"));
+            names.push(format!("10.0.{}.{}", i / 200, i % 200));
+        }
+        lines.push(line("*.example.org,!h5*.example.org", &keys[1]));
+        lines.push(format!(
+            "@cert-authority {}",
+            line("*.ca.example.org", &keys[2])
+        ));
+        names.extend([
+            "x.ca.example.org".to_string(),
+            "nowhere".into(),
+            "h50.example.org".into(),
+        ]);
+        (lines.join("\n"), names, keys)
+    }
+
+    #[test]
+    fn the_index_finds_what_a_scan_of_every_line_finds() {
+        let (text, names, keys) = fleet_file(120);
+        let (entries, w) = parse(&text, "kh");
+        assert!(w.is_empty(), "{w:?}");
+        let known = Known::new(entries.clone());
+        assert!(known.by_name.len() > 120 && !known.scanned.is_empty());
+        for name in &names {
+            // twice: the second answer comes from the memo
+            for _ in 0..2 {
+                let got: Vec<&str> = known
+                    .naming(name)
+                    .iter()
+                    .map(|e| e.origin.as_str())
+                    .collect();
+                let want: Vec<&str> = scan(&entries, name)
+                    .iter()
+                    .map(|e| e.origin.as_str())
+                    .collect();
+                assert_eq!(got, want, "{name}");
+            }
+            for k in &keys {
+                let v = verdict(&known, name, k);
+                // the verdict of a scan, as the matcher had it before the index
+                let plain: Vec<&Entry> = scan(&entries, name)
+                    .into_iter()
+                    .filter(|e| e.marker == Marker::None)
+                    .collect();
+                let revoked = entries
+                    .iter()
+                    .any(|e| e.marker == Marker::Revoked && &e.key == k);
+                match &v {
+                    Verdict::Revoked { .. } => assert!(revoked),
+                    Verdict::Known => assert!(!revoked && plain.iter().any(|e| &e.key == k)),
+                    Verdict::Changed { origin } => assert_eq!(
+                        Some(origin.as_str()),
+                        plain
+                            .iter()
+                            .find(|e| e.key_type == blob_type(k).unwrap())
+                            .map(|e| e.origin.as_str())
+                    ),
+                    Verdict::OtherTypes { origin, .. } => {
+                        assert_eq!(
+                            Some(origin.as_str()),
+                            plain.first().map(|e| e.origin.as_str())
+                        )
+                    }
+                    Verdict::CertAuthorityOnly { .. } | Verdict::Unknown => {
+                        assert!(plain.is_empty())
+                    }
+                }
+            }
+        }
+        // a few outcomes pinned: a host's own upper-case line, the wildcard line for another
+        // key type, the same but excluded by the negation, a port line
+        assert_eq!(verdict(&known, "h8.example.org", &keys[2]), Verdict::Known);
+        assert_eq!(verdict(&known, "h8.example.org", &keys[1]), Verdict::Known);
+        assert!(matches!(
+            verdict(&known, "h50.example.org", &keys[1]),
+            Verdict::OtherTypes { .. }
+        ));
+        assert_eq!(
+            verdict(&known, "[h8.example.org]:2222", &keys[2]),
+            Verdict::Known
+        );
+        assert_eq!(verdict(&known, "nowhere", &keys[0]), Verdict::Unknown);
+        assert!(algorithm_preference(&known, "h1.example.org").starts_with("rsa-sha2-512"));
+    }
+
+    /// Benchmark, not a test of speed (its own command: `cargo test --release --lib
+    /// known_hosts_lookup_cost -- --ignored --nocapture`): a host's two lookups against a
+    /// 1000-line file, plain and hashed.
+    #[test]
+    #[ignore]
+    fn known_hosts_lookup_cost() {
+        let k = blob("ssh-ed25519", &[7; 32]);
+        for hashed in [false, true] {
+            let text: Vec<String> = (0..1000)
+                .map(|i| {
+                    let name = format!("10.79.{}.{}", i / 250, i % 250);
+                    if hashed {
+                        let salt = [i as u8; 20];
+                        let mac = hmac_sha1(&salt, name.as_bytes());
+                        line(
+                            &format!("|1|{}|{}", base64::encode(&salt), base64::encode(&mac)),
+                            &k,
+                        )
+                    } else {
+                        line(&name, &k)
+                    }
+                })
+                .collect();
+            let (entries, _) = parse(&text.join("\n"), "kh");
+            let known = Known::new(entries.clone());
+            let t = std::time::Instant::now();
+            for i in 0..1000 {
+                let name = format!("10.79.{}.{}", i / 250, i % 250);
+                let _ = algorithm_preference(&known, &name);
+                assert_eq!(verdict(&known, &name, &k), Verdict::Known);
+            }
+            let indexed = t.elapsed() / 1000;
+            let t = std::time::Instant::now();
+            for i in 0..1000 {
+                let name = format!("10.79.{}.{}", i / 250, i % 250);
+                assert_eq!(scan(&entries, &name).len() + scan(&entries, &name).len(), 2);
+            }
+            let scanned = t.elapsed() / 1000;
+            println!("1000 lines, hashed {hashed}: per host {indexed:?} (every line scanned twice: {scanned:?})");
+        }
     }
 }

@@ -8,7 +8,7 @@
 //! process-wide lock, `[host]:port` for ports other than 22). A host with keys of another type
 //! only, or covered only by `@cert-authority`, is refused under every policy but off.
 
-use super::hostfile::{self, Entry, Verdict};
+use super::hostfile::{self, Entry, Known, Verdict};
 use crate::base64::encode as base64;
 use crate::targets::HostKeyPolicy;
 use ssh2::Session;
@@ -144,7 +144,7 @@ pub struct Cache {
 struct Parsed {
     files: Vec<PathBuf>,
     stamps: Vec<Option<(u64, i128, u64)>>,
-    entries: std::sync::Arc<Vec<Entry>>,
+    known: std::sync::Arc<Known>,
 }
 
 fn stamp(f: &Path) -> Option<(u64, i128, u64)> {
@@ -158,43 +158,43 @@ fn stamp(f: &Path) -> Option<(u64, i128, u64)> {
 }
 
 impl Cache {
-    /// [`load`] of `files`, parsed once while they do not change.
-    pub fn load(&self, files: &[PathBuf]) -> Result<std::sync::Arc<Vec<Entry>>, KeyProblem> {
+    /// [`load`] of `files`, parsed and indexed once while they do not change.
+    pub fn load(&self, files: &[PathBuf]) -> Result<std::sync::Arc<Known>, KeyProblem> {
         let stamps: Vec<_> = files.iter().map(|f| stamp(f)).collect();
         let mut parsed = self.parsed.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(p) = parsed
             .iter()
             .find(|p| p.files == files && p.stamps == stamps)
         {
-            return Ok(p.entries.clone());
+            return Ok(p.known.clone());
         }
         // parsed under the lock: the connections waiting here would each parse it again
-        let entries = std::sync::Arc::new(load(files)?);
+        let known = std::sync::Arc::new(Known::new(load(files)?));
         parsed.retain(|p| p.files != files);
         parsed.push(Parsed {
             files: files.to_vec(),
             stamps,
-            entries: entries.clone(),
+            known: known.clone(),
         });
-        Ok(entries)
+        Ok(known)
     }
 }
 
 /// Before the handshake: offer only plain host-key algorithms, the types recorded for
 /// `host:port` first.
-pub fn steer(sess: &Session, entries: &[Entry], host: &str, port: u16) -> Result<(), String> {
-    let prefs = hostfile::algorithm_preference(entries, &hostfile::lookup_name(host, port));
+pub fn steer(sess: &Session, known: &Known, host: &str, port: u16) -> Result<(), String> {
+    let prefs = hostfile::algorithm_preference(known, &hostfile::lookup_name(host, port));
     sess.method_pref(ssh2::MethodType::HostKey, &prefs)
         .map_err(|e| format!("setting host-key algorithms {prefs}: {}", e.message()))
 }
 
 /// Checks the key blob a host offered (`None`: it offered none) for `host:port` against
-/// `entries` (from [`load`] of `files`, the first of which records new keys).
+/// `known` (from [`load`] of `files`, the first of which records new keys).
 pub fn check(
     key: Option<&[u8]>,
     host: &str,
     port: u16,
-    entries: &[Entry],
+    known: &Known,
     files: &[PathBuf],
     policy: HostKeyPolicy,
 ) -> Result<(), KeyProblem> {
@@ -203,7 +203,7 @@ pub fn check(
     }
     let key = key.ok_or_else(|| KeyProblem::Other("the host sent no host key".into()))?;
     let fp = || fingerprint(key);
-    match hostfile::verdict(entries, &hostfile::lookup_name(host, port), key) {
+    match hostfile::verdict(known, &hostfile::lookup_name(host, port), key) {
         Verdict::Known => Ok(()),
         Verdict::Revoked { origin } => Err(KeyProblem::Revoked {
             fingerprint: fp(),
@@ -280,12 +280,12 @@ mod tests {
         )
         .unwrap();
         let files = vec![user.clone(), global.clone()];
-        let e = load(&files).unwrap();
+        let e = Known::new(load(&files).unwrap());
         check(Some(&k), "h", 2200, &e, &files, HostKeyPolicy::AcceptNew).unwrap();
         let text = std::fs::read_to_string(&user).unwrap();
         assert_eq!(text, format!("[h]:2200 ssh-ed25519 {}\n", base64(&k)));
         // now known on that port, unknown on 22 under strict
-        let e = load(&files).unwrap();
+        let e = Known::new(load(&files).unwrap());
         check(Some(&k), "h", 2200, &e, &files, HostKeyPolicy::Strict).unwrap();
         assert!(matches!(
             check(Some(&k), "h", 22, &e, &files, HostKeyPolicy::Strict),

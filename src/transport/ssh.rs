@@ -380,7 +380,7 @@ fn open_hop(
     let left = remaining(deadline);
     sess.set_timeout(ms(left));
     let entries = match t.host_key_policy {
-        HostKeyPolicy::Off => Arc::new(Vec::new()),
+        HostKeyPolicy::Off => Arc::new(super::hostfile::Known::new(Vec::new())),
         _ => ctx
             .known_hosts
             .load(&t.known_hosts)
