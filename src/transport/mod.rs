@@ -9,6 +9,7 @@ pub mod gate;
 pub mod hostfile;
 pub mod input;
 pub mod jump;
+mod keyfile;
 pub mod known_hosts;
 mod libssh;
 pub mod local;

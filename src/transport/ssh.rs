@@ -18,7 +18,6 @@ use super::{io_fail, ExecLimits, ExecOutput, Session, TransportError};
 use crate::secret::Secret;
 use crate::targets::{Hop, HostKeyPolicy, SshTarget};
 use std::collections::HashMap;
-use std::io::Read;
 use std::net::{TcpStream, ToSocketAddrs};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
@@ -37,6 +36,7 @@ pub struct SshContext {
     /// One shared connection per jump-host chain (see [`jump::Mux`]).
     jumps: Mutex<HashMap<String, Arc<Mutex<JumpState>>>>,
     known_hosts: known_hosts::Cache,
+    keys: super::keyfile::KeyFiles,
 }
 
 impl SshContext {
@@ -49,6 +49,7 @@ impl SshContext {
             passphrases: Mutex::new(HashMap::new()),
             jumps: Mutex::new(HashMap::new()),
             known_hosts: known_hosts::Cache::default(),
+            keys: Default::default(),
         }
     }
 
@@ -229,38 +230,6 @@ fn arp_unanswered(ip: &std::net::IpAddr) -> bool {
     })
 }
 
-/// Is this OpenSSH private key file encrypted (needs a passphrase)?
-fn key_is_encrypted(path: &Path) -> std::io::Result<bool> {
-    let mut text = String::new();
-    std::fs::File::open(path)?
-        .take(256 << 10)
-        .read_to_string(&mut text)?;
-    if text.contains("ENCRYPTED") {
-        return Ok(true);
-    }
-    let Some(body) = text
-        .split("-----BEGIN OPENSSH PRIVATE KEY-----")
-        .nth(1)
-        .and_then(|b| b.split("-----END").next())
-    else {
-        return Ok(false);
-    };
-    let raw = crate::base64::decode(body).unwrap_or_default();
-    let magic = b"openssh-key-v1\0";
-    if raw.len() < magic.len() + 4 || &raw[..magic.len()] != magic {
-        return Ok(false);
-    }
-    let n = u32::from_be_bytes(
-        raw[magic.len()..magic.len() + 4]
-            .try_into()
-            .expect("4 bytes"),
-    ) as usize;
-    let cipher = raw
-        .get(magic.len() + 4..magic.len() + 4 + n)
-        .unwrap_or(b"none");
-    Ok(cipher != b"none")
-}
-
 fn authenticate(
     sess: &ssh2::Session,
     hop: &Hop,
@@ -340,8 +309,15 @@ fn try_key_files(
         if !bound(sess, deadline) {
             break;
         }
-        let pass = match key_is_encrypted(key) {
-            Ok(true) => match ctx.passphrase(key) {
+        let file = match ctx.keys.get(key) {
+            Ok(f) => f,
+            Err(e) => {
+                tried.push(format!("{} ({e})", key.display()));
+                continue;
+            }
+        };
+        let pass = match file.encrypted {
+            true => match ctx.passphrase(key) {
                 Some(p) => Some(p),
                 None => {
                     tried.push(format!(
@@ -351,13 +327,16 @@ fn try_key_files(
                     continue;
                 }
             },
-            Ok(false) => None,
-            Err(e) => {
-                tried.push(format!("{} ({e})", key.display()));
-                continue;
-            }
+            false => None,
         };
-        match sess.userauth_pubkey_file(&hop.user, None, key, pass.as_ref().map(|p| p.expose())) {
+        // from memory, with its public key: libssh2 would decode the private key once more
+        // to derive it (super::keyfile)
+        match sess.userauth_pubkey_memory(
+            &hop.user,
+            file.public.as_deref(),
+            file.private.expose(),
+            pass.as_ref().map(|p| p.expose()),
+        ) {
             Ok(()) if sess.authenticated() => return true,
             Ok(()) => tried.push(format!("{} (partial success only)", key.display())),
             Err(e) => tried.push(format!("{} ({})", key.display(), e.message())),

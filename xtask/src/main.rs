@@ -228,6 +228,8 @@ fn test() {
             "--test",
             "host_keys",
             "--test",
+            "key_files",
+            "--test",
             "restart_campaign",
             "--test",
             "reboot_campaign",
