@@ -380,7 +380,8 @@ pub fn commands(r: &Planned, systemctl: &str) -> Vec<Vec<String>> {
 fn scan_options(a: &ModuleArgs) -> Result<Options, String> {
     let mut opts = Options::default();
     if let Some(r) = &a.rules {
-        opts.rules = RuleSet::with_user_file("option \"rules\"", r).map_err(|e| e.to_string())?;
+        opts.rules =
+            Some(RuleSet::with_user_file("option \"rules\"", r).map_err(|e| e.to_string())?);
     }
     for re in &a.ignore {
         opts.ignore

@@ -13,7 +13,7 @@ use crate::packages::Index;
 use crate::report::{
     self, Container, FileKind, Service, ServiceKind, Session, SessionKind, StaleFile, Unattributed,
 };
-use crate::rules::{Facts, Method, Policy, RuleSet};
+use crate::rules::{Facts, Method, Policy, Rules};
 use std::collections::{BTreeMap, HashMap};
 
 /// What the scanner keeps of every process, stale or not (for the parent walk).
@@ -46,7 +46,7 @@ pub struct StaleProc {
 pub struct Context<'a> {
     pub systemd: bool,
     pub root_pidns: Option<u64>,
-    pub rules: &'a RuleSet,
+    pub rules: &'a Rules<'a>,
     pub tree: &'a HashMap<i32, Node>,
     pub packages: &'a Index,
     pub user_name: &'a dyn Fn(u32) -> String,
@@ -332,7 +332,7 @@ fn apply_rules(p: &StaleProc, mut target: Target, ctx: &Context) -> (Target, Rul
         user: &p.user,
         cmdline: &cmdline,
     };
-    let Some(rule) = ctx.rules.find(&facts) else {
+    let Some(rule) = ctx.rules.get().find(&facts) else {
         return (target, ruled);
     };
     ruled = Ruled {
@@ -525,7 +525,7 @@ mod tests {
         tree: &HashMap<i32, Node>,
         packages: &Index,
     ) -> Groups {
-        let rules = RuleSet::defaults();
+        let rules = Rules::new(None);
         let name = |uid: u32| {
             if uid == 0 {
                 "root".to_string()

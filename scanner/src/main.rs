@@ -104,7 +104,7 @@ fn main() {
                 let v = value(&mut args, &a);
                 format = Format::parse(&v).unwrap_or_else(|| fail(exit::USAGE, &format!("unknown format {v:?}; expected human, json, batch, nagios or openmetrics")));
             }
-            "--rules" => opts.rules = read_rules(&value(&mut args, &a)),
+            "--rules" => opts.rules = Some(read_rules(&value(&mut args, &a))),
             "--ignore" => {
                 let v = value(&mut args, &a);
                 let re = regex_lite::Regex::new(&v).unwrap_or_else(|e| {

@@ -126,6 +126,36 @@ pub struct RuleSet {
     pub ignore_paths: Vec<Regex>,
 }
 
+/// The rules a scan classifies with: the given set, or the built-in rules, parsed at their
+/// first use. A host with nothing stale never needs them, and parsing them (YAML, regexes) was
+/// half of the scanner's own work on such a host. The built-in rules add no ignore patterns
+/// (a unit test holds it), so a scan reads those from the given set alone.
+pub struct Rules<'a> {
+    given: Option<&'a RuleSet>,
+    builtin: std::cell::OnceCell<RuleSet>,
+}
+
+impl<'a> Rules<'a> {
+    pub fn new(given: Option<&'a RuleSet>) -> Self {
+        Rules {
+            given,
+            builtin: std::cell::OnceCell::new(),
+        }
+    }
+
+    pub fn get(&self) -> &RuleSet {
+        match self.given {
+            Some(r) => r,
+            None => self.builtin.get_or_init(RuleSet::defaults),
+        }
+    }
+
+    /// The ignore patterns the rules add to the scan's filters.
+    pub fn ignore_paths(&self) -> &[Regex] {
+        self.given.map_or(&[], |r| &r.ignore_paths)
+    }
+}
+
 impl RuleSet {
     /// The built-in rules alone.
     pub fn defaults() -> RuleSet {
@@ -242,6 +272,25 @@ fn line_of_rule(text: &str, name: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn built_in_rules_are_parsed_at_first_use_and_add_no_ignore_patterns() {
+        // a scan takes its ignore patterns from the given rules alone (Rules::ignore_paths):
+        // an ignore pattern added to the built-in file would be silently skipped
+        assert!(RuleSet::defaults().ignore_paths.is_empty());
+        let r = Rules::new(None);
+        assert!(r.ignore_paths().is_empty());
+        assert!(r.builtin.get().is_none(), "not parsed before use");
+        assert!(!r.get().rules.is_empty());
+        assert!(r.builtin.get().is_some());
+        let mine =
+            RuleSet::with_user_file("u", "version: 1\ndefaults: false\nignore_paths: ['^/x/']\n")
+                .unwrap();
+        let r = Rules::new(Some(&mine));
+        assert_eq!(r.ignore_paths().len(), 1);
+        assert!(r.get().rules.is_empty());
+        assert!(r.builtin.get().is_none());
+    }
 
     #[test]
     fn defaults_parse_and_match_octopuce_cases() {

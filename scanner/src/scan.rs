@@ -13,7 +13,7 @@ use crate::kernel;
 use crate::packages::{self, Index};
 use crate::procread::{self, ProcDir, ReadError, RealProbe};
 use crate::report::{HostInfo, Init, Reboot, Report, ScannerInfo, SCHEMA_VERSION};
-use crate::rules::RuleSet;
+use crate::rules::{RuleSet, Rules};
 use regex_lite::Regex;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -24,7 +24,8 @@ pub struct Options {
     pub proc_root: PathBuf,
     /// The host's root for `/boot`, `/etc`, `/var/lib/dpkg`, `/run` (`/`).
     pub host_root: PathBuf,
-    pub rules: RuleSet,
+    /// The rules (`--rules`); `None`: the built-in ones ([`Rules`]: parsed when first needed).
+    pub rules: Option<RuleSet>,
     /// Extra ignore regexes (`--ignore`).
     pub ignore: Vec<Regex>,
     /// Use the built-in ignore lists (off with `--all`).
@@ -41,7 +42,7 @@ impl Default for Options {
         Options {
             proc_root: "/proc".into(),
             host_root: "/".into(),
-            rules: RuleSet::defaults(),
+            rules: None,
             ignore: vec![],
             builtin_filters: true,
             packages: true,
@@ -312,7 +313,8 @@ pub fn scan(opts: &Options) -> Result<Report, ScanError> {
     } else {
         -1
     };
-    let mut user_rx = opts.rules.ignore_paths.clone();
+    let rules = Rules::new(opts.rules.as_ref());
+    let mut user_rx = rules.ignore_paths().to_vec();
     user_rx.extend(opts.ignore.iter().cloned());
     let filters = Filters::new(user_rx, opts.builtin_filters);
 
@@ -443,7 +445,7 @@ pub fn scan(opts: &Options) -> Result<Report, ScanError> {
     let ctx = Context {
         systemd,
         root_pidns,
-        rules: &opts.rules,
+        rules: &rules,
         tree: &tree,
         packages: &index,
         user_name: &user_name,
