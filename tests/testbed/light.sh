@@ -4,7 +4,8 @@
 # An endpoint is sshd alone, as PID 1 of its own PID namespace, in its own network namespace
 # (one address on the bridge ${P}br2, 10.79.0.0/16, this machine at 10.79.0.1), in its own
 # mount namespace on an overlay of the testbed image (so /proc shows only the endpoint's own
-# processes: a bounded /proc to scan, and writes stay in the endpoint). No PAM, no systemd: cron
+# processes: a bounded /proc to scan, and writes stay in the endpoint), pivoted into it with
+# the rest of this machine's mounts detached (its mount table is its own). No PAM, no systemd: cron
 # runs as a sysv service (its init script logs each run to /var/log/fr-cron-runs). Killing sshd
 # ends the namespaces, and with them the mounts.
 #
@@ -75,9 +76,15 @@ light_one() { # start endpoint E (in the background); its nspawn-free namespaces
     mount -t overlay light -o lowerdir=$2,upperdir=$d/upper,workdir=$d/work $m || exit 1
     mount -t proc proc $m/proc && mount --rbind /dev $m/dev && mount -t tmpfs -o mode=755 run $m/run \
       && mount -t tmpfs -o mode=1777 tmp $m/tmp || exit 1
-    mkdir -p $m/run/sshd $m/run/lock
-    chroot $m /etc/init.d/cron start >/dev/null 2>&1
-    exec chroot $m /usr/sbin/sshd -D -e' sh $d $ROOTFS $e >$d/log 2>&1 </dev/null &
+    mkdir -p $m/run/sshd $m/run/lock $m/run/oldroot
+    # the root of the endpoint becomes the overlay and the rest of the mount tree of this
+    # machine is detached: its namespace then holds its own mounts alone, as a host does (a
+    # copy of the tree of this machine holds every netns mount made before it, ~N at N
+    # endpoints, and reading /proc/self/mountinfo walks hidden mounts too: a per-host cost
+    # growing with the fleet). No single quote in this script: it is quoted in one.
+    cd $m && pivot_root . run/oldroot && umount -l /run/oldroot && rmdir /run/oldroot || exit 1
+    /etc/init.d/cron start >/dev/null 2>&1
+    exec /usr/sbin/sshd -D -e' sh $d $ROOTFS $e >$d/log 2>&1 </dev/null &
   echo $! > $d/pid
 }
 
