@@ -136,10 +136,12 @@ fn dir_expr(cfg: &DeliveryConfig) -> String {
 /// resolved to its physical path, it must be a directory of the running user with mode
 /// `drwx------`, and every directory above it must belong to root or that user and be writable
 /// by nobody else (unless sticky, like /tmp). One `ls -ldni` of the chain checks it, read in
-/// the script's own shell (a here-document: no subshell per line); "the running user" is the
-/// shell's `test -O` (owned by the effective user id: no process, no `/proc`). Then the file
-/// hashed is the file run: nobody else can rewrite it between the hash and the exec. An upload
-/// is written with noclobber.
+/// the script's own shell (a here-document: no subshell per line); the user id comes from
+/// `/proc/self/status` (no process). Every check reads that one listing: not `test -O`, which
+/// stats the path again and follows a symbolic link that another user's entry in a sticky
+/// parent (`/tmp/x`) may have become since `ls` listed it. Then the file hashed is the file
+/// run: nobody else can rewrite it between the hash and the exec. An upload is written with
+/// noclobber.
 ///
 /// Warm runs skip the hash when `<file>.ok` holds it with a stamp of the file equal to the
 /// file's now: with GNU ls, the same `ls` lists the cached copy too, with its inode, size and
@@ -189,6 +191,9 @@ unsafe() {{ printf '{LINE_UNSAFE}%s\n' "$1"; exit {EXIT_UNSAFE_DIR}; }}
 [ -d "$d" ] || mkdir -p "$d" 2>/dev/null
 cd -P "$d" 2>/dev/null || unsafe "cannot create or enter the cache directory $d"
 d=$PWD
+me=
+while read -r k _ e _; do [ "$k" = Uid: ] && me=$e && break; done </proc/self/status
+[ -n "$me" ] || unsafe "cannot read the user id from /proc/self/status"
 set -- "$d"
 p=$d
 while [ -n "$p" ] && [ "$p" != / ]; do p=${{p%/*}}; set -- "$@" "${{p:-/}}"; p=${{p:-/}}; done
@@ -206,10 +211,10 @@ while if [ -n "$g" ]; then read -r li lm _ lu _ lz lt ln; else read -r li lm _ l
   case $ln in "$f"|"$f -> "*) case $lm in -*) st="$li:$lz:$lt" ;; esac; continue ;; esac
   if [ "$ln" = "$d" ]; then
     case $lm in drwx------|drwx------.) ;; *) unsafe "$ln has mode $lm, not drwx------" ;; esac
-    [ -O "$ln" ] || unsafe "$ln belongs to uid $lu, not to the running user"
+    [ "$lu" = "$me" ] || unsafe "$ln belongs to uid $lu, not to the running uid $me"
   else
     case $lm in d*) ;; *) unsafe "$ln is not a directory ($lm)" ;; esac
-    [ "$lu" = 0 ] || [ -O "$ln" ] || unsafe "$ln belongs to uid $lu (neither root nor the running user)"
+    [ "$lu" = 0 ] || [ "$lu" = "$me" ] || unsafe "$ln belongs to uid $lu (neither root nor the running uid $me)"
     case $lm in ?????w*|????????w*) case $lm in *t|*t.|*t+|*T|*T.|*T+) ;; *) unsafe "$ln is writable by others ($lm)" ;; esac ;; esac
   fi
   c=$((c+1))

@@ -61,10 +61,25 @@ pub fn lookup_name(host: &str, port: u16) -> String {
     }
 }
 
+/// A `uint32` from the front of `r` (SSH wire format, RFC 4251), which moves past it.
+pub(crate) fn wire_u32(r: &mut &[u8]) -> Option<u32> {
+    let n = u32::from_be_bytes(r.get(..4)?.try_into().ok()?);
+    *r = &r[4..];
+    Some(n)
+}
+
+/// A `string` (length-prefixed bytes) from the front of `r`, which moves past it.
+pub(crate) fn wire_string<'a>(r: &mut &'a [u8]) -> Option<&'a [u8]> {
+    let mut rest = *r;
+    let n = wire_u32(&mut rest)? as usize;
+    let s = rest.get(..n)?;
+    *r = &rest[n..];
+    Some(s)
+}
+
 /// The algorithm name at the start of an SSH public key blob.
-pub fn blob_type(blob: &[u8]) -> Option<&str> {
-    let n = u32::from_be_bytes(blob.get(..4)?.try_into().ok()?) as usize;
-    let t = blob.get(4..4usize.checked_add(n)?)?;
+pub fn blob_type(mut blob: &[u8]) -> Option<&str> {
+    let t = wire_string(&mut blob)?;
     std::str::from_utf8(t)
         .ok()
         .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_graphic()))

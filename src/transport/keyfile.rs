@@ -9,6 +9,8 @@
 //! of the private section, so it is read from there (it is the private key's own: a `FILE.pub`
 //! could be stale); for an older PEM key libssh2 derives it as before.
 
+use super::hostfile::{wire_string, wire_u32};
+use super::{file_stamp, FileStamp};
 use crate::base64;
 use crate::secret::Secret;
 use std::collections::HashMap;
@@ -31,24 +33,13 @@ pub struct KeyFile {
 /// Identity files read in this run, each while its size, modification time and inode stay.
 #[derive(Default)]
 pub struct KeyFiles {
-    read: Mutex<HashMap<PathBuf, (Stamp, Arc<KeyFile>)>>,
-}
-
-type Stamp = (u64, i128, u64);
-
-fn stamp(m: &std::fs::Metadata) -> Stamp {
-    use std::os::unix::fs::MetadataExt;
-    (
-        m.len(),
-        i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
-        m.ino(),
-    )
+    read: Mutex<HashMap<PathBuf, (FileStamp, Arc<KeyFile>)>>,
 }
 
 impl KeyFiles {
     /// `path`, read once while it does not change.
     pub fn get(&self, path: &Path) -> std::io::Result<Arc<KeyFile>> {
-        let now = stamp(&std::fs::metadata(path)?);
+        let now = file_stamp(&std::fs::metadata(path)?);
         let mut read = self.read.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((s, k)) = read.get(path) {
             if *s == now {
@@ -109,26 +100,12 @@ fn openssh_header(text: &str) -> Option<OpensshHeader> {
         .next()?;
     let raw = base64::decode(body)?;
     let mut r = raw.strip_prefix(b"openssh-key-v1\0".as_slice())?;
-    let mut string = || -> Option<Vec<u8>> {
-        let n = u32::from_be_bytes(r.get(..4)?.try_into().ok()?) as usize;
-        let s = r.get(4..4usize.checked_add(n)?)?.to_vec();
-        r = &r[4 + n..];
-        Some(s)
-    };
-    let cipher = String::from_utf8(string()?).ok()?;
-    let _kdf = string()?;
-    let _kdf_options = string()?;
-    let keys = {
-        let mut count = || -> Option<u32> {
-            let n = u32::from_be_bytes(r.get(..4)?.try_into().ok()?);
-            r = &r[4..];
-            Some(n)
-        };
-        count()?
-    };
+    let cipher = String::from_utf8(wire_string(&mut r)?.to_vec()).ok()?;
+    let _kdf = wire_string(&mut r)?;
+    let _kdf_options = wire_string(&mut r)?;
+    let keys = wire_u32(&mut r)?;
     let public = if keys >= 1 {
-        let n = u32::from_be_bytes(r.get(..4)?.try_into().ok()?) as usize;
-        r.get(4..4usize.checked_add(n)?).map(<[u8]>::to_vec)
+        wire_string(&mut r).map(<[u8]>::to_vec)
     } else {
         None
     };

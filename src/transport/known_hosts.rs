@@ -143,24 +143,17 @@ pub struct Cache {
 
 struct Parsed {
     files: Vec<PathBuf>,
-    stamps: Vec<Option<(u64, i128, u64)>>,
+    stamps: Vec<Option<super::FileStamp>>,
     known: std::sync::Arc<Known>,
-}
-
-fn stamp(f: &Path) -> Option<(u64, i128, u64)> {
-    use std::os::unix::fs::MetadataExt;
-    let m = std::fs::metadata(f).ok()?;
-    Some((
-        m.len(),
-        i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
-        m.ino(),
-    ))
 }
 
 impl Cache {
     /// [`load`] of `files`, parsed and indexed once while they do not change.
     pub fn load(&self, files: &[PathBuf]) -> Result<std::sync::Arc<Known>, KeyProblem> {
-        let stamps: Vec<_> = files.iter().map(|f| stamp(f)).collect();
+        let stamps: Vec<_> = files
+            .iter()
+            .map(|f| std::fs::metadata(f).ok().map(|m| super::file_stamp(&m)))
+            .collect();
         let mut parsed = self.parsed.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(p) = parsed
             .iter()

@@ -22,6 +22,20 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// What says a local file (known_hosts, an identity file) is unchanged since it was read:
+/// size, modification time in ns, inode.
+pub(crate) type FileStamp = (u64, i128, u64);
+
+/// The [`FileStamp`] of a file's metadata.
+pub(crate) fn file_stamp(m: &std::fs::Metadata) -> FileStamp {
+    use std::os::unix::fs::MetadataExt;
+    (
+        m.len(),
+        i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
+        m.ino(),
+    )
+}
+
 /// Limits of one command.
 #[derive(Debug, Clone, Copy)]
 pub struct ExecLimits {
