@@ -187,6 +187,21 @@ pub fn run_script(set: &ScannerSet, cfg: &DeliveryConfig, rules_len: usize) -> S
     s.push_str(&format!(
         r#"umask 077
 unsafe() {{ printf '{LINE_UNSAFE}%s\n' "$1"; exit {EXIT_UNSAFE_DIR}; }}
+# st= the stamp of the cached copy $f: inode:size:ctime in ns from GNU ls ($g set), else
+# BusyBox stat's device:inode:size:mtime:ctime; empty when it cannot be taken
+stamp() {{
+  st=
+  if [ -n "$g" ]; then
+    x=$(export LC_ALL=C; exec ls -ldni --time-style=+%s.%N -c "$f" 2>/dev/null </dev/null)
+    [ -n "$x" ] || return 0
+    read -r li lm _ lu _ lz lt ln <<EOF
+$x
+EOF
+    case $lm in -*) [ "$ln" != "$f" ] || st="$li:$lz:$lt" ;; esac
+  else
+    st=$(stat -c '%d:%i:%s:%.9Y:%.9Z' "$f" </dev/null 2>/dev/null) || st=
+  fi
+}}
 [ ! -h "$d" ] || unsafe "$d is a symbolic link"
 [ -d "$d" ] || mkdir -p "$d" 2>/dev/null
 cd -P "$d" 2>/dev/null || unsafe "cannot create or enter the cache directory $d"
@@ -229,7 +244,7 @@ EOF
     // size, modification and change times: any write changes them) stands for the hash
     s.push_str(&format!(
         "if [ -f \"$f\" ] && [ ! -h \"$f\" ]; then\n  \
-         [ -n \"$g\" ] || st=$(stat -c '%d:%i:%s:%.9Y:%.9Z' \"$f\" </dev/null 2>/dev/null) || st=\n  \
+         [ -n \"$g\" ] || stamp\n  \
          v=; [ -z \"$st\" ] || read -r v 2>/dev/null <\"$f.ok\"\n  \
          if [ -n \"$st\" ] && [ \"$v\" = \"$h $st\" ]; then printf '{LINE_RUN}\\n'; exec \"$f\" {args}; fi\n  \
          s=$(sha256sum \"$f\" </dev/null 2>/dev/null)\n  \
@@ -258,16 +273,7 @@ EOF
         "s=$(sha256sum \"$t\" </dev/null 2>/dev/null)\n\
          [ \"${{s%% *}}\" = \"$h\" ] || {{ rm -f \"$t\"; exit {EXIT_VERIFY_FAILED}; }}\n\
          chmod 700 \"$t\" && mv -f \"$t\" \"$f\" || {{ rm -f \"$t\"; exit {EXIT_UPLOAD_FAILED}; }}\n\
-         st=\n\
-         if [ -n \"$g\" ]; then\n  \
-         x=$(export LC_ALL=C; exec ls -ldni --time-style=+%s.%N -c \"$f\" 2>/dev/null </dev/null)\n  \
-         if [ -n \"$x\" ]; then\n    \
-         read -r li lm _ lu _ lz lt ln <<EOF\n$x\nEOF\n    \
-         case $lm in -*) [ \"$ln\" != \"$f\" ] || st=\"$li:$lz:$lt\" ;; esac\n  \
-         fi\n\
-         else\n  \
-         st=$(stat -c '%d:%i:%s:%.9Y:%.9Z' \"$f\" </dev/null 2>/dev/null) || st=\n\
-         fi\n\
+         stamp\n\
          [ -z \"$st\" ] || printf '%s\\n' \"$h $st\" >|\"$f.ok\" 2>/dev/null\n\
          exec \"$f\" {args}\n"
     ));
