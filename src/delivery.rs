@@ -135,8 +135,10 @@ fn dir_expr(cfg: &DeliveryConfig) -> String {
 /// The cache directory is trusted only when nobody else can change what is in it (review H6):
 /// resolved to its physical path, it must be a directory of the running user with mode
 /// `drwx------`, and every directory above it must belong to root or that user and be writable
-/// by nobody else (unless sticky, like /tmp). One `ls -ldni` of the chain checks it, read in
-/// the script's own shell (a here-document: no subshell per line); the user id comes from
+/// by nobody else (unless sticky, like /tmp). One `ls -ldni` of the chain checks it, split
+/// into lines and fields in the script's own shell's memory (`IFS`, `set --`: no subshell, and
+/// no `read` of a here-document, which bash reads from a pipe one byte per system call); the
+/// user id comes from
 /// `/proc/self/status` (no process). Every check reads that one listing: not `test -O`, which
 /// stats the path again and follows a symbolic link that another user's entry in a sticky
 /// parent (`/tmp/x`) may have become since `ls` listed it. Then the file hashed is the file
@@ -216,27 +218,40 @@ f="$d/$b"
 # GNU ls lists the chain and the cached copy in one process, with the copy's stamp (inode,
 # size, change time in ns); BusyBox ls has no --time-style: the chain alone, and `stat` below.
 # ls -n columns: inode mode links uid gid size DATE name, DATE one field (GNU) or three.
-# `exec` spares the command substitution a second fork; the lines are read by the script's
-# own shell through a here-document (no subshell per line).
+# `exec` spares the command substitution a second fork; the lines and their fields are split
+# in memory (IFS, set --); a name keeps its spaces: it is what follows the date, whose first
+# field ($7: GNU's seconds.nanoseconds, BusyBox's month) is the first field of the line with a
+# dot or a letter after the mode. A line misread that way names no entry of the chain: refused.
 g=1
 r=$(export LC_ALL=C; exec ls -ldni --time-style=+%s.%N -c "$@" "$f" 2>/dev/null </dev/null)
 [ -n "$r" ] || {{ g=; r=$(export LC_ALL=C; exec ls -ldni "$@" 2>/dev/null </dev/null); }}
-c=0; st=
-while if [ -n "$g" ]; then read -r li lm _ lu _ lz lt ln; else read -r li lm _ lu _ lz _ _ _ ln; fi; do
+k=$#; c=0; st=; sd=
+set -f
+IFS='
+'
+for x in $r; do
+  IFS=' '
+  set -- $x
+  li=$1 lm=$2 lu=$4 lz=$6 lt=$7
+  ln=${{x#*" $7"}}; ln=${{ln#"${{ln%%[! ]*}}"}}
+  [ -n "$g" ] || {{ ln=${{ln#"$8"}}; ln=${{ln#"${{ln%%[! ]*}}"}}; ln=${{ln#"$9"}}; ln=${{ln#"${{ln%%[! ]*}}"}}; }}
   case $ln in "$f"|"$f -> "*) case $lm in -*) st="$li:$lz:$lt" ;; esac; continue ;; esac
   if [ "$ln" = "$d" ]; then
     case $lm in drwx------|drwx------.) ;; *) unsafe "$ln has mode $lm, not drwx------" ;; esac
     [ "$lu" = "$me" ] || unsafe "$ln belongs to uid $lu, not to the running uid $me"
+    sd=1
   else
+    q=${{ln%/}}
+    case $d in "$q/"*) ;; *) unsafe "the listing names $ln: neither the cache directory nor a parent" ;; esac
     case $lm in d*) ;; *) unsafe "$ln is not a directory ($lm)" ;; esac
     [ "$lu" = 0 ] || [ "$lu" = "$me" ] || unsafe "$ln belongs to uid $lu (neither root nor the running uid $me)"
     case $lm in ?????w*|????????w*) case $lm in *t|*t.|*t+|*T|*T.|*T+) ;; *) unsafe "$ln is writable by others ($lm)" ;; esac ;; esac
   fi
   c=$((c+1))
-done <<EOF
-$r
-EOF
-[ "$c" = $# ] || unsafe "cannot list the cache directory's parents"
+done
+unset IFS
+set +f
+[ "$c" = "$k" ] && [ -n "$sd" ] || unsafe "cannot list the cache directory and its parents"
 "#
     ));
     // warm: the copy is run when its sha256 matches; hashing 1 MB on every run costs a host
@@ -719,7 +734,8 @@ mod script_tests {
             ("bash", Shell(vec!["/bin/bash".into()], sys)),
         ];
         for (name, mut sh) in shells {
-            let dir = base.join(name);
+            // spaces in a name (two in a row too): the listing's name is what follows the date
+            let dir = base.join(format!("{name} cache  dir"));
             let ok = dir.join(format!("{}.ok", set.scanners[0].cache_name()));
             let mut stamp = None;
             for want in [
