@@ -135,10 +135,9 @@ fn dir_expr(cfg: &DeliveryConfig) -> String {
 /// The cache directory is trusted only when nobody else can change what is in it (review H6):
 /// resolved to its physical path, it must be a directory of the running user with mode
 /// `drwx------`, and every directory above it must belong to root or that user and be writable
-/// by nobody else (unless sticky, like /tmp). One `ls -ldni` of the chain checks it, split
-/// into lines and fields in the script's own shell's memory (`IFS`, `set --`: no subshell, and
-/// no `read` of a here-document, which bash reads from a pipe one byte per system call); the
-/// user id comes from
+/// by nobody else (unless sticky, like /tmp). One `ls -ldni` of the chain checks it, read in
+/// the script's own shell (a here-document: no subshell per line; splitting it in memory with
+/// `IFS` and `set --` instead measured no faster); the user id comes from
 /// `/proc/self/status` (no process). Every check reads that one listing: not `test -O`, which
 /// stats the path again and follows a symbolic link that another user's entry in a sticky
 /// parent (`/tmp/x`) may have become since `ls` listed it. Then the file hashed is the file
@@ -218,23 +217,15 @@ f="$d/$b"
 # GNU ls lists the chain and the cached copy in one process, with the copy's stamp (inode,
 # size, change time in ns); BusyBox ls has no --time-style: the chain alone, and `stat` below.
 # ls -n columns: inode mode links uid gid size DATE name, DATE one field (GNU) or three.
-# `exec` spares the command substitution a second fork; the lines and their fields are split
-# in memory (IFS, set --); a name keeps its spaces: it is what follows the date, whose first
-# field ($7: GNU's seconds.nanoseconds, BusyBox's month) is the first field of the line with a
-# dot or a letter after the mode. A line misread that way names no entry of the chain: refused.
+# `exec` spares the command substitution a second fork; the lines are read by the script's
+# own shell through a here-document (no subshell per line). A line must name the cache
+# directory or one of its parents and the directory's own line must be there: a listing
+# misread (a format this script does not know) is refused, never half-checked.
 g=1
 r=$(export LC_ALL=C; exec ls -ldni --time-style=+%s.%N -c "$@" "$f" 2>/dev/null </dev/null)
 [ -n "$r" ] || {{ g=; r=$(export LC_ALL=C; exec ls -ldni "$@" 2>/dev/null </dev/null); }}
-k=$#; c=0; st=; sd=
-set -f
-IFS='
-'
-for x in $r; do
-  IFS=' '
-  set -- $x
-  li=$1 lm=$2 lu=$4 lz=$6 lt=$7
-  ln=${{x#*" $7"}}; ln=${{ln#"${{ln%%[! ]*}}"}}
-  [ -n "$g" ] || {{ ln=${{ln#"$8"}}; ln=${{ln#"${{ln%%[! ]*}}"}}; ln=${{ln#"$9"}}; ln=${{ln#"${{ln%%[! ]*}}"}}; }}
+c=0; st=; sd=
+while if [ -n "$g" ]; then read -r li lm _ lu _ lz lt ln; else read -r li lm _ lu _ lz _ _ _ ln; fi; do
   case $ln in "$f"|"$f -> "*) case $lm in -*) st="$li:$lz:$lt" ;; esac; continue ;; esac
   if [ "$ln" = "$d" ]; then
     case $lm in drwx------|drwx------.) ;; *) unsafe "$ln has mode $lm, not drwx------" ;; esac
@@ -248,10 +239,10 @@ for x in $r; do
     case $lm in ?????w*|????????w*) case $lm in *t|*t.|*t+|*T|*T.|*T+) ;; *) unsafe "$ln is writable by others ($lm)" ;; esac ;; esac
   fi
   c=$((c+1))
-done
-unset IFS
-set +f
-[ "$c" = "$k" ] && [ -n "$sd" ] || unsafe "cannot list the cache directory and its parents"
+done <<EOF
+$r
+EOF
+[ "$c" = $# ] && [ -n "$sd" ] || unsafe "cannot list the cache directory and its parents"
 "#
     ));
     // warm: the copy is run when its sha256 matches; hashing 1 MB on every run costs a host
