@@ -454,6 +454,7 @@ mod tests {
                 active: "active".into(),
                 main_pid: 1,
                 active_since: 1,
+                ..Default::default()
             },
         )]
         .into();

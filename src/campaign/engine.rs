@@ -81,6 +81,9 @@ pub struct HostResult {
     pub status: HostStatus,
     pub reason: Option<String>,
     pub undrain_failed: Option<String>,
+    /// Drained and not undrained on purpose: why ([`HostEnd::left_drained`]).
+    pub left_drained: Option<String>,
+    pub notes: Vec<String>,
     pub restarted: Vec<String>,
     pub elapsed_ms: u64,
 }
@@ -95,6 +98,7 @@ pub struct Counts {
     pub aborted: usize,
     pub not_started: usize,
     pub undrain_failed: usize,
+    pub left_drained: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -153,6 +157,10 @@ pub fn run(
                     outcome: Outcome::Failed,
                     reason: Some("internal error: the host's worker panicked".into()),
                     undrain_failed: None,
+                    left_drained: env.spec.drain.as_ref().map(|_| {
+                        "may be left drained (the worker panicked): check it by hand".into()
+                    }),
+                    notes: Vec::new(),
                     restarted: Vec::new(),
                     journal_failed: false,
                 });
@@ -267,13 +275,17 @@ fn replay(
                 outcome,
                 reason,
                 undrain_failed,
-            } if *outcome != Outcome::Aborted => {
+                left_drained,
+                notes,
+            } if !p.resumable() => {
                 sched.finished(i, *outcome, 0);
                 results[i] = Some(HostResult {
                     host: h.host.clone(),
                     status: (*outcome).into(),
                     reason: reason.clone(),
                     undrain_failed: undrain_failed.clone(),
+                    left_drained: left_drained.clone(),
+                    notes: notes.clone(),
                     restarted: Vec::new(),
                     elapsed_ms: 0,
                 });
@@ -365,6 +377,8 @@ fn ended(
         status: end.outcome.into(),
         reason: end.reason,
         undrain_failed: end.undrain_failed,
+        left_drained: end.left_drained,
+        notes: end.notes,
         restarted: end.restarted,
         elapsed_ms: ms,
     }
@@ -381,6 +395,8 @@ fn host_results(plan: &Plan, results: Vec<Option<HostResult>>) -> Vec<HostResult
                 status: HostStatus::NotStarted,
                 reason: None,
                 undrain_failed: None,
+                left_drained: None,
+                notes: Vec::new(),
                 restarted: Vec::new(),
                 elapsed_ms: 0,
             })
@@ -399,6 +415,7 @@ impl Counts {
             aborted: count(HostStatus::Aborted),
             not_started: count(HostStatus::NotStarted),
             undrain_failed: hosts.iter().filter(|h| h.undrain_failed.is_some()).count(),
+            left_drained: hosts.iter().filter(|h| h.left_drained.is_some()).count(),
         }
     }
 }

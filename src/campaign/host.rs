@@ -3,7 +3,15 @@
 //! controller run left half-done (from the journal's last phase), restarting only the units that
 //! were not restarted yet.
 //!
-//! The undrain hook runs whenever a drain was attempted: after failures and aborts too.
+//! After every restart step the units it restarted are read back until they hold (the same
+//! invocation active at two looks); one that was up before and is down after is started once,
+//! named with its cause. A unit or sysv service found stopped at the host's turn was stopped
+//! since the audit: it is not started (reported as such).
+//!
+//! The undrain hook runs when the host is healthy, or when nothing was touched yet (the drain
+//! itself failed, or the host could not be read): retried with backoff. A host whose restart,
+//! reboot or checks failed stays drained ("left drained") unless the campaign file says
+//! `undrain_on_failure: true`; an aborted host stays drained until `resume` verified it.
 
 use super::checks::{self, SessionProbe};
 use super::commit::Journal;
@@ -56,6 +64,11 @@ pub struct HostEnd {
     pub outcome: Outcome,
     pub reason: Option<String>,
     pub undrain_failed: Option<String>,
+    /// Drained and not undrained on purpose (why): the host failed, or was aborted unverified.
+    pub left_drained: Option<String>,
+    /// What the operator must know besides the outcome: units started again after their
+    /// restart left them down (with the cause), services stopped since the audit (not started).
+    pub notes: Vec<String>,
     /// Services restarted by this run.
     pub restarted: Vec<String>,
     /// The journal could not be written: the campaign must stop.
@@ -80,6 +93,13 @@ pub(super) struct Worker<'a> {
     /// it, on purpose: it must run even when the turn ran out of time. A reboot campaign starts
     /// it again once the host is back (the wait between is `reboot.timeout`'s).
     pub(super) started: Instant,
+    /// Services were touched (a restart or reboot was about to be sent): from here a failure
+    /// leaves the host drained.
+    pub(super) touched: bool,
+    /// See [`HostEnd::notes`].
+    notes: std::cell::RefCell<Vec<String>>,
+    /// Services found stopped at the host's turn: not restarted, not checked.
+    skipped: std::cell::RefCell<Vec<String>>,
 }
 
 impl Worker<'_> {
@@ -93,6 +113,15 @@ impl Worker<'_> {
             self.journal_failed = true;
         }
         r
+    }
+
+    /// A note kept for the host's result and journal, and shown now.
+    pub(super) fn keep_note(&self, message: String) {
+        (self.env.emit)(Progress::Note {
+            host: Some(self.plan.host.clone()),
+            message: message.clone(),
+        });
+        self.notes.borrow_mut().push(message);
     }
 
     pub(super) fn open(&self) -> Result<Box<dyn Session + Send>, String> {
@@ -176,7 +205,14 @@ impl Worker<'_> {
     }
 
     fn show(&self, s: &mut dyn Session) -> Result<BTreeMap<String, UnitState>, Fail> {
-        let units = self.units();
+        self.show_units(s, &self.units())
+    }
+
+    fn show_units(
+        &self,
+        s: &mut dyn Session,
+        units: &[&str],
+    ) -> Result<BTreeMap<String, UnitState>, Fail> {
         if units.is_empty() {
             return Ok(BTreeMap::new());
         }
@@ -185,7 +221,7 @@ impl Worker<'_> {
             ..Default::default()
         };
         let out = s.exec(
-            &restart::show_script(&units).map_err(Fail::Failed)?,
+            &restart::show_script(units).map_err(Fail::Failed)?,
             b"",
             limits,
         )?;
@@ -198,8 +234,15 @@ impl Worker<'_> {
         Ok(restart::parse_show(&String::from_utf8_lossy(&out.stdout)))
     }
 
-    /// Restarts `actions`; returns the services restarted.
-    fn restart(&self, s: &mut dyn Session, actions: &[&Action]) -> Result<Vec<String>, Fail> {
+    /// Restarts `actions` step by step (journald first and alone: [`restart::steps`]); after
+    /// each step, what it restarted is read back until it holds ([`Self::settle`],
+    /// [`Self::sysv_after`]), whatever the step's exit status; returns the services restarted.
+    fn restart(
+        &self,
+        s: &mut dyn Session,
+        actions: &[&Action],
+        before: &BTreeMap<String, UnitState>,
+    ) -> Result<Vec<String>, Fail> {
         let limits = ExecLimits {
             timeout: Duration::from_secs_f64(self.env.spec.restart_timeout),
             ..Default::default()
@@ -207,17 +250,190 @@ impl Worker<'_> {
         let mut done = Vec::new();
         for step in restart::steps(actions).map_err(Fail::Failed)? {
             let out = s.exec(&step.script, b"", limits)?;
+            let of_step = |k: ServiceKind| -> Vec<&Action> {
+                actions
+                    .iter()
+                    .copied()
+                    .filter(|a| a.kind == k && step.services.contains(&a.service))
+                    .collect()
+            };
+            let units: Vec<&str> = of_step(ServiceKind::Systemd)
+                .iter()
+                .map(|a| a.service.as_str())
+                .collect();
+            let held = self.settle(s, &units, before);
+            let held = held.and_then(|()| {
+                of_step(ServiceKind::Sysv)
+                    .into_iter()
+                    .try_for_each(|a| self.sysv_after(s, a))
+            });
             if out.status != Some(0) {
+                let also = match held {
+                    Err(Fail::Failed(m)) => format!("; then: {m}"),
+                    _ => String::new(),
+                };
                 return Err(Fail::Failed(format!(
-                    "`{}` exited with {:?}: {}",
+                    "`{}` exited with {:?}: {}{also}",
                     step.script,
                     out.status,
                     String::from_utf8_lossy(&out.stderr).trim()
                 )));
             }
+            held?;
             done.extend(step.services);
         }
         Ok(done)
+    }
+
+    /// Reads `units` back after their restart until each holds (the same invocation active at
+    /// two looks 1 s apart); one that is down is started once and named with its cause.
+    fn settle(
+        &self,
+        s: &mut dyn Session,
+        units: &[&str],
+        before: &BTreeMap<String, UnitState>,
+    ) -> Result<(), Fail> {
+        const LOOKS: usize = 8;
+        if units.is_empty() {
+            return Ok(());
+        }
+        let mut started = std::collections::BTreeSet::new();
+        let mut prev: Option<BTreeMap<String, UnitState>> = None;
+        for look in 0..LOOKS {
+            if look > 0 {
+                std::thread::sleep(Duration::from_secs(1));
+            }
+            let now = self.show_units(s, units)?;
+            match restart::judge(before, units, prev.as_ref(), &now, &started) {
+                restart::Verdict::Stable => return Ok(()),
+                restart::Verdict::Again => {}
+                restart::Verdict::Fail(m) => return Err(Fail::Failed(m)),
+                restart::Verdict::Start(list) => {
+                    for (u, why) in list {
+                        self.keep_note(format!("{u}: {why}: started again"));
+                        let cmd = format!("systemctl start -- {}", quote(&u));
+                        let out = s.exec(&cmd, b"", ExecLimits::default())?;
+                        if out.status != Some(0) {
+                            return Err(Fail::Failed(format!(
+                                "{u}: {why}; `{cmd}` exited with {:?}: {}",
+                                out.status,
+                                String::from_utf8_lossy(&out.stderr).trim()
+                            )));
+                        }
+                        started.insert(u);
+                    }
+                }
+            }
+            prev = Some(now);
+        }
+        let states: Vec<String> = prev
+            .iter()
+            .flat_map(|p| p.iter())
+            .map(|(u, st)| format!("{u} {}/{}", st.active, st.sub))
+            .collect();
+        Err(Fail::Failed(format!(
+            "not settled {LOOKS} s after the restart: {}",
+            states.join(", ")
+        )))
+    }
+
+    /// Whether sysv service `a` runs ([`restart::sysv_status_script`]).
+    fn sysv_state(&self, s: &mut dyn Session, a: &Action) -> Result<restart::SysvState, Fail> {
+        let script = restart::sysv_status_script(a).map_err(Fail::Failed)?;
+        let limits = ExecLimits {
+            timeout: Duration::from_secs(60),
+            max_stdout: 4096,
+            max_stderr: 4096,
+        };
+        let out = s.exec(&script, b"", limits)?;
+        Ok(restart::parse_sysv_status(&String::from_utf8_lossy(
+            &out.stdout,
+        )))
+    }
+
+    /// A sysv service after its restart: running at two looks 1 s apart; down, it is started
+    /// once (through its init script, uncut) and must then run.
+    fn sysv_after(&self, s: &mut dyn Session, a: &Action) -> Result<(), Fail> {
+        use restart::SysvState;
+        let mut started = false;
+        let mut good = 0;
+        for _ in 0..6 {
+            match self.sysv_state(s, a)? {
+                SysvState::Running => good += 1,
+                SysvState::Unknown(why) => {
+                    self.keep_note(format!(
+                        "{}: cannot tell whether it runs after its restart ({why})",
+                        a.service
+                    ));
+                    return Ok(());
+                }
+                SysvState::Stopped(why) if started => {
+                    return Err(Fail::Failed(format!(
+                        "{}: not running after its restart ({why}); started again once: still not running",
+                        a.service
+                    )))
+                }
+                SysvState::Stopped(why) => {
+                    self.keep_note(format!(
+                        "{}: not running after its restart ({why}): started again",
+                        a.service
+                    ));
+                    let script = restart::sysv_start_script(a).map_err(Fail::Failed)?;
+                    let limits = ExecLimits {
+                        timeout: Duration::from_secs_f64(self.env.spec.restart_timeout),
+                        ..Default::default()
+                    };
+                    s.exec(&script, b"", limits)?;
+                    started = true;
+                    good = 0;
+                }
+            }
+            if good >= 2 {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        }
+        Err(Fail::Failed(format!(
+            "{}: did not run steadily after its restart",
+            a.service
+        )))
+    }
+
+    /// The plan's actions that are still due at the host's turn: a systemd unit that is down
+    /// now (`before`), or a sysv service whose daemon does not run, was stopped since the audit
+    /// (by an operator, or it died): it is not started by the campaign, and is named (review R7).
+    fn due(
+        &self,
+        s: &mut dyn Session,
+        before: &BTreeMap<String, UnitState>,
+    ) -> Result<Vec<Action>, Fail> {
+        let mut due = Vec::new();
+        for a in &self.plan.actions {
+            let stopped = match a.kind {
+                ServiceKind::Systemd => before
+                    .get(&a.service)
+                    .filter(|st| restart::is_down(st))
+                    .map(|st| st.active.clone()),
+                ServiceKind::Sysv => match self.sysv_state(s, a)? {
+                    restart::SysvState::Stopped(why) => Some(why),
+                    _ => None,
+                },
+                ServiceKind::Manager => None,
+            };
+            match stopped {
+                Some(why) => self.skip(a, &why),
+                None => due.push(a.clone()),
+            }
+        }
+        Ok(due)
+    }
+
+    fn skip(&self, a: &Action, why: &str) {
+        self.keep_note(format!(
+            "{}: stopped since the audit ({why}): not started",
+            a.service
+        ));
+        self.skipped.borrow_mut().push(a.service.clone());
     }
 }
 
@@ -258,7 +474,22 @@ impl Entry {
         }
     }
 
-    /// The drain hook already ran in an earlier run.
+    /// An earlier run was about to touch the host's services (restart or reboot journaled).
+    fn touched_before(resume: Option<&HostProgress>) -> bool {
+        matches!(
+            resume.map(|p| &p.last),
+            Some(
+                Phase::Restarting { .. }
+                    | Phase::Rebooting { .. }
+                    | Phase::Rebooted { .. }
+                    | Phase::Checking
+                    | Phase::Undraining { .. }
+                    | Phase::Finished { .. }
+            )
+        )
+    }
+
+    /// The drain hook already ran in an earlier run (or an undrain is owed).
     fn drained_before(resume: Option<&HostProgress>) -> bool {
         matches!(
             resume.map(|p| &p.last),
@@ -269,6 +500,14 @@ impl Entry {
                     | Phase::Rebooted { .. }
                     | Phase::Checking
                     | Phase::Undraining { .. }
+                    | Phase::Finished {
+                        outcome: Outcome::Aborted,
+                        ..
+                    }
+                    | Phase::Finished {
+                        undrain_failed: Some(_),
+                        ..
+                    }
             )
         )
     }
@@ -287,17 +526,28 @@ pub fn run(
         plan,
         journal_failed: false,
         started: Instant::now(),
+        touched: Entry::touched_before(resume),
+        notes: Default::default(),
+        skipped: Default::default(),
     };
     let mut end = HostEnd {
         outcome: Outcome::Ok,
         reason: None,
         undrain_failed: None,
+        left_drained: None,
+        notes: Vec::new(),
         restarted: Vec::new(),
         journal_failed: false,
     };
     let mut drained = Entry::drained_before(resume);
     let result = match resume.map(|p| &p.last) {
-        Some(Phase::Undraining { outcome, reason }) => match reason {
+        Some(Phase::Undraining { outcome, reason })
+        | Some(Phase::Finished {
+            outcome,
+            reason,
+            undrain_failed: Some(_),
+            ..
+        }) => match reason {
             Some(r) => Err((*outcome, r.clone())),
             None => Ok(()),
         },
@@ -309,13 +559,22 @@ pub fn run(
         end.reason = Some(reason);
     }
     if drained {
-        undrain(&mut w, &mut end);
+        match keep_drained(w.touched, end.outcome, env.spec.undrain_on_failure) {
+            Some(why) => {
+                w.keep_note(format!("left drained: {why}"));
+                end.left_drained = Some(why);
+            }
+            None => undrain(&mut w, &mut end),
+        }
     }
+    end.notes = w.notes.take();
     if !w.journal_failed {
         let _ = w.record(Phase::Finished {
             outcome: end.outcome,
             reason: end.reason.clone(),
             undrain_failed: end.undrain_failed.clone(),
+            left_drained: end.left_drained.clone(),
+            notes: end.notes.clone(),
         });
     }
     end.journal_failed = w.journal_failed;
@@ -326,9 +585,40 @@ pub fn run(
     end
 }
 
-/// The undrain of a drained host. It runs even when the journal cannot record it: a host left
-/// out of rotation because a disk filled up is worse than a step missing from the record
-/// (`resume` then drains it again, which hooks must allow anyway).
+/// Why a drained host is not undrained, if it is not: it failed after its services were
+/// touched (unless the campaign file says `undrain_on_failure`), or it was aborted before its
+/// services were verified (`resume` verifies and undrains it). Nothing touched (the drain
+/// itself failed, the host could not be read, everything was stopped since the audit): the
+/// host is as healthy as before, and is undrained.
+/// Pure.
+fn keep_drained(touched: bool, outcome: Outcome, undrain_on_failure: bool) -> Option<String> {
+    if !touched || outcome == Outcome::Ok {
+        return None;
+    }
+    match outcome {
+        Outcome::Aborted => Some(
+            "aborted before its services were verified: `resume` verifies and undrains it".into(),
+        ),
+        _ if undrain_on_failure => None,
+        _ => Some(format!(
+            "the host {}: fix it, then undrain it by hand (or set `undrain_on_failure: true`)",
+            if outcome == Outcome::Unreachable {
+                "became unreachable after its services were touched"
+            } else {
+                "failed after its services were touched"
+            }
+        )),
+    }
+}
+
+/// Pauses between undrain attempts: four tries over about 20 s (a cached jump-host failure
+/// lasts 5 s; sshd's MaxStartups drops and network blips pass).
+const UNDRAIN_BACKOFF: [u64; 3] = [2, 6, 12];
+
+/// The undrain of a drained host, retried with backoff. It runs even when the journal cannot
+/// record it: a host left out of rotation because a disk filled up is worse than a step missing
+/// from the record (`resume` then drains it again, which hooks must allow anyway). One that
+/// still fails is owed: its `finished` record carries `undrain_failed` and `resume` tries again.
 fn undrain(w: &mut Worker, end: &mut HostEnd) {
     let Some(h) = &w.env.spec.undrain else {
         return;
@@ -339,11 +629,28 @@ fn undrain(w: &mut Worker, end: &mut HostEnd) {
             reason: end.reason.clone(),
         });
     }
-    if let Err(e) = w.hook(h, false) {
-        end.undrain_failed = Some(format!("undrain failed: {e}"));
-        if end.outcome == Outcome::Ok {
-            end.outcome = Outcome::Failed;
+    let mut tries = 0;
+    let last = loop {
+        tries += 1;
+        match w.hook(h, false) {
+            Ok(()) => return,
+            Err(e) => match UNDRAIN_BACKOFF.get(tries - 1) {
+                Some(secs) => {
+                    (w.env.emit)(Progress::Note {
+                        host: Some(w.plan.host.clone()),
+                        message: format!("undrain failed ({e}): trying again in {secs} s"),
+                    });
+                    std::thread::sleep(Duration::from_secs(*secs));
+                }
+                None => break e,
+            },
         }
+    };
+    end.undrain_failed = Some(format!(
+        "undrain failed {tries} times (`resume` tries again): {last}"
+    ));
+    if end.outcome == Outcome::Ok {
+        end.outcome = Outcome::Failed;
     }
 }
 
@@ -400,12 +707,16 @@ fn first_restart(
             .map_err(|e| (Outcome::Failed, format!("drain failed: {e}")))?;
     }
     let before = w.show(session).map_err(|f| lost(w, f))?;
+    let due = w.due(session, &before).map_err(|f| lost(w, f))?;
     w.record(Phase::Restarting {
         before: before.clone(),
     })
     .map_err(jfail)?;
-    let actions: Vec<&Action> = w.plan.actions.iter().collect();
-    *restarted = w.restart(session, &actions).map_err(|f| lost(w, f))?;
+    w.touched = true;
+    let actions: Vec<&Action> = due.iter().collect();
+    *restarted = w
+        .restart(session, &actions, &before)
+        .map_err(|f| lost(w, f))?;
     Ok(before)
 }
 
@@ -432,8 +743,14 @@ fn restart_again(
         .actions
         .iter()
         .filter(|a| match a.kind {
+            // restarted and down since: the restart left it down, it is started; not restarted
+            // and down: stopped since the audit, it is not (R7)
             ServiceKind::Systemd => match (before.get(&a.service), now.get(&a.service)) {
-                (Some(b), Some(n)) => !restart::restarted(b, n),
+                (Some(b), Some(n)) if restart::restarted(b, n) => restart::is_down(n),
+                (Some(b), Some(n)) if restart::is_down(n) || restart::is_down(b) => {
+                    w.skip(a, &n.active);
+                    false
+                }
                 _ => true,
             },
             _ => stale.contains(&a.service),
@@ -443,7 +760,7 @@ fn restart_again(
         .plan
         .actions
         .iter()
-        .filter(|a| !todo.contains(a))
+        .filter(|a| !todo.contains(a) && !w.skipped.borrow().contains(&a.service))
         .map(|a| a.service.as_str())
         .collect();
     if !skipped.is_empty() {
@@ -459,7 +776,7 @@ fn restart_again(
         before: before.clone(),
     })
     .map_err(jfail)?;
-    w.restart(session, &todo).map_err(|f| lost(w, f))
+    w.restart(session, &todo, before).map_err(|f| lost(w, f))
 }
 
 pub(super) fn jfail(e: String) -> Failure {
@@ -482,8 +799,19 @@ pub(super) fn checks(
         ));
     }
     w.record(Phase::Checking).map_err(jfail)?;
-    let services: Vec<String> = w.plan.actions.iter().map(|a| a.service.clone()).collect();
-    let units: BTreeMap<String, UnitState> = before;
+    // what was restarted: not what was stopped since the audit (down before the restart)
+    let skipped = w.skipped.borrow().clone();
+    let units: BTreeMap<String, UnitState> = before
+        .into_iter()
+        .filter(|(u, st)| !restart::is_down(st) && !skipped.contains(u))
+        .collect();
+    let services: Vec<String> = w
+        .plan
+        .actions
+        .iter()
+        .map(|a| a.service.clone())
+        .filter(|s| !skipped.contains(s))
+        .collect();
     let mut list: Vec<Check> = Vec::new();
     if env.spec.verify.systemd && !units.is_empty() {
         list.push(Check::systemd());
@@ -530,4 +858,26 @@ pub(super) fn checks(
     }
     session.set_cancel(None);
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_host_that_failed_after_its_services_were_touched_stays_drained() {
+        // nothing touched (drain failed, host unreadable, all stopped since the audit): undrain
+        for o in [Outcome::Ok, Outcome::Failed, Outcome::Unreachable] {
+            assert_eq!(keep_drained(false, o, false), None);
+        }
+        assert_eq!(keep_drained(true, Outcome::Ok, false), None);
+        let f = keep_drained(true, Outcome::Failed, false).unwrap();
+        assert!(f.contains("failed after its services were touched"), "{f}");
+        let u = keep_drained(true, Outcome::Unreachable, false).unwrap();
+        assert!(u.contains("unreachable"), "{u}");
+        // the campaign file's choice restores undrain-on-failure, but never for an aborted host
+        assert_eq!(keep_drained(true, Outcome::Failed, true), None);
+        let a = keep_drained(true, Outcome::Aborted, true).unwrap();
+        assert!(a.contains("resume"), "{a}");
+    }
 }

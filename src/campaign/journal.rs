@@ -59,8 +59,17 @@ pub enum Phase {
     Finished {
         outcome: Outcome,
         reason: Option<String>,
-        /// The undrain hook failed (its own error: the host may still be out of rotation).
+        /// The undrain hook failed (its own error: the host may still be out of rotation); owed:
+        /// `resume` tries it again.
         undrain_failed: Option<String>,
+        /// Drained and not undrained on purpose (why): it failed after its services were
+        /// touched, or was aborted before they were verified.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        left_drained: Option<String>,
+        /// Units started again after their restart left them down, services stopped since the
+        /// audit (not started): what the operator must know.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        notes: Vec<String>,
     },
 }
 
@@ -138,6 +147,16 @@ pub fn allowed(from: Option<&Phase>, to: &Phase, resumed: bool) -> bool {
             }),
             Checking,
         ) => resumed,
+        // a resumed host that was aborted, or whose undrain is owed, may end again (review R3:
+        // an aborted host that fails before its checks on resume writes `finished` again)
+        (
+            Some(Finished {
+                outcome,
+                undrain_failed,
+                ..
+            }),
+            Undraining { .. } | Finished { .. },
+        ) => resumed && (*outcome == Outcome::Aborted || undrain_failed.is_some()),
         (Some(Finished { .. }), _) => false,
         (Some(a), b) if std::mem::discriminant(a) == std::mem::discriminant(b) => resumed,
         (Some(Started), Draining | Restarting { .. } | Rebooting { .. } | Finished { .. }) => true,
@@ -171,11 +190,15 @@ pub struct HostProgress {
 }
 
 impl HostProgress {
-    /// Has this host work left for a resume: interrupted mid-way, or aborted by the operator
-    /// before its checks passed?
+    /// Has this host work left for a resume: interrupted mid-way, aborted by the operator
+    /// before its checks passed, or owed an undrain that failed?
     pub fn resumable(&self) -> bool {
         match &self.last {
-            Phase::Finished { outcome, .. } => *outcome == Outcome::Aborted,
+            Phase::Finished {
+                outcome,
+                undrain_failed,
+                ..
+            } => *outcome == Outcome::Aborted || undrain_failed.is_some(),
             _ => true,
         }
     }
@@ -616,6 +639,8 @@ mod tests {
             outcome: o,
             reason: None,
             undrain_failed: None,
+            left_drained: None,
+            notes: vec![],
         }
     }
 
@@ -730,11 +755,63 @@ mod tests {
     }
 
     #[test]
+    fn a_resumed_aborted_host_that_fails_before_its_checks_can_be_resumed_again() {
+        // review R3: finished{aborted} → resumed → finished{failed} → resumed must replay
+        let h = line(&Record::Campaign(Box::new(header())));
+        let ev = |e: Event| {
+            line(&Record::Event {
+                campaign: "c1".into(),
+                t: 6,
+                event: e,
+            })
+        };
+        let text = h
+            + &host("c1", "h1", Phase::Started)
+            + &host("c1", "h1", fin(Outcome::Aborted))
+            + &ev(Event::Resumed { budget: None })
+            + &host("c1", "h1", fin(Outcome::Failed))
+            + &ev(Event::Resumed { budget: None });
+        let r = replay("j", &text).unwrap();
+        assert!(!r.hosts["h1"].resumable());
+        // an owed undrain may be tried again, and end again
+        let owed = Phase::Finished {
+            outcome: Outcome::Failed,
+            reason: None,
+            undrain_failed: Some("undrain failed".into()),
+            left_drained: None,
+            notes: vec![],
+        };
+        assert!(allowed(
+            Some(&owed),
+            &Phase::Undraining {
+                outcome: Outcome::Ok,
+                reason: None
+            },
+            true
+        ));
+        assert!(!allowed(
+            Some(&owed),
+            &Phase::Undraining {
+                outcome: Outcome::Ok,
+                reason: None
+            },
+            false
+        ));
+        assert!(!allowed(
+            Some(&fin(Outcome::Failed)),
+            &fin(Outcome::Failed),
+            true
+        ));
+    }
+
+    #[test]
     fn an_aborted_host_is_resumable_at_its_checks() {
         let aborted = Phase::Finished {
             outcome: Outcome::Aborted,
             reason: Some("aborted by the operator".into()),
             undrain_failed: None,
+            left_drained: None,
+            notes: vec![],
         };
         assert!(allowed(Some(&aborted), &Phase::Checking, true));
         assert!(!allowed(Some(&aborted), &Phase::Checking, false));

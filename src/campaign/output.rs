@@ -175,6 +175,8 @@ impl Live {
                         outcome,
                         reason,
                         undrain_failed,
+                        left_drained,
+                        ..
                     } => {
                         if let Some(b) = &self.bar {
                             b.inc(1);
@@ -190,7 +192,11 @@ impl Live {
                                 .as_ref()
                                 .map(|r| format!(" [{r}]"))
                                 .unwrap_or_default()
-                        )
+                        ) + if left_drained.is_some() {
+                            " [LEFT DRAINED]"
+                        } else {
+                            ""
+                        }
                     }
                     _ => String::new(),
                 };
@@ -272,7 +278,7 @@ pub fn summary_text(r: &CampaignResult, journal: &std::path::Path) -> String {
     use std::fmt::Write;
     let mut o = String::new();
     for h in &r.hosts {
-        if h.status == HostStatus::Ok && h.undrain_failed.is_none() {
+        if h.status == HostStatus::Ok && h.undrain_failed.is_none() && h.notes.is_empty() {
             continue;
         }
         let _ = writeln!(
@@ -289,6 +295,12 @@ pub fn summary_text(r: &CampaignResult, journal: &std::path::Path) -> String {
                 .map(|r| format!(" [{r}]"))
                 .unwrap_or_default()
         );
+        if let Some(why) = &h.left_drained {
+            let _ = writeln!(o, "  {:<12} left drained: {why}", "");
+        }
+        for n in &h.notes {
+            let _ = writeln!(o, "  {:<12} {n}", "");
+        }
     }
     let c = &r.counts;
     let _ = writeln!(
@@ -310,6 +322,10 @@ pub fn summary_text(r: &CampaignResult, journal: &std::path::Path) -> String {
                 ", {} UNDRAIN FAILED (still out of rotation?)",
                 c.undrain_failed
             )
+        } else {
+            String::new()
+        } + &if c.left_drained > 0 {
+            format!(", {} LEFT DRAINED", c.left_drained)
         } else {
             String::new()
         }

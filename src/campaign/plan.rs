@@ -19,6 +19,24 @@ pub struct Action {
     pub service: String,
     pub kind: ServiceKind,
     pub method: Method,
+    /// sysv services: the executables of its stale processes as the audit saw them, to tell
+    /// whether the daemon runs when its init script has no `status` action.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exes: Vec<String>,
+}
+
+/// The distinct executables of a service's processes that are safe to compare with a
+/// process's `exe` link on the host (absolute, printable, bounded), at most 4.
+fn daemon_exes(procs: &[fleetrestart_scan::report::Process]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for p in procs {
+        let e = &p.exe;
+        let ok = e.starts_with('/') && e.len() <= 4096 && !e.chars().any(char::is_control);
+        if ok && !out.contains(e) && out.len() < 4 {
+            out.push(e.clone());
+        }
+    }
+    out
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -160,6 +178,11 @@ fn host_actions(
                 Method::DaemonReexec
             } else {
                 method
+            },
+            exes: if s.kind == ServiceKind::Sysv {
+                daemon_exes(&s.processes)
+            } else {
+                Vec::new()
             },
         });
     }

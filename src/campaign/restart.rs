@@ -33,12 +33,28 @@ fn uncut(script: &str) -> String {
     )
 }
 
-/// The commands that restart `actions`: plain systemd restarts together in one
-/// `systemctl restart a b c`, the others one by one in plan order. A name that is not valid is
-/// an error (the planner refused it already; this is the last line of defence).
+/// journald and its instances (`systemd-journald@NS.service`): restarted alone and first, and
+/// checked active before any other unit is touched. A unit started while the old journald is
+/// shutting down can lose its stdout stream mid-header; a unit with `IgnoreSIGPIPE=no` (Debian's
+/// cron) is then killed by SIGPIPE before it ever runs, and systemd counts that as a clean exit:
+/// left `inactive`, never restarted (`../shared/research/restart-race-2026-12.md`: 42 of 120
+/// widened runs of one `systemctl restart` with journald among the units; 0 of 120 with journald
+/// alone first; 120 of 120 with journald alone last).
+pub fn is_journald(unit: &str) -> bool {
+    unit == "systemd-journald.service"
+        || unit
+            .strip_prefix("systemd-journald@")
+            .is_some_and(|r| r.ends_with(".service"))
+}
+
+/// The commands that restart `actions`: journald units first, each alone; then the other plain
+/// systemd restarts together in one `systemctl restart a b c`; the others one by one in plan
+/// order. A name that is not valid is an error (the planner refused it already; this is the
+/// last line of defence).
 pub fn steps(actions: &[&Action]) -> Result<Vec<Step>, String> {
     let mut out = Vec::new();
     let mut units = Vec::new();
+    let mut journald = Vec::new();
     for a in actions {
         let ok = match a.kind {
             ServiceKind::Systemd => is_valid_unit(&a.service),
@@ -57,6 +73,13 @@ pub fn steps(actions: &[&Action]) -> Result<Vec<Step>, String> {
             (ServiceKind::Systemd, Method::StopKillStart) => format!(
                 "systemctl stop -- {q}; systemctl kill --signal=SIGKILL -- {q} 2>/dev/null; systemctl start -- {q}"
             ),
+            (ServiceKind::Systemd, _) if is_journald(&a.service) => {
+                journald.push(Step {
+                    services: vec![a.service.clone()],
+                    script: format!("systemctl restart -- {q}"),
+                });
+                continue;
+            }
             (ServiceKind::Systemd, _) => {
                 units.push(a.service.clone());
                 continue;
@@ -81,21 +104,39 @@ pub fn steps(actions: &[&Action]) -> Result<Vec<Step>, String> {
             },
         );
     }
-    Ok(out)
+    journald.extend(out);
+    Ok(journald)
 }
 
-/// A unit's state as `systemctl show` gives it.
+/// A unit's state as `systemctl show` gives it. The fields after `active_since` came later:
+/// journals written before them read them as empty.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
 pub struct UnitState {
     pub invocation: String,
     pub active: String,
     pub main_pid: u32,
     /// ActiveEnterTimestampMonotonic (µs since boot).
     pub active_since: u64,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub sub: String,
+    /// `Result`: success, exit-code, signal, core-dump, timeout, ...
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub result: String,
+    /// `ExecMainCode`: how the main process ended (1 exited, 2 killed, 3 dumped core).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub exec_main_code: u32,
+    /// `ExecMainStatus`: its exit status, or the signal's number.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub exec_main_status: u32,
 }
 
-pub const SHOW_PROPERTIES: &str =
-    "Id,InvocationID,ActiveState,MainPID,ActiveEnterTimestampMonotonic";
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+pub const SHOW_PROPERTIES: &str = "Id,InvocationID,ActiveState,SubState,Result,MainPID,\
+     ExecMainCode,ExecMainStatus,ActiveEnterTimestampMonotonic";
 
 /// The command that reads the state of `units` (validated).
 pub fn show_script(units: &[&str]) -> Result<String, String> {
@@ -125,6 +166,10 @@ pub fn parse_show(text: &str) -> BTreeMap<String, UnitState> {
                 "ActiveState" => st.active = v.to_string(),
                 "MainPID" => st.main_pid = v.parse().unwrap_or(0),
                 "ActiveEnterTimestampMonotonic" => st.active_since = v.parse().unwrap_or(0),
+                "SubState" => st.sub = word(v),
+                "Result" => st.result = word(v),
+                "ExecMainCode" => st.exec_main_code = v.parse().unwrap_or(0),
+                "ExecMainStatus" => st.exec_main_status = v.parse().unwrap_or(0),
                 _ => {}
             }
         }
@@ -133,6 +178,192 @@ pub fn parse_show(text: &str) -> BTreeMap<String, UnitState> {
         }
     }
     out
+}
+
+/// A short word from the host (a state or result name): letters, digits and dashes, bounded.
+fn word(v: &str) -> String {
+    v.chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .take(32)
+        .collect()
+}
+
+/// Whether a unit is up: active, or reloading while active.
+pub fn is_up(st: &UnitState) -> bool {
+    matches!(st.active.as_str(), "active" | "reloading")
+}
+
+/// Whether a unit is down: inactive or failed (not on its way anywhere).
+pub fn is_down(st: &UnitState) -> bool {
+    matches!(st.active.as_str(), "inactive" | "failed")
+}
+
+/// A signal's name, for the causes the operator reads.
+fn signal_name(n: u32) -> String {
+    const NAMES: [&str; 16] = [
+        "", "SIGHUP", "SIGINT", "SIGQUIT", "SIGILL", "SIGTRAP", "SIGABRT", "SIGBUS", "SIGFPE",
+        "SIGKILL", "SIGUSR1", "SIGSEGV", "SIGUSR2", "SIGPIPE", "SIGALRM", "SIGTERM",
+    ];
+    NAMES
+        .get(n as usize)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.to_string())
+        .unwrap_or_else(|| format!("signal {n}"))
+}
+
+/// Why a unit is down, in words: `main process killed by SIGPIPE (Result=success)`.
+pub fn cause(st: &UnitState) -> String {
+    let main = match st.exec_main_code {
+        1 => format!("main process exited with status {}", st.exec_main_status),
+        2 => format!(
+            "main process killed by {}",
+            signal_name(st.exec_main_status)
+        ),
+        3 => format!(
+            "main process dumped core ({})",
+            signal_name(st.exec_main_status)
+        ),
+        _ => "main process not running".to_string(),
+    };
+    if st.result.is_empty() {
+        main
+    } else {
+        format!("{main} (Result={})", st.result)
+    }
+}
+
+/// What one look at the restarted units says ([`judge`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Every unit active, with the same invocation as at the look before: done.
+    Stable,
+    /// Some unit is still on its way (activating, deactivating) or changed since the last look:
+    /// look again after a pause.
+    Again,
+    /// These units were up before and are down now (with their cause): start each once, then
+    /// look again.
+    Start(Vec<(String, String)>),
+    /// The host fails: a unit down after it was started again, or not restarted at all.
+    Fail(String),
+}
+
+/// Judges one look (`now`) at units restarted from `before`, against the previous look
+/// (`prev`; none at the first) and the units already started again once (`started`). A unit
+/// is done only when the same invocation is active at two looks in a row (a daemon that dies a
+/// moment after its restart is not "done" because one look caught it alive). Pure.
+pub fn judge(
+    before: &BTreeMap<String, UnitState>,
+    units: &[&str],
+    prev: Option<&BTreeMap<String, UnitState>>,
+    now: &BTreeMap<String, UnitState>,
+    started: &std::collections::BTreeSet<String>,
+) -> Verdict {
+    let mut start = Vec::new();
+    let mut stable = true;
+    for &u in units {
+        let Some(st) = now.get(u) else {
+            return Verdict::Fail(format!("{u}: not reported by systemctl"));
+        };
+        if is_down(st) {
+            let why = format!("{} after the restart, {}", st.active, cause(st));
+            if started.contains(u) {
+                return Verdict::Fail(format!("{u}: {why}; started again once: still down"));
+            }
+            start.push((u.to_string(), why));
+            continue;
+        }
+        let same = prev.and_then(|p| p.get(u)).is_some_and(|p| {
+            is_up(p) && p.invocation == st.invocation && p.main_pid == st.main_pid
+        });
+        if !is_up(st) || !same {
+            stable = false;
+            continue;
+        }
+        if let Some(b) = before.get(u) {
+            if !started.contains(u) && !restarted(b, st) {
+                return Verdict::Fail(format!(
+                    "{u} was not restarted (same invocation and main PID as before)"
+                ));
+            }
+        }
+    }
+    if !start.is_empty() {
+        Verdict::Start(start)
+    } else if stable {
+        Verdict::Stable
+    } else {
+        Verdict::Again
+    }
+}
+
+/// Whether a sysv service runs, as [`sysv_status_script`] tells it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SysvState {
+    Running,
+    /// Not running, in the script's or the process table's words.
+    Stopped(String),
+    /// Cannot tell (no `status` action and no executable to look for, or an answer outside
+    /// LSB's codes).
+    Unknown(String),
+}
+
+/// The command that tells whether sysv service `action` runs: its init script's `status` when
+/// the script has one (LSB exit codes: 0 running; 1, 2, 3 not running; 4 unknown), else
+/// whether a process runs one of the executables the audit saw it run. Never runs anything but
+/// the init script the restart itself runs.
+pub fn sysv_status_script(action: &Action) -> Result<String, String> {
+    if !is_valid_service(&action.service) || action.service.contains('/') {
+        return Err(format!(
+            "refusing to query {:?}: not a valid service name",
+            action.service
+        ));
+    }
+    let q = quote(&action.service);
+    let exes: Vec<String> = action.exes.iter().map(|e| quote(e)).collect();
+    Ok(format!(
+        "s=/etc/init.d/{q}\n\
+         if [ -f \"$s\" ] && grep -q status \"$s\" 2>/dev/null; then \
+         \"$s\" status >/dev/null 2>&1 </dev/null; echo \"status $?\"; exit 0; fi\n\
+         set -- {}\n\
+         [ $# -eq 0 ] && {{ echo unknown; exit 0; }}\n\
+         for p in /proc/[0-9]*; do e=$(readlink \"$p/exe\" 2>/dev/null) || continue; \
+         for x in \"$@\"; do [ \"$e\" = \"$x\" ] && {{ echo \"process ${{p#/proc/}}\"; exit 0; }}; done; done\n\
+         echo no-process",
+        exes.join(" ")
+    ))
+}
+
+/// The command that starts sysv service `action` once (uncut, as its restart).
+pub fn sysv_start_script(action: &Action) -> Result<String, String> {
+    if !is_valid_service(&action.service) || action.service.contains('/') {
+        return Err(format!(
+            "refusing to start {:?}: not a valid service name",
+            action.service
+        ));
+    }
+    Ok(uncut(&format!(
+        "/etc/init.d/{} start",
+        quote(&action.service)
+    )))
+}
+
+/// Parses [`sysv_status_script`]'s answer.
+pub fn parse_sysv_status(out: &str) -> SysvState {
+    let line = out.lines().next().unwrap_or("").trim();
+    match line.split_once(' ') {
+        Some(("status", "0")) => SysvState::Running,
+        Some(("status", c @ ("1" | "2" | "3"))) => {
+            SysvState::Stopped(format!("its init script's status exits {c} (not running)"))
+        }
+        Some(("status", c)) => SysvState::Unknown(format!("its init script's status exits {c}")),
+        Some(("process", _)) => SysvState::Running,
+        _ if line == "no-process" => {
+            SysvState::Stopped("no process runs its daemon's executable".into())
+        }
+        _ => SysvState::Unknown(
+            "its init script has no status action and the audit saw no executable".into(),
+        ),
+    }
 }
 
 /// Whether a unit was restarted since `before`: a new invocation, or (on systemd without
@@ -153,6 +384,7 @@ mod tests {
             service: s.into(),
             kind,
             method,
+            exes: vec![],
         }
     }
 
@@ -217,5 +449,188 @@ mod tests {
         assert!(restarted(&old, &new));
         assert!(!restarted(&old, &old));
         assert!(show_script(&["a b.service"]).is_err());
+    }
+
+    fn st(active: &str, inv: &str, pid: u32) -> UnitState {
+        UnitState {
+            invocation: inv.into(),
+            active: active.into(),
+            main_pid: pid,
+            ..Default::default()
+        }
+    }
+
+    fn looks(v: &[(&str, UnitState)]) -> BTreeMap<String, UnitState> {
+        v.iter().map(|(u, s)| (u.to_string(), s.clone())).collect()
+    }
+
+    #[test]
+    fn journald_is_restarted_alone_and_first() {
+        let acts = [
+            a("cron.service", ServiceKind::Systemd, Method::Restart),
+            a(
+                "systemd-journald.service",
+                ServiceKind::Systemd,
+                Method::Restart,
+            ),
+            a("ssh.service", ServiceKind::Systemd, Method::Restart),
+            a(
+                "systemd-journald@audit.service",
+                ServiceKind::Systemd,
+                Method::Restart,
+            ),
+        ];
+        let refs: Vec<&Action> = acts.iter().collect();
+        let s = steps(&refs).unwrap();
+        let scripts: Vec<&str> = s.iter().map(|s| s.script.as_str()).collect();
+        assert_eq!(
+            scripts,
+            [
+                "systemctl restart -- systemd-journald.service",
+                "systemctl restart -- systemd-journald@audit.service",
+                "systemctl restart -- cron.service ssh.service",
+            ]
+        );
+        assert!(is_journald("systemd-journald@x.service"));
+        assert!(!is_journald("systemd-journald-audit.socket"));
+        assert!(!is_journald("my-systemd-journald.service"));
+    }
+
+    #[test]
+    fn a_unit_killed_right_after_its_restart_is_started_once_with_its_cause() {
+        let before = looks(&[("cron.service", st("active", "old", 10))]);
+        let units = ["cron.service"];
+        let none = std::collections::BTreeSet::new();
+        // the CI signature: inactive, Result=success, killed by SIGPIPE (13)
+        let mut dead = st("inactive", "new", 0);
+        dead.result = "success".into();
+        dead.exec_main_code = 2;
+        dead.exec_main_status = 13;
+        let v = judge(
+            &before,
+            &units,
+            None,
+            &looks(&[("cron.service", dead.clone())]),
+            &none,
+        );
+        let Verdict::Start(list) = v else {
+            panic!("{v:?}")
+        };
+        assert_eq!(list[0].0, "cron.service");
+        assert_eq!(
+            list[0].1,
+            "inactive after the restart, main process killed by SIGPIPE (Result=success)"
+        );
+        // started once: down again fails the host, naming both
+        let started: std::collections::BTreeSet<String> = ["cron.service".to_string()].into();
+        let v = judge(
+            &before,
+            &units,
+            None,
+            &looks(&[("cron.service", dead)]),
+            &started,
+        );
+        assert!(
+            matches!(&v, Verdict::Fail(m) if m.contains("SIGPIPE") && m.contains("still down")),
+            "{v:?}"
+        );
+    }
+
+    #[test]
+    fn a_unit_is_done_only_when_the_same_invocation_is_active_at_two_looks() {
+        let before = looks(&[("ssh.service", st("active", "old", 10))]);
+        let units = ["ssh.service"];
+        let none = std::collections::BTreeSet::new();
+        let one = looks(&[("ssh.service", st("active", "new", 20))]);
+        assert_eq!(judge(&before, &units, None, &one, &none), Verdict::Again);
+        assert_eq!(
+            judge(&before, &units, Some(&one), &one, &none),
+            Verdict::Stable
+        );
+        // it died and systemd restarted it between the looks: not stable
+        let other = looks(&[("ssh.service", st("active", "newer", 30))]);
+        assert_eq!(
+            judge(&before, &units, Some(&one), &other, &none),
+            Verdict::Again
+        );
+        // activating (auto-restart) is on its way, not done
+        let act = looks(&[("ssh.service", st("activating", "newer", 0))]);
+        assert_eq!(
+            judge(&before, &units, Some(&one), &act, &none),
+            Verdict::Again
+        );
+        // active and steady but never restarted: the restart did not happen
+        let same = looks(&[("ssh.service", st("active", "old", 10))]);
+        assert!(matches!(
+            judge(&before, &units, Some(&same), &same, &none),
+            Verdict::Fail(m) if m.contains("not restarted")
+        ));
+        assert!(matches!(
+            judge(&before, &units, None, &BTreeMap::new(), &none),
+            Verdict::Fail(m) if m.contains("not reported")
+        ));
+    }
+
+    #[test]
+    fn causes_in_words() {
+        let mut s = st("failed", "x", 0);
+        s.exec_main_code = 1;
+        s.exec_main_status = 203;
+        s.result = "exit-code".into();
+        assert_eq!(
+            cause(&s),
+            "main process exited with status 203 (Result=exit-code)"
+        );
+        s.exec_main_code = 3;
+        s.exec_main_status = 11;
+        s.result = "core-dump".into();
+        assert_eq!(
+            cause(&s),
+            "main process dumped core (SIGSEGV) (Result=core-dump)"
+        );
+        s.exec_main_code = 2;
+        s.exec_main_status = 40;
+        s.result = String::new();
+        assert_eq!(cause(&s), "main process killed by signal 40");
+        let show = "Id=cron.service\nInvocationID=b\nActiveState=inactive\nSubState=dead\nResult=success\nMainPID=0\nExecMainCode=2\nExecMainStatus=13\n";
+        let m = parse_show(show);
+        assert_eq!(
+            cause(&m["cron.service"]),
+            "main process killed by SIGPIPE (Result=success)"
+        );
+        assert_eq!(m["cron.service"].sub, "dead");
+    }
+
+    #[test]
+    fn sysv_state_from_status_or_process() {
+        assert_eq!(parse_sysv_status("status 0\n"), SysvState::Running);
+        assert!(matches!(
+            parse_sysv_status("status 3\n"),
+            SysvState::Stopped(_)
+        ));
+        assert!(matches!(
+            parse_sysv_status("status 4\n"),
+            SysvState::Unknown(_)
+        ));
+        assert_eq!(parse_sysv_status("process 123\n"), SysvState::Running);
+        assert!(matches!(
+            parse_sysv_status("no-process\n"),
+            SysvState::Stopped(_)
+        ));
+        assert!(matches!(
+            parse_sysv_status("unknown\n"),
+            SysvState::Unknown(_)
+        ));
+        assert!(matches!(parse_sysv_status(""), SysvState::Unknown(_)));
+        let mut x = a("exim4", ServiceKind::Sysv, Method::Restart);
+        x.exes = vec!["/usr/sbin/exim4".into(), "/usr/sbin/it's".into()];
+        let script = sysv_status_script(&x).unwrap();
+        assert!(script.contains("s=/etc/init.d/exim4\n"), "{script}");
+        assert!(
+            script.contains("set -- /usr/sbin/exim4 '/usr/sbin/it'\\''s'"),
+            "{script}"
+        );
+        assert!(sysv_status_script(&a("a;b", ServiceKind::Sysv, Method::Restart)).is_err());
+        assert!(sysv_start_script(&a("../x", ServiceKind::Sysv, Method::Restart)).is_err());
     }
 }

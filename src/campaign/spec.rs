@@ -440,6 +440,9 @@ pub struct Spec {
     pub services: BTreeMap<String, ServicePolicy>,
     pub drain: Option<Hook>,
     pub undrain: Option<Hook>,
+    /// Undrain a host whose restart, reboot or checks failed too. By default such a host stays
+    /// drained (it is unhealthy: that is what a cordon is for) and is named "left drained".
+    pub undrain_on_failure: bool,
     /// Allow `systemctl daemon-reexec` for PID 1 (policy manual otherwise).
     pub daemon_reexec: bool,
     /// Seconds one restart command may take.
@@ -497,6 +500,7 @@ impl Default for Spec {
             services: BTreeMap::new(),
             drain: None,
             undrain: None,
+            undrain_on_failure: false,
             daemon_reexec: false,
             restart_timeout: 300.0,
             reboot: RebootSpec::default(),
