@@ -152,13 +152,66 @@ fn answer_complete(buf: &[u8]) -> bool {
         .is_some_and(|n| buf.len() >= end + 4 + n)
 }
 
-/// One attempt of a check.
+/// One attempt of a check; a systemd check's passing look (what a second look must match).
 fn attempt(
     check: &Check,
     probe: &mut dyn Probe,
     units: &BTreeMap<String, UnitState>,
     services: &[String],
-) -> Result<(), String> {
+) -> Result<Option<BTreeMap<String, UnitState>>, String> {
+    if check.kind == CheckType::Systemd {
+        return systemd_look(check, probe, units).map(Some);
+    }
+    attempt_other(check, probe, services).map(|()| None)
+}
+
+/// One look of the systemd check: every unit active, with a new invocation.
+fn systemd_look(
+    check: &Check,
+    probe: &mut dyn Probe,
+    units: &BTreeMap<String, UnitState>,
+) -> Result<BTreeMap<String, UnitState>, String> {
+    let names: Vec<&str> = units.keys().map(String::as_str).collect();
+    if names.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let (status, out) = probe.run(&restart::show_script(&names)?, secs(check.timeout))?;
+    if status != Some(0) {
+        return Err(format!("systemctl show failed: {}", out.trim()));
+    }
+    let now = restart::parse_show(&out);
+    for (u, before) in units {
+        let Some(st) = now.get(u) else {
+            return Err(format!("{u}: not reported by systemctl"));
+        };
+        if st.active != "active" {
+            let why = if restart::is_down(st) {
+                format!(", {}", restart::cause(st))
+            } else {
+                String::new()
+            };
+            return Err(format!("{u} is {}{why}", st.active));
+        }
+        if !restart::restarted(before, st) {
+            return Err(format!(
+                "{u} was not restarted (same invocation and main PID)"
+            ));
+        }
+    }
+    Ok(now)
+}
+
+/// Two looks that agree: each unit with the same invocation and main PID.
+fn same_look(a: &BTreeMap<String, UnitState>, b: &BTreeMap<String, UnitState>) -> bool {
+    a.len() == b.len()
+        && a.iter().all(|(u, x)| {
+            b.get(u)
+                .is_some_and(|y| x.invocation == y.invocation && x.main_pid == y.main_pid)
+        })
+}
+
+/// One attempt of a check other than systemd.
+fn attempt_other(check: &Check, probe: &mut dyn Probe, services: &[String]) -> Result<(), String> {
     let timeout = secs(check.timeout);
     let addr = check.address.clone().unwrap_or_else(|| probe.address());
     match check.kind {
@@ -195,31 +248,7 @@ fn attempt(
                 _ => Ok(()),
             }
         }
-        CheckType::Systemd => {
-            let names: Vec<&str> = units.keys().map(String::as_str).collect();
-            if names.is_empty() {
-                return Ok(());
-            }
-            let (status, out) = probe.run(&restart::show_script(&names)?, timeout)?;
-            if status != Some(0) {
-                return Err(format!("systemctl show failed: {}", out.trim()));
-            }
-            let now = restart::parse_show(&out);
-            for (u, before) in units {
-                let Some(st) = now.get(u) else {
-                    return Err(format!("{u}: not reported by systemctl"));
-                };
-                if st.active != "active" {
-                    return Err(format!("{u} is {}", st.active));
-                }
-                if !restart::restarted(before, st) {
-                    return Err(format!(
-                        "{u} was not restarted (same invocation and main PID)"
-                    ));
-                }
-            }
-            Ok(())
-        }
+        CheckType::Systemd => unreachable!("systemd_look"),
         CheckType::Rescan => {
             let stale = probe.rescan()?;
             let left: Vec<&String> = services.iter().filter(|s| stale.contains(s)).collect();
@@ -261,19 +290,32 @@ pub fn run(
         return Err("aborted".into());
     }
     let mut last = String::new();
-    for n in 0..=check.retries {
+    // a systemd check passes on two looks in a row that agree (a daemon that dies a moment
+    // after one good look is not healthy): its last attempt may take one more look
+    let mut good: Option<BTreeMap<String, UnitState>> = None;
+    let mut n = 0;
+    while n <= check.retries || good.is_some() {
         if n > 0 && !sleep(secs(check.interval)) {
             return Err("aborted".into());
         }
+        n += 1;
         match attempt(check, probe, units, services) {
-            Ok(()) => return Ok(n + 1),
-            Err(e) => last = e,
+            Ok(None) => return Ok(n),
+            Ok(Some(look)) if good.as_ref().is_some_and(|g| same_look(g, &look)) => return Ok(n),
+            Ok(Some(_)) if n > check.retries + 1 => {
+                last = "the units changed between two looks (restarted on their own?)".into();
+                break;
+            }
+            Ok(Some(look)) => good = Some(look),
+            Err(e) => {
+                good = None;
+                last = e;
+            }
         }
     }
     Err(format!(
-        "{} failed after {} attempt(s): {last}",
+        "{} failed after {n} attempt(s): {last}",
         name(check.kind),
-        check.retries + 1
     ))
 }
 
@@ -472,7 +514,70 @@ mod tests {
             .unwrap_err()
             .contains("is failed"));
         f.show = "Id=cron.service\nInvocationID=b\nActiveState=active\nMainPID=9\n".into();
-        assert!(run(&c, &mut f, &before, &[], &no).is_ok());
+        // two looks that agree
+        assert_eq!(run(&c, &mut f, &before, &[], &no), Ok(2));
+    }
+
+    /// A probe whose `systemctl show` answers change from one call to the next.
+    struct Shows(Vec<&'static str>);
+
+    impl Probe for Shows {
+        fn run(&mut self, _: &str, _: Duration) -> Result<(Option<i32>, String), String> {
+            let s = if self.0.len() > 1 {
+                self.0.remove(0)
+            } else {
+                self.0[0]
+            };
+            Ok((Some(0), s.to_string()))
+        }
+        fn rescan(&mut self) -> Result<Vec<String>, String> {
+            Ok(vec![])
+        }
+        fn address(&self) -> String {
+            "127.0.0.1".into()
+        }
+        fn connect(
+            &mut self,
+            _: &str,
+            _: u16,
+            _: Duration,
+        ) -> Result<Box<dyn Stream + '_>, String> {
+            Err("no".into())
+        }
+    }
+
+    #[test]
+    fn systemd_passes_only_on_a_state_that_holds() {
+        let no = AtomicBool::new(false);
+        let before: BTreeMap<String, UnitState> = [(
+            "cron.service".to_string(),
+            UnitState {
+                invocation: "a".into(),
+                active: "active".into(),
+                main_pid: 1,
+                ..Default::default()
+            },
+        )]
+        .into();
+        let c = check("{type: systemd, retries: 1, interval: 0}");
+        let up = "Id=cron.service\nInvocationID=b\nActiveState=active\nMainPID=9\n";
+        let dead = "Id=cron.service\nInvocationID=b\nActiveState=inactive\nResult=success\nExecMainCode=2\nExecMainStatus=13\nMainPID=0\n";
+        // one good look, then dead: the first good look no longer passes the check
+        let e = run(&c, &mut Shows(vec![up, dead]), &before, &[], &no).unwrap_err();
+        assert!(
+            e.contains("inactive, main process killed by SIGPIPE"),
+            "{e}"
+        );
+        // restarted on its own between looks (a new invocation each time): never stable
+        let up2 = "Id=cron.service\nInvocationID=c\nActiveState=active\nMainPID=10\n";
+        let up3 = "Id=cron.service\nInvocationID=d\nActiveState=active\nMainPID=11\n";
+        let e = run(&c, &mut Shows(vec![up, up2, up3]), &before, &[], &no).unwrap_err();
+        assert!(e.contains("changed between two looks"), "{e}");
+        // a late first good look gets its confirming look
+        assert_eq!(
+            run(&c, &mut Shows(vec![dead, up, up]), &before, &[], &no),
+            Ok(3)
+        );
     }
 
     #[test]

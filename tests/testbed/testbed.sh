@@ -192,12 +192,14 @@ start_one() {
   # a reboot inside the host makes systemd-nspawn exit with 133: the loop boots it again on the
   # same overlay (disk state kept, /run fresh), as a machine's firmware would, unless the host was
   # told not to come back (no-return: powered off during the reboot). Each boot is counted in
-  # boots (one line per boot), which reboot campaign tests read.
+  # boots (one line per boot), which reboot campaign tests read. The console is copied into
+  # nspawn.log (read-only): a passive console nobody reads fills up, and PID 1 then blocks in a
+  # write to it after ~140 journald restarts (restart-race-2026-12.md).
   rm -f $d/nspawn.pid
   setsid bash -c 'for cg in '"$CGS"'; do echo $$ > /sys/fs/cgroup/$cg/'"$P"'/h'$i'/cgroup.procs; done
     while :; do
       date +%s.%N >> '$d'/boots
-      systemd-nspawn -q -D '$d'/merged -M '$P'-h'$i' --register=no --keep-unit --console=passive \
+      systemd-nspawn -q -D '$d'/merged -M '$P'-h'$i' --register=no --keep-unit --console=read-only \
         --network-namespace-path=/run/netns/'$P'-h'$i' '$boot' &
       echo $! > '$d'/nspawn.pid
       wait $!; rc=$?
@@ -361,6 +363,7 @@ case $cmd in
          known_hosts ;;
   stop)  stop_begin $1; stop_end $1; known_hosts ;;
   stopall) stopall ;;
+  leader) leader ${1:?index} ;;
   exec)  i=$1; shift; l=$(leader $i) || die "h$i is not running"; nsenter -t $l -a -- "$@" ;;
   ssh)   hssh "$@" ;;
   ip)    ip_of $1 ;;

@@ -44,6 +44,8 @@ const APT_PACKAGES: &[&str] = &[
     "iproute2",
     "openssh-client",
     "netcat-openbsd",
+    // widens the journald restart race in the restart campaign tests (a delay after connect())
+    "strace",
     "python3-jsonschema",
     // a BusyBox userland for the delivery script's tests (Alpine-like hosts)
     "busybox-static",
