@@ -41,6 +41,16 @@ pub fn is_valid_service(name: &str) -> bool {
                 .all(|b| b.is_ascii_alphanumeric() || b"_.@:+-".contains(&b)))
 }
 
+/// A boot id as the kernel prints it (`/proc/sys/kernel/random/boot_id`): `8-4-4-4-12` hex
+/// digits, lower case.
+pub fn is_boot_id(s: &str) -> bool {
+    s.len() == 36
+        && s.char_indices().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => c == '-',
+            _ => c.is_ascii_digit() || ('a'..='f').contains(&c),
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

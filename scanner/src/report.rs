@@ -122,6 +122,16 @@ pub struct HostInfo {
     pub init: Init,
     /// Set when the host itself is a container (`systemd-nspawn`, `docker`, `lxc`, ...).
     pub container: Option<String>,
+    /// `/proc/sys/kernel/random/boot_id`: a new one at every boot (a reboot campaign tells from
+    /// it whether the host rebooted since the audit). Absent from reports of older scanners.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot_id: Option<String>,
+}
+
+/// Container types whose boot id is their own (a restart of the container gives a new one):
+/// systemd-nspawn virtualises it; LXC, OpenVZ, Docker and Podman show the host kernel's.
+pub fn own_boot_id(container: Option<&str>) -> bool {
+    matches!(container, None | Some("systemd-nspawn"))
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]

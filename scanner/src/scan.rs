@@ -463,6 +463,9 @@ pub fn scan(opts: &Options) -> Result<Report, ScanError> {
     warnings.extend(read_warnings(privileged, unreadable, root_pidns.is_some()));
 
     let (hostname, machine_id) = identity(proc_root, host);
+    let boot_id = read_small(&proc_root.join("sys/kernel/random/boot_id"))
+        .map(|s| s.trim().to_string())
+        .filter(|s| crate::names::is_boot_id(s));
 
     Ok(Report {
         schema_version: SCHEMA_VERSION,
@@ -476,6 +479,7 @@ pub fn scan(opts: &Options) -> Result<Report, ScanError> {
             arch: std::env::consts::ARCH.into(),
             init: if systemd { Init::Systemd } else { Init::Other },
             container,
+            boot_id,
         },
         started_at,
         duration_ms: t0.elapsed().as_millis() as u64,

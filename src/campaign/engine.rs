@@ -167,16 +167,40 @@ pub fn run(
                 let _ = tx.send((i, end, start.elapsed().as_millis() as u64));
             });
         };
-        for &i in &resume_first {
+        let windows = reboot_windows(plan, env);
+        // review R4: a resumed host whose reboot may not have been sent waits for a window
+        // like a new start
+        let (mut held, now_first): (Vec<usize>, Vec<usize>) =
+            resume_first.iter().partition(|&&i| {
+                windows.is_some()
+                    && replayed
+                        .and_then(|r| r.hosts.get(&plan.hosts[i].host))
+                        .is_some_and(reboot_unsent)
+            });
+        for i in now_first {
             spawn(i, tx.clone());
         }
-        let windows = reboot_windows(plan, env);
+        if !held.is_empty() {
+            let names: Vec<&str> = held.iter().map(|&i| plan.hosts[i].host.as_str()).collect();
+            (env.emit)(host::Progress::Note {
+                host: None,
+                message: format!(
+                    "held until a reboot window opens (their reboot may not have been sent): {}",
+                    names.join(" ")
+                ),
+            });
+        }
         let mut closed_noted = false;
         loop {
             let turn = Instant::now();
             interrupts(&mut sched, env, &mut announced);
             if let Some((w, zone)) = &windows {
                 let minutes = w.minutes_until_open(zone.now()).unwrap_or(0);
+                if minutes == 0 && sched.stopped().is_none() {
+                    for i in held.drain(..) {
+                        spawn(i, tx.clone());
+                    }
+                }
                 // re-checked every turn: a window opens within a minute of its time
                 sched.hold_until((minutes > 0).then(|| now() + 1000));
                 if minutes > 0 && !closed_noted {
@@ -188,6 +212,14 @@ pub fn run(
                     });
                 }
                 closed_noted = minutes > 0;
+            }
+            // a stopped campaign (paused, aborted) does not start held hosts: they stay as the
+            // journal has them, for the next resume
+            if sched.stopped().is_some() {
+                for i in held.drain(..) {
+                    sched.finished(i, Outcome::Aborted, now());
+                    results[i] = Some(held_result(plan, i));
+                }
             }
             let wait = match sched.next(now()) {
                 Next::Start(v) => {
@@ -242,6 +274,36 @@ pub fn run(
         elapsed_ms: t0.elapsed().as_millis() as u64,
         timing,
     }
+}
+
+/// A held host the campaign stopped before a window opened (its journal is unchanged).
+fn held_result(plan: &Plan, i: usize) -> HostResult {
+    HostResult {
+        host: plan.hosts[i].host.clone(),
+        status: HostStatus::Aborted,
+        reason: Some(
+            "held for a reboot window when the campaign stopped: `resume` continues it".into(),
+        ),
+        undrain_failed: None,
+        left_drained: None,
+        notes: Vec::new(),
+        restarted: Vec::new(),
+        elapsed_ms: 0,
+    }
+}
+
+/// A resumed reboot host whose reboot may not have been sent yet (before `rebooted`, and not
+/// aborted after it was sent).
+fn reboot_unsent(p: &super::journal::HostProgress) -> bool {
+    match &p.last {
+        Phase::Started | Phase::Draining | Phase::Rebooting { .. } => true,
+        Phase::Finished {
+            outcome: Outcome::Aborted,
+            ..
+        } => p.reboot.is_none(),
+        _ => false,
+    }
+    // (a restart plan never journals a reboot: its hosts are never held, see `reboot_windows`)
 }
 
 /// A reboot campaign's windows and their zone (none: no windows, or not a reboot campaign).

@@ -474,19 +474,10 @@ impl Entry {
         }
     }
 
-    /// An earlier run was about to touch the host's services (restart or reboot journaled).
+    /// An earlier run was about to touch the host's services: its restart or reboot was
+    /// journaled (with the state before it).
     fn touched_before(resume: Option<&HostProgress>) -> bool {
-        matches!(
-            resume.map(|p| &p.last),
-            Some(
-                Phase::Restarting { .. }
-                    | Phase::Rebooting { .. }
-                    | Phase::Rebooted { .. }
-                    | Phase::Checking
-                    | Phase::Undraining { .. }
-                    | Phase::Finished { .. }
-            )
-        )
+        resume.is_some_and(|p| p.before.is_some() || p.reboot.is_some())
     }
 
     /// The drain hook already ran in an earlier run (or an undrain is owed).

@@ -147,6 +147,14 @@ pub fn allowed(from: Option<&Phase>, to: &Phase, resumed: bool) -> bool {
             }),
             Checking,
         ) => resumed,
+        // a reboot host aborted before its reboot was sent starts its turn again on resume
+        (
+            Some(Finished {
+                outcome: Outcome::Aborted,
+                ..
+            }),
+            Draining | Rebooting { .. },
+        ) => resumed,
         // a resumed host that was aborted, or whose undrain is owed, may end again (review R3:
         // an aborted host that fails before its checks on resume writes `finished` again)
         (
@@ -815,7 +823,16 @@ mod tests {
         };
         assert!(allowed(Some(&aborted), &Phase::Checking, true));
         assert!(!allowed(Some(&aborted), &Phase::Checking, false));
-        assert!(!allowed(Some(&aborted), &Phase::Draining, true));
+        // a reboot host aborted before its reboot was sent starts its turn again
+        assert!(allowed(Some(&aborted), &Phase::Draining, true));
+        assert!(!allowed(Some(&aborted), &Phase::Draining, false));
+        assert!(!allowed(
+            Some(&aborted),
+            &Phase::Restarting {
+                before: BTreeMap::new()
+            },
+            true
+        ));
         assert!(!allowed(
             Some(&fin(Outcome::Failed)),
             &Phase::Checking,

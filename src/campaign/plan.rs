@@ -53,6 +53,11 @@ pub struct PlannedHost {
     /// Reboot campaigns: this host is rebooted, for these reasons (its audit's, or `--all`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reboot: Option<Vec<String>>,
+    /// Reboot campaigns: the boot id its audit saw. At its turn a host that booted since (by
+    /// unattended-upgrades, an operator, another campaign) is audited again, and skipped when
+    /// it no longer needs a reboot: never rebooted twice for one need (review R2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit_boot_id: Option<String>,
 }
 
 /// Something the plan leaves alone, and why.
@@ -272,10 +277,32 @@ pub fn build(audited: &[Audited], spec: &Spec, filter: &ServiceFilter) -> Result
             actions,
             checks,
             reboot: None,
+            audit_boot_id: None,
         });
     }
     order_and_batch(&mut plan, hosts, spec)?;
     Ok(plan)
+}
+
+/// Why a host cannot be in a reboot campaign, if it cannot: a campaign tells a reboot from no
+/// reboot, and a host rebooted since its audit, by the boot id, so a host needs one of its own
+/// (review R19: an LXC or OpenVZ container shows its host kernel's, which never changes when the
+/// container restarts; a resume would reboot it again), and an audit that saw it.
+fn no_boot_id(report: &Report) -> Option<String> {
+    let c = report.host.container.as_deref();
+    if !fleetrestart_scan::report::own_boot_id(c) {
+        return Some(format!(
+            "a container ({}) without a boot id of its own: a campaign could not tell whether it rebooted; restart it from its host",
+            c.unwrap_or("?")
+        ));
+    }
+    if report.host.boot_id.is_none() {
+        return Some(
+            "its audit has no boot id (a scanner older than 2026-12, or unreadable): audit it again"
+                .into(),
+        );
+    }
+    None
 }
 
 /// The plan of a reboot campaign: every audited host whose audit says a reboot is needed (with
@@ -302,6 +329,19 @@ pub fn build_reboot(
                 continue;
             }
         };
+        if report.reboot.needed || spec.reboot.all {
+            if let Some(why) = no_boot_id(report) {
+                plan.untouched.push(Untouched {
+                    host: a.host.into(),
+                    what: "reboot".into(),
+                    reason: why,
+                });
+                if report.reboot.needed {
+                    plan.reboot_needed.push(a.host.into());
+                }
+                continue;
+            }
+        }
         let mut reasons = if report.reboot.needed {
             plan.reboot_needed.push(a.host.into());
             report.reboot.reasons.clone()
@@ -338,6 +378,7 @@ pub fn build_reboot(
             actions: Vec::new(),
             checks,
             reboot: Some(reasons),
+            audit_boot_id: report.host.boot_id.clone(),
         });
     }
     order_and_batch(&mut plan, hosts, spec)?;
@@ -460,6 +501,8 @@ mod tests {
         needs.services.clear();
         needs.reboot.needed = true;
         needs.reboot.reasons = vec!["/run/reboot-required exists".into()];
+        needs.host.container = None;
+        needs.host.boot_id = Some("28bb4ab7-8cbb-4713-b854-2428ddf1eefe".into());
         let mut clean = needs.clone();
         clean.reboot = Default::default();
         let names = ["bastion", "a", "b", "c", "lost"];
@@ -500,6 +543,64 @@ mod tests {
         let p = build_reboot(&audited, &all, &BTreeMap::new()).unwrap();
         assert_eq!(p.hosts.len(), 4);
         assert!(p.not_audited.iter().any(|u| u.host == "lost"));
+        assert_eq!(
+            p.hosts[0].audit_boot_id.as_deref(),
+            Some("28bb4ab7-8cbb-4713-b854-2428ddf1eefe"),
+            "the plan carries the boot id its audit saw"
+        );
+    }
+
+    #[test]
+    fn reboot_plans_refuse_hosts_without_a_boot_id_of_their_own() {
+        // review R19: an LXC container shows its host kernel's boot id (a restart of it never
+        // changes it); an audit without a boot id cannot tell a reboot since it
+        let mut needs = tests_support::cron_report();
+        needs.services.clear();
+        needs.reboot.needed = true;
+        needs.host.boot_id = Some("28bb4ab7-8cbb-4713-b854-2428ddf1eefe".into());
+        let mut lxc = needs.clone();
+        lxc.host.container = Some("lxc".into());
+        let mut nspawn = needs.clone();
+        nspawn.host.container = Some("systemd-nspawn".into());
+        let mut old = needs.clone();
+        old.host.container = None;
+        old.host.boot_id = None;
+        let audited = [
+            Audited {
+                host: "lxc1",
+                groups: vec![],
+                report: Ok(&lxc),
+            },
+            Audited {
+                host: "ns1",
+                groups: vec![],
+                report: Ok(&nspawn),
+            },
+            Audited {
+                host: "old1",
+                groups: vec![],
+                report: Ok(&old),
+            },
+        ];
+        let mut spec = Spec::default();
+        spec.reboot.all = true;
+        let p = build_reboot(&audited, &spec, &BTreeMap::new()).unwrap();
+        let planned: Vec<&str> = p.hosts.iter().map(|h| h.host.as_str()).collect();
+        assert_eq!(planned, ["ns1"]);
+        let why = |h: &str| {
+            p.untouched
+                .iter()
+                .find(|u| u.host == h)
+                .map(|u| u.reason.clone())
+                .unwrap_or_default()
+        };
+        assert!(
+            why("lxc1").contains("without a boot id of its own"),
+            "{:?}",
+            p.untouched
+        );
+        assert!(why("old1").contains("no boot id"), "{:?}", p.untouched);
+        assert_eq!(p.reboot_needed, ["lxc1", "ns1", "old1"]);
     }
     use crate::campaign::spec::{Ramp, Size};
 

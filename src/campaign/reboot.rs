@@ -15,7 +15,7 @@
 use super::host::{checks, jfail, lost, Fail, Failure, Worker};
 use super::journal::{HostProgress, Phase, RebootBefore};
 use super::schedule::Outcome;
-use crate::transport::{ExecLimits, Session};
+use crate::transport::{ExecLimits, Session, TransportError};
 use fleetrestart_scan::names::is_valid_unit;
 use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
@@ -44,14 +44,7 @@ pub struct HostState {
     pub active: BTreeSet<String>,
 }
 
-/// `8-4-4-4-12` hex digits, lower case (the kernel's format).
-pub fn is_uuid(s: &str) -> bool {
-    s.len() == 36
-        && s.char_indices().all(|(i, c)| match i {
-            8 | 13 | 18 | 23 => c == '-',
-            _ => c.is_ascii_digit() || ('a'..='f').contains(&c),
-        })
-}
+pub use fleetrestart_scan::names::is_boot_id as is_uuid;
 
 /// Parses [`STATE_SCRIPT`]'s output (bounded by the session; unit names validated).
 pub fn parse_state(out: &str) -> Result<HostState, String> {
@@ -136,9 +129,23 @@ fn reboot_timeout(w: &Worker) -> Duration {
     Duration::from_secs_f64(w.env.spec.reboot.timeout)
 }
 
-/// Sends the reboot. The connection may drop before the command's status comes back: that is
-/// the reboot going through; a command that answers with a failure is the host's failure.
-fn send_reboot(w: &Worker, s: &mut dyn Session) -> Result<(), Failure> {
+/// Sends the reboot over a session of its own, with a deadline of its own (not what the drain
+/// left of the turn's: review R20). The connection may drop before the command's status comes
+/// back: that is the reboot going through; a command that answers with a failure is the host's
+/// failure, and one that never started (no channel) did not reboot it: the host is as it was.
+fn send_reboot(w: &mut Worker) -> Result<(), Failure> {
+    let mut s = w
+        .env
+        .audit
+        .connector
+        .open(w.target, Instant::now())
+        .map_err(|e| {
+            w.touched = false;
+            (
+                Outcome::Unreachable,
+                format!("no session to send the reboot: {e}: not rebooted"),
+            )
+        })?;
     let r = s.exec(
         "systemctl reboot",
         b"",
@@ -158,6 +165,13 @@ fn send_reboot(w: &Worker, s: &mut dyn Session) -> Result<(), Failure> {
             ),
         )),
         Ok(_) => Ok(()),
+        Err(TransportError::NotStarted(e)) => {
+            w.touched = false;
+            Err((
+                Outcome::Failed,
+                format!("`systemctl reboot` was never started ({e}): not rebooted"),
+            ))
+        }
         Err(e) => {
             note(w, &format!("connection closed by the reboot ({e})"));
             Ok(())
@@ -174,7 +188,7 @@ fn note(w: &Worker, message: &str) {
 
 /// Waits (from `since`, the reboot's send, for the reboot timeout) until the host answers with
 /// a boot id other than `old`; the new one.
-fn wait_back(w: &Worker, old: &str, since: Instant) -> Result<String, Failure> {
+fn wait_back(w: &mut Worker, old: &str, since: Instant) -> Result<String, Failure> {
     let timeout = reboot_timeout(w);
     let deadline = since + timeout;
     let mut pause = Duration::from_millis(500);
@@ -206,16 +220,59 @@ fn wait_back(w: &Worker, old: &str, since: Instant) -> Result<String, Failure> {
         }
         let now = Instant::now();
         if now >= deadline {
-            return Err((
-                Outcome::Failed,
-                format!(
-                    "did not come back within the reboot timeout of {}s (last: {last})",
-                    timeout.as_secs_f64()
+            let t = timeout.as_secs_f64();
+            let pending = pending(w);
+            // the same boot id and nothing pending: the reboot never happened, the host's
+            // services were not touched, it may go back into rotation
+            if pending == Some(false) {
+                w.touched = false;
+            }
+            return Err(match pending {
+                // review R9: a slow shutdown is not a reboot that never happened
+                Some(true) => (
+                    Outcome::Failed,
+                    format!("still going down after the reboot timeout of {t}s (a reboot is pending): it may reboot at any time"),
                 ),
-            ));
+                Some(false) => (
+                    Outcome::Failed,
+                    format!("the reboot did not happen within {t}s (the same boot id, no reboot pending)"),
+                ),
+                None => (
+                    Outcome::Failed,
+                    format!("did not come back within the reboot timeout of {t}s (last: {last})"),
+                ),
+            });
         }
         std::thread::sleep(pause.min(deadline - now));
     }
+}
+
+/// Whether a reboot is pending on a host that still answers with its old boot id: a job for
+/// `reboot.target` queued, or the system `stopping` (none when it cannot be asked).
+fn pending(w: &Worker) -> Option<bool> {
+    let mut s = w.env.audit.connector.open(w.target, Instant::now()).ok()?;
+    let out = s
+        .exec(
+            "LC_ALL=C systemctl list-jobs --no-legend --no-pager 2>/dev/null; systemctl is-system-running 2>/dev/null; true",
+            b"",
+            ExecLimits {
+                timeout: Duration::from_secs(10),
+                max_stdout: 64 << 10,
+                max_stderr: 4096,
+            },
+        )
+        .ok()?;
+    Some(reboot_pending(&String::from_utf8_lossy(&out.stdout)))
+}
+
+/// Pure: [`pending`]'s answer says a reboot is on its way.
+pub fn reboot_pending(out: &str) -> bool {
+    out.lines().any(|l| {
+        let w: Vec<&str> = l.split_whitespace().collect();
+        w.get(1)
+            .is_some_and(|u| matches!(*u, "reboot.target" | "systemd-reboot.service"))
+            || w.as_slice() == ["stopping"]
+    })
 }
 
 /// After the new boot: waits (until the reboot timeout from `since`) for the system to finish
@@ -339,7 +396,7 @@ enum Interrupted {
 /// otherwise: after a controller crash the reboot was never sent (send it); after an abort it
 /// did not happen (fail: it is not sent twice). No answer: it is down (wait). The new boot id.
 fn interrupted(
-    w: &Worker,
+    w: &mut Worker,
     before: &RebootBefore,
     since: Instant,
     why: Interrupted,
@@ -355,6 +412,7 @@ fn interrupted(
             if st.system == "stopping" {
                 note(w, "going down (the reboot sent before the interruption)");
             } else if why == Interrupted::Abort {
+                w.touched = false;
                 return Err((
                     Outcome::Failed,
                     "the reboot sent before the abort did not happen (same boot id): not sent again; reboot it by hand or in a new campaign".into(),
@@ -364,12 +422,107 @@ fn interrupted(
                     w,
                     "the reboot was not sent before the interruption: sending it",
                 );
-                send_reboot(w, s.as_mut())?;
+                drop(s);
+                send_reboot(w)?;
             }
         }
         Err(_) => note(w, "down (the reboot sent before the interruption): waiting"),
     }
     wait_back(w, &before.boot_id, since)
+}
+
+/// Whether the host booted since its audit (review R2) and then no longer needs a reboot: it
+/// is audited again; true when it is skipped (named in its notes). With `reboot.all`, any boot
+/// since the audit is the reboot asked for.
+fn booted_since_audit(w: &Worker, st: &HostState) -> Result<bool, Failure> {
+    let Some(audit) = &w.plan.audit_boot_id else {
+        return Ok(false);
+    };
+    if st.boot_id == *audit {
+        return Ok(false);
+    }
+    if w.env.spec.reboot.all {
+        w.keep_note("booted since the audit (its boot id changed): not rebooted again".into());
+        return Ok(true);
+    }
+    let report = w
+        .rescan_report()
+        .map_err(|m| (Outcome::Failed, format!("booted since the audit: {m}")))?;
+    if report.reboot.needed {
+        w.keep_note(format!(
+            "booted since the audit (its boot id changed) and still needs a reboot: {}",
+            report.reboot.reasons.join("; ")
+        ));
+        return Ok(false);
+    }
+    w.keep_note(
+        "booted since the audit (its boot id changed) and no longer needs a reboot: not rebooted"
+            .into(),
+    );
+    Ok(true)
+}
+
+/// Whether the reboot windows are closed now (none: always open).
+fn window_closed(w: &Worker) -> bool {
+    let r = &w.env.spec.reboot;
+    if r.windows.is_empty() {
+        return false;
+    }
+    match (
+        super::window::Windows::parse(&r.windows),
+        super::clock::Zone::parse(&r.timezone),
+    ) {
+        (Ok(win), Ok(z)) => win.minutes_until_open(z.now()).unwrap_or(0) > 0,
+        _ => false,
+    }
+}
+
+/// A fresh turn up to the reboot: the host booted since its audit (skipped when it no longer
+/// needs one), drain, its state, and at the last moment the operator's abort and the windows
+/// (reviews R5, R17: the drain can take minutes; nothing is rebooted after an abort or outside
+/// the windows: the host ends aborted, untouched, and is undrained), then `rebooting`
+/// journaled. None: skipped.
+fn fresh(w: &mut Worker, drained: &mut bool) -> Result<Option<RebootBefore>, Failure> {
+    let mut s = w.open().map_err(|e| (Outcome::Unreachable, e))?;
+    let st = state(s.as_mut()).map_err(|f| lost(w, f))?;
+    if booted_since_audit(w, &st)? {
+        return Ok(None);
+    }
+    if let Some(h) = &w.env.spec.drain {
+        w.record(Phase::Draining).map_err(jfail)?;
+        *drained = true;
+        w.hook(h, true)
+            .map_err(|e| (Outcome::Failed, format!("drain failed: {e}")))?;
+    }
+    let first = st.boot_id;
+    let st = state(s.as_mut()).map_err(|f| lost(w, f))?;
+    // it booted during its drain
+    if st.boot_id != first && booted_since_audit(w, &st)? {
+        return Ok(None);
+    }
+    if w.env.abort.load(Ordering::SeqCst) {
+        return Err((
+            Outcome::Aborted,
+            "aborted by the operator before its reboot was sent: not rebooted".into(),
+        ));
+    }
+    if window_closed(w) {
+        return Err((
+            Outcome::Aborted,
+            "the reboot window closed before its reboot was sent: not rebooted (`resume` reboots it in a window)".into(),
+        ));
+    }
+    let before = RebootBefore {
+        boot_id: st.boot_id,
+        kernel: st.kernel,
+        active: st.active.into_iter().collect(),
+    };
+    w.record(Phase::Rebooting {
+        before: before.clone(),
+    })
+    .map_err(jfail)?;
+    w.touched = true;
+    Ok(Some(before))
 }
 
 /// One host's reboot, from where the journal left it (`resume`).
@@ -380,26 +533,16 @@ pub(super) fn body(
 ) -> Result<(), Failure> {
     let since;
     let before = match resume.map(|p| (&p.last, p.reboot.as_ref())) {
-        None | Some((Phase::Started | Phase::Draining, _)) => {
-            let mut s = w.open().map_err(|e| (Outcome::Unreachable, e))?;
-            if let Some(h) = &w.env.spec.drain {
-                w.record(Phase::Draining).map_err(jfail)?;
-                *drained = true;
-                w.hook(h, true)
-                    .map_err(|e| (Outcome::Failed, format!("drain failed: {e}")))?;
-            }
-            let st = state(s.as_mut()).map_err(|f| lost(w, f))?;
-            let before = RebootBefore {
-                boot_id: st.boot_id,
-                kernel: st.kernel,
-                active: st.active.into_iter().collect(),
+        // a new host, one interrupted before its reboot was journaled, or one aborted before
+        // its reboot was sent
+        None
+        | Some((Phase::Started | Phase::Draining, _))
+        | Some((Phase::Finished { .. }, None)) => {
+            let Some(before) = fresh(w, drained)? else {
+                return Ok(());
             };
-            w.record(Phase::Rebooting {
-                before: before.clone(),
-            })
-            .map_err(jfail)?;
             since = Instant::now();
-            send_reboot(w, s.as_mut())?;
+            send_reboot(w)?;
             let id = wait_back(w, &before.boot_id, since)?;
             w.record(Phase::Rebooted { boot_id: id }).map_err(jfail)?;
             before
@@ -481,5 +624,19 @@ mod tests {
         let e = parse_state("boot_id Could not chdir\nstate running\n").unwrap_err();
         assert!(e.contains("not a UUID"), "{e}");
         assert!(parse_state("state running\n").is_err());
+    }
+
+    #[test]
+    fn a_pending_reboot_is_told_from_one_that_never_happened() {
+        // review R9
+        assert!(reboot_pending(
+            "1234 reboot.target start waiting\n1240 systemd-reboot.service start waiting\nrunning\n"
+        ));
+        assert!(reboot_pending("stopping\n"));
+        assert!(!reboot_pending("running\n"));
+        assert!(!reboot_pending(
+            "17 apt-daily.service start running\ndegraded\n"
+        ));
+        assert!(!reboot_pending(""));
     }
 }

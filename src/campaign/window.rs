@@ -32,7 +32,12 @@ impl WeekTime {
 fn day(s: &str) -> Result<u32, String> {
     let l = s.to_ascii_lowercase();
     DAYS.iter()
-        .position(|d| l == *d || (l.len() > 3 && d.starts_with(&l[..3]) && is_day_name(&l)))
+        // `get`: a name with a character of several bytes is cut on a boundary or not at all
+        // (review R15: `&l[..3]` panicked inside `Mo€day`)
+        .position(|d| {
+            l == *d
+                || (l.len() > 3 && l.get(..3).is_some_and(|p| d.starts_with(p)) && is_day_name(&l))
+        })
         .map(|i| i as u32)
         .ok_or_else(|| format!("{s:?} is not a day (Mon, Tue, ... Sun)"))
 }
@@ -213,6 +218,9 @@ mod tests {
             "Moon 02:00-05:00",
             "Mon 02:60-05:00",
             "Mon 24:00-01:00",
+            "Mo€day 02:00-05:00",
+            "Moñday 02:00-05:00",
+            "€ 02:00-05:00",
         ] {
             let e = Window::parse(bad).unwrap_err();
             assert!(e.contains(bad), "{e}");

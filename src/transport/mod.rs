@@ -75,6 +75,9 @@ pub enum TransportError {
     Become(String),
     /// The cancel flag was raised while the command ran (its channel was closed).
     Cancelled,
+    /// The command was certainly never started: no channel could be opened for it (a reboot
+    /// command that failed this way did not go through; one lost later may have).
+    NotStarted(String),
 }
 
 impl std::fmt::Display for TransportError {
@@ -86,6 +89,7 @@ impl std::fmt::Display for TransportError {
             TransportError::Failed(m) => f.write_str(m),
             TransportError::Become(m) => write!(f, "become: {m}"),
             TransportError::Cancelled => f.write_str("cancelled by the operator"),
+            TransportError::NotStarted(m) => f.write_str(m),
         }
     }
 }

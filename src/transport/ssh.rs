@@ -575,12 +575,16 @@ impl SshSession {
         let timed_out = || TransportError::Timeout(timeout);
         self.sess.set_blocking(true);
         self.sess.set_timeout(ms(remaining(deadline)));
+        // no channel: the command was never sent (review R20)
         let mut ch = self.sess.channel_session().map_err(|e| {
-            if is_code(&e, LIBSSH2_ERROR_TIMEOUT) {
-                timed_out()
+            TransportError::NotStarted(if is_code(&e, LIBSSH2_ERROR_TIMEOUT) {
+                format!(
+                    "opening a channel: timed out after {:.1} s",
+                    timeout.as_secs_f64()
+                )
             } else {
-                io_fail("opening a channel", e.message())
-            }
+                format!("opening a channel: {}", e.message())
+            })
         })?;
         ch.exec(command).map_err(|e| {
             if is_code(&e, LIBSSH2_ERROR_TIMEOUT) {

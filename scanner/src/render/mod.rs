@@ -159,6 +159,7 @@ pub(crate) mod sample {
                 arch: "x86_64".into(),
                 init: Init::Systemd,
                 container: None,
+                boot_id: None,
             },
             started_at: 1_700_000_100,
             duration_ms: 12,
