@@ -26,10 +26,10 @@ for r in $(seq "$N"); do
      --known-hosts "$($TB known-hosts)" --scanner-dir "$SCANNERS" >"out$r.json" 2>"err$r")
   rc=$?
   kill -INT $s; wait $s 2>/dev/null
-  state=$($TB exec 1 systemctl show -p ActiveState,Result,ExecMainCode,ExecMainStatus --value cron.service | tr '\n' ' ')
+  state=$($TB exec 1 systemctl show -p ActiveState,Result,ExecMainCode,ExecMainStatus cron.service | sort | tr '\n' ' ')
   again=$(grep -c "started again" "$dir/out$r.json")
   [ "$rc" != 0 ] && failed=$((failed + 1))
-  case "$state" in active*) ;; *) down=$((down + 1)) ;; esac
+  case "$state" in *ActiveState=active*) ;; *) down=$((down + 1)) ;; esac
   [ "$again" -gt 0 ] && started_again=$((started_again + 1))
   echo "round $r: exit $rc, cron after the campaign: $state, 'started again' notes: $again"
   $TB exec 1 systemctl start cron.service   # the next round starts from a running cron

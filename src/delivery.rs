@@ -162,8 +162,14 @@ pub fn run_script(set: &ScannerSet, cfg: &DeliveryConfig, rules_len: usize) -> S
         if rules_len > 0 { " --rules -" } else { "" }
     );
     if let Some(path) = &cfg.installed_scanner {
+        // an installed scanner may be older than `--deadline`: its default deadline holds
         return format!("exec {} {args}", quote(path));
     }
+    // the delivered scanner ends itself soon after this controller stops waiting for it
+    let args = format!(
+        "{args} --deadline {}",
+        2 * cfg.command_timeout.as_secs().max(1) + 10
+    );
     let mut s = format!(
         "d={}\na=\nread -r a 2>/dev/null </proc/sys/kernel/arch || a=$(uname -m </dev/null)\n",
         dir_expr(cfg)

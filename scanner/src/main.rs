@@ -32,12 +32,28 @@ options:
       --host-root DIR     read /boot, /etc, /run, /var/lib/dpkg under DIR instead of /
       --maps-text         read /proc/PID/maps as text even where PROCMAP_QUERY (Linux >= 6.11)
                           would ask the kernel for executable file mappings only
+      --deadline SECS     end the scan (exit 3) after SECS seconds whatever it is doing
+                          (default 900: a scan never outlives the controller that ran it)
   -V, --version
   -h, --help
 
 exit codes: 0 nothing to do, 1 restart or reboot needed, 2 bad usage or rules file,
 3 the scan could not run; with --format nagios: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
 ";
+
+/// The default of `--deadline`, seconds.
+const DEFAULT_DEADLINE: u64 = 900;
+
+/// Ends the process after `secs`, whatever the scan is doing (a corrupt package database or a
+/// stuck filesystem never keeps a root process running after its controller gave up). `_exit`:
+/// no half-written report is flushed.
+fn arm_deadline(secs: u64) {
+    std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(secs));
+        eprintln!("fleetrestart-scan: the scan ran past its deadline of {secs} s: stopped");
+        unsafe { libc::_exit(exit::FAILED) }
+    });
+}
 
 fn fail(code: i32, msg: &str) -> ! {
     eprintln!("fleetrestart-scan: {msg}");
@@ -86,6 +102,7 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let mut opts = Options::default();
     let mut format = Format::Human;
+    let mut deadline = DEFAULT_DEADLINE;
     let value = |args: &mut dyn Iterator<Item = String>, flag: &str| -> String {
         args.next()
             .unwrap_or_else(|| fail(exit::USAGE, &format!("{flag} needs a value\n\n{USAGE}")))
@@ -128,6 +145,15 @@ fn main() {
                 print!("{}", fleetrestart_scan::rules::DEFAULT_RULES);
                 return;
             }
+            "--deadline" => {
+                let v = value(&mut args, &a);
+                deadline = v.parse::<u64>().ok().filter(|&s| s > 0).unwrap_or_else(|| {
+                    fail(
+                        exit::USAGE,
+                        &format!("--deadline {v:?}: expected a number of seconds above 0"),
+                    )
+                });
+            }
             "--proc" => opts.proc_root = value(&mut args, &a).into(),
             "--host-root" => opts.host_root = value(&mut args, &a).into(),
             other => fail(
@@ -136,6 +162,7 @@ fn main() {
             ),
         }
     }
+    arm_deadline(deadline);
     let report = match scan::scan(&opts) {
         Ok(r) => r,
         Err(e) => fail(exit::FAILED, &e.to_string()),

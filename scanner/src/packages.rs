@@ -270,7 +270,7 @@ struct Prefetched {
 fn read_list(path: &Path, buf: &mut Vec<u8>) -> bool {
     use std::io::Read;
     buf.clear();
-    let Ok(f) = std::fs::File::open(path) else {
+    let Ok(f) = crate::pkgdb::open_regular(path) else {
         return false;
     };
     // one allocation of the file's size (a bounded reader has no size hint: it grew by doubling)

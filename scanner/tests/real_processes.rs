@@ -625,3 +625,40 @@ fn python_daemon_modules_found_statically_and_bounded() {
     drop(h);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn a_scan_stuck_on_its_input_ends_at_its_deadline() {
+    // a proc tree whose process `stat` is a FIFO nobody writes: reading it blocks forever
+    let dir = std::env::temp_dir().join(format!("fr-deadline-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("4242")).unwrap();
+    std::fs::write(dir.join("stat"), "cpu 1 1 1 1\nbtime 1700000000\n").unwrap();
+    let fifo = dir.join("4242/stat");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fleetrestart-scan"))
+        .args(["--format", "json", "--deadline", "2", "--proc"])
+        .arg(&dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break Some(s);
+        }
+        if t0.elapsed() > std::time::Duration::from_secs(60) {
+            let _ = child.kill();
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let out = child.wait_with_output().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let status = status.expect("the scan outlived its deadline");
+    assert_eq!(status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("deadline of 2 s"), "{err}");
+    assert!(out.stdout.is_empty(), "no half report");
+}

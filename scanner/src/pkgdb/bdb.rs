@@ -59,6 +59,10 @@ pub fn values<S: PageSource + ?Sized>(
     };
     let (mut p, mut o) = (Vec::new(), Vec::new());
     let mut value = Vec::new();
+    // one budget of overflow page visits for the whole walk (review R12): each overflow page
+    // belongs to one value, so a sound file needs at most one visit per page; items sharing a
+    // looping chain made the work pages × items × pages (a 10 MiB file: minutes as root)
+    let mut visits_left = 2 * u64::from(last) + 16;
     for n in 1..=last {
         if !page(n, &mut p) || !matches!(p[25], P_HASH | P_HASH_UNSORTED) {
             continue;
@@ -85,6 +89,12 @@ pub fn values<S: PageSource + ?Sized>(
                     let mut hops = 0;
                     while value.len() < total {
                         hops += 1;
+                        if visits_left == 0 {
+                            return Err(format!(
+                                "page {n}: overflow chains visit more pages than the file has: the page graph loops"
+                            ));
+                        }
+                        visits_left -= 1;
                         if hops > last || !page(next, &mut o) || o[25] != P_OVERFLOW {
                             return Err(format!("page {n}: broken overflow chain"));
                         }
@@ -138,5 +148,52 @@ mod tests {
         db[32..36].copy_from_slice(&u32::MAX.to_le_bytes());
         values(&db[..], db.len() as u64, &mut |_| {}).unwrap();
         assert_eq!(got, [10]);
+    }
+
+    #[test]
+    fn items_sharing_a_looping_chain_exhaust_one_budget_for_the_whole_walk() {
+        // review R12: 510 hash pages of off-page items, all pointing at one overflow page that
+        // links to itself; each chain alone is within its bound (10 hops), the walk is not
+        let ps = 512usize;
+        let pages = 512u32;
+        let mut db = vec![0u8; pages as usize * ps];
+        db[12..16].copy_from_slice(&HASH_MAGIC.to_le_bytes());
+        db[20..24].copy_from_slice(&(ps as u32).to_le_bytes());
+        db[32..36].copy_from_slice(&(pages - 1).to_le_bytes());
+        let ov = pages - 1;
+        for n in 1..ov as usize {
+            let p = &mut db[n * ps..(n + 1) * ps];
+            p[25] = P_HASH;
+            // pairs: a 2-byte key item and a 12-byte off-page item, packed from the end
+            let pairs = 24usize;
+            p[20..22].copy_from_slice(&((2 * pairs) as u16).to_le_bytes());
+            let mut end = ps;
+            for i in 0..pairs {
+                let key = end - 2;
+                let data = key - 12;
+                p[26 + 4 * i..28 + 4 * i].copy_from_slice(&(key as u16).to_le_bytes());
+                p[28 + 4 * i..30 + 4 * i].copy_from_slice(&(data as u16).to_le_bytes());
+                p[key] = H_KEYDATA;
+                p[data] = H_OFFPAGE;
+                p[data + 4..data + 8].copy_from_slice(&ov.to_le_bytes());
+                p[data + 8..data + 12]
+                    .copy_from_slice(&(10 * (ps - PAGE_HEADER) as u32).to_le_bytes());
+                end = data;
+            }
+        }
+        let o = &mut db[ov as usize * ps..];
+        o[25] = P_OVERFLOW;
+        o[16..20].copy_from_slice(&ov.to_le_bytes());
+        o[22..24].copy_from_slice(&((ps - PAGE_HEADER) as u16).to_le_bytes());
+        let mut delivered = 0usize;
+        let r = values(&db[..], db.len() as u64, &mut |v| delivered += v.len());
+        let e = r.unwrap_err();
+        assert!(e.contains("loops"), "{e}");
+        // no more than about twice the file was delivered before the budget ran out
+        assert!(
+            delivered <= 2 * db.len(),
+            "{delivered} bytes from a {} byte file",
+            db.len()
+        );
     }
 }

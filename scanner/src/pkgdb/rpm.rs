@@ -28,6 +28,14 @@ fn u32_at(b: &[u8], i: usize) -> Option<u32> {
     Some(u32::from_be_bytes(b.get(i..i + 4)?.try_into().ok()?))
 }
 
+/// The longest path kept (Linux's `PATH_MAX`); a header with a longer one is refused.
+pub const MAX_PATH: usize = 4096;
+
+/// A header's paths may spell out at most this many times its blob's bytes, plus 64 KiB (review
+/// R13: 4096 empty basenames under one 64 KiB dirname made 256 MiB of paths from 86 KB; real
+/// headers, whose directories are shared, spell out a few times their size).
+pub const MAX_EXPANSION: usize = 16;
+
 /// Parses a header blob as stored in the rpm database.
 pub fn parse_header(blob: &[u8]) -> Option<Header> {
     let il = u32_at(blob, 0)? as usize;
@@ -54,7 +62,8 @@ pub fn parse_header(blob: &[u8]) -> Option<Header> {
         if !matches!(ty, STRING | STRING_ARRAY | I18NSTRING) || count > dl {
             return None;
         }
-        let mut out = Vec::with_capacity(count);
+        // never reserve what the file claims
+        let mut out = Vec::with_capacity(count.min(4096));
         let mut rest = data.get(off..)?;
         for _ in 0..count {
             let end = memchr::memchr(0, rest)?;
@@ -73,9 +82,16 @@ pub fn parse_header(blob: &[u8]) -> Option<Header> {
         if count != bases.len() || count > dl / 4 {
             return None;
         }
+        let mut budget = MAX_EXPANSION * blob.len() + (64 << 10);
         for (i, base) in bases.iter().enumerate() {
             let d = u32_at(data, off + 4 * i)? as usize;
-            let mut p = dirs.get(d)?.to_vec();
+            let dir = dirs.get(d)?;
+            let len = dir.len() + base.len();
+            if len > MAX_PATH || len > budget {
+                return None;
+            }
+            budget -= len;
+            let mut p = dir.to_vec();
             p.extend_from_slice(base);
             files.push(String::from_utf8(p).ok()?);
         }
@@ -200,5 +216,47 @@ pub(crate) mod tests {
         // a package without files (a meta package)
         let h = parse_header(&blob(&[(NAME, STRING, b"meta\0".to_vec(), 1)])).unwrap();
         assert!(h.files.is_empty());
+    }
+
+    #[test]
+    fn paths_are_bounded_against_the_blob() {
+        // review R13: one 64 KiB dirname, 4096 empty basenames, every index 0: 256 MiB of
+        // paths from an 86 KB blob. Refused now (a path over PATH_MAX, and the expansion).
+        let dir = vec![b'd'; 64 << 10];
+        let tags = [
+            (NAME, STRING, b"p\0".to_vec(), 1u32),
+            (DIRNAMES, STRING_ARRAY, [&dir[..], b"\0"].concat(), 1),
+            (BASENAMES, STRING_ARRAY, vec![0u8; 4096], 4096),
+            (DIRINDEXES, INT32, vec![0u8; 4 * 4096], 4096),
+        ];
+        let blob = blob_of(&tags);
+        assert!(parse_header(&blob).is_none());
+        // a sound header still parses
+        let ok = blob_of(&[
+            (NAME, STRING, b"cron\0".to_vec(), 1),
+            (DIRNAMES, STRING_ARRAY, b"/usr/sbin/\0".to_vec(), 1),
+            (BASENAMES, STRING_ARRAY, b"cron\0".to_vec(), 1),
+            (DIRINDEXES, INT32, vec![0u8; 4], 1),
+        ]);
+        let h = parse_header(&ok).unwrap();
+        assert_eq!(h.files, ["/usr/sbin/cron"]);
+    }
+
+    /// A header blob (index count, data length, entries, data) of (tag, type, data, count).
+    fn blob_of(tags: &[(u32, u32, Vec<u8>, u32)]) -> Vec<u8> {
+        let mut index = Vec::new();
+        let mut data = Vec::new();
+        for (tag, ty, d, count) in tags {
+            for v in [*tag, *ty, data.len() as u32, *count] {
+                index.extend_from_slice(&v.to_be_bytes());
+            }
+            data.extend_from_slice(d);
+        }
+        let mut b = Vec::new();
+        b.extend_from_slice(&(tags.len() as u32).to_be_bytes());
+        b.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        b.extend_from_slice(&index);
+        b.extend_from_slice(&data);
+        b
     }
 }

@@ -27,9 +27,12 @@ pub fn pacman_files(files: &str) -> String {
     out
 }
 
-/// Every package of an apk `installed` database: `f(name, "/path" lines)`.
+/// Every package of an apk `installed` database: `f(name, "/path" lines)`. A path longer than
+/// `PATH_MAX` is skipped, and a package's paths spell out at most 16 times its own lines
+/// (review R13: one 64 KiB `F:` and 4096 `R:` lines made 256 MiB from 82 KB).
 pub fn apk_packages(db: &str, f: &mut dyn FnMut(&str, &str)) {
     let (mut name, mut dir, mut files) = (String::new(), String::new(), String::new());
+    let mut read = 0usize;
     let mut flush = |name: &mut String, files: &mut String| {
         if !name.is_empty() {
             f(name, files);
@@ -41,12 +44,19 @@ pub fn apk_packages(db: &str, f: &mut dyn FnMut(&str, &str)) {
         if l.is_empty() {
             flush(&mut name, &mut files);
             dir.clear();
+            read = 0;
             continue;
         }
+        read += l.len() + 1;
         match l.split_at_checked(2) {
             Some(("P:", v)) => name = v.to_string(),
             Some(("F:", v)) => dir = v.trim_matches('/').to_string(),
-            Some(("R:", v)) if !v.is_empty() && !v.contains('/') => {
+            Some(("R:", v))
+                if !v.is_empty()
+                    && !v.contains('/')
+                    && dir.len() + v.len() + 2 <= super::rpm::MAX_PATH
+                    && files.len() + dir.len() + v.len() + 3 <= 16 * read + (64 << 10) =>
+            {
                 files.push('/');
                 if !dir.is_empty() {
                     files.push_str(&dir);
@@ -91,5 +101,34 @@ mod tests {
                 ("meta".into(), String::new()),
             ]
         );
+    }
+
+    #[test]
+    fn apk_paths_are_bounded() {
+        let dir = "d".repeat(64 << 10);
+        let mut db = format!("P:x\nF:{dir}\n");
+        for _ in 0..4096 {
+            db.push_str("R:y\n");
+        }
+        let mut total = 0;
+        apk_packages(&db, &mut |_, files| total += files.len());
+        assert_eq!(total, 0, "paths over PATH_MAX are skipped");
+        let dir = "d".repeat(4000);
+        let mut db = format!("P:x\nF:{dir}\n");
+        for _ in 0..4096 {
+            db.push_str("R:y\n");
+        }
+        let mut total = 0;
+        apk_packages(&db, &mut |_, files| total += files.len());
+        assert!(
+            total <= 16 * db.len() + (64 << 10),
+            "{total} from {}",
+            db.len()
+        );
+        let mut got = String::new();
+        apk_packages("P:cron\nF:usr/sbin\nR:crond\n", &mut |_, f| {
+            got = f.to_string()
+        });
+        assert_eq!(got, "/usr/sbin/crond\n");
     }
 }
