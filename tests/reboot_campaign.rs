@@ -446,6 +446,48 @@ fn a_jump_host_is_rebooted_after_the_hosts_behind_it() {
             .contains("rebooted last: jump host of 1 other host(s)"),
         "{plan}"
     );
+    // review R6: the jump written as the bastion's inventory name, not its address, is still
+    // the bastion (it was rebooted mid-campaign, silently)
+    let text_inv = std::fs::read_to_string(inv).unwrap();
+    let ip1 = tb(&["ip", "1"]).trim().to_string();
+    let by_name = dir.join("by-name.yml");
+    std::fs::write(
+        &by_name,
+        text_inv.replace(&format!("ProxyJump=root@{ip1}"), "ProxyJump=root@h1"),
+    )
+    .unwrap();
+    let plan = reboot(&dir, by_name.to_str().unwrap(), &["--plan", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
+    let plan = json(&plan)["plan"].clone();
+    assert!(
+        plan["hosts"][1]["reboot"]
+            .to_string()
+            .contains("rebooted last: jump host of 1 other host(s)"),
+        "{plan}"
+    );
+    // and the jump host of a hook host that is not itself in the campaign
+    std::fs::write(
+        dir.join("hook.yml"),
+        "drain: {command: 'true', on: h3}\nundrain: {command: 'true', on: h3}\n",
+    )
+    .unwrap();
+    let plan = reboot(
+        &dir,
+        inv,
+        &["h1", "--campaign", "hook.yml", "--plan", "--json"],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
+    let plan = json(&plan)["plan"].clone();
+    assert!(
+        plan["hosts"][0]["reboot"]
+            .to_string()
+            .contains("rebooted last: jump host of 1 other host(s)"),
+        "{plan}"
+    );
     // and for real: h3 through the bastion, then the bastion
     let out = reboot(&dir, inv, &["--journal", "b.journal", "--json"])
         .output()
@@ -508,4 +550,65 @@ fn a_slow_reboot_is_bounded_by_the_reboot_timeout_not_the_host_timeout() {
         active.iter().any(|u| u == "fr-slow-stop.service"),
         "{active:?}"
     );
+}
+
+#[test]
+#[ignore = "needs root and the testbed image: run by `cargo xtask test`"]
+fn a_host_rebooted_by_hand_after_the_audit_is_not_rebooted_again() {
+    // review R2: the plan is the audit's; a host that rebooted since (unattended-upgrades, an
+    // operator, another campaign) was rebooted a second time
+    let dir = common::scratch("reboot-since-audit");
+    let inv = fleet(&dir, 2, 1..=2);
+    let inv = inv.to_str().unwrap();
+    let audit = cmd(&dir, "audit", &["-i", inv, "--json"]).output().unwrap();
+    let saved = dir.join("audit.json");
+    std::fs::write(&saved, &audit.stdout).unwrap();
+    let doc: Value =
+        serde_json::from_slice(&audit.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&audit)));
+    assert!(
+        doc.to_string().contains("boot_id"),
+        "the audit has boot ids"
+    );
+    // h1 is rebooted by hand: its need (/run/reboot-required) goes with the reboot
+    let _ = common::testbed(&["exec", "1", "systemctl", "reboot"]);
+    wait_for("h1 booted again", Duration::from_secs(120), || {
+        boots(1) == 2
+    });
+    tb(&["wait-running", "1"]);
+    let out = reboot(
+        &dir,
+        inv,
+        &[
+            "--from-audit",
+            saved.to_str().unwrap(),
+            "--journal",
+            "s.journal",
+            "--json",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let doc = json(&out);
+    assert_eq!(doc["summary"]["ok"], 2, "{doc}");
+    let h1 = doc["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["host"] == "h1")
+        .unwrap()
+        .clone();
+    assert!(
+        h1["notes"].to_string().contains("no longer needs a reboot"),
+        "{h1}"
+    );
+    assert_eq!(boots(1), 2, "h1 booted once by hand, never by the campaign");
+    assert_eq!(boots(2), 2, "h2 rebooted once by the campaign");
+    let j = journal(&dir.join("s.journal"));
+    assert!(
+        !j.iter()
+            .any(|r| r["host"] == "h1" && r["phase"] == "rebooting"),
+        "no reboot was journaled for h1"
+    );
+    tb(&["stopall"]);
 }

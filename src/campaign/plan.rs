@@ -393,12 +393,25 @@ fn order_and_batch(
 ) -> Result<(), String> {
     // order: stable by tier (inventory order inside a tier), canaries pulled to the front
     hosts.sort_by_key(|h| h.tier);
+    // hosts rebooted last (jump and hook hosts) are never canaries, and go one at a time, each
+    // after everything before it finished (review R6: a canary bastion, or a batch of two,
+    // rebooted together with the hosts that need it)
+    let last_tier = spec.group_order.len() + 1;
     match &spec.canary {
         None => {}
-        Some(Canary::Count(n)) => hosts.iter_mut().take(*n).for_each(|h| h.canary = true),
+        Some(Canary::Count(n)) => hosts
+            .iter_mut()
+            .filter(|h| h.tier < last_tier)
+            .take(*n)
+            .for_each(|h| h.canary = true),
         Some(Canary::Hosts(names)) => {
             for n in names {
                 match hosts.iter_mut().find(|h| &h.host == n) {
+                    Some(h) if h.tier >= last_tier => {
+                        return Err(format!(
+                            "canary host {n:?} is rebooted last (other hosts need it while they reboot): it cannot be a canary"
+                        ))
+                    }
                     Some(h) => h.canary = true,
                     None => {
                         return Err(format!(
@@ -431,12 +444,15 @@ fn order_and_batch(
         let b = plan.batch_sizes.len();
         let (size, canary) = if hosts[i].canary {
             (hosts.iter().filter(|h| h.canary).count(), true)
+        } else if hosts[i].tier >= last_tier {
+            (1, false)
         } else {
             (next_size(), false)
         };
         let tier = hosts[i].tier;
         let ramp_step = !canary && prev_size.is_some_and(|p| p != size);
-        let gate = b > 0 && (hosts[i - 1].canary || hosts[i - 1].tier != tier || ramp_step);
+        let gate = b > 0
+            && (hosts[i - 1].canary || hosts[i - 1].tier != tier || ramp_step || tier >= last_tier);
         plan.gates.push(gate);
         if !canary {
             prev_size = Some(size);
@@ -548,6 +564,55 @@ mod tests {
             Some("28bb4ab7-8cbb-4713-b854-2428ddf1eefe"),
             "the plan carries the boot id its audit saw"
         );
+    }
+
+    #[test]
+    fn hosts_rebooted_last_are_never_canaries_and_go_one_at_a_time() {
+        // review R6: `--canary 3` pulled the bastion into batch 0 beside the hosts behind it;
+        // `canary: [web1, lb1]` named the load balancer; `--batch 2` rebooted bastion and lb1
+        // together
+        let mut needs = tests_support::cron_report();
+        needs.services.clear();
+        needs.reboot.needed = true;
+        needs.host.container = None;
+        needs.host.boot_id = Some("28bb4ab7-8cbb-4713-b854-2428ddf1eefe".into());
+        let names = ["web1", "web2", "bastion", "lb1"];
+        let audited: Vec<Audited> = names
+            .iter()
+            .map(|h| Audited {
+                host: h,
+                groups: vec![],
+                report: Ok(&needs),
+            })
+            .collect();
+        let last = BTreeMap::from([
+            (
+                "bastion".to_string(),
+                "jump host of 2 other host(s)".to_string(),
+            ),
+            ("lb1".to_string(), "the drain hook runs on it".to_string()),
+        ]);
+        let mut spec = Spec::default();
+        spec.canary = Some(Canary::Count(3));
+        let p = build_reboot(&audited, &spec, &last).unwrap();
+        let batch = |h: &str| p.hosts.iter().find(|x| x.host == h).unwrap().batch;
+        let canaries: Vec<&str> = p
+            .hosts
+            .iter()
+            .filter(|h| h.canary)
+            .map(|h| h.host.as_str())
+            .collect();
+        assert_eq!(canaries, ["web1", "web2"]);
+        assert_ne!(batch("bastion"), batch("web1"));
+        assert_ne!(batch("bastion"), batch("lb1"));
+        spec.canary = Some(Canary::Hosts(vec!["web1".into(), "lb1".into()]));
+        let e = build_reboot(&audited, &spec, &last).unwrap_err();
+        assert!(e.contains("\"lb1\" is rebooted last"), "{e}");
+        spec.canary = None;
+        spec.batch = Ramp(vec![Size::Count(2)]);
+        let p = build_reboot(&audited, &spec, &last).unwrap();
+        assert_eq!(p.batch_sizes, [2, 1, 1]);
+        assert_eq!(p.gates, [false, true, true]);
     }
 
     #[test]

@@ -32,22 +32,28 @@ fn spec(args: &RebootArgs) -> Result<Spec, String> {
 }
 
 /// Hosts of the campaign that others depend on while they reboot, with why: jump hosts of
-/// other selected hosts (same address and port) and the hosts the drain/undrain hooks run on.
-/// They are rebooted last.
+/// other selected hosts or of the hosts hooks run on, and the hook hosts themselves. They are
+/// rebooted last. A hop is recognised by its address and port, by the host's inventory name,
+/// or by an address both resolve to (review R6: `ansible_host: 10.0.0.5` against
+/// `ProxyJump bastion.example.com` failed open).
 fn infrastructure(s: &Settings, spec: &Spec) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
+    let mut resolved = Resolved::default();
+    let others: Vec<&crate::targets::Target> = s.hosts.iter().chain(s.hooks.values()).collect();
     for t in &s.hosts {
         let Connection::Ssh(me) = &t.connection else {
             continue;
         };
-        let behind = s
-            .hosts
+        let behind = others
             .iter()
+            .filter(|o| o.name != t.name)
             .filter(|o| match &o.connection {
-                Connection::Ssh(o) => o
-                    .jumps
-                    .iter()
-                    .any(|j| j.address == me.hop.address && j.port == me.hop.port),
+                Connection::Ssh(o) => o.jumps.iter().any(|j| {
+                    j.port == me.hop.port
+                        && (j.address == me.hop.address
+                            || j.address == t.name
+                            || resolved.same(&j.address, &me.hop.address))
+                }),
                 Connection::Local => false,
             })
             .count();
@@ -67,6 +73,28 @@ fn infrastructure(s: &Settings, spec: &Spec) -> BTreeMap<String, String> {
         }
     }
     out
+}
+
+/// Names resolved once each through the system's resolver (a name that does not resolve
+/// matches nothing by address).
+#[derive(Default)]
+struct Resolved(BTreeMap<String, Vec<std::net::IpAddr>>);
+
+impl Resolved {
+    fn of(&mut self, name: &str) -> &[std::net::IpAddr] {
+        self.0.entry(name.to_string()).or_insert_with(|| {
+            use std::net::ToSocketAddrs;
+            (name, 22)
+                .to_socket_addrs()
+                .map(|a| a.map(|a| a.ip()).collect())
+                .unwrap_or_default()
+        })
+    }
+
+    fn same(&mut self, a: &str, b: &str) -> bool {
+        let x = self.of(a).to_vec();
+        !x.is_empty() && self.of(b).iter().any(|ip| x.contains(ip))
+    }
 }
 
 pub fn run(args: RebootArgs) -> Result<Exit, CmdError> {
