@@ -8,6 +8,7 @@
 //! - [`schedule`]: window / discrete batches, caps, barriers, failure budget (pure, simulated in tests);
 //! - [`journal`]: the append-only, fsynced record of every host transition, and its replay;
 //! - [`checks`]: health checks (tcp, http, command, systemd, rescan);
+//! - [`lease`]: one campaign at a time per host (a lease under /run on the host);
 //! - [`host`]: one host's steps (drain, restart, checks, undrain) over its session;
 //! - [`reboot`]: a reboot campaign's host steps (boot id, reboot, wait, verify), inside `host`'s turn;
 //! - [`window`] (pure) and [`clock`]: reboot windows and their time zone;
@@ -20,6 +21,7 @@ pub mod commit;
 pub mod engine;
 pub mod host;
 pub mod journal;
+pub mod lease;
 pub mod output;
 pub mod plan;
 pub mod reboot;
