@@ -57,6 +57,9 @@ pub struct Env<'a> {
     /// stopped; undrains still run.
     pub abort: &'a Arc<AtomicBool>,
     pub emit: &'a (dyn Fn(Progress) + Sync),
+    /// The campaign's id and this controller's name (`host:pid`): the host lease's holder.
+    pub campaign: &'a str,
+    pub controller: &'a str,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -100,6 +103,10 @@ pub(super) struct Worker<'a> {
     notes: std::cell::RefCell<Vec<String>>,
     /// Services found stopped at the host's turn: not restarted, not checked.
     skipped: std::cell::RefCell<Vec<String>>,
+    /// The host's lease is ours (released at the end).
+    leased: bool,
+    /// Another campaign worked on the host since its audit: what is still due is asked again.
+    look_again: Option<String>,
 }
 
 impl Worker<'_> {
@@ -407,8 +414,28 @@ impl Worker<'_> {
         s: &mut dyn Session,
         before: &BTreeMap<String, UnitState>,
     ) -> Result<Vec<Action>, Fail> {
+        // another campaign worked on the host since its audit: only what is still stale
+        let stale: Option<Vec<String>> = match &self.look_again {
+            Some(other) => {
+                let stale = self.rescan().map_err(Fail::Failed)?;
+                self.keep_note(format!(
+                    "campaign {other} worked on this host since its audit: looked again, still stale: {}",
+                    if stale.is_empty() { "nothing".to_string() } else { stale.join(" ") }
+                ));
+                Some(stale)
+            }
+            None => None,
+        };
         let mut due = Vec::new();
         for a in &self.plan.actions {
+            if stale.as_ref().is_some_and(|st| !st.contains(&a.service)) {
+                self.keep_note(format!(
+                    "{}: no longer stale (restarted since the audit): not restarted",
+                    a.service
+                ));
+                self.skipped.borrow_mut().push(a.service.clone());
+                continue;
+            }
             let stopped = match a.kind {
                 ServiceKind::Systemd => before
                     .get(&a.service)
@@ -465,6 +492,10 @@ enum Entry {
 impl Entry {
     fn of(resume: Option<&HostProgress>) -> Entry {
         match resume.map(|p| &p.last) {
+            // aborted before its restart was journaled (waiting for another campaign's lease)
+            Some(Phase::Finished { .. }) if resume.is_some_and(|p| p.before.is_none()) => {
+                Entry::Fresh
+            }
             None | Some(Phase::Started) | Some(Phase::Draining) => Entry::Fresh,
             Some(Phase::Restarting { .. }) => Entry::RestartSent,
             // reboot phases are super::reboot's (a restart plan never records them)
@@ -520,6 +551,8 @@ pub fn run(
         touched: Entry::touched_before(resume),
         notes: Default::default(),
         skipped: Default::default(),
+        leased: false,
+        look_again: None,
     };
     let mut end = HostEnd {
         outcome: Outcome::Ok,
@@ -531,19 +564,9 @@ pub fn run(
         journal_failed: false,
     };
     let mut drained = Entry::drained_before(resume);
-    let result = match resume.map(|p| &p.last) {
-        Some(Phase::Undraining { outcome, reason })
-        | Some(Phase::Finished {
-            outcome,
-            reason,
-            undrain_failed: Some(_),
-            ..
-        }) => match reason {
-            Some(r) => Err((*outcome, r.clone())),
-            None => Ok(()),
-        },
-        _ if plan.reboot.is_some() => super::reboot::body(&mut w, resume, &mut drained),
-        _ => body(&mut w, resume, &mut drained, &mut end.restarted),
+    let result = match take_lease(&mut w) {
+        Err(f) => Err(f),
+        Ok(()) => turn(&mut w, resume, &mut drained, &mut end.restarted),
     };
     if let Err((outcome, reason)) = result {
         end.outcome = outcome;
@@ -558,6 +581,7 @@ pub fn run(
             None => undrain(&mut w, &mut end),
         }
     }
+    release_lease(&mut w);
     end.notes = w.notes.take();
     if !w.journal_failed {
         let _ = w.record(Phase::Finished {
@@ -574,6 +598,162 @@ pub fn run(
         end.reason = Some("the journal could not be written".into());
     }
     end
+}
+
+/// The host's turn between its lease and its undrain.
+fn turn(
+    w: &mut Worker,
+    resume: Option<&HostProgress>,
+    drained: &mut bool,
+    restarted: &mut Vec<String>,
+) -> Result<(), Failure> {
+    match resume.map(|p| &p.last) {
+        Some(Phase::Undraining { outcome, reason })
+        | Some(Phase::Finished {
+            outcome,
+            reason,
+            undrain_failed: Some(_),
+            ..
+        }) => match reason {
+            Some(r) => Err((*outcome, r.clone())),
+            None => Ok(()),
+        },
+        _ if w.plan.reboot.is_some() => super::reboot::body(w, resume, drained),
+        _ => body(w, resume, drained, restarted),
+    }
+}
+
+/// How often a host whose lease another campaign holds looks again.
+const LEASE_POLL: Duration = Duration::from_secs(5);
+
+/// Takes the host's lease ([`super::lease`]), waiting up to `lease_wait` while another
+/// campaign holds it. A host that waited, or whose lease another campaign released since its
+/// audit, is looked at again before anything is done to it.
+fn take_lease(w: &mut Worker) -> Result<(), Failure> {
+    let env = w.env;
+    let script = super::lease::take_script(
+        env.campaign,
+        env.controller,
+        env.spec.lease_ttl(w.plan.reboot.is_some()),
+    )
+    .map_err(jfail)?;
+    let t0 = Instant::now();
+    let mut waited: Option<String> = None;
+    loop {
+        w.started = Instant::now();
+        let mut s = w.open().map_err(|e| (Outcome::Unreachable, e))?;
+        let limits = ExecLimits {
+            timeout: Duration::from_secs(30),
+            max_stdout: 4096,
+            max_stderr: 4096,
+        };
+        let out = s
+            .exec(&script, b"", limits)
+            .map_err(|e| lost(w, e.into()))?;
+        if out.status != Some(0) {
+            return Err((
+                Outcome::Failed,
+                format!(
+                    "taking the host's lease under {}: exit status {:?}: {}",
+                    super::lease::DIR,
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ),
+            ));
+        }
+        match super::lease::parse_take(&String::from_utf8_lossy(&out.stdout)).map_err(jfail)? {
+            super::lease::Taken::Raced => std::thread::sleep(Duration::from_secs(1)),
+            taken @ super::lease::Taken::Ours { .. } => {
+                w.leased = true;
+                let other = match &taken {
+                    super::lease::Taken::Ours {
+                        released: Some((c, _)),
+                    } => c.clone(),
+                    _ => String::new(),
+                };
+                if super::lease::touched_since(&taken, env.campaign, w.plan.audited_at) {
+                    waited.get_or_insert(other);
+                }
+                w.look_again = waited;
+                w.started = Instant::now();
+                return Ok(());
+            }
+            super::lease::Taken::Held {
+                campaign,
+                controller,
+                until,
+            } => {
+                let why = format!(
+                    "campaign {campaign} of controller {controller} holds this host's lease (it expires at {until}, host clock)"
+                );
+                if waited.is_none() {
+                    (env.emit)(Progress::Note {
+                        host: Some(w.plan.host.clone()),
+                        message: format!("{why}: waiting up to {} s", env.spec.lease_wait),
+                    });
+                }
+                waited = Some(campaign);
+                if env.abort.load(Ordering::SeqCst) {
+                    return Err((
+                        Outcome::Aborted,
+                        format!("aborted while {why}: not touched"),
+                    ));
+                }
+                if t0.elapsed().as_secs_f64() >= env.spec.lease_wait {
+                    return Err((Outcome::Failed, format!("{why}: not touched")));
+                }
+                std::thread::sleep(LEASE_POLL);
+            }
+        }
+    }
+}
+
+/// After a reboot, which emptied `/run`: the lease again, without waiting (best effort);
+/// another campaign that took it meanwhile is named.
+pub(super) fn retake_lease(w: &mut Worker) {
+    if !w.leased {
+        return;
+    }
+    let env = w.env;
+    let Ok(script) =
+        super::lease::take_script(env.campaign, env.controller, env.spec.lease_ttl(true))
+    else {
+        return;
+    };
+    let out = w.open().and_then(|mut s| {
+        s.exec(&script, b"", ExecLimits::default())
+            .map_err(|e| e.to_string())
+    });
+    let taken = out.map(|o| super::lease::parse_take(&String::from_utf8_lossy(&o.stdout)));
+    if let Ok(Ok(super::lease::Taken::Held { campaign, .. })) = taken {
+        w.keep_note(format!(
+            "campaign {campaign} took this host's lease while it rebooted"
+        ));
+    }
+}
+
+/// Releases the host's lease (best effort: an unreleased lease expires).
+fn release_lease(w: &mut Worker) {
+    if !w.leased {
+        return;
+    }
+    let Ok(script) = super::lease::release_script(w.env.campaign) else {
+        return;
+    };
+    let r = w
+        .env
+        .audit
+        .connector
+        .open(w.target, Instant::now())
+        .and_then(|mut s| {
+            s.exec(&script, b"", ExecLimits::default())
+                .map_err(|e| e.to_string())
+        });
+    if let Err(e) = r {
+        w.keep_note(format!(
+            "could not release the host's lease ({e}): it expires by itself"
+        ));
+    }
 }
 
 /// Why a drained host is not undrained, if it is not: it failed after its services were

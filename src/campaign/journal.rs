@@ -147,13 +147,14 @@ pub fn allowed(from: Option<&Phase>, to: &Phase, resumed: bool) -> bool {
             }),
             Checking,
         ) => resumed,
-        // a reboot host aborted before its reboot was sent starts its turn again on resume
+        // a host aborted before its restart or reboot was sent (waiting for another campaign's
+        // lease, or in its drain) starts its turn again on resume
         (
             Some(Finished {
                 outcome: Outcome::Aborted,
                 ..
             }),
-            Draining | Rebooting { .. },
+            Draining | Restarting { .. } | Rebooting { .. },
         ) => resumed,
         // a resumed host that was aborted, or whose undrain is owed, may end again (review R3:
         // an aborted host that fails before its checks on resume writes `finished` again)
@@ -823,7 +824,7 @@ mod tests {
         };
         assert!(allowed(Some(&aborted), &Phase::Checking, true));
         assert!(!allowed(Some(&aborted), &Phase::Checking, false));
-        // a reboot host aborted before its reboot was sent starts its turn again
+        // a host aborted before its restart or reboot was sent starts its turn again
         assert!(allowed(Some(&aborted), &Phase::Draining, true));
         assert!(!allowed(Some(&aborted), &Phase::Draining, false));
         assert!(!allowed(
@@ -831,7 +832,7 @@ mod tests {
             &Phase::Restarting {
                 before: BTreeMap::new()
             },
-            true
+            false
         ));
         assert!(!allowed(
             Some(&fin(Outcome::Failed)),

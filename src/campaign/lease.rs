@@ -95,7 +95,9 @@ pub fn parse_take(out: &str) -> Result<Taken, String> {
         ["held", c, w, u] if valid_name(c) && valid_name(w) => Ok(Taken::Held {
             campaign: c.to_string(),
             controller: w.to_string(),
-            until: u.parse().map_err(|_| format!("a lease with no expiry: {line:?}"))?,
+            until: u
+                .parse()
+                .map_err(|_| format!("a lease with no expiry: {line:?}"))?,
         }),
         ["raced"] => Ok(Taken::Raced),
         _ => Err(format!(
@@ -164,7 +166,10 @@ mod tests {
         assert_eq!((campaign.as_str(), controller.as_str()), ("aaa", "ctl1:42"));
         // another campaign's release does nothing; the holder's leaves a record
         sh(&release_script("bbb").unwrap(), &root);
-        assert!(matches!(parse_take(&take("bbb", 600)), Ok(Taken::Held { .. })));
+        assert!(matches!(
+            parse_take(&take("bbb", 600)),
+            Ok(Taken::Held { .. })
+        ));
         sh(&release_script("aaa").unwrap(), &root);
         let t = parse_take(&take("bbb", 0)).unwrap();
         let Taken::Ours {

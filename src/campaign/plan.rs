@@ -58,6 +58,10 @@ pub struct PlannedHost {
     /// it no longer needs a reboot: never rebooted twice for one need (review R2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audit_boot_id: Option<String>,
+    /// When its audit ran (the host's clock, Unix seconds): a campaign that released the host's
+    /// lease after it may have done what the plan says ([`super::lease`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audited_at: Option<u64>,
 }
 
 /// Something the plan leaves alone, and why.
@@ -278,6 +282,7 @@ pub fn build(audited: &[Audited], spec: &Spec, filter: &ServiceFilter) -> Result
             checks,
             reboot: None,
             audit_boot_id: None,
+            audited_at: Some(report.started_at),
         });
     }
     order_and_batch(&mut plan, hosts, spec)?;
@@ -379,6 +384,7 @@ pub fn build_reboot(
             checks,
             reboot: Some(reasons),
             audit_boot_id: report.host.boot_id.clone(),
+            audited_at: Some(report.started_at),
         });
     }
     order_and_batch(&mut plan, hosts, spec)?;

@@ -12,7 +12,7 @@
 //!
 //! The parsers ([`parse_state`], [`is_uuid`]) are pure; the rest is I/O over the host's sessions.
 
-use super::host::{checks, jfail, lost, Fail, Failure, Worker};
+use super::host::{checks, jfail, lost, retake_lease, Fail, Failure, Worker};
 use super::journal::{HostProgress, Phase, RebootBefore};
 use super::schedule::Outcome;
 use crate::transport::{ExecLimits, Session, TransportError};
@@ -576,6 +576,7 @@ pub(super) fn body(
     // the host is back: what is left of its turn (verification, checks, rescans) gets a whole
     // `--host-timeout` of its own; the reboot's wait had `--reboot-timeout`
     w.started = Instant::now();
+    retake_lease(w);
     if w.env.abort.load(Ordering::SeqCst) {
         return Err((
             Outcome::Aborted,

@@ -443,6 +443,9 @@ pub struct Spec {
     /// Undrain a host whose restart, reboot or checks failed too. By default such a host stays
     /// drained (it is unhealthy: that is what a cordon is for) and is named "left drained".
     pub undrain_on_failure: bool,
+    /// Seconds a host waits for another campaign's lease on it (another controller, or the
+    /// Ansible playbook) before it is failed untouched.
+    pub lease_wait: f64,
     /// Allow `systemctl daemon-reexec` for PID 1 (policy manual otherwise).
     pub daemon_reexec: bool,
     /// Seconds one restart command may take.
@@ -501,6 +504,7 @@ impl Default for Spec {
             drain: None,
             undrain: None,
             undrain_on_failure: false,
+            lease_wait: 600.0,
             daemon_reexec: false,
             restart_timeout: 300.0,
             reboot: RebootSpec::default(),
@@ -512,6 +516,18 @@ impl Default for Spec {
 pub type SpecError = fleetrestart_scan::located::Located;
 
 impl Spec {
+    /// Seconds a host's lease lasts if its holder dies: the longest its turn can take, and then
+    /// some (restart, hooks, the undrain's retries, a reboot's wait, checks).
+    pub fn lease_ttl(&self, reboot: bool) -> u64 {
+        let hooks: f64 = [&self.drain, &self.undrain]
+            .into_iter()
+            .flatten()
+            .map(|h| h.timeout)
+            .sum();
+        let reboot = if reboot { self.reboot.timeout } else { 0.0 };
+        (self.restart_timeout + 2.0 * hooks + reboot + 900.0).ceil() as u64
+    }
+
     pub fn parse(file: &str, text: &str) -> Result<Spec, SpecError> {
         let err = |line, column, message: String| SpecError::new(file, line, column, message);
         if text.trim().is_empty() {

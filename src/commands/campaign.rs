@@ -261,6 +261,23 @@ pub(super) struct Campaign<'a> {
     pub quiet: bool,
 }
 
+/// This controller as a host lease names it: `hostname:pid` (characters a lease accepts).
+fn controller_name() -> String {
+    let host: String = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap_or_default()
+        .trim()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || "._-".contains(*c))
+        .take(64)
+        .collect();
+    let host = if host.is_empty() {
+        "controller".into()
+    } else {
+        host
+    };
+    format!("{host}:{}", std::process::id())
+}
+
 /// Runs a campaign to its end (or its stop) and prints that end; its exit.
 pub(super) fn run_campaign(c: &Campaign, s: &Settings, writer: Writer) -> Exit {
     engine::catch_interrupts();
@@ -279,7 +296,10 @@ pub(super) fn run_campaign(c: &Campaign, s: &Settings, writer: Writer) -> Exit {
     let live = Live::new(c.plan.hosts.len(), finished, c.quiet, s.interactive);
     let emit = |p| live.event(p);
     let ctx = s.audit_context(false);
+    let controller = controller_name();
     let env = Env {
+        campaign: c.id,
+        controller: &controller,
         audit: &ctx,
         spec: c.spec,
         hook_targets: &s.hooks,
