@@ -598,8 +598,10 @@ mod tests {
             ),
             ("lb1".to_string(), "the drain hook runs on it".to_string()),
         ]);
-        let mut spec = Spec::default();
-        spec.canary = Some(Canary::Count(3));
+        let mut spec = Spec {
+            canary: Some(Canary::Count(3)),
+            ..Default::default()
+        };
         let p = build_reboot(&audited, &spec, &last).unwrap();
         let batch = |h: &str| p.hosts.iter().find(|x| x.host == h).unwrap().batch;
         let canaries: Vec<&str> = p
