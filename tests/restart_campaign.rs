@@ -974,3 +974,95 @@ fn journald_restarted_with_its_clients_under_a_widened_race_leaves_no_unit_down(
     }
     tb(&["stopall"]);
 }
+
+#[test]
+#[ignore = "needs root and the testbed image: run by `cargo xtask test`"]
+fn two_controllers_on_the_same_hosts_never_work_on_one_host_at_once() {
+    // two campaigns started a second apart on the same stale hosts restarted every service
+    // twice and drained hosts under each other; each host's lease now serialises them, and the
+    // second looks again before it acts
+    let dir = common::scratch("campaign-two");
+    let inv = fleet(&dir, 3, 1..=3);
+    let log = dir.join("hooks.log");
+    let yaml = |who: &str| {
+        format!(
+            "batch: 3\nchecks:\n  - {{type: command, command: 'sleep 3'}}\n\
+             drain: {{command: 'echo \"$(date +%s.%N) drain {who} {{host}}\" >> {l}'}}\n\
+             undrain: {{command: 'echo \"$(date +%s.%N) undrain {who} {{host}}\" >> {l}'}}\n",
+            l = log.display()
+        )
+    };
+    std::fs::write(dir.join("a.yml"), yaml("A")).unwrap();
+    std::fs::write(dir.join("b.yml"), yaml("B")).unwrap();
+    let start = |file: &str, journal: &str| {
+        spawn(
+            &dir,
+            "restart",
+            &[
+                "-i",
+                inv.to_str().unwrap(),
+                "--campaign",
+                file,
+                "--journal",
+                journal,
+                "--json",
+            ],
+        )
+    };
+    let a = start("a.yml", "a.journal");
+    std::thread::sleep(Duration::from_secs(1));
+    let b = start("b.yml", "b.journal");
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    assert_eq!(a.status.code(), Some(0), "A: {}", text(&a));
+    assert_eq!(b.status.code(), Some(0), "B: {}", text(&b));
+    let (ra, rb) = (by_host(&json(&a)), by_host(&json(&b)));
+    for h in ["h1", "h2", "h3"] {
+        let names = |r: &BTreeMap<String, Value>| -> Vec<String> {
+            r[h]["restarted"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap().to_string())
+                .collect()
+        };
+        let (x, y) = (names(&ra), names(&rb));
+        assert!(
+            x.iter().all(|s| !y.contains(s)),
+            "{h}: restarted by both campaigns: {x:?} {y:?}"
+        );
+        assert!(
+            x.contains(&"cron.service".to_string()) || y.contains(&"cron.service".to_string()),
+            "{h}: cron restarted by neither: {x:?} {y:?}"
+        );
+        // the campaign that came second waited for the lease and looked again
+        let second = if x.is_empty() { &rb[h] } else { &ra[h] };
+        let other = if x.is_empty() { &ra[h] } else { &rb[h] };
+        if names(&ra).is_empty() || names(&rb).is_empty() {
+            let notes = second["notes"].to_string() + &other["notes"].to_string();
+            assert!(notes.contains("looked again"), "{h}: {notes}");
+        }
+    }
+    // drain..undrain of one campaign never overlaps the other's on a host
+    let text_log = std::fs::read_to_string(&log).unwrap();
+    for h in ["h1", "h2", "h3"] {
+        let mut spans: BTreeMap<&str, (f64, f64)> = BTreeMap::new();
+        for l in text_log.lines() {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            if w.len() == 4 && w[3] == h {
+                let t: f64 = w[0].parse().unwrap();
+                let e = spans.entry(w[2]).or_insert((f64::MAX, 0.0));
+                if w[1] == "drain" {
+                    e.0 = e.0.min(t);
+                } else {
+                    e.1 = e.1.max(t);
+                }
+            }
+        }
+        let (sa, sb) = (spans["A"], spans["B"]);
+        assert!(
+            sa.1 <= sb.0 || sb.1 <= sa.0,
+            "{h}: drained by both at once: A {sa:?} B {sb:?}\n{text_log}"
+        );
+    }
+    tb(&["stopall"]);
+}
