@@ -224,3 +224,59 @@ fn two_hundred_endpoints_audited_restarted_resumed_and_reached_through_shared_ba
     tb(&["light-stop"]);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+#[ignore = "needs root and the testbed image: run by `cargo xtask test`"]
+fn a_blackholed_host_behind_a_bastion_does_not_hold_the_others() {
+    // review R1: the bastion's shared connection opened one channel at a time, and sshd answers
+    // a direct-tcpip open only when its own connect is done: for a target that drops packets,
+    // minutes. Every host queued behind that open failed ("earlier channel opens").
+    let dir = common::scratch("scale-blackhole");
+    tb(&["light-stop"]);
+    tb(&["light-start", "11", "private"]);
+    let pinv = dir.join("private.yml");
+    tb(&["light-inventory", pinv.to_str().unwrap(), "private"]);
+    // p1 drops what it would answer the bastion (10.80.0.2): the bastion's connect hangs
+    let ns = format!(
+        "{}-lp1",
+        std::env::var("TB_PREFIX").unwrap_or("frtb".into())
+    );
+    let st = Command::new("ip")
+        .args(["-n", &ns, "route", "add", "blackhole", "10.80.0.2/32"])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let t0 = Instant::now();
+    let out = cmd(
+        &dir,
+        "audit",
+        &[
+            "-i",
+            pinv.to_str().unwrap(),
+            "--json",
+            "--forks",
+            "11",
+            "--connect-timeout",
+            "5",
+        ],
+    )
+    .output()
+    .unwrap();
+    let took = t0.elapsed();
+    let doc = json(&out);
+    eprintln!("audit of 11 hosts behind one bastion, one blackholed: {took:?}");
+    assert_eq!(doc["summary"]["scanned"], 10, "{}", text(&out));
+    let down: Vec<&Value> = doc["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h["status"] != "ok")
+        .collect();
+    assert_eq!(down.len(), 1, "{down:?}");
+    assert_eq!(down[0]["host"], "lp1", "{down:?}");
+    let _ = Command::new("ip")
+        .args(["-n", &ns, "route", "del", "blackhole", "10.80.0.2/32"])
+        .status();
+    tb(&["light-stop"]);
+    let _ = std::fs::remove_dir_all(dir);
+}

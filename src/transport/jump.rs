@@ -10,7 +10,11 @@
 //!
 //! Opens are served in order, one at a time: libssh2 keeps one channel open in progress per
 //! session, so that is the cap on concurrent opens; each request waits at most until its
-//! deadline. The thread ends, and says goodbye to the jump host, when its last handle is
+//! deadline. sshd answers a `direct-tcpip` open only once its own connect to the target is
+//! done: for a target whose packets are dropped, minutes. So a connection whose head open has
+//! been in progress for [`STALL`] says it is stalled ([`Mux::stalled`]): the requests queued
+//! behind it are handed back ([`BUSY`]) and go to another connection of the same chain's small
+//! pool (`SshContext::jump`), and new ones go there directly (review R1). The thread ends, and says goodbye to the jump host, when its last handle is
 //! dropped and every channel has closed; when the connection breaks, every channel fails and
 //! the `Mux` reports itself dead so that the next target connects again. I/O.
 
@@ -31,8 +35,13 @@ const LIBSSH2_ERROR_CHANNEL_FAILURE: i32 = -21;
 
 /// Bytes buffered per direction per channel before reading from that side pauses.
 const MAX_BUFFERED: usize = 1 << 20;
-/// Keepalive to the jump host while the connection idles.
-const KEEPALIVE: Duration = Duration::from_secs(10);
+/// Keepalive to the jump host while the connection idles (with TCP_USER_TIMEOUT on the first
+/// hop's socket, a path that died silently is noticed within seconds: review R22).
+const KEEPALIVE: Duration = Duration::from_secs(5);
+/// A head open in progress this long marks the connection stalled.
+pub const STALL: Duration = Duration::from_secs(2);
+/// The answer to a request handed back because its connection stalled: ask another one.
+pub const BUSY: &str = "the jump host's connection is stalled on an earlier channel open";
 
 /// What a session runs over.
 pub enum Stream {
@@ -53,6 +62,8 @@ pub struct Mux {
     /// Written to after each request: wakes the thread's poll.
     waker: UnixStream,
     dead: Arc<AtomicBool>,
+    /// Its head open has been in progress for [`STALL`] or more.
+    stalled: Arc<AtomicBool>,
     /// The mux this connection runs through (a second hop keeps its first alive).
     _outer: Option<Arc<Mux>>,
 }
@@ -70,10 +81,12 @@ impl Mux {
         waker.set_nonblocking(true).map_err(|e| e.to_string())?;
         let dead = Arc::new(AtomicBool::new(false));
         let flag = dead.clone();
+        let stalled = Arc::new(AtomicBool::new(false));
+        let stall_flag = stalled.clone();
         std::thread::Builder::new()
             .name(format!("jump-{label}"))
             .spawn(move || {
-                Pump::new(session, rx, wakee).run();
+                Pump::new(session, rx, wakee, stall_flag).run();
                 flag.store(true, Ordering::SeqCst);
             })
             .map_err(|e| e.to_string())?;
@@ -81,6 +94,7 @@ impl Mux {
             requests: Mutex::new(tx),
             waker,
             dead,
+            stalled,
             _outer: outer,
         }))
     }
@@ -88,6 +102,11 @@ impl Mux {
     /// The connection still works (its thread has not ended).
     pub fn alive(&self) -> bool {
         !self.dead.load(Ordering::SeqCst)
+    }
+
+    /// Its head open has been in progress for [`STALL`]: new requests should go elsewhere.
+    pub fn stalled(&self) -> bool {
+        self.stalled.load(Ordering::SeqCst)
     }
 
     /// A stream to `host:port` opened by the jump host, by `deadline`.
@@ -141,6 +160,9 @@ struct Pump {
     hung_up: bool,
     /// libssh2 has the head request's open in progress (it must be finished, not dropped).
     opening: bool,
+    /// Since when the head open has been in progress.
+    open_since: Option<Instant>,
+    stalled: Arc<AtomicBool>,
 }
 
 fn would_block(e: &std::io::Error) -> bool {
@@ -224,7 +246,12 @@ impl Pipe {
 }
 
 impl Pump {
-    fn new(js: ssh2::Session, requests: Receiver<Request>, wakee: UnixStream) -> Pump {
+    fn new(
+        js: ssh2::Session,
+        requests: Receiver<Request>,
+        wakee: UnixStream,
+        stalled: Arc<AtomicBool>,
+    ) -> Pump {
         js.set_blocking(false);
         Pump {
             js,
@@ -236,6 +263,8 @@ impl Pump {
             buf: vec![0u8; 64 << 10],
             hung_up: false,
             opening: false,
+            open_since: None,
+            stalled,
         }
     }
 
@@ -305,21 +334,42 @@ impl Pump {
 
     /// Advances the open at the head of the queue; `Err` when the session is broken.
     fn serve_open(&mut self) -> Result<bool, ()> {
-        // requests whose time ran out while queued fail without an open
         let now = Instant::now();
         let mut progress = false;
-        while !self.opening && self.queue.front().is_some_and(|r| now > r.deadline) {
-            let r = self.queue.pop_front().expect("head");
-            let _ = r.reply.send(Err(
-                "timed out waiting for the jump host's earlier channel opens".into(),
-            ));
-            progress = true;
+        // requests whose time ran out while queued fail without an open; the head too, unless
+        // libssh2 has its open in progress (that one must be finished)
+        let keep = usize::from(self.opening);
+        let before = self.queue.len();
+        let mut i = keep;
+        while i < self.queue.len() {
+            if now > self.queue[i].deadline {
+                let r = self.queue.remove(i).expect("index");
+                let _ = r.reply.send(Err(
+                    "timed out waiting for the jump host's earlier channel opens".into(),
+                ));
+            } else {
+                i += 1;
+            }
         }
+        // a head open in progress for STALL: the others go to another connection
+        let stalled = self.open_since.is_some_and(|t| t.elapsed() >= STALL);
+        self.stalled.store(stalled, Ordering::SeqCst);
+        if stalled {
+            for r in self.queue.drain(keep..) {
+                let _ = r.reply.send(Err(BUSY.into()));
+            }
+        }
+        progress |= self.queue.len() != before;
         let Some(req) = self.queue.front() else {
             return Ok(progress);
         };
         let r = self.js.channel_direct_tcpip(&req.host, req.port, None);
         self.opening = matches!(&r, Err(e) if is_code(e, LIBSSH2_ERROR_EAGAIN));
+        if !self.opening {
+            self.open_since = None;
+        } else if self.open_since.is_none() {
+            self.open_since = Some(Instant::now());
+        }
         match r {
             Ok(ch) => {
                 let req = self.queue.pop_front().expect("head");

@@ -71,7 +71,9 @@ impl SshContext {
     /// The shared connection through `chain` (outermost first) for `t`'s settings: made by
     /// the first target that needs it (the others wait for it), made again once broken. A
     /// failure to make it is remembered for [`JUMP_RETRY`], so that the hosts behind a dead
-    /// bastion fail at once instead of each waiting out a connect timeout in turn.
+    /// bastion fail at once instead of each waiting out a connect timeout in turn. A chain has
+    /// a small pool of connections ([`JUMP_POOL`]): one whose head open stalled (a target that
+    /// drops packets) is passed over, and another is made while the pool has room (review R1).
     fn jump(
         &self,
         chain: &[Hop],
@@ -87,17 +89,39 @@ impl SshContext {
             .or_insert_with(|| Arc::new(Mutex::new(JumpState::None)))
             .clone();
         let mut state = slot.lock().unwrap_or_else(|e| e.into_inner());
-        match &*state {
-            JumpState::Live(m) if m.alive() => return Ok(m.clone()),
+        let mut pool = match &*state {
+            JumpState::Live(pool) => {
+                let alive: Vec<Arc<jump::Mux>> =
+                    pool.iter().filter(|m| m.alive()).cloned().collect();
+                if let Some(m) = alive.iter().find(|m| !m.stalled()) {
+                    return Ok(m.clone());
+                }
+                if !alive.is_empty() && alive.len() >= JUMP_POOL {
+                    // every connection is stalled and the pool is full: the first one
+                    return Ok(alive[0].clone());
+                }
+                alive
+            }
             JumpState::Failed(e, until) if Instant::now() < *until => return Err(e.clone()),
-            _ => {}
-        }
-        let r = self.jump_connect(chain, t, deadline);
-        *state = match &r {
-            Ok(m) => JumpState::Live(m.clone()),
-            Err(e) => JumpState::Failed(e.clone(), Instant::now() + JUMP_RETRY),
+            _ => Vec::new(),
         };
-        r
+        match self.jump_connect(chain, t, deadline) {
+            Ok(m) => {
+                pool.push(m.clone());
+                *state = JumpState::Live(pool);
+                Ok(m)
+            }
+            // a stalled connection is still a connection
+            Err(_) if !pool.is_empty() => {
+                let m = pool[0].clone();
+                *state = JumpState::Live(pool);
+                Ok(m)
+            }
+            Err(e) => {
+                *state = JumpState::Failed(e.clone(), Instant::now() + JUMP_RETRY);
+                Err(e)
+            }
+        }
     }
 
     fn jump_connect(
@@ -110,7 +134,9 @@ impl SshContext {
         let label = format!("{}@{}:{}", hop.user, hop.address, hop.port);
         let wrap = |e: ConnectError| ConnectError::Jump(label.clone(), Box::new(e));
         let (sess, outer) = if outer_chain.is_empty() {
-            (open_first_hop(hop, t, self, deadline).map_err(wrap)?, None)
+            let sess = open_first_hop(hop, t, self, deadline).map_err(wrap)?;
+            user_timeout(&sess, JUMP_DEAD_AFTER);
+            (sess, None)
         } else {
             let outer = self.jump(outer_chain, t, deadline)?;
             let stream = outer.open(&hop.address, hop.port, deadline).map_err(|m| {
@@ -136,9 +162,33 @@ impl SshContext {
 /// them tries again.
 const JUMP_RETRY: Duration = Duration::from_secs(5);
 
+/// A jump host whose TCP path stops acknowledging for this long is dead (review R22): with
+/// keepalives every few seconds, the kernel notices a path that died silently (NAT timeout,
+/// a failover behind the same name) in seconds instead of TCP's retransmission timeout
+/// (about 15 minutes), and the connection is made again.
+const JUMP_DEAD_AFTER: Duration = Duration::from_secs(15);
+
+/// Sets TCP_USER_TIMEOUT on a session's socket (best effort).
+fn user_timeout(sess: &ssh2::Session, after: Duration) {
+    use std::os::fd::AsRawFd;
+    let ms = after.as_millis() as libc::c_uint;
+    unsafe {
+        libc::setsockopt(
+            sess.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_USER_TIMEOUT,
+            &ms as *const libc::c_uint as *const libc::c_void,
+            std::mem::size_of::<libc::c_uint>() as libc::socklen_t,
+        );
+    }
+}
+
+/// At most this many connections to one jump-host chain (still far below one per host).
+const JUMP_POOL: usize = 4;
+
 enum JumpState {
     None,
-    Live(Arc<jump::Mux>),
+    Live(Vec<Arc<jump::Mux>>),
     Failed(ConnectError, Instant),
 }
 
@@ -450,12 +500,17 @@ pub fn connect(t: &SshTarget, ctx: &SshContext) -> Result<SshSession, ConnectErr
     }
     let label = format!("{}:{}", t.hop.address, t.hop.port);
     let mut tries = 0;
+    let mut busy = 0;
     let (stream, via) = loop {
         let mux = ctx.jump(&t.jumps, t, deadline)?;
         match mux.open(&t.hop.address, t.hop.port, deadline) {
             Ok(s) => break (s, mux),
             // the shared connection broke under us: once more, on a new one
             Err(_) if !mux.alive() && tries == 0 => tries += 1,
+            // handed back by a stalled connection: another one of the pool
+            Err(m) if m == jump::BUSY && busy < 2 * JUMP_POOL && Instant::now() < deadline => {
+                busy += 1;
+            }
             Err(m) => return Err(ConnectError::Connect(label, m)),
         }
     };
