@@ -451,6 +451,33 @@ fn rolling_restart_playbook_restarts_each_stale_host_once_and_stops_on_a_failed_
         before[0],
         "check mode restarted nothing"
     );
+    // review R11: the playbook in check mode with a health command (shell does not run in
+    // check mode: the check failed every host) passes and restarts nothing
+    let o = ansible(
+        &dir,
+        "ansible-playbook",
+        &[
+            "-i",
+            inv,
+            playbook.to_str().unwrap(),
+            "--check",
+            "-e",
+            "target=h1:h2",
+            "-e",
+            "lb_host=h11",
+            "-e",
+            "lb_list=/root/lb-drained",
+            "-e",
+            "health_command='systemctl is-active cron.service'",
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "check mode: {}", text(&o));
+    assert_eq!(
+        cron_invocation(1),
+        before[0],
+        "check mode restarted nothing"
+    );
     let o = ansible(
         &dir,
         "ansible-playbook",

@@ -52,6 +52,8 @@ pub struct ModuleArgs {
     pub exclude: Vec<String>,
     /// Restart: re-execute systemd (PID 1) when it uses stale files.
     pub daemon_reexec: bool,
+    /// Restart: seconds one command may take (killed after: review R10).
+    pub restart_timeout: Option<u64>,
     /// The user's options as given (for `invocation`).
     pub given: Map<String, Value>,
 }
@@ -67,7 +69,7 @@ impl ModuleArgs {
 }
 
 const SCAN_OPTIONS: &[&str] = &["rules", "ignore", "all", "no_packages"];
-const RESTART_OPTIONS: &[&str] = &["services", "exclude", "daemon_reexec"];
+const RESTART_OPTIONS: &[&str] = &["services", "exclude", "daemon_reexec", "restart_timeout"];
 
 /// Parses the arguments file's text. `program` is the name the binary runs under (Ansible
 /// copies it as `AnsiballZ_<module>`), used when `_ansible_module_name` is absent.
@@ -128,6 +130,14 @@ pub fn parse_args(text: &str, program: &str) -> Result<ModuleArgs, String> {
             "services" => a.services = Some(list(k, v)?).filter(|_| !v.is_null()),
             "exclude" => a.exclude = list(k, v)?,
             "daemon_reexec" => a.daemon_reexec = boolean(k, v)?,
+            "restart_timeout" => a.restart_timeout = match v {
+                Value::Null => None,
+                v => Some(v.as_u64().filter(|&n| n > 0).ok_or_else(|| {
+                    format!(
+                        "option \"restart_timeout\": expected a number of seconds above 0, not {v}"
+                    )
+                })?),
+            },
             _ => unreachable!("checked against the option lists"),
         }
     }
@@ -266,6 +276,9 @@ pub struct ModuleResult<'a> {
     pub restarted: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub left: Option<Vec<Left>>,
+    /// Units started again after their restart left them down (with the cause).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notes: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub diff: Option<Diff>,
 }
@@ -282,6 +295,7 @@ impl<'a> ModuleResult<'a> {
             invocation: None,
             restarted: None,
             left: None,
+            notes: None,
             diff: None,
         }
     }
@@ -496,12 +510,21 @@ fn restart(before: &Report, a: &ModuleArgs, opts: &Options) -> String {
         .unwrap_or("/bin/systemctl");
     let mut restarted = Vec::new();
     let mut errors = Vec::new();
-    for r in &todo {
-        match run_commands(&commands(r, systemctl)) {
+    let mut notes = Vec::new();
+    let timeout = std::time::Duration::from_secs(a.restart_timeout.unwrap_or(300));
+    for r in ordered(&todo) {
+        let run = run_commands(&commands(r, systemctl), timeout)
+            .and_then(|()| settle(r, systemctl, &mut notes));
+        match run {
             Ok(()) => restarted.push(r.service.clone()),
             Err(e) => errors.push(format!("{}: {e}", r.service)),
         }
+        // journald first, and checked, before anything else is touched
+        if !errors.is_empty() && crate::units::is_journald(&r.service) {
+            break;
+        }
     }
+    out.notes = Some(notes);
     // the proof: a rescan, and every restarted service must be gone from it
     let after = scan::scan(opts);
     match &after {
@@ -535,27 +558,206 @@ fn restart(before: &Report, a: &ModuleArgs, opts: &Options) -> String {
     out.to_json()
 }
 
-/// Runs argument vectors one after the other (no shell; a clean environment). As in the
-/// controller's `stop; kill; start`, only the last command's status counts (the kill finds
-/// nothing left to kill when the stop worked).
-fn run_commands(cmds: &[Vec<String>]) -> Result<(), String> {
+/// The restarts in the order they run: journald units first (a unit started while the old
+/// journald stops can be killed by SIGPIPE before it runs: restart-race-2026-12.md), the system
+/// manager's re-execution last (a `systemctl` racing PID 1's re-exec fails), the rest as planned.
+pub fn ordered(todo: &[Planned]) -> Vec<&Planned> {
+    let rank = |r: &Planned| {
+        if crate::units::is_journald(&r.service) {
+            0
+        } else if r.kind == ServiceKind::Manager || r.method == Method::DaemonReexec {
+            2
+        } else {
+            1
+        }
+    };
+    let mut v: Vec<&Planned> = todo.iter().collect();
+    v.sort_by_key(|r| rank(r));
+    v
+}
+
+/// Runs argument vectors one after the other (no shell; a clean environment), each killed
+/// after `timeout`. Their output goes to a file, not a pipe: a daemon started by an init script
+/// that keeps the inherited descriptors would otherwise hold the module forever (review R10).
+/// As in the controller's `stop; kill; start`, only the last command's status counts (the kill
+/// finds nothing left to kill when the stop worked).
+fn run_commands(cmds: &[Vec<String>], timeout: std::time::Duration) -> Result<(), String> {
     let last = cmds.len().saturating_sub(1);
     for (i, c) in cmds.iter().enumerate() {
-        let out = std::process::Command::new(&c[0])
-            .args(&c[1..])
-            .env_clear()
-            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-            .env("LC_ALL", "C")
-            .stdin(std::process::Stdio::null())
-            .output()
-            .map_err(|e| format!("cannot run {}: {e}", c[0]))?;
-        if !out.status.success() && i == last {
-            let err = String::from_utf8_lossy(&out.stderr);
-            let err: String = err.chars().take(500).collect();
-            return Err(format!("`{}` failed: {}", c.join(" "), err.trim()));
+        let (status, output) = run_bounded(c, timeout)?;
+        if !status && i == last {
+            return Err(format!("`{}` failed: {}", c.join(" "), output.trim()));
         }
     }
     Ok(())
+}
+
+/// One command with its output in an unlinked file under /run (or /tmp); whether it exited 0,
+/// and the last 500 bytes of its output.
+fn run_bounded(c: &[String], timeout: std::time::Duration) -> Result<(bool, String), String> {
+    use std::io::{Read, Seek};
+    let file = output_file().map_err(|e| format!("no file for the output of {}: {e}", c[0]))?;
+    let err = file.try_clone().map_err(|e| e.to_string())?;
+    let mut child = std::process::Command::new(&c[0])
+        .args(&c[1..])
+        .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .env("LC_ALL", "C")
+        .stdin(std::process::Stdio::null())
+        .stdout(file.try_clone().map_err(|e| e.to_string())?)
+        .stderr(err)
+        .spawn()
+        .map_err(|e| format!("cannot run {}: {e}", c[0]))?;
+    let t0 = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().map_err(|e| e.to_string())? {
+            break s;
+        }
+        if t0.elapsed() >= timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!(
+                "`{}` did not finish within {} s: killed",
+                c.join(" "),
+                timeout.as_secs()
+            ));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let mut f = file;
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let _ = f.seek(std::io::SeekFrom::Start(len.saturating_sub(500)));
+    let mut text = String::new();
+    let _ = f.take(500).read_to_string(&mut text);
+    Ok((status.success(), text))
+}
+
+/// A new file that nobody else can open: created exclusively under a fixed directory (never
+/// the environment's TMPDIR), then unlinked.
+fn output_file() -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut last = std::io::Error::other("no directory");
+    for dir in ["/run", "/tmp"] {
+        let name = format!(
+            "{dir}/.fleetrestart-out-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0)
+        );
+        match std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&name)
+        {
+            Ok(f) => {
+                let _ = std::fs::remove_file(&name);
+                return Ok(f);
+            }
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
+/// After a restart: a systemd unit is read back until the same invocation is active at two
+/// looks 1 s apart (one left down is started once, named with its cause in `notes`); a sysv
+/// service with its init script's `status` (LSB: 0 runs, 1-3 does not), when it has one.
+fn settle(r: &Planned, systemctl: &str, notes: &mut Vec<String>) -> Result<(), String> {
+    match r.kind {
+        ServiceKind::Systemd => settle_unit(&r.service, systemctl, notes),
+        ServiceKind::Sysv => {
+            let script = format!("/etc/init.d/{}", r.service);
+            let has_status = std::fs::read(&script)
+                .map(|b| b.windows(6).any(|w| w == b"status"))
+                .unwrap_or(false);
+            if !has_status {
+                return Ok(());
+            }
+            let look = || {
+                run_bounded(
+                    &[script.clone(), "status".into()],
+                    std::time::Duration::from_secs(60),
+                )
+            };
+            let mut started = false;
+            for _ in 0..6 {
+                std::thread::sleep(std::time::Duration::from_secs(1));
+                match look()? {
+                    (true, _) => return Ok(()),
+                    (false, _) if started => {
+                        return Err(
+                            "not running after its restart; started again once: still not running"
+                                .into(),
+                        )
+                    }
+                    (false, _) => {
+                        notes.push(format!(
+                            "{}: not running after its restart: started again",
+                            r.service
+                        ));
+                        run_bounded(
+                            &[script.clone(), "start".into()],
+                            std::time::Duration::from_secs(300),
+                        )?;
+                        started = true;
+                    }
+                }
+            }
+            Ok(())
+        }
+        ServiceKind::Manager => Ok(()),
+    }
+}
+
+fn settle_unit(unit: &str, systemctl: &str, notes: &mut Vec<String>) -> Result<(), String> {
+    use crate::units::{judge, parse_show, Verdict, SHOW_PROPERTIES};
+    let show = || -> Result<std::collections::BTreeMap<String, crate::units::UnitState>, String> {
+        let c: Vec<String> = [systemctl, "show", "-p", SHOW_PROPERTIES, "--", unit]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let (ok, text) = run_bounded(&c, std::time::Duration::from_secs(60))?;
+        if !ok {
+            return Err(format!("`systemctl show` failed: {}", text.trim()));
+        }
+        Ok(parse_show(&text))
+    };
+    let before = std::collections::BTreeMap::new();
+    let mut started = std::collections::BTreeSet::new();
+    let mut prev = None;
+    for look in 0..8 {
+        if look > 0 {
+            std::thread::sleep(std::time::Duration::from_secs(1));
+        }
+        let now = show()?;
+        match judge(&before, &[unit], prev.as_ref(), &now, &started) {
+            Verdict::Stable => return Ok(()),
+            Verdict::Again => {}
+            Verdict::Fail(m) => return Err(m),
+            Verdict::Start(list) => {
+                for (u, why) in list {
+                    notes.push(format!("{u}: {why}: started again"));
+                    run_commands(
+                        &[vec![
+                            systemctl.into(),
+                            "start".into(),
+                            "--".into(),
+                            u.clone(),
+                        ]],
+                        std::time::Duration::from_secs(300),
+                    )?;
+                    started.insert(u);
+                }
+            }
+        }
+        prev = Some(now);
+    }
+    Err("not settled 8 s after its restart".into())
 }
 
 #[cfg(test)]
@@ -700,5 +902,71 @@ mod tests {
         assert_eq!(f["services_manual"], serde_json::json!(["dbus.service"]));
         assert_eq!(f["report"]["schema_version"], r.schema_version);
         assert!(out.get("invocation").is_none());
+    }
+
+    #[test]
+    fn journald_first_the_manager_last() {
+        let p = |s: &str, kind, method| Planned {
+            service: s.into(),
+            kind,
+            method,
+        };
+        let todo = [
+            p(
+                "systemd-manager",
+                ServiceKind::Manager,
+                Method::DaemonReexec,
+            ),
+            p("cron.service", ServiceKind::Systemd, Method::Restart),
+            p(
+                "systemd-journald.service",
+                ServiceKind::Systemd,
+                Method::Restart,
+            ),
+            p("exim4", ServiceKind::Sysv, Method::Restart),
+        ];
+        let order: Vec<&str> = ordered(&todo).iter().map(|r| r.service.as_str()).collect();
+        assert_eq!(
+            order,
+            [
+                "systemd-journald.service",
+                "cron.service",
+                "exim4",
+                "systemd-manager"
+            ]
+        );
+    }
+
+    #[test]
+    fn commands_are_bounded_and_never_held_by_a_daemon_they_start() {
+        // review R10: a daemon that keeps the inherited output open held `output()` forever
+        let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let t0 = std::time::Instant::now();
+        let r = run_bounded(
+            &v(&["/bin/sh", "-c", "sleep 30 & echo started"]),
+            std::time::Duration::from_secs(20),
+        )
+        .unwrap();
+        assert!(r.0 && r.1.contains("started"), "{r:?}");
+        assert!(t0.elapsed() < std::time::Duration::from_secs(10));
+        // and a command that hangs is killed at its timeout
+        let e = run_commands(
+            &[v(&["/bin/sleep", "30"])],
+            std::time::Duration::from_secs(1),
+        )
+        .unwrap_err();
+        assert!(e.contains("did not finish within 1 s"), "{e}");
+        let e = run_commands(
+            &[v(&["/bin/sh", "-c", "echo broken config >&2; exit 3"])],
+            std::time::Duration::from_secs(5),
+        )
+        .unwrap_err();
+        assert!(e.contains("broken config"), "{e}");
+        let bad = parse_args(
+            r#"{"_fleetrestart_module": "restart", "restart_timeout": 0}"#,
+            "x",
+        )
+        .unwrap_err();
+        assert!(bad.contains("restart_timeout"), "{bad}");
     }
 }

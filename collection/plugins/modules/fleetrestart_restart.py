@@ -15,6 +15,9 @@ description:
     never restarted (the system manager only with I(daemon_reexec)); a C(manual) service only
     when named in I(services).
   - Commands run as argument vectors with a clean environment; unit names are validated.
+  - systemd-journald is restarted first and alone; every restarted unit is then read back until
+    the same invocation is active at two looks 1 s apart, and one left down is started once and
+    named with its cause; a sysv service is checked with its init script's C(status).
 version_added: "0.1.0"
 author: fleetrestart developers
 options:
@@ -28,9 +31,13 @@ options:
     elements: str
     default: []
   daemon_reexec:
-    description: Re-execute systemd (PID 1) when it uses stale files.
+    description: Re-execute systemd (PID 1) when it uses stale files (done last).
     type: bool
     default: false
+  restart_timeout:
+    description: Seconds one restart command may take before it is killed and the task fails.
+    type: int
+    default: 300
   rules:
     description: A rules file (YAML text) merged over the built-in rules.
     type: str
