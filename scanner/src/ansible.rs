@@ -130,14 +130,16 @@ pub fn parse_args(text: &str, program: &str) -> Result<ModuleArgs, String> {
             "services" => a.services = Some(list(k, v)?).filter(|_| !v.is_null()),
             "exclude" => a.exclude = list(k, v)?,
             "daemon_reexec" => a.daemon_reexec = boolean(k, v)?,
-            "restart_timeout" => a.restart_timeout = match v {
-                Value::Null => None,
-                v => Some(v.as_u64().filter(|&n| n > 0).ok_or_else(|| {
-                    format!(
+            "restart_timeout" => {
+                a.restart_timeout = match v {
+                    Value::Null => None,
+                    v => Some(v.as_u64().filter(|&n| n > 0).ok_or_else(|| {
+                        format!(
                         "option \"restart_timeout\": expected a number of seconds above 0, not {v}"
                     )
-                })?),
-            },
+                    })?),
+                }
+            }
             _ => unreachable!("checked against the option lists"),
         }
     }
@@ -571,9 +573,10 @@ pub fn ordered(todo: &[Planned]) -> Vec<&Planned> {
             1
         }
     };
-    let mut v: Vec<&Planned> = todo.iter().collect();
-    v.sort_by_key(|r| rank(r));
-    v
+    // three passes, not a sort: the scanner's size budget has no room for another sort
+    (0..3)
+        .flat_map(|k| todo.iter().filter(move |r| rank(r) == k))
+        .collect()
 }
 
 /// Runs argument vectors one after the other (no shell; a clean environment), each killed
@@ -593,29 +596,51 @@ fn run_commands(cmds: &[Vec<String>], timeout: std::time::Duration) -> Result<()
 }
 
 /// One command with its output in an unlinked file under /run (or /tmp); whether it exited 0,
-/// and the last 500 bytes of its output.
+/// and the last 500 bytes of its output. fork and execve by hand, with a fixed environment
+/// (`PATH`, `LC_ALL=C`) and standard input from /dev/null: std's process spawning would not fit
+/// the scanner's size budget.
+#[inline(never)]
 fn run_bounded(c: &[String], timeout: std::time::Duration) -> Result<(bool, String), String> {
+    use std::ffi::CString;
     use std::io::{Read, Seek};
+    use std::os::fd::AsRawFd;
     let file = output_file().map_err(|e| format!("no file for the output of {}: {e}", c[0]))?;
-    let err = file.try_clone().map_err(|e| e.to_string())?;
-    let mut child = std::process::Command::new(&c[0])
-        .args(&c[1..])
-        .env_clear()
-        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-        .env("LC_ALL", "C")
-        .stdin(std::process::Stdio::null())
-        .stdout(file.try_clone().map_err(|e| e.to_string())?)
-        .stderr(err)
-        .spawn()
-        .map_err(|e| format!("cannot run {}: {e}", c[0]))?;
-    let t0 = std::time::Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().map_err(|e| e.to_string())? {
-            break s;
+    let devnull = std::fs::File::open("/dev/null").map_err(|e| e.to_string())?;
+    let args: Vec<CString> = c
+        .iter()
+        .map(|a| CString::new(a.as_bytes()))
+        .collect::<Result<_, _>>()
+        .map_err(|_| "an argument holds a NUL byte".to_string())?;
+    let mut argv: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
+    argv.push(std::ptr::null());
+    let envp = [
+        c"PATH=/usr/sbin:/usr/bin:/sbin:/bin".as_ptr(),
+        c"LC_ALL=C".as_ptr(),
+        std::ptr::null(),
+    ];
+    let (out, null) = (file.as_raw_fd(), devnull.as_raw_fd());
+    // the child only calls async-signal-safe functions before execve
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        unsafe {
+            libc::dup2(null, 0);
+            libc::dup2(out, 1);
+            libc::dup2(out, 2);
+            libc::execve(argv[0], argv.as_ptr(), envp.as_ptr());
+            libc::_exit(127)
         }
+    }
+    if pid < 0 {
+        return Err(format!("cannot run {}: fork failed", c[0]));
+    }
+    let t0 = std::time::Instant::now();
+    let mut status = 0;
+    while unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) } == 0 {
         if t0.elapsed() >= timeout {
-            let _ = child.kill();
-            let _ = child.wait();
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+                libc::waitpid(pid, &mut status, 0);
+            }
             return Err(format!(
                 "`{}` did not finish within {} s: killed",
                 c.join(" "),
@@ -623,13 +648,17 @@ fn run_bounded(c: &[String], timeout: std::time::Duration) -> Result<(bool, Stri
             ));
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
-    };
+    }
     let mut f = file;
     let len = f.metadata().map(|m| m.len()).unwrap_or(0);
     let _ = f.seek(std::io::SeekFrom::Start(len.saturating_sub(500)));
     let mut text = String::new();
     let _ = f.take(500).read_to_string(&mut text);
-    Ok((status.success(), text))
+    let exited = libc::WIFEXITED(status);
+    if exited && libc::WEXITSTATUS(status) == 127 && len == 0 {
+        return Err(format!("cannot run {}", c[0]));
+    }
+    Ok((exited && libc::WEXITSTATUS(status) == 0, text))
 }
 
 /// A new file that nobody else can open: created exclusively under a fixed directory (never
@@ -667,6 +696,7 @@ fn output_file() -> std::io::Result<std::fs::File> {
 /// After a restart: a systemd unit is read back until the same invocation is active at two
 /// looks 1 s apart (one left down is started once, named with its cause in `notes`); a sysv
 /// service with its init script's `status` (LSB: 0 runs, 1-3 does not), when it has one.
+#[inline(never)]
 fn settle(r: &Planned, systemctl: &str, notes: &mut Vec<String>) -> Result<(), String> {
     match r.kind {
         ServiceKind::Systemd => settle_unit(&r.service, systemctl, notes),
@@ -675,37 +705,28 @@ fn settle(r: &Planned, systemctl: &str, notes: &mut Vec<String>) -> Result<(), S
             let has_status = std::fs::read(&script)
                 .map(|b| b.windows(6).any(|w| w == b"status"))
                 .unwrap_or(false);
-            if !has_status {
-                return Ok(());
-            }
-            let look = || {
-                run_bounded(
-                    &[script.clone(), "status".into()],
-                    std::time::Duration::from_secs(60),
-                )
-            };
+            // status after a second; not running: started once, status again
             let mut started = false;
-            for _ in 0..6 {
+            for action in ["status", "start", "status"] {
+                if !has_status {
+                    break;
+                }
                 std::thread::sleep(std::time::Duration::from_secs(1));
-                match look()? {
-                    (true, _) => return Ok(()),
-                    (false, _) if started => {
+                let c = [script.clone(), action.into()];
+                let (ok, _) = run_bounded(&c, std::time::Duration::from_secs(300))?;
+                match action {
+                    "status" if ok => return Ok(()),
+                    "status" if started => {
                         return Err(
                             "not running after its restart; started again once: still not running"
                                 .into(),
                         )
                     }
-                    (false, _) => {
-                        notes.push(format!(
-                            "{}: not running after its restart: started again",
-                            r.service
-                        ));
-                        run_bounded(
-                            &[script.clone(), "start".into()],
-                            std::time::Duration::from_secs(300),
-                        )?;
-                        started = true;
-                    }
+                    "status" => notes.push(format!(
+                        "{}: not running after its restart: started again",
+                        r.service
+                    )),
+                    _ => started = true,
                 }
             }
             Ok(())
@@ -715,44 +736,41 @@ fn settle(r: &Planned, systemctl: &str, notes: &mut Vec<String>) -> Result<(), S
 }
 
 fn settle_unit(unit: &str, systemctl: &str, notes: &mut Vec<String>) -> Result<(), String> {
-    use crate::units::{judge, parse_show, Verdict, SHOW_PROPERTIES};
-    let show = || -> Result<std::collections::BTreeMap<String, crate::units::UnitState>, String> {
+    use crate::units::{judge_one, parse_unit, One, SHOW_PROPERTIES};
+    let show = || -> Result<crate::units::UnitState, String> {
         let c: Vec<String> = [systemctl, "show", "-p", SHOW_PROPERTIES, "--", unit]
             .iter()
             .map(|s| s.to_string())
             .collect();
         let (ok, text) = run_bounded(&c, std::time::Duration::from_secs(60))?;
-        if !ok {
-            return Err(format!("`systemctl show` failed: {}", text.trim()));
+        match parse_unit(&text) {
+            Some((_, st)) if ok => Ok(st),
+            _ => Err(format!("`systemctl show` failed: {}", text.trim())),
         }
-        Ok(parse_show(&text))
     };
-    let before = std::collections::BTreeMap::new();
-    let mut started = std::collections::BTreeSet::new();
+    let mut started = false;
     let mut prev = None;
     for look in 0..8 {
         if look > 0 {
             std::thread::sleep(std::time::Duration::from_secs(1));
         }
         let now = show()?;
-        match judge(&before, &[unit], prev.as_ref(), &now, &started) {
-            Verdict::Stable => return Ok(()),
-            Verdict::Again => {}
-            Verdict::Fail(m) => return Err(m),
-            Verdict::Start(list) => {
-                for (u, why) in list {
-                    notes.push(format!("{u}: {why}: started again"));
-                    run_commands(
-                        &[vec![
-                            systemctl.into(),
-                            "start".into(),
-                            "--".into(),
-                            u.clone(),
-                        ]],
-                        std::time::Duration::from_secs(300),
-                    )?;
-                    started.insert(u);
-                }
+        match judge_one(unit, None, prev.as_ref(), &now, started) {
+            One::Stable => return Ok(()),
+            One::Again => {}
+            One::Fail(m) => return Err(m),
+            One::Start(why) => {
+                notes.push(format!("{unit}: {why}: started again"));
+                run_commands(
+                    &[vec![
+                        systemctl.into(),
+                        "start".into(),
+                        "--".into(),
+                        unit.into(),
+                    ]],
+                    std::time::Duration::from_secs(300),
+                )?;
+                started = true;
             }
         }
         prev = Some(now);

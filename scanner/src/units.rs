@@ -53,8 +53,12 @@ pub const SHOW_PROPERTIES: &str = "Id,InvocationID,ActiveState,SubState,Result,M
 
 /// Parses `systemctl show` output: blocks separated by blank lines, keyed by `Id`.
 pub fn parse_show(text: &str) -> BTreeMap<String, UnitState> {
-    let mut out = BTreeMap::new();
-    for block in text.split("\n\n") {
+    text.split("\n\n").filter_map(parse_unit).collect()
+}
+
+/// One unit's block of `systemctl show` output: its `Id` and state.
+pub fn parse_unit(block: &str) -> Option<(String, UnitState)> {
+    {
         let mut id = None;
         let mut st = UnitState::default();
         for line in block.lines() {
@@ -74,11 +78,8 @@ pub fn parse_show(text: &str) -> BTreeMap<String, UnitState> {
                 _ => {}
             }
         }
-        if let Some(id) = id {
-            out.insert(id, st);
-        }
+        id.map(|id| (id, st))
     }
-    out
 }
 
 /// A short word from the host (a state or result name): letters, digits and dashes, bounded.
@@ -148,10 +149,50 @@ pub enum Verdict {
     Fail(String),
 }
 
-/// Judges one look (`now`) at units restarted from `before`, against the previous look
-/// (`prev`; none at the first) and the units already started again once (`started`). A unit
-/// is done only when the same invocation is active at two looks in a row (a daemon that dies a
-/// moment after its restart is not "done" because one look caught it alive). Pure.
+/// What one look says of one unit ([`judge_one`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum One {
+    Stable,
+    Again,
+    /// Down: start it once (the cause).
+    Start(String),
+    Fail(String),
+}
+
+/// Judges one look (`now`) at one unit `u` restarted from `before`, against the previous look
+/// (`prev`) and whether it was already started again once. Done only when the same invocation
+/// is active at two looks in a row (a daemon that dies a moment after its restart is not
+/// "done" because one look caught it alive). Pure.
+pub fn judge_one(
+    u: &str,
+    before: Option<&UnitState>,
+    prev: Option<&UnitState>,
+    now: &UnitState,
+    started: bool,
+) -> One {
+    if is_down(now) {
+        let why = format!("{} after the restart, {}", now.active, cause(now));
+        return if started {
+            One::Fail(format!("{u}: {why}; started again once: still down"))
+        } else {
+            One::Start(why)
+        };
+    }
+    let same = prev
+        .is_some_and(|p| is_up(p) && p.invocation == now.invocation && p.main_pid == now.main_pid);
+    if !is_up(now) || !same {
+        return One::Again;
+    }
+    match before {
+        Some(b) if !started && !restarted(b, now) => One::Fail(format!(
+            "{u} was not restarted (same invocation and main PID as before)"
+        )),
+        _ => One::Stable,
+    }
+}
+
+/// [`judge_one`] over `units`: a failure wins, then units to start, then any unit not yet
+/// stable. Pure.
 pub fn judge(
     before: &BTreeMap<String, UnitState>,
     units: &[&str],
@@ -165,27 +206,12 @@ pub fn judge(
         let Some(st) = now.get(u) else {
             return Verdict::Fail(format!("{u}: not reported by systemctl"));
         };
-        if is_down(st) {
-            let why = format!("{} after the restart, {}", st.active, cause(st));
-            if started.contains(u) {
-                return Verdict::Fail(format!("{u}: {why}; started again once: still down"));
-            }
-            start.push((u.to_string(), why));
-            continue;
-        }
-        let same = prev.and_then(|p| p.get(u)).is_some_and(|p| {
-            is_up(p) && p.invocation == st.invocation && p.main_pid == st.main_pid
-        });
-        if !is_up(st) || !same {
-            stable = false;
-            continue;
-        }
-        if let Some(b) = before.get(u) {
-            if !started.contains(u) && !restarted(b, st) {
-                return Verdict::Fail(format!(
-                    "{u} was not restarted (same invocation and main PID as before)"
-                ));
-            }
+        let p = prev.and_then(|p| p.get(u));
+        match judge_one(u, before.get(u), p, st, started.contains(u)) {
+            One::Fail(m) => return Verdict::Fail(m),
+            One::Start(why) => start.push((u.to_string(), why)),
+            One::Again => stable = false,
+            One::Stable => {}
         }
     }
     if !start.is_empty() {
