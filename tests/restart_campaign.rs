@@ -1066,3 +1066,112 @@ fn two_controllers_on_the_same_hosts_never_work_on_one_host_at_once() {
     }
     tb(&["stopall"]);
 }
+
+#[test]
+#[ignore = "needs root and the testbed image: run by `cargo xtask test`"]
+fn a_service_stopped_since_the_audit_is_not_started() {
+    // review R7: `systemctl restart` of a unit an operator stopped after the audit started it
+    let dir = common::scratch("campaign-stopped");
+    let inv = fleet(&dir, 1, 1..=1);
+    let inv = inv.to_str().unwrap();
+    let audit = run(&dir, "audit", &["-i", inv, "--json"]);
+    std::fs::write(dir.join("audit.json"), &audit.stdout).unwrap();
+    assert!(text(&audit).contains("cron.service"), "{}", text(&audit));
+    tb(&["exec", "1", "systemctl", "stop", "cron.service"]);
+    std::fs::write(dir.join("c.yml"), "batch: 1\n").unwrap();
+    let o = run(
+        &dir,
+        "restart",
+        &[
+            "-i",
+            inv,
+            "--from-audit",
+            "audit.json",
+            "--campaign",
+            "c.yml",
+            "--journal",
+            "s.journal",
+            "--json",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let h1 = by_host(&json(&o))["h1"].clone();
+    assert_eq!(h1["status"], "ok", "{h1}");
+    assert!(
+        h1["notes"]
+            .to_string()
+            .contains("cron.service: stopped since the audit"),
+        "{h1}"
+    );
+    assert!(
+        !h1["restarted"].to_string().contains("cron.service"),
+        "{h1}"
+    );
+    assert_eq!(unit_prop(1, "cron.service", "ActiveState"), "inactive");
+    assert_eq!(unit_prop(1, "ssh.service", "ActiveState"), "active");
+    tb(&["stopall"]);
+}
+
+#[test]
+#[ignore = "needs root and the testbed image: run by `cargo xtask test`"]
+fn an_undrain_is_retried_and_resume_finishes_one_still_owed() {
+    // review R21: the undrain was tried once; a transient failure left the host drained
+    let dir = common::scratch("campaign-undrain");
+    let inv = fleet(&dir, 2, 1..=2);
+    let lb = dir.join("lb");
+    std::fs::create_dir_all(&lb).unwrap();
+    // h1's undrain fails twice, then works; h2's fails until the file `ok` exists
+    let yaml = format!(
+        "batch: 1\nbudget: {{max_failures: 1}}\nverify: {{rescan: false}}\n\
+         drain: {{command: 'echo drain > {d}/{{host}}'}}\n\
+         undrain: {{command: 'n=$(cat {d}/{{host}}.tries 2>/dev/null || echo 0); echo $((n+1)) > {d}/{{host}}.tries; \
+         if [ {{host}} = h1 ] && [ $n -lt 2 ]; then exit 1; fi; \
+         if [ {{host}} = h2 ] && [ ! -e {d}/ok ]; then exit 1; fi; echo ready > {d}/{{host}}'}}\n",
+        d = lb.display()
+    );
+    let (child, jpath) = start_campaign(&dir, &inv, &yaml, "u.journal", &[]);
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "h2's undrain failed: {}",
+        text(&o)
+    );
+    let res = by_host(&json(&o));
+    let state = |h: &str| {
+        std::fs::read_to_string(lb.join(h))
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    };
+    let tries = |h: &str| {
+        std::fs::read_to_string(lb.join(format!("{h}.tries")))
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    };
+    assert_eq!(res["h1"]["status"], "ok", "{}", res["h1"]);
+    assert_eq!((state("h1"), tries("h1")), ("ready".into(), "3".into()));
+    assert!(res["h2"]["undrain_failed"].is_string(), "{}", res["h2"]);
+    assert_eq!((state("h2"), tries("h2")), ("drain".into(), "4".into()));
+    // the undrain is owed: resume tries it again (and restarts nothing)
+    std::fs::write(lb.join("ok"), "").unwrap();
+    let o = run(&dir, "resume", &[jpath.to_str().unwrap(), "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(state("h2"), "ready");
+    let recs = host_records(&journal(&jpath), "h2")
+        .iter()
+        .map(|r| r["phase"].as_str().unwrap().to_string())
+        .collect::<Vec<_>>();
+    assert_eq!(
+        recs.iter().filter(|p| *p == "restarting").count(),
+        1,
+        "restarted once: {recs:?}"
+    );
+    assert_eq!(
+        recs.last().map(String::as_str),
+        Some("finished"),
+        "{recs:?}"
+    );
+    tb(&["stopall"]);
+}

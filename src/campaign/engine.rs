@@ -481,3 +481,51 @@ impl Counts {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::campaign::journal::{HostProgress, RebootBefore};
+
+    #[test]
+    fn a_resumed_host_whose_reboot_may_not_have_been_sent_waits_for_a_window() {
+        // review R4: every interrupted host was continued at once, before the windows were read
+        let p = |last: Phase, reboot: bool| HostProgress {
+            last,
+            before: None,
+            reboot: reboot.then(|| RebootBefore {
+                boot_id: "28bb4ab7-8cbb-4713-b854-2428ddf1eefe".into(),
+                kernel: "6.1".into(),
+                active: vec![],
+            }),
+            run: 0,
+            t: 0,
+        };
+        let aborted = Phase::Finished {
+            outcome: Outcome::Aborted,
+            reason: None,
+            undrain_failed: None,
+            left_drained: None,
+            notes: vec![],
+        };
+        assert!(reboot_unsent(&p(Phase::Started, false)));
+        assert!(reboot_unsent(&p(Phase::Draining, false)));
+        // `rebooting` journaled: sent or not, the host says at its turn, inside a window
+        assert!(reboot_unsent(&p(
+            Phase::Rebooting {
+                before: p(Phase::Started, true).reboot.unwrap()
+            },
+            true
+        )));
+        // aborted before its reboot was sent: held; aborted while it rebooted: verified at once
+        assert!(reboot_unsent(&p(aborted.clone(), false)));
+        assert!(!reboot_unsent(&p(aborted, true)));
+        assert!(!reboot_unsent(&p(
+            Phase::Rebooted {
+                boot_id: "x".into()
+            },
+            true
+        )));
+        assert!(!reboot_unsent(&p(Phase::Checking, true)));
+    }
+}
