@@ -620,3 +620,127 @@ fn a_host_rebooted_by_hand_after_the_audit_is_not_rebooted_again() {
     );
     tb(&["stopall"]);
 }
+
+#[test]
+#[ignore = "needs root and the testbed image: run by `cargo xtask test`"]
+fn an_abort_during_the_drain_reboots_nothing_and_undrains() {
+    // review R5: the abort was first looked at after `systemctl reboot` was sent, and the host
+    // was then undrained while it went down
+    let dir = common::scratch("reboot-abort-drain");
+    let inv = fleet(&dir, 1, 1..=1);
+    let lb = dir.join("lb");
+    std::fs::create_dir_all(&lb).unwrap();
+    std::fs::write(
+        dir.join("c.yml"),
+        format!(
+            "drain: {{command: 'echo drain > {d}/{{host}}; sleep 4'}}\nundrain: {{command: 'echo ready > {d}/{{host}}'}}\n",
+            d = lb.display()
+        ),
+    )
+    .unwrap();
+    let jpath = dir.join("d.journal");
+    let child = reboot(
+        &dir,
+        inv.to_str().unwrap(),
+        &["--campaign", "c.yml", "--journal", "d.journal", "--json"],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    wait_for("h1 draining", Duration::from_secs(120), || {
+        journal(&jpath).iter().any(|r| r["phase"] == "draining")
+    });
+    for _ in 0..2 {
+        unsafe {
+            libc::kill(child.id() as i32, libc::SIGINT);
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(6), "{}", text(&out));
+    let doc = json(&out);
+    assert_eq!(doc["hosts"][0]["status"], "aborted", "{doc}");
+    assert!(
+        doc["hosts"][0]["reason"]
+            .to_string()
+            .contains("before its reboot was sent"),
+        "{doc}"
+    );
+    let j = journal(&jpath);
+    assert!(!j.iter().any(|r| r["phase"] == "rebooting"), "{j:?}");
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(boots(1), 1, "not rebooted");
+    let lbstate = std::fs::read_to_string(lb.join("h1")).unwrap();
+    assert_eq!(lbstate.trim(), "ready", "untouched: undrained");
+    // resume takes it from the start (and reboots it once)
+    let out = common::controller(&dir, "resume", "", &["d.journal", "--json"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(boots(1), 2, "rebooted once by the resume");
+    tb(&["stopall"]);
+}
+
+#[test]
+#[ignore = "needs root and the testbed image: run by `cargo xtask test`"]
+fn a_window_that_closes_during_the_drain_reboots_nothing() {
+    // review R17: the window gated the host's start only; a drain that outlived it rebooted the
+    // host outside the window
+    let dir = common::scratch("reboot-window-drain");
+    let inv = fleet(&dir, 1, 1..=1);
+    let now = |f: &str| -> u32 {
+        String::from_utf8(
+            Command::new("date")
+                .args(["-u", f])
+                .output()
+                .unwrap()
+                .stdout,
+        )
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+    };
+    // leave time for the audit inside the window: start in the first 40 s of a minute
+    while now("+%S") > 40 {
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    let (h, m) = (now("+%H"), now("+%M"));
+    let end = (h * 60 + m + 1) % (24 * 60);
+    let window = format!("daily {h:02}:{m:02}-{:02}:{:02}", end / 60, end % 60);
+    // the drain outlasts the minute
+    std::fs::write(
+        dir.join("c.yml"),
+        "drain: {command: 'sleep $((62 - $(date -u +%S)))', timeout: 90}\nundrain: {command: 'true'}\n",
+    )
+    .unwrap();
+    let out = reboot(
+        &dir,
+        inv.to_str().unwrap(),
+        &[
+            "--campaign",
+            "c.yml",
+            "--reboot-window",
+            &window,
+            "--journal",
+            "w.journal",
+            "--json",
+            "--host-timeout",
+            "300",
+        ],
+    )
+    .output()
+    .unwrap();
+    let doc = json(&out);
+    assert_eq!(doc["hosts"][0]["status"], "aborted", "{}", text(&out));
+    assert!(
+        doc["hosts"][0]["reason"]
+            .to_string()
+            .contains("window closed"),
+        "{doc}"
+    );
+    assert_eq!(boots(1), 1, "not rebooted outside its window");
+    tb(&["stopall"]);
+}

@@ -269,6 +269,9 @@ pub fn exit_of(result: &CampaignResult) -> Exit {
         Some(StopReason::Budget | StopReason::Canary) => Exit::BudgetSpent,
         Some(StopReason::JournalFailed) => Exit::JournalFailed,
         None if c.failed + c.unreachable + c.undrain_failed > 0 => Exit::HostsFailed,
+        // a host that ended aborted without a stop (its reboot window closed during its drain)
+        // has work left for `resume`
+        None if c.aborted > 0 => Exit::Interrupted,
         None => Exit::Clean,
     }
 }
