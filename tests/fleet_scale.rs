@@ -60,7 +60,7 @@ fn restarts(e: usize) -> (usize, bool) {
     let text = std::fs::read_to_string(log).unwrap_or_default();
     (
         text.lines().filter(|l| *l == "restart").count(),
-        text.lines().filter(|l| *l != "status").last() == Some("start"),
+        text.lines().rfind(|l| *l != "status") == Some("start"),
     )
 }
 

@@ -1,23 +1,22 @@
-//! One host of a campaign, start to end: connect, drain, record the units' state, restart
-//! (or, in a reboot campaign, [`super::reboot`]'s steps), check, undrain, each step journaled before it is taken. Also continues a host that a previous
-//! controller run left half-done (from the journal's last phase), restarting only the units that
-//! were not restarted yet.
-//!
-//! After every restart step the units it restarted are read back until they hold (the same
-//! invocation active at two looks); one that was up before and is down after is started once,
-//! named with its cause. A unit or sysv service found stopped at the host's turn was stopped
-//! since the audit: it is not started (reported as such).
+//! One host of a campaign, start to end: its lease ([`super::hold`]), then its turn
+//! ([`super::restart_turn`] in a restart campaign, [`super::reboot`] in a reboot campaign:
+//! drain, restart or reboot, read back, checks), then its undrain and `finished`, each step
+//! journaled before it is taken. Also continues a host that a previous controller run left
+//! half-done (from the journal's last phase).
 //!
 //! The undrain hook runs when the host is healthy, or when nothing was touched yet (the drain
-//! itself failed, or the host could not be read): retried with backoff. A host whose restart,
-//! reboot or checks failed stays drained ("left drained") unless the campaign file says
-//! `undrain_on_failure: true`; an aborted host stays drained until `resume` verified it.
+//! itself failed, or the host could not be read): retried with backoff, and owed to `resume`
+//! when it still fails. A host whose restart, reboot or checks failed stays drained ("left
+//! drained") unless the campaign file says `undrain_on_failure: true`; an aborted host stays
+//! drained until `resume` verified it. I/O; [`keep_drained`] is pure.
 
 use super::checks::{self, SessionProbe};
 use super::commit::Journal;
+use super::hold::{release_lease, take_lease};
 use super::journal::{HostProgress, Phase};
-use super::plan::{Action, PlannedHost};
+use super::plan::PlannedHost;
 use super::restart::{self, UnitState};
+use super::restart_turn::body;
 use super::schedule::Outcome;
 use super::spec::{Check, Hook, Spec};
 use crate::audit::AuditContext;
@@ -26,7 +25,6 @@ use crate::shell::quote;
 use crate::targets::{Connection, Target};
 use crate::transport::local::LocalSession;
 use crate::transport::{ExecLimits, Session, TransportError};
-use fleetrestart_scan::report::ServiceKind;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -90,7 +88,7 @@ pub(super) struct Worker<'a> {
     pub(super) env: &'a Env<'a>,
     pub(super) target: &'a Target,
     pub(super) plan: &'a PlannedHost,
-    journal_failed: bool,
+    pub(super) journal_failed: bool,
     /// When the host's turn began: every session of the turn (the host's, rescans, the drain
     /// hook's host) shares one `--host-timeout` from here (review L11). The undrain is outside
     /// it, on purpose: it must run even when the turn ran out of time. A reboot campaign starts
@@ -100,13 +98,13 @@ pub(super) struct Worker<'a> {
     /// leaves the host drained.
     pub(super) touched: bool,
     /// See [`HostEnd::notes`].
-    notes: std::cell::RefCell<Vec<String>>,
+    pub(super) notes: std::cell::RefCell<Vec<String>>,
     /// Services found stopped at the host's turn: not restarted, not checked.
-    skipped: std::cell::RefCell<Vec<String>>,
+    pub(super) skipped: std::cell::RefCell<Vec<String>>,
     /// The host's lease is ours (released at the end).
-    leased: bool,
+    pub(super) leased: bool,
     /// Another campaign worked on the host since its audit: what is still due is asked again.
-    look_again: Option<String>,
+    pub(super) look_again: Option<String>,
 }
 
 impl Worker<'_> {
@@ -136,7 +134,7 @@ impl Worker<'_> {
     }
 
     /// Services the scanner still finds stale, over a new session.
-    fn rescan(&self) -> Result<Vec<String>, String> {
+    pub(super) fn rescan(&self) -> Result<Vec<String>, String> {
         let report = self.rescan_report()?;
         Ok(report.services.into_iter().map(|s| s.name).collect())
     }
@@ -201,267 +199,6 @@ impl Worker<'_> {
             ))
         }
     }
-
-    fn units(&self) -> Vec<&str> {
-        self.plan
-            .actions
-            .iter()
-            .filter(|a| a.kind == ServiceKind::Systemd)
-            .map(|a| a.service.as_str())
-            .collect()
-    }
-
-    fn show(&self, s: &mut dyn Session) -> Result<BTreeMap<String, UnitState>, Fail> {
-        self.show_units(s, &self.units())
-    }
-
-    fn show_units(
-        &self,
-        s: &mut dyn Session,
-        units: &[&str],
-    ) -> Result<BTreeMap<String, UnitState>, Fail> {
-        if units.is_empty() {
-            return Ok(BTreeMap::new());
-        }
-        let limits = ExecLimits {
-            timeout: Duration::from_secs(60),
-            ..Default::default()
-        };
-        let out = s.exec(
-            &restart::show_script(units).map_err(Fail::Failed)?,
-            b"",
-            limits,
-        )?;
-        if out.status != Some(0) {
-            return Err(Fail::Failed(format!(
-                "systemctl show failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            )));
-        }
-        Ok(restart::parse_show(&String::from_utf8_lossy(&out.stdout)))
-    }
-
-    /// Restarts `actions` step by step (journald first and alone: [`restart::steps`]); after
-    /// each step, what it restarted is read back until it holds ([`Self::settle`],
-    /// [`Self::sysv_after`]), whatever the step's exit status; returns the services restarted.
-    fn restart(
-        &self,
-        s: &mut dyn Session,
-        actions: &[&Action],
-        before: &BTreeMap<String, UnitState>,
-    ) -> Result<Vec<String>, Fail> {
-        let limits = ExecLimits {
-            timeout: Duration::from_secs_f64(self.env.spec.restart_timeout),
-            ..Default::default()
-        };
-        let mut done = Vec::new();
-        for step in restart::steps(actions).map_err(Fail::Failed)? {
-            let out = s.exec(&step.script, b"", limits)?;
-            let of_step = |k: ServiceKind| -> Vec<&Action> {
-                actions
-                    .iter()
-                    .copied()
-                    .filter(|a| a.kind == k && step.services.contains(&a.service))
-                    .collect()
-            };
-            let units: Vec<&str> = of_step(ServiceKind::Systemd)
-                .iter()
-                .map(|a| a.service.as_str())
-                .collect();
-            let held = self.settle(s, &units, before);
-            let held = held.and_then(|()| {
-                of_step(ServiceKind::Sysv)
-                    .into_iter()
-                    .try_for_each(|a| self.sysv_after(s, a))
-            });
-            if out.status != Some(0) {
-                let also = match held {
-                    Err(Fail::Failed(m)) => format!("; then: {m}"),
-                    _ => String::new(),
-                };
-                return Err(Fail::Failed(format!(
-                    "`{}` exited with {:?}: {}{also}",
-                    step.script,
-                    out.status,
-                    String::from_utf8_lossy(&out.stderr).trim()
-                )));
-            }
-            held?;
-            done.extend(step.services);
-        }
-        Ok(done)
-    }
-
-    /// Reads `units` back after their restart until each holds (the same invocation active at
-    /// two looks 1 s apart); one that is down is started once and named with its cause.
-    fn settle(
-        &self,
-        s: &mut dyn Session,
-        units: &[&str],
-        before: &BTreeMap<String, UnitState>,
-    ) -> Result<(), Fail> {
-        const LOOKS: usize = 8;
-        if units.is_empty() {
-            return Ok(());
-        }
-        let mut started = std::collections::BTreeSet::new();
-        let mut prev: Option<BTreeMap<String, UnitState>> = None;
-        for look in 0..LOOKS {
-            if look > 0 {
-                std::thread::sleep(Duration::from_secs(1));
-            }
-            let now = self.show_units(s, units)?;
-            match restart::judge(before, units, prev.as_ref(), &now, &started) {
-                restart::Verdict::Stable => return Ok(()),
-                restart::Verdict::Again => {}
-                restart::Verdict::Fail(m) => return Err(Fail::Failed(m)),
-                restart::Verdict::Start(list) => {
-                    for (u, why) in list {
-                        self.keep_note(format!("{u}: {why}: started again"));
-                        let cmd = format!("systemctl start -- {}", quote(&u));
-                        let out = s.exec(&cmd, b"", ExecLimits::default())?;
-                        if out.status != Some(0) {
-                            return Err(Fail::Failed(format!(
-                                "{u}: {why}; `{cmd}` exited with {:?}: {}",
-                                out.status,
-                                String::from_utf8_lossy(&out.stderr).trim()
-                            )));
-                        }
-                        started.insert(u);
-                    }
-                }
-            }
-            prev = Some(now);
-        }
-        let states: Vec<String> = prev
-            .iter()
-            .flat_map(|p| p.iter())
-            .map(|(u, st)| format!("{u} {}/{}", st.active, st.sub))
-            .collect();
-        Err(Fail::Failed(format!(
-            "not settled {LOOKS} s after the restart: {}",
-            states.join(", ")
-        )))
-    }
-
-    /// Whether sysv service `a` runs ([`restart::sysv_status_script`]).
-    fn sysv_state(&self, s: &mut dyn Session, a: &Action) -> Result<restart::SysvState, Fail> {
-        let script = restart::sysv_status_script(a).map_err(Fail::Failed)?;
-        let limits = ExecLimits {
-            timeout: Duration::from_secs(60),
-            max_stdout: 4096,
-            max_stderr: 4096,
-        };
-        let out = s.exec(&script, b"", limits)?;
-        Ok(restart::parse_sysv_status(&String::from_utf8_lossy(
-            &out.stdout,
-        )))
-    }
-
-    /// A sysv service after its restart: running at two looks 1 s apart; down, it is started
-    /// once (through its init script, uncut) and must then run.
-    fn sysv_after(&self, s: &mut dyn Session, a: &Action) -> Result<(), Fail> {
-        use restart::SysvState;
-        let mut started = false;
-        let mut good = 0;
-        for _ in 0..6 {
-            match self.sysv_state(s, a)? {
-                SysvState::Running => good += 1,
-                SysvState::Unknown(why) => {
-                    self.keep_note(format!(
-                        "{}: cannot tell whether it runs after its restart ({why})",
-                        a.service
-                    ));
-                    return Ok(());
-                }
-                SysvState::Stopped(why) if started => {
-                    return Err(Fail::Failed(format!(
-                        "{}: not running after its restart ({why}); started again once: still not running",
-                        a.service
-                    )))
-                }
-                SysvState::Stopped(why) => {
-                    self.keep_note(format!(
-                        "{}: not running after its restart ({why}): started again",
-                        a.service
-                    ));
-                    let script = restart::sysv_start_script(a).map_err(Fail::Failed)?;
-                    let limits = ExecLimits {
-                        timeout: Duration::from_secs_f64(self.env.spec.restart_timeout),
-                        ..Default::default()
-                    };
-                    s.exec(&script, b"", limits)?;
-                    started = true;
-                    good = 0;
-                }
-            }
-            if good >= 2 {
-                return Ok(());
-            }
-            std::thread::sleep(Duration::from_secs(1));
-        }
-        Err(Fail::Failed(format!(
-            "{}: did not run steadily after its restart",
-            a.service
-        )))
-    }
-
-    /// The plan's actions that are still due at the host's turn: a systemd unit that is down
-    /// now (`before`), or a sysv service whose daemon does not run, was stopped since the audit
-    /// (by an operator, or it died): it is not started by the campaign, and is named (review R7).
-    fn due(
-        &self,
-        s: &mut dyn Session,
-        before: &BTreeMap<String, UnitState>,
-    ) -> Result<Vec<Action>, Fail> {
-        // another campaign worked on the host since its audit: only what is still stale
-        let stale: Option<Vec<String>> = match &self.look_again {
-            Some(other) => {
-                let stale = self.rescan().map_err(Fail::Failed)?;
-                self.keep_note(format!(
-                    "campaign {other} worked on this host since its audit: looked again, still stale: {}",
-                    if stale.is_empty() { "nothing".to_string() } else { stale.join(" ") }
-                ));
-                Some(stale)
-            }
-            None => None,
-        };
-        let mut due = Vec::new();
-        for a in &self.plan.actions {
-            if stale.as_ref().is_some_and(|st| !st.contains(&a.service)) {
-                self.keep_note(format!(
-                    "{}: no longer stale (restarted since the audit): not restarted",
-                    a.service
-                ));
-                self.skipped.borrow_mut().push(a.service.clone());
-                continue;
-            }
-            let stopped = match a.kind {
-                ServiceKind::Systemd => before
-                    .get(&a.service)
-                    .filter(|st| restart::is_down(st))
-                    .map(|st| st.active.clone()),
-                ServiceKind::Sysv => match self.sysv_state(s, a)? {
-                    restart::SysvState::Stopped(why) => Some(why),
-                    _ => None,
-                },
-                ServiceKind::Manager => None,
-            };
-            match stopped {
-                Some(why) => self.skip(a, &why),
-                None => due.push(a.clone()),
-            }
-        }
-        Ok(due)
-    }
-
-    fn skip(&self, a: &Action, why: &str) {
-        self.keep_note(format!(
-            "{}: stopped since the audit ({why}): not started",
-            a.service
-        ));
-        self.skipped.borrow_mut().push(a.service.clone());
-    }
 }
 
 /// A step's failure: the host broke (failed) or the connection did.
@@ -478,7 +215,7 @@ impl From<TransportError> for Fail {
 
 /// Where a host's turn begins, from its progress in the journal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Entry {
+pub(super) enum Entry {
     /// Not drained yet (a new host, or one interrupted in its drain): the whole turn.
     Fresh,
     /// Interrupted after `restarting` was journaled: the restart may or may not have been sent.
@@ -490,7 +227,7 @@ enum Entry {
 }
 
 impl Entry {
-    fn of(resume: Option<&HostProgress>) -> Entry {
+    pub(super) fn of(resume: Option<&HostProgress>) -> Entry {
         match resume.map(|p| &p.last) {
             // aborted before its restart was journaled (waiting for another campaign's lease)
             Some(Phase::Finished { .. }) if resume.is_some_and(|p| p.before.is_none()) => {
@@ -623,139 +360,6 @@ fn turn(
     }
 }
 
-/// How often a host whose lease another campaign holds looks again.
-const LEASE_POLL: Duration = Duration::from_secs(5);
-
-/// Takes the host's lease ([`super::lease`]), waiting up to `lease_wait` while another
-/// campaign holds it. A host that waited, or whose lease another campaign released since its
-/// audit, is looked at again before anything is done to it.
-fn take_lease(w: &mut Worker) -> Result<(), Failure> {
-    let env = w.env;
-    let script = super::lease::take_script(
-        env.campaign,
-        env.controller,
-        env.spec.lease_ttl(w.plan.reboot.is_some()),
-    )
-    .map_err(jfail)?;
-    let t0 = Instant::now();
-    let mut waited: Option<String> = None;
-    loop {
-        w.started = Instant::now();
-        let mut s = w.open().map_err(|e| (Outcome::Unreachable, e))?;
-        let limits = ExecLimits {
-            timeout: Duration::from_secs(30),
-            max_stdout: 4096,
-            max_stderr: 4096,
-        };
-        let out = s
-            .exec(&script, b"", limits)
-            .map_err(|e| lost(w, e.into()))?;
-        if out.status != Some(0) {
-            return Err((
-                Outcome::Failed,
-                format!(
-                    "taking the host's lease under {}: exit status {:?}: {}",
-                    super::lease::DIR,
-                    out.status,
-                    String::from_utf8_lossy(&out.stderr).trim()
-                ),
-            ));
-        }
-        match super::lease::parse_take(&String::from_utf8_lossy(&out.stdout)).map_err(jfail)? {
-            super::lease::Taken::Raced => std::thread::sleep(Duration::from_secs(1)),
-            taken @ super::lease::Taken::Ours { .. } => {
-                w.leased = true;
-                let other = match &taken {
-                    super::lease::Taken::Ours {
-                        released: Some((c, _)),
-                    } => c.clone(),
-                    _ => String::new(),
-                };
-                if super::lease::touched_since(&taken, env.campaign, w.plan.audited_at) {
-                    waited.get_or_insert(other);
-                }
-                w.look_again = waited;
-                w.started = Instant::now();
-                return Ok(());
-            }
-            super::lease::Taken::Held {
-                campaign,
-                controller,
-                until,
-            } => {
-                let why = format!(
-                    "campaign {campaign} of controller {controller} holds this host's lease (it expires at {until}, host clock)"
-                );
-                if waited.is_none() {
-                    (env.emit)(Progress::Note {
-                        host: Some(w.plan.host.clone()),
-                        message: format!("{why}: waiting up to {} s", env.spec.lease_wait),
-                    });
-                }
-                waited = Some(campaign);
-                if env.abort.load(Ordering::SeqCst) {
-                    return Err((
-                        Outcome::Aborted,
-                        format!("aborted while {why}: not touched"),
-                    ));
-                }
-                if t0.elapsed().as_secs_f64() >= env.spec.lease_wait {
-                    return Err((Outcome::Failed, format!("{why}: not touched")));
-                }
-                std::thread::sleep(LEASE_POLL);
-            }
-        }
-    }
-}
-
-/// After a reboot, which emptied `/run`: the lease again, without waiting (best effort);
-/// another campaign that took it meanwhile is named.
-pub(super) fn retake_lease(w: &mut Worker) {
-    if !w.leased {
-        return;
-    }
-    let env = w.env;
-    let Ok(script) =
-        super::lease::take_script(env.campaign, env.controller, env.spec.lease_ttl(true))
-    else {
-        return;
-    };
-    let out = w.open().and_then(|mut s| {
-        s.exec(&script, b"", ExecLimits::default())
-            .map_err(|e| e.to_string())
-    });
-    let taken = out.map(|o| super::lease::parse_take(&String::from_utf8_lossy(&o.stdout)));
-    if let Ok(Ok(super::lease::Taken::Held { campaign, .. })) = taken {
-        w.keep_note(format!(
-            "campaign {campaign} took this host's lease while it rebooted"
-        ));
-    }
-}
-
-/// Releases the host's lease (best effort: an unreleased lease expires).
-fn release_lease(w: &mut Worker) {
-    if !w.leased {
-        return;
-    }
-    let Ok(script) = super::lease::release_script(w.env.campaign) else {
-        return;
-    };
-    let r = w
-        .env
-        .audit
-        .connector
-        .open(w.target, Instant::now())
-        .and_then(|mut s| {
-            s.exec(&script, b"", ExecLimits::default())
-                .map_err(|e| e.to_string())
-        });
-    if let Err(e) = r {
-        w.keep_note(format!(
-            "could not release the host's lease ({e}): it expires by itself"
-        ));
-    }
-}
-
 /// Why a drained host is not undrained, if it is not: it failed after its services were
 /// touched (unless the campaign file says `undrain_on_failure`), or it was aborted before its
 /// services were verified (`resume` verifies and undrains it). Nothing touched (the drain
@@ -836,118 +440,6 @@ pub(super) fn lost(w: &Worker, f: Fail) -> Failure {
             Err(c) => (Outcome::Unreachable, format!("{e}; then: {c}")),
         },
     }
-}
-
-fn body(
-    w: &mut Worker,
-    resume: Option<&HostProgress>,
-    drained: &mut bool,
-    restarted: &mut Vec<String>,
-) -> Result<(), Failure> {
-    // a new host's `started` was journaled by the engine, in plan order
-    let mut session = match w.open() {
-        Ok(s) => s,
-        Err(e) => return Err((Outcome::Unreachable, e)),
-    };
-    let before = match Entry::of(resume) {
-        Entry::Fresh => first_restart(w, session.as_mut(), drained, restarted)?,
-        entry => {
-            let before = resume.and_then(|p| p.before.clone()).unwrap_or_default();
-            if entry == Entry::RestartSent {
-                *restarted = restart_again(w, session.as_mut(), &before)?;
-            }
-            before
-        }
-    };
-    checks(w, session, before)
-}
-
-/// A fresh host: drain, the units' state before, `restarting` journaled, the restart. The
-/// units' state before the restart is returned (the checks compare with it).
-fn first_restart(
-    w: &mut Worker,
-    session: &mut (dyn Session + Send),
-    drained: &mut bool,
-    restarted: &mut Vec<String>,
-) -> Result<BTreeMap<String, UnitState>, Failure> {
-    let env = w.env;
-    if let Some(h) = &env.spec.drain {
-        w.record(Phase::Draining).map_err(jfail)?;
-        *drained = true;
-        w.hook(h, true)
-            .map_err(|e| (Outcome::Failed, format!("drain failed: {e}")))?;
-    }
-    let before = w.show(session).map_err(|f| lost(w, f))?;
-    let due = w.due(session, &before).map_err(|f| lost(w, f))?;
-    w.record(Phase::Restarting {
-        before: before.clone(),
-    })
-    .map_err(jfail)?;
-    w.touched = true;
-    let actions: Vec<&Action> = due.iter().collect();
-    *restarted = w
-        .restart(session, &actions, &before)
-        .map_err(|f| lost(w, f))?;
-    Ok(before)
-}
-
-/// A host interrupted after `restarting` was journaled: the previous run may or may not have
-/// sent the restart, so the host is asked, and only what was not restarted is.
-fn restart_again(
-    w: &mut Worker,
-    session: &mut (dyn Session + Send),
-    before: &BTreeMap<String, UnitState>,
-) -> Result<Vec<String>, Failure> {
-    let now = w.show(session).map_err(|f| lost(w, f))?;
-    let stale = if w
-        .plan
-        .actions
-        .iter()
-        .any(|a| a.kind != ServiceKind::Systemd)
-    {
-        w.rescan().map_err(|m| (Outcome::Failed, m))?
-    } else {
-        Vec::new()
-    };
-    let todo: Vec<&Action> = w
-        .plan
-        .actions
-        .iter()
-        .filter(|a| match a.kind {
-            // restarted and down since: the restart left it down, it is started; not restarted
-            // and down: stopped since the audit, it is not (R7)
-            ServiceKind::Systemd => match (before.get(&a.service), now.get(&a.service)) {
-                (Some(b), Some(n)) if restart::restarted(b, n) => restart::is_down(n),
-                (Some(b), Some(n)) if restart::is_down(n) || restart::is_down(b) => {
-                    w.skip(a, &n.active);
-                    false
-                }
-                _ => true,
-            },
-            _ => stale.contains(&a.service),
-        })
-        .collect();
-    let skipped: Vec<&str> = w
-        .plan
-        .actions
-        .iter()
-        .filter(|a| !todo.contains(a) && !w.skipped.borrow().contains(&a.service))
-        .map(|a| a.service.as_str())
-        .collect();
-    if !skipped.is_empty() {
-        (w.env.emit)(Progress::Note {
-            host: Some(w.plan.host.clone()),
-            message: format!(
-                "already restarted before the interruption: {}",
-                skipped.join(" ")
-            ),
-        });
-    }
-    w.record(Phase::Restarting {
-        before: before.clone(),
-    })
-    .map_err(jfail)?;
-    w.restart(session, &todo, before).map_err(|f| lost(w, f))
 }
 
 pub(super) fn jfail(e: String) -> Failure {

@@ -12,7 +12,8 @@
 //!
 //! The parsers ([`parse_state`], [`is_uuid`]) are pure; the rest is I/O over the host's sessions.
 
-use super::host::{checks, jfail, lost, retake_lease, Fail, Failure, Worker};
+use super::hold::retake_lease;
+use super::host::{checks, jfail, lost, Fail, Failure, Worker};
 use super::journal::{HostProgress, Phase, RebootBefore};
 use super::schedule::Outcome;
 use crate::transport::{ExecLimits, Session, TransportError};
