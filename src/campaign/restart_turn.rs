@@ -393,5 +393,23 @@ fn restart_again(
         before: before.clone(),
     })
     .map_err(jfail)?;
-    w.restart(session, &todo, before).map_err(|f| lost(w, f))
+    let done = w.restart(session, &todo, before).map_err(|f| lost(w, f))?;
+    // what the interrupted run restarted is read back too: the interruption may have come
+    // before its read-back
+    let earlier: Vec<&Action> = w
+        .plan
+        .actions
+        .iter()
+        .filter(|a| skipped.contains(&a.service.as_str()))
+        .collect();
+    let units: Vec<&str> = earlier
+        .iter()
+        .filter(|a| a.kind == ServiceKind::Systemd)
+        .map(|a| a.service.as_str())
+        .collect();
+    w.settle(session, &units, before).map_err(|f| lost(w, f))?;
+    for a in earlier.iter().filter(|a| a.kind == ServiceKind::Sysv) {
+        w.sysv_after(session, a).map_err(|f| lost(w, f))?;
+    }
+    Ok(done)
 }
