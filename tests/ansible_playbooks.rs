@@ -629,3 +629,74 @@ fn rolling_restart_playbook_restarts_each_stale_host_once_and_stops_on_a_failed_
     assert_eq!(touched, first_two, "{}", text(&o));
     tb(&["stopall"]);
 }
+
+#[test]
+#[ignore = "needs root and the testbed image: run by `cargo xtask test`"]
+fn the_playbook_waits_for_a_campaign_holding_the_host_and_restarts_nothing_twice() {
+    // a `fleetrestart restart` and rolling_restart.yml on the same host at once: the host's
+    // lease makes the second one wait, and its restart module scans again before it acts
+    let dir = common::scratch("ansible-lease");
+    install_collection(&dir);
+    let inv = fleet(&dir, 1, 1..=1);
+    let inv = inv.to_str().unwrap();
+    let before = cron_invocation(1);
+    std::fs::write(
+        dir.join("c.yml"),
+        "checks:\n  - {type: command, command: 'sleep 8', timeout: 30}\n",
+    )
+    .unwrap();
+    let known = tb(&["known-hosts"]);
+    let campaign = Command::new(env!("CARGO_BIN_EXE_fleetrestart"))
+        .arg("restart")
+        .args(["--known-hosts", known.trim()])
+        .arg("--scanner-dir")
+        .arg(common::scanner_dir())
+        .args(["-i", inv, "--campaign", "c.yml", "--journal", "c.journal", "--json"])
+        .current_dir(&dir)
+        .env_remove("SSH_AUTH_SOCK")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let jpath = dir.join("c.journal");
+    common::wait_for(
+        "the campaign in its checks",
+        std::time::Duration::from_secs(120),
+        || common::journal(&jpath).iter().any(|r| r["phase"] == "checking"),
+    );
+    let playbook = repo().join("playbooks/rolling_restart.yml");
+    let o = ansible(
+        &dir,
+        "ansible-playbook",
+        &["-i", inv, playbook.to_str().unwrap(), "-e", "target=h1"],
+        &[("ANSIBLE_STDOUT_CALLBACK", "fr_json".to_string())],
+    );
+    let c = campaign.wait_with_output().unwrap();
+    assert_eq!(c.status.code(), Some(0), "{}", text(&c));
+    assert!(o.status.success(), "{}", text(&o));
+    let doc: Value =
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o)));
+    let task = |name: &str| -> Value {
+        doc["plays"][0]["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["task"]["name"] == name)
+            .map(|t| t["hosts"]["h1"].clone())
+            .unwrap_or_else(|| panic!("no task {name:?}: {doc}"))
+    };
+    // it saw the host held, waited, then took the lease
+    let lease = task("Take the host's lease");
+    assert!(lease["attempts"].as_u64().unwrap_or(1) > 1, "{lease}");
+    assert!(lease["stdout"].as_str().unwrap().starts_with("taken"), "{lease}");
+    // and restarted nothing: the campaign had
+    let r = task("Restart the services that use stale files (and rescan)");
+    assert_eq!(r["restarted"], serde_json::json!([]), "{r}");
+    let after = cron_invocation(1);
+    assert_ne!(after, before, "the campaign restarted cron");
+    let c: Value = serde_json::from_slice(&c.stdout).unwrap();
+    assert!(c["hosts"][0]["restarted"].to_string().contains("cron.service"));
+    // the lease is released at the end
+    let held = common::testbed(&["exec", "1", "cat", "/run/fleetrestart/lease"]);
+    assert!(!held.status.success(), "the playbook released the lease");
+}

@@ -204,4 +204,42 @@ mod tests {
             Ok(Taken::Ours { released: None })
         );
     }
+
+    /// The script lines of the playbook task named `task` (its `shell: |` block).
+    fn playbook_script(yaml: &str, task: &str) -> String {
+        let mut lines = yaml.lines().skip_while(|l| !l.contains(task)).skip(1);
+        assert!(
+            lines.next().is_some_and(|l| l.trim() == "ansible.builtin.shell: |"),
+            "{task}: a shell block"
+        );
+        let body: Vec<&str> = lines
+            .take_while(|l| l.starts_with("            "))
+            .map(|l| &l[12..])
+            .collect();
+        body.join("\n") + "\n"
+    }
+
+    #[test]
+    fn the_playbook_takes_and_releases_the_same_lease() {
+        // rolling_restart.yml holds the controller's scripts, with Jinja for the values
+        let yaml = include_str!("../../playbooks/rolling_restart.yml");
+        let jinja = |s: String| {
+            s.replace("{{ fleetrestart_lease_id | quote }}", "<ME>")
+                .replace("{{ fleetrestart_lease_holder | quote }}", "<WHO>")
+                .replace("{{ lease_ttl | default(1800) | int }}", "<TTL>")
+        };
+        let ours = |s: String| {
+            s.replace(&quote("CAMP"), "<ME>")
+                .replace(&quote("ctl:1"), "<WHO>")
+                .replace("+ 1800))", "+ <TTL>))")
+        };
+        assert_eq!(
+            jinja(playbook_script(yaml, "Take the host's lease")),
+            ours(take_script("CAMP", "ctl:1", 1800).unwrap())
+        );
+        assert_eq!(
+            jinja(playbook_script(yaml, "Release the host's lease")),
+            ours(release_script("CAMP").unwrap())
+        );
+    }
 }
