@@ -642,7 +642,7 @@ fn the_playbook_waits_for_a_campaign_holding_the_host_and_restarts_nothing_twice
     let before = cron_invocation(1);
     std::fs::write(
         dir.join("c.yml"),
-        "checks:\n  - {type: command, command: 'sleep 8', timeout: 30}\n",
+        "drain: {command: 'sleep 8', timeout: 30}\nundrain: {command: 'true'}\n",
     )
     .unwrap();
     let known = tb(&["known-hosts"]);
@@ -651,7 +651,15 @@ fn the_playbook_waits_for_a_campaign_holding_the_host_and_restarts_nothing_twice
         .args(["--known-hosts", known.trim()])
         .arg("--scanner-dir")
         .arg(common::scanner_dir())
-        .args(["-i", inv, "--campaign", "c.yml", "--journal", "c.journal", "--json"])
+        .args([
+            "-i",
+            inv,
+            "--campaign",
+            "c.yml",
+            "--journal",
+            "c.journal",
+            "--json",
+        ])
         .current_dir(&dir)
         .env_remove("SSH_AUTH_SOCK")
         .stdout(std::process::Stdio::piped())
@@ -660,9 +668,13 @@ fn the_playbook_waits_for_a_campaign_holding_the_host_and_restarts_nothing_twice
         .unwrap();
     let jpath = dir.join("c.journal");
     common::wait_for(
-        "the campaign in its checks",
+        "the campaign in its drain (cron still stale)",
         std::time::Duration::from_secs(120),
-        || common::journal(&jpath).iter().any(|r| r["phase"] == "checking"),
+        || {
+            common::journal(&jpath)
+                .iter()
+                .any(|r| r["phase"] == "draining")
+        },
     );
     let playbook = repo().join("playbooks/rolling_restart.yml");
     let o = ansible(
@@ -688,14 +700,19 @@ fn the_playbook_waits_for_a_campaign_holding_the_host_and_restarts_nothing_twice
     // it saw the host held, waited, then took the lease
     let lease = task("Take the host's lease");
     assert!(lease["attempts"].as_u64().unwrap_or(1) > 1, "{lease}");
-    assert!(lease["stdout"].as_str().unwrap().starts_with("taken"), "{lease}");
+    assert!(
+        lease["stdout"].as_str().unwrap().starts_with("taken"),
+        "{lease}"
+    );
     // and restarted nothing: the campaign had
     let r = task("Restart the services that use stale files (and rescan)");
     assert_eq!(r["restarted"], serde_json::json!([]), "{r}");
     let after = cron_invocation(1);
     assert_ne!(after, before, "the campaign restarted cron");
     let c: Value = serde_json::from_slice(&c.stdout).unwrap();
-    assert!(c["hosts"][0]["restarted"].to_string().contains("cron.service"));
+    assert!(c["hosts"][0]["restarted"]
+        .to_string()
+        .contains("cron.service"));
     // the lease is released at the end
     let held = common::testbed(&["exec", "1", "cat", "/run/fleetrestart/lease"]);
     assert!(!held.status.success(), "the playbook released the lease");

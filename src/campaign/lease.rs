@@ -209,7 +209,9 @@ mod tests {
     fn playbook_script(yaml: &str, task: &str) -> String {
         let mut lines = yaml.lines().skip_while(|l| !l.contains(task)).skip(1);
         assert!(
-            lines.next().is_some_and(|l| l.trim() == "ansible.builtin.shell: |"),
+            lines
+                .next()
+                .is_some_and(|l| l.trim() == "ansible.builtin.shell: |"),
             "{task}: a shell block"
         );
         let body: Vec<&str> = lines
