@@ -751,3 +751,65 @@ fn a_window_that_closes_during_the_drain_reboots_nothing() {
     assert_eq!(boots(1), 1, "not rebooted outside its window");
     tb(&["stopall"]);
 }
+
+#[test]
+#[ignore = "needs root and the testbed image: run by `cargo xtask test`"]
+fn a_slow_shutdown_at_the_reboot_timeout_is_still_going_down_and_stays_drained() {
+    // review R9: at the timeout a host whose reboot was still pending was failed like one whose
+    // reboot never happened, and undrained: it then rebooted in rotation
+    let dir = common::scratch("reboot-slow-stop");
+    let inv = fleet(&dir, 1, 1..=1);
+    // a unit that takes 30 s to stop, ordered after ssh (so ssh is stopped after it: the host
+    // still answers while its shutdown waits)
+    tb(&[
+        "exec",
+        "1",
+        "sh",
+        "-c",
+        "printf '[Unit]\\nAfter=ssh.service\\n[Service]\\nType=oneshot\\nRemainAfterExit=yes\\nExecStart=/bin/true\\nExecStop=/bin/sleep 30\\nTimeoutStopSec=60\\n' \
+         > /etc/systemd/system/fr-slow-stop.service && systemctl daemon-reload && systemctl start fr-slow-stop.service",
+    ]);
+    let lb = dir.join("lb");
+    std::fs::create_dir_all(&lb).unwrap();
+    std::fs::write(
+        dir.join("c.yml"),
+        format!(
+            "drain: {{command: 'echo drain > {d}/{{host}}'}}\nundrain: {{command: 'echo ready > {d}/{{host}}'}}\n",
+            d = lb.display()
+        ),
+    )
+    .unwrap();
+    let out = reboot(
+        &dir,
+        inv.to_str().unwrap(),
+        &[
+            "--campaign",
+            "c.yml",
+            "--reboot-timeout",
+            "10",
+            "--journal",
+            "s.journal",
+            "--json",
+        ],
+    )
+    .output()
+    .unwrap();
+    // (its failure spends the default budget of 0: exit 5)
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out));
+    let h1 = json(&out)["hosts"][0].clone();
+    assert_eq!(h1["status"], "failed", "{h1}");
+    assert!(
+        h1["reason"].to_string().contains("still going down"),
+        "{h1}"
+    );
+    assert!(h1["left_drained"].is_string(), "{h1}");
+    let state = std::fs::read_to_string(lb.join("h1")).unwrap();
+    assert_eq!(
+        state.trim(),
+        "drain",
+        "not undrained while its reboot is pending"
+    );
+    // and the reboot does go through, later
+    wait_for("h1 rebooted", Duration::from_secs(120), || boots(1) == 2);
+    tb(&["stopall"]);
+}
