@@ -813,3 +813,43 @@ fn a_slow_shutdown_at_the_reboot_timeout_is_still_going_down_and_stays_drained()
     wait_for("h1 rebooted", Duration::from_secs(120), || boots(1) == 2);
     tb(&["stopall"]);
 }
+
+#[test]
+#[ignore = "needs root and the testbed image: run by `cargo xtask test`"]
+fn an_instance_that_ran_before_and_fails_after_the_reboot_fails_the_host_even_when_degraded_is_allowed(
+) {
+    // review R18: only enabled ∩ active units were compared; an instance enabled through its
+    // template failing after the reboot passed with --allow-degraded
+    let dir = common::scratch("reboot-instance");
+    let inv = fleet(&dir, 1, 1..=1);
+    tb(&[
+        "exec",
+        "1",
+        "sh",
+        "-c",
+        "printf '[Unit]\\nDescription=fr %%i\\n[Service]\\nType=oneshot\\nRemainAfterExit=yes\\nExecStart=/bin/sh -c \"test ! -e /etc/fr-broken\"\\n[Install]\\nWantedBy=multi-user.target\\n' \
+         > /etc/systemd/system/fr-inst@.service && systemctl daemon-reload && systemctl enable --now fr-inst@a.service \
+         && touch /etc/fr-broken",
+    ]);
+    assert_eq!(
+        tb(&["exec", "1", "systemctl", "is-active", "fr-inst@a.service"]).trim(),
+        "active"
+    );
+    let out = reboot(
+        &dir,
+        inv.to_str().unwrap(),
+        &["--allow-degraded", "--journal", "i.journal", "--json"],
+    )
+    .output()
+    .unwrap();
+    let h1 = json(&out)["hosts"][0].clone();
+    assert_eq!(h1["status"], "failed", "{}", text(&out));
+    assert!(
+        h1["reason"]
+            .to_string()
+            .contains("failed after the reboot, active before it: fr-inst@a.service"),
+        "{h1}"
+    );
+    assert_eq!(boots(1), 2, "rebooted once");
+    tb(&["stopall"]);
+}

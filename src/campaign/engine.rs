@@ -497,6 +497,7 @@ mod tests {
                 boot_id: "28bb4ab7-8cbb-4713-b854-2428ddf1eefe".into(),
                 kernel: "6.1".into(),
                 active: vec![],
+                was_active: vec![],
             }),
             run: 0,
             t: 0,

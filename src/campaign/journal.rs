@@ -97,6 +97,10 @@ pub struct RebootBefore {
     pub kernel: String,
     /// Enabled units that were active: each must be active again.
     pub active: Vec<String>,
+    /// Every unit that was active (none in journals written before it was recorded): one of
+    /// them failed after the reboot fails the host, degraded allowed or not.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub was_active: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

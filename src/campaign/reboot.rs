@@ -30,6 +30,7 @@ echo \"kernel $(uname -r)\"
 echo \"state $(systemctl is-system-running 2>/dev/null)\"
 systemctl list-unit-files --state=enabled --no-legend --no-pager 2>/dev/null | while read -r u _; do echo \"enabled $u\"; done
 systemctl list-units --state=active --no-legend --no-pager --plain 2>/dev/null | while read -r u _; do echo \"active $u\"; done
+systemctl list-units --state=failed --no-legend --no-pager --plain 2>/dev/null | while read -r u _; do echo \"failed $u\"; done
 ";
 
 const BOOT_ID: &str = "cat /proc/sys/kernel/random/boot_id";
@@ -43,6 +44,25 @@ pub struct HostState {
     pub system: String,
     /// Enabled units that are active (the units a boot is expected to bring back).
     pub active: BTreeSet<String>,
+    /// Every active unit (enabled or not: template instances, generated and socket-started
+    /// units), at most [`MAX_UNITS`].
+    pub running: BTreeSet<String>,
+    /// Failed units.
+    pub failed: BTreeSet<String>,
+}
+
+/// The most unit names kept of one answer.
+const MAX_UNITS: usize = 8192;
+
+/// Units failed after the reboot that were active before it (review R18: a template instance
+/// or a generated unit, such as `postgresql@15-main`, that is not "enabled" was not compared,
+/// and `--allow-degraded` let it pass). Pure.
+pub fn broken_by_reboot(before: &RebootBefore, now: &HostState) -> Vec<String> {
+    now.failed
+        .iter()
+        .filter(|u| before.was_active.contains(u))
+        .cloned()
+        .collect()
 }
 
 pub use fleetrestart_scan::names::is_boot_id as is_uuid;
@@ -54,6 +74,7 @@ pub fn parse_state(out: &str) -> Result<HostState, String> {
     let mut system = String::new();
     let mut enabled = BTreeSet::new();
     let mut active = BTreeSet::new();
+    let mut failed = BTreeSet::new();
     for line in out.lines() {
         let (k, v) = line.split_once(' ').unwrap_or((line, ""));
         match k {
@@ -70,8 +91,11 @@ pub fn parse_state(out: &str) -> Result<HostState, String> {
             "enabled" if is_valid_unit(v) => {
                 enabled.insert(v.to_string());
             }
-            "active" if is_valid_unit(v) => {
+            "active" if is_valid_unit(v) && active.len() < MAX_UNITS => {
                 active.insert(v.to_string());
+            }
+            "failed" if is_valid_unit(v) && failed.len() < MAX_UNITS => {
+                failed.insert(v.to_string());
             }
             _ => {}
         }
@@ -81,6 +105,8 @@ pub fn parse_state(out: &str) -> Result<HostState, String> {
         kernel,
         system,
         active: active.intersection(&enabled).cloned().collect(),
+        running: active,
+        failed,
     })
 }
 
@@ -306,6 +332,14 @@ fn verify(w: &Worker, before: &RebootBefore, since: Instant) -> Result<(), Failu
     if w.env.spec.reboot.settle > 0.0 {
         std::thread::sleep(Duration::from_secs_f64(w.env.spec.reboot.settle));
     }
+    // allowed to come back degraded, but not by a unit that ran before the reboot
+    let broken = broken_by_reboot(before, &now);
+    if !broken.is_empty() {
+        return Err(failed(format!(
+            "failed after the reboot, active before it: {}",
+            broken.join(" ")
+        )));
+    }
     let mut missing: Vec<&str> = before
         .active
         .iter()
@@ -517,6 +551,7 @@ fn fresh(w: &mut Worker, drained: &mut bool) -> Result<Option<RebootBefore>, Fai
         boot_id: st.boot_id,
         kernel: st.kernel,
         active: st.active.into_iter().collect(),
+        was_active: st.running.into_iter().collect(),
     };
     w.record(Phase::Rebooting {
         before: before.clone(),
@@ -622,6 +657,7 @@ mod tests {
             st.active.into_iter().collect::<Vec<_>>(),
             ["cron.service", "ssh.service"]
         );
+        assert!(st.running.contains("dbus.service") && st.running.contains("user@0.service"));
         // noise instead of a boot id (ansible#83018) is an error, never a new boot
         let e = parse_state("boot_id Could not chdir\nstate running\n").unwrap_err();
         assert!(e.contains("not a UUID"), "{e}");
@@ -640,5 +676,33 @@ mod tests {
             "17 apt-daily.service start running\ndegraded\n"
         ));
         assert!(!reboot_pending(""));
+    }
+
+    #[test]
+    fn a_unit_that_ran_before_the_reboot_and_failed_after_fails_the_host() {
+        // review R18: an instance enabled through its template is not in `enabled`
+        let before_out =
+            "boot_id 28bb4ab7-8cbb-4713-b854-2428ddf1eefe\nkernel 6.1\nstate running\n\
+            enabled ssh.service\nactive ssh.service\nactive postgresql@15-main.service\n\
+            failed apt-daily.service\n";
+        let st = parse_state(before_out).unwrap();
+        let before = RebootBefore {
+            boot_id: st.boot_id.clone(),
+            kernel: st.kernel.clone(),
+            active: st.active.iter().cloned().collect(),
+            was_active: st.running.iter().cloned().collect(),
+        };
+        assert_eq!(before.active, ["ssh.service"]);
+        let after = parse_state(
+            "boot_id 38bb4ab7-8cbb-4713-b854-2428ddf1eefe\nkernel 6.1\nstate degraded\n\
+             enabled ssh.service\nactive ssh.service\nfailed postgresql@15-main.service\n\
+             failed apt-daily.service\nfailed fstrim.service\n",
+        )
+        .unwrap();
+        // failed before, or not running before: not the reboot's doing
+        assert_eq!(
+            broken_by_reboot(&before, &after),
+            ["postgresql@15-main.service"]
+        );
     }
 }
