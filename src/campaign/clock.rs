@@ -8,6 +8,22 @@ use jiff::tz::TimeZone;
 #[derive(Debug, Clone)]
 pub struct Zone(TimeZone);
 
+/// `local` as the IANA name of this machine's zone, so that the journal holds the zone the
+/// campaign was planned in, not whatever machine resumes it (review R16); an error when this
+/// machine's zone has no name (no `/etc/localtime`, `TZ` unset: jiff would fall back to UTC
+/// silently). Other names are returned as given.
+pub fn resolve_local(name: &str) -> Result<String, String> {
+    if name != "local" {
+        return Ok(name.to_string());
+    }
+    let tz = TimeZone::try_system().map_err(|e| {
+        format!("time zone \"local\": this machine's time zone cannot be read ({e}): name it, e.g. --timezone Europe/Paris")
+    })?;
+    tz.iana_name().map(str::to_string).ok_or_else(|| {
+        "time zone \"local\": this machine's time zone has no IANA name: name it, e.g. --timezone Europe/Paris".into()
+    })
+}
+
 impl Zone {
     pub fn parse(name: &str) -> Result<Zone, String> {
         let bad = |e: String| format!("time zone {name:?}: {e}");
@@ -62,6 +78,12 @@ mod tests {
         for bad in ["Mars/Olympus", "+25:00", "+2x"] {
             assert!(Zone::parse(bad).unwrap_err().contains(bad));
         }
+        // `local` becomes this machine's zone's name (or an error), never stays `local`
+        if let Ok(n) = resolve_local("local") {
+            assert_ne!(n, "local");
+            assert!(Zone::parse(&n).is_ok(), "{n}");
+        }
+        assert_eq!(resolve_local("Europe/Paris").unwrap(), "Europe/Paris");
         // a fixed offset moves the clock by that much
         let (u, p) = (
             Zone::parse("UTC").unwrap().now(),

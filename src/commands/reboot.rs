@@ -26,6 +26,7 @@ fn spec(args: &RebootArgs) -> Result<Spec, String> {
     if let Some(z) = &args.timezone {
         r.timezone = z.clone();
     }
+    r.timezone = crate::campaign::clock::resolve_local(&r.timezone)?;
     spec.validate()
         .map_err(|e| format!("campaign settings: {e}"))?;
     Ok(spec)
