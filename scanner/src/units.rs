@@ -170,6 +170,11 @@ pub fn judge_one(
     now: &UnitState,
     started: bool,
 ) -> One {
+    // not up before its restart (a oneshot that was running, a unit on its way up): down now
+    // is not the restart's doing, and it is never started again (that would run it twice)
+    if before.is_some_and(|b| !is_up(b)) && is_down(now) {
+        return One::Stable;
+    }
     if is_down(now) {
         let why = format!("{} after the restart, {}", now.active, cause(now));
         return if started {

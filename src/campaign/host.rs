@@ -466,7 +466,7 @@ pub(super) fn checks(
     let skipped = w.skipped.borrow().clone();
     let units: BTreeMap<String, UnitState> = before
         .into_iter()
-        .filter(|(u, st)| !restart::is_down(st) && !skipped.contains(u))
+        .filter(|(u, st)| restart::is_up(st) && !skipped.contains(u))
         .collect();
     let services: Vec<String> = w
         .plan

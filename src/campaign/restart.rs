@@ -437,4 +437,17 @@ mod tests {
         assert!(sysv_status_script(&a("a;b", ServiceKind::Sysv, Method::Restart)).is_err());
         assert!(sysv_start_script(&a("../x", ServiceKind::Sysv, Method::Restart)).is_err());
     }
+
+    #[test]
+    fn a_unit_that_was_not_up_before_is_never_started_again() {
+        // a oneshot that was running (activating) when restarted ends inactive: not a failure,
+        // and starting it again would run it twice
+        let before = looks(&[("fr-job.service", st("activating", "old", 10))]);
+        let none = std::collections::BTreeSet::new();
+        let done = looks(&[("fr-job.service", st("inactive", "new", 0))]);
+        assert_eq!(
+            judge(&before, &["fr-job.service"], None, &done, &none),
+            Verdict::Stable
+        );
+    }
 }
