@@ -308,14 +308,10 @@ fn reboot_unsent(p: &super::journal::HostProgress) -> bool {
 
 /// A reboot campaign's windows and their zone (none: no windows, or not a reboot campaign).
 fn reboot_windows(plan: &Plan, env: &Env) -> Option<(super::window::Windows, super::clock::Zone)> {
-    let r = &env.spec.reboot;
-    if r.windows.is_empty() || !plan.hosts.iter().any(|h| h.reboot.is_some()) {
+    if !plan.hosts.iter().any(|h| h.reboot.is_some()) {
         return None;
     }
-    // validated with the spec
-    let w = super::window::Windows::parse(&r.windows).ok()?;
-    let z = super::clock::Zone::parse(&r.timezone).ok()?;
-    Some((w, z))
+    env.spec.reboot.windows_in_zone()
 }
 
 /// The journal's hosts into the scheduler: finished ones are done (and in the results), the

@@ -499,17 +499,11 @@ fn booted_since_audit(w: &Worker, st: &HostState) -> Result<bool, Failure> {
 
 /// Whether the reboot windows are closed now (none: always open).
 fn window_closed(w: &Worker) -> bool {
-    let r = &w.env.spec.reboot;
-    if r.windows.is_empty() {
-        return false;
-    }
-    match (
-        super::window::Windows::parse(&r.windows),
-        super::clock::Zone::parse(&r.timezone),
-    ) {
-        (Ok(win), Ok(z)) => win.minutes_until_open(z.now()).unwrap_or(0) > 0,
-        _ => false,
-    }
+    w.env
+        .spec
+        .reboot
+        .windows_in_zone()
+        .is_some_and(|(win, z)| win.minutes_until_open(z.now()).unwrap_or(0) > 0)
 }
 
 /// A fresh turn up to the reboot: the host booted since its audit (skipped when it no longer

@@ -472,6 +472,19 @@ pub struct RebootSpec {
     pub settle: f64,
 }
 
+impl RebootSpec {
+    /// The reboot windows and their zone (none: no windows). Validated with the spec, so a
+    /// parse error here means none.
+    pub fn windows_in_zone(&self) -> Option<(super::window::Windows, super::clock::Zone)> {
+        if self.windows.is_empty() {
+            return None;
+        }
+        let w = super::window::Windows::parse(&self.windows).ok()?;
+        let z = super::clock::Zone::parse(&self.timezone).ok()?;
+        Some((w, z))
+    }
+}
+
 impl Default for RebootSpec {
     fn default() -> Self {
         RebootSpec {
