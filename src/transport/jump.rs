@@ -14,16 +14,22 @@
 //! done: for a target whose packets are dropped, minutes. So a connection whose head open has
 //! been in progress for [`STALL`] says it is stalled ([`Mux::stalled`]): the requests queued
 //! behind it are handed back ([`BUSY`]) and go to another connection of the same chain's small
-//! pool (`SshContext::jump`), and new ones go there directly (review R1). The thread ends, and says goodbye to the jump host, when its last handle is
-//! dropped and every channel has closed; when the connection breaks, every channel fails and
-//! the `Mux` reports itself dead so that the next target connects again. I/O.
+//! pool (`SshContext::jump`), and new ones go there directly (review R1). The thread ends, and
+//! says goodbye to the jump host, when its last handle is dropped and every channel has closed;
+//! when the connection breaks, every channel fails and the `Mux` reports itself dead, with why
+//! ([`Mux::why`]), so that the next target connects again.
+//!
+//! A jump host that stops answering while its kernel still acknowledges (a frozen or wedged
+//! sshd, a failover that keeps the TCP path) is found by its silence (review R22): keepalives
+//! that ask for a reply go out every [`KEEPALIVE`], and a first hop whose socket has received
+//! nothing for [`SILENT`] (TCP_INFO's `last_data_recv`) is dead. I/O.
 
 use std::collections::VecDeque;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -38,6 +44,9 @@ const MAX_BUFFERED: usize = 1 << 20;
 /// Keepalive to the jump host while the connection idles (with TCP_USER_TIMEOUT on the first
 /// hop's socket, a path that died silently is noticed within seconds: review R22).
 const KEEPALIVE: Duration = Duration::from_secs(5);
+/// A first hop that received nothing for this long, although it was sent keepalives that
+/// ask for a reply, has stopped answering (three keepalives unanswered).
+pub const SILENT: Duration = Duration::from_secs(15);
 /// A head open in progress this long marks the connection stalled.
 pub const STALL: Duration = Duration::from_secs(2);
 /// The answer to a request handed back because its connection stalled: ask another one.
@@ -62,6 +71,12 @@ pub struct Mux {
     /// Written to after each request: wakes the thread's poll.
     waker: UnixStream,
     dead: Arc<AtomicBool>,
+    /// Why the connection ended, once it has.
+    why: Arc<Mutex<Option<String>>>,
+    /// Milliseconds since the first hop's socket last received data, as the thread last saw
+    /// it (`u64::MAX`: not known, a second hop).
+    silent_ms: Arc<AtomicU64>,
+    label: String,
     /// Its head open has been in progress for [`STALL`] or more.
     stalled: Arc<AtomicBool>,
     /// The mux this connection runs through (a second hop keeps its first alive).
@@ -81,19 +96,29 @@ impl Mux {
         waker.set_nonblocking(true).map_err(|e| e.to_string())?;
         let dead = Arc::new(AtomicBool::new(false));
         let flag = dead.clone();
+        // (set by the thread before its channels close: a session that sees its channel end
+        // finds the reason)
         let stalled = Arc::new(AtomicBool::new(false));
         let stall_flag = stalled.clone();
+        let why = Arc::new(Mutex::new(None));
+        let silent_ms = Arc::new(AtomicU64::new(u64::MAX));
+        let ended = Ended {
+            dead: flag,
+            why: why.clone(),
+            label: label.to_string(),
+        };
+        let silence = silent_ms.clone();
         std::thread::Builder::new()
             .name(format!("jump-{label}"))
-            .spawn(move || {
-                Pump::new(session, rx, wakee, stall_flag).run();
-                flag.store(true, Ordering::SeqCst);
-            })
+            .spawn(move || Pump::new(session, rx, wakee, stall_flag, silence).run(ended))
             .map_err(|e| e.to_string())?;
         Ok(Arc::new(Mux {
             requests: Mutex::new(tx),
             waker,
             dead,
+            why,
+            silent_ms,
+            label: label.to_string(),
             stalled,
             _outer: outer,
         }))
@@ -102,6 +127,36 @@ impl Mux {
     /// The connection still works (its thread has not ended).
     pub fn alive(&self) -> bool {
         !self.dead.load(Ordering::SeqCst)
+    }
+
+    /// Why the connection ended (`None` while it works, or when it ended because it was no
+    /// longer needed): said with the error of every session that ran through it.
+    pub fn why(&self) -> Option<String> {
+        if self.alive() {
+            return None;
+        }
+        let why = self.why.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        why.or_else(|| self._outer.as_ref().and_then(|o| o.why()))
+    }
+
+    /// Why a command through this connection got no answer: the connection ended ([`Self::why`]),
+    /// or the jump host has sent nothing since a keepalive it should have answered (a command
+    /// can time out before the connection is declared dead).
+    pub fn silence(&self) -> Option<String> {
+        if let Some(why) = self.why() {
+            return Some(why);
+        }
+        let ms = self.silent_ms.load(Ordering::SeqCst);
+        let quiet = Duration::from_millis(ms);
+        (ms != u64::MAX && quiet >= KEEPALIVE + Duration::from_secs(2))
+            .then(|| {
+                format!(
+                    "the jump host {} has stopped answering: nothing received from it for {} s",
+                    self.label,
+                    quiet.as_secs()
+                )
+            })
+            .or_else(|| self._outer.as_ref().and_then(|o| o.silence()))
     }
 
     /// Its head open has been in progress for [`STALL`]: new requests should go elsewhere.
@@ -138,6 +193,13 @@ impl Mux {
     }
 }
 
+/// Where the thread says that, and why, its connection ended.
+struct Ended {
+    dead: Arc<AtomicBool>,
+    why: Arc<Mutex<Option<String>>>,
+    label: String,
+}
+
 /// One channel and its socket.
 struct Pipe {
     ch: ssh2::Channel,
@@ -163,6 +225,7 @@ struct Pump {
     /// Since when the head open has been in progress.
     open_since: Option<Instant>,
     stalled: Arc<AtomicBool>,
+    silent_ms: Arc<AtomicU64>,
 }
 
 fn would_block(e: &std::io::Error) -> bool {
@@ -251,6 +314,7 @@ impl Pump {
         requests: Receiver<Request>,
         wakee: UnixStream,
         stalled: Arc<AtomicBool>,
+        silent_ms: Arc<AtomicU64>,
     ) -> Pump {
         js.set_blocking(false);
         Pump {
@@ -265,16 +329,21 @@ impl Pump {
             opening: false,
             open_since: None,
             stalled,
+            silent_ms,
         }
     }
 
-    fn run(mut self) {
+    /// Serves until the last handle is dropped or the connection ends; says which in `ended`
+    /// before the channels close.
+    fn run(mut self, ended_at: Ended) {
+        // every keepalive asks for a reply: a live sshd answers each (SSH_MSG_REQUEST_FAILURE)
+        self.js.set_keepalive(true, 1);
         let mut last_alive = Instant::now();
-        loop {
+        let ended = loop {
             self.take_requests();
             let mut progress = match self.serve_open() {
                 Ok(p) => p,
-                Err(()) => break,
+                Err(()) => break Some("broke".to_string()),
             };
             let buf = &mut self.buf;
             let before = self.pipes.len();
@@ -296,22 +365,45 @@ impl Pump {
                 && self.pipes.is_empty()
                 && self.closing.is_empty()
             {
-                break;
+                break None;
+            }
+            let quiet = silent_for(&self.js);
+            let ms = quiet.map_or(u64::MAX, |q| q.as_millis() as u64);
+            self.silent_ms.store(ms, Ordering::SeqCst);
+            // busy or idle: a connection that only sends must still hear back
+            if last_alive.elapsed() >= KEEPALIVE {
+                // only on a socket with room: a keepalive sent in part would hold every later
+                // packet until it is sent again (libssh2 finishes a packet before the next)
+                if self.writable() {
+                    let _ = self.js.keepalive_send();
+                }
+                last_alive = Instant::now();
+                if let Some(quiet) = quiet.filter(|q| *q >= SILENT) {
+                    break Some(format!(
+                        "stopped answering: nothing received from it for {} s, keepalives \
+                         every {} s unanswered",
+                        quiet.as_secs(),
+                        KEEPALIVE.as_secs()
+                    ));
+                }
             }
             if progress || self.pipes.iter().any(Pipe::has_buffered) {
                 continue;
             }
-            if last_alive.elapsed() >= KEEPALIVE {
-                // non-blocking: it may only be queued (EAGAIN); a dead socket shows below
-                let _ = self.js.keepalive_send();
-                last_alive = Instant::now();
-            }
             if self.broken() {
-                break;
+                break Some("broke".to_string());
             }
             self.wait();
-        }
-        self.fail_all("the connection to the jump host broke");
+        };
+        let why = match &ended {
+            Some(m) => format!("the connection to the jump host {m}"),
+            None => "the connection to the jump host is closed".to_string(),
+        };
+        *ended_at.why.lock().unwrap_or_else(|e| e.into_inner()) =
+            ended.map(|m| format!("the jump host {} {m}", ended_at.label));
+        ended_at.dead.store(true, Ordering::SeqCst);
+        self.fail_all(&why);
+        self.pipes.clear();
         self.js.set_blocking(true);
         self.js.set_timeout(1000);
         let _ = self.js.disconnect(None, "fleetrestart done", None);
@@ -437,6 +529,23 @@ impl Pump {
         self.closing.len() != before
     }
 
+    /// Nothing of libssh2's is waiting to be sent and the socket has room (poll's POLLOUT: at
+    /// least a third of its send buffer free).
+    fn writable(&self) -> bool {
+        if self.js.block_directions() == ssh2::BlockDirections::Outbound
+            || self.js.block_directions() == ssh2::BlockDirections::Both
+        {
+            return false;
+        }
+        let mut pfd = libc::pollfd {
+            fd: self.js.as_raw_fd(),
+            events: libc::POLLOUT,
+            revents: 0,
+        };
+        unsafe { libc::poll(&mut pfd, 1, 0) };
+        pfd.revents & libc::POLLOUT != 0
+    }
+
     /// The session's socket has failed or been closed by the jump host.
     fn broken(&self) -> bool {
         let mut pfd = libc::pollfd {
@@ -494,4 +603,21 @@ impl Pump {
             let _ = r.reply.send(Err(why.to_string()));
         }
     }
+}
+
+/// How long ago the jump host's TCP socket last received data (TCP_INFO); `None` when the
+/// session does not run over TCP (a second hop runs over a channel of the first).
+fn silent_for(js: &ssh2::Session) -> Option<Duration> {
+    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    let r = unsafe {
+        libc::getsockopt(
+            js.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            &mut info as *mut libc::tcp_info as *mut libc::c_void,
+            &mut len,
+        )
+    };
+    (r == 0).then(|| Duration::from_millis(u64::from(info.tcpi_last_data_recv)))
 }

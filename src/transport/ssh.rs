@@ -481,7 +481,7 @@ fn open_first_hop(
 pub struct SshSession {
     sess: ssh2::Session,
     /// The jump hosts' shared connection this session runs through.
-    _via: Option<Arc<jump::Mux>>,
+    via: Option<Arc<jump::Mux>>,
     /// No command runs past this instant (the whole-host time limit).
     host_deadline: Option<Instant>,
     /// Raised: the running command is stopped (see [`Session::set_cancel`]).
@@ -522,7 +522,7 @@ impl SshSession {
     fn new(sess: ssh2::Session, via: Option<Arc<jump::Mux>>) -> SshSession {
         SshSession {
             sess,
-            _via: via,
+            via,
             host_deadline: None,
             cancel: None,
         }
@@ -583,6 +583,37 @@ impl Session for SshSession {
         limits: ExecLimits,
         handshake: Option<&Handshake>,
     ) -> Result<ExecOutput, TransportError> {
+        self.exec_once(command, stdin, limits, handshake)
+            .map_err(|e| self.explained(e))
+    }
+}
+
+impl SshSession {
+    /// `e` with the reason the jump hosts' connection it ran through ended or went silent, if it
+    /// did: "the jump host … stopped answering" instead of a bare timeout or lost connection
+    /// (review R22).
+    fn explained(&self, e: TransportError) -> TransportError {
+        let Some(why) = self.via.as_ref().and_then(|m| m.silence()) else {
+            return e;
+        };
+        match e {
+            TransportError::NotStarted(m) => TransportError::NotStarted(format!("{m} ({why})")),
+            TransportError::Failed(m) => TransportError::Failed(format!("{m} ({why})")),
+            // the command may still run on the host: not the timeout that killed it
+            TransportError::Timeout(d) => {
+                TransportError::Failed(format!("no answer within {:.1} s ({why})", d.as_secs_f64()))
+            }
+            other => other,
+        }
+    }
+
+    fn exec_once(
+        &mut self,
+        command: &str,
+        stdin: Input<'_>,
+        limits: ExecLimits,
+        handshake: Option<&Handshake>,
+    ) -> Result<ExecOutput, TransportError> {
         let mut timeout = limits.timeout;
         if let Some(hd) = self.host_deadline {
             timeout = timeout.min(remaining(hd));
@@ -617,9 +648,7 @@ impl Session for SshSession {
             truncated: x.truncated,
         })
     }
-}
 
-impl SshSession {
     /// A channel running `command` (blocking, bounded by the deadline).
     fn start(
         &mut self,
@@ -630,12 +659,14 @@ impl SshSession {
         let timed_out = || TransportError::Timeout(timeout);
         self.sess.set_blocking(true);
         self.sess.set_timeout(ms(remaining(deadline)));
+        let t0 = Instant::now();
         // no channel: the command was never sent (review R20)
         let mut ch = self.sess.channel_session().map_err(|e| {
+            // (libssh2 also gives up after its keepalive interval: the time is measured)
             TransportError::NotStarted(if is_code(&e, LIBSSH2_ERROR_TIMEOUT) {
                 format!(
-                    "opening a channel: timed out after {:.1} s",
-                    timeout.as_secs_f64()
+                    "opening a channel: no answer after {:.1} s",
+                    t0.elapsed().as_secs_f64()
                 )
             } else {
                 format!("opening a channel: {}", e.message())
