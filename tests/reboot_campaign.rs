@@ -853,3 +853,59 @@ fn an_instance_that_ran_before_and_fails_after_the_reboot_fails_the_host_even_wh
     assert_eq!(boots(1), 2, "rebooted once");
     tb(&["stopall"]);
 }
+
+#[test]
+#[ignore = "needs root and the testbed image: run by `cargo xtask test`"]
+fn a_reboot_command_that_never_started_is_not_taken_for_a_reboot() {
+    // review R20: every transport error of `systemctl reboot` counted as "the connection closed
+    // by the reboot": a command that never started (no channel, or no time left of the turn
+    // after a long drain) was followed by the whole reboot timeout's wait and "did not come
+    // back". Here the drain hook (run on h1 itself) makes h1's sshd refuse every new session
+    // (MaxSessions 0, in a file read before the testbed's own: sshd keeps the first value; sessions already open go on): the reboot's own connection opens, its
+    // channel is refused.
+    let dir = common::scratch("reboot-never-started");
+    let inv = fleet(&dir, 1, 1..=1);
+    let lb = dir.join("lb");
+    std::fs::create_dir_all(&lb).unwrap();
+    std::fs::write(
+        dir.join("c.yml"),
+        format!(
+            "drain: {{command: 'echo MaxSessions 0 > /etc/ssh/sshd_config.d/00-r20.conf && systemctl reload ssh', on: h1}}\n\
+             undrain: {{command: 'echo ready > {d}/{{host}}'}}\nreboot: {{timeout: 300}}\n",
+            d = lb.display()
+        ),
+    )
+    .unwrap();
+    let t0 = Instant::now();
+    let out = reboot(
+        &dir,
+        inv.to_str().unwrap(),
+        &["--campaign", "c.yml", "--journal", "n.journal", "--json"],
+    )
+    .output()
+    .unwrap();
+    eprintln!("campaign took {:?}", t0.elapsed());
+    tb(&[
+        "exec",
+        "1",
+        "rm",
+        "-f",
+        "/etc/ssh/sshd_config.d/00-r20.conf",
+    ]);
+    tb(&["exec", "1", "systemctl", "reload", "ssh"]);
+    let doc = json(&out);
+    let h1 = &doc["hosts"][0];
+    assert_eq!(h1["status"], "failed", "{}", text(&out));
+    let why = h1["reason"].as_str().unwrap_or("");
+    assert!(
+        why.contains("was never started") && why.contains("not rebooted"),
+        "{why}"
+    );
+    assert!(!why.contains("did not come back"), "{why}");
+    assert_eq!(boots(1), 1, "not rebooted");
+    // nothing was touched: it is undrained
+    let lbstate = std::fs::read_to_string(lb.join("h1")).unwrap_or_default();
+    assert_eq!(lbstate.trim(), "ready", "untouched: undrained");
+    assert!(h1["left_drained"].is_null(), "{h1}");
+    tb(&["stopall"]);
+}
