@@ -397,3 +397,39 @@ fn a_bastion_that_stops_answering_is_named_in_seconds_not_after_the_command_time
     tb(&["light-stop"]);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+#[ignore = "needs root and the testbed image: run by `cargo xtask test`"]
+fn a_sysv_daemon_restarted_by_a_campaign_ignores_no_signal_it_did_not_choose() {
+    // review R14: the init script ran under `trap '' HUP PIPE INT`, and what is ignored
+    // survives exec: cron, started again by its script, ignored SIGHUP, SIGINT and SIGPIPE
+    // (a daemon that reloads on SIGHUP and follows the nohup idiom would never reload again)
+    let dir = common::scratch("scale-sysv-signals");
+    tb(&["light-stop"]);
+    tb(&["light-start", "1"]);
+    let inv = dir.join("public.yml");
+    tb(&["light-inventory", inv.to_str().unwrap(), "public"]);
+    make_stale(1..=1);
+    let out = cmd(&dir, "restart", &["-i", inv.to_str().unwrap(), "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(json(&out)["summary"]["ok"], 1, "{}", text(&out));
+    assert_eq!(restarts(1).0, 1, "cron restarted once");
+    let ign = tb(&[
+        "light-exec",
+        "1",
+        "sh",
+        "-c",
+        "grep '^SigIgn' /proc/$(cat /run/crond.pid)/status",
+    ]);
+    let mask = u64::from_str_radix(ign.split_whitespace().nth(1).unwrap(), 16).unwrap();
+    for (sig, name) in [
+        (libc::SIGHUP, "HUP"),
+        (libc::SIGINT, "INT"),
+        (libc::SIGPIPE, "PIPE"),
+    ] {
+        assert_eq!(mask & (1 << (sig - 1)), 0, "cron ignores SIG{name}: {ign}");
+    }
+    tb(&["light-stop"]);
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -597,8 +597,9 @@ fn run_commands(cmds: &[Vec<String>], timeout: std::time::Duration) -> Result<()
 
 /// One command with its output in an unlinked file under /run (or /tmp); whether it exited 0,
 /// and the last 500 bytes of its output. fork and execve by hand, with a fixed environment
-/// (`PATH`, `LC_ALL=C`) and standard input from /dev/null: std's process spawning would not fit
-/// the scanner's size budget.
+/// (`PATH`, `LC_ALL=C`), every signal's disposition at its default and none blocked, in a
+/// session of its own, standard input from /dev/null: std's process spawning would not fit the
+/// scanner's size budget.
 #[inline(never)]
 fn run_bounded(c: &[String], timeout: std::time::Duration) -> Result<(bool, String), String> {
     use std::ffi::CString;
@@ -623,6 +624,18 @@ fn run_bounded(c: &[String], timeout: std::time::Duration) -> Result<(bool, Stri
     let pid = unsafe { libc::fork() };
     if pid == 0 {
         unsafe {
+            // what the module inherited ignored or blocked (Ansible's Python ignores SIGPIPE)
+            // would survive execve into the daemon the script starts (review R14); its own
+            // session: nothing sent to the module's process group reaches it
+            // (the raw call: the C library refuses the real-time signals it reserves)
+            let dfl: [usize; 4] = [libc::SIG_DFL, 0, 0, 0];
+            for sig in 1..=64 {
+                libc::syscall(libc::SYS_rt_sigaction, sig, dfl.as_ptr(), 0usize, 8usize);
+            }
+            let mut none: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut none);
+            libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+            libc::setsid();
             libc::dup2(null, 0);
             libc::dup2(out, 1);
             libc::dup2(out, 2);
@@ -953,6 +966,31 @@ mod tests {
                 "systemd-manager"
             ]
         );
+    }
+
+    #[test]
+    fn a_command_starts_with_no_signal_ignored_or_blocked_whatever_the_module_inherited() {
+        // review R14: what is ignored survives execve, so a daemon an init script starts would
+        // inherit it (Ansible's Python ignores SIGPIPE; a HUP-reloaded daemon following the
+        // nohup idiom never reloads again). The module ignores SIGHUP and SIGPIPE here, as it
+        // could have inherited them, and the command reads its own dispositions.
+        let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        unsafe {
+            libc::signal(libc::SIGHUP, libc::SIG_IGN);
+            libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+        }
+        let r = run_bounded(
+            &v(&["/bin/grep", "-E", "^Sig(Ign|Blk)", "/proc/self/status"]),
+            std::time::Duration::from_secs(20),
+        )
+        .unwrap();
+        unsafe { libc::signal(libc::SIGHUP, libc::SIG_DFL) };
+        assert!(r.0, "{r:?}");
+        for line in r.1.lines() {
+            let mask = u64::from_str_radix(line.split_whitespace().nth(1).unwrap(), 16).unwrap();
+            assert_eq!(mask, 0, "{line}");
+        }
+        assert_eq!(r.1.lines().count(), 2, "{r:?}");
     }
 
     #[test]

@@ -22,16 +22,21 @@ pub struct Step {
 }
 
 /// An init script run so that losing the controller cannot cut it half-way (stopped, never
-/// started again: the next rescan would find nothing stale and call the host clean): hangup,
-/// pipe and interrupt signals ignored, its output in a temporary file that is printed after
-/// (a closed channel cannot make it fail on a write). systemctl needs none of this: the job
-/// runs in systemd, whatever happens to the client. Found by the 1000-host SIGKILL test.
+/// started again: the next rescan would find nothing stale and call the host clean): in a
+/// session of its own (`setsid -w` where util-linux has it), its output in a temporary file that
+/// is printed after (a closed channel cannot make it fail on a write: no SIGPIPE), standard
+/// input from /dev/null. No signal is ignored for it: what is ignored survives `exec`, and the
+/// daemon it starts would inherit it (a HUP-reloaded daemon that follows the nohup idiom would
+/// never reload again: review R14). systemctl needs none of this: the job runs in systemd,
+/// whatever happens to the client. Found by the 1000-host SIGKILL test.
 fn uncut(script: &str) -> String {
+    let q = quote(script);
     format!(
         "o=$(mktemp 2>/dev/null) || o=\n\
-         if [ -n \"$o\" ]; then (trap '' HUP PIPE INT; {script}) >\"$o\" 2>&1 </dev/null; s=$?; \
+         if setsid -w true >/dev/null 2>&1 </dev/null; then r='setsid -w'; else r=; fi\n\
+         if [ -n \"$o\" ]; then $r sh -c {q} >\"$o\" 2>&1 </dev/null; s=$?; \
          cat \"$o\"; rm -f \"$o\"; exit $s; fi\n\
-         (trap '' HUP PIPE INT; {script}) >/dev/null 2>&1 </dev/null"
+         $r sh -c {q} >/dev/null 2>&1 </dev/null"
     )
 }
 
@@ -213,10 +218,11 @@ mod tests {
             .starts_with("systemctl stop -- dovecot.service; systemctl kill"));
         assert!(
             s[2].script
-                .contains("(trap '' HUP PIPE INT; /etc/init.d/exim4 restart)"),
+                .contains("$r sh -c '/etc/init.d/exim4 restart' >"),
             "{}",
             s[2].script
         );
+        assert!(!s[2].script.contains("trap"), "{}", s[2].script);
         let bad = a("x;reboot.service", ServiceKind::Systemd, Method::Restart);
         assert!(steps(&[&bad]).is_err());
         let bad = a("../../bin/sh", ServiceKind::Sysv, Method::Restart);
