@@ -8,7 +8,7 @@
 use super::spec::{Canary, Spec};
 use crate::aggregate::variant_name;
 use fleetrestart_scan::names::{is_valid_service, is_valid_unit};
-use fleetrestart_scan::report::{Report, ServiceKind};
+use fleetrestart_scan::report::{KernelState, Report, ServiceKind};
 use fleetrestart_scan::rules::{Method, Policy};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -62,6 +62,11 @@ pub struct PlannedHost {
     /// lease after it may have done what the plan says ([`super::lease`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audited_at: Option<u64>,
+    /// Reboot campaigns: the newest kernel installed when its audit found it running an older
+    /// one. After the reboot, a host that runs an older kernel than this has failed, whether
+    /// or not it is rescanned (review R18).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel_expected: Option<String>,
 }
 
 /// Something the plan leaves alone, and why.
@@ -282,6 +287,7 @@ pub fn build(audited: &[Audited], spec: &Spec, filter: &ServiceFilter) -> Result
             checks,
             reboot: None,
             audit_boot_id: None,
+            kernel_expected: None,
             audited_at: Some(report.started_at),
         });
     }
@@ -385,6 +391,10 @@ pub fn build_reboot(
             reboot: Some(reasons),
             audit_boot_id: report.host.boot_id.clone(),
             audited_at: Some(report.started_at),
+            kernel_expected: match report.kernel.status {
+                KernelState::VersionUpgrade => report.kernel.expected.clone(),
+                _ => None,
+            },
         });
     }
     order_and_batch(&mut plan, hosts, spec)?;
@@ -525,6 +535,9 @@ mod tests {
         needs.reboot.reasons = vec!["/run/reboot-required exists".into()];
         needs.host.container = None;
         needs.host.boot_id = Some("28bb4ab7-8cbb-4713-b854-2428ddf1eefe".into());
+        needs.kernel.status = KernelState::VersionUpgrade;
+        needs.kernel.running = "6.1.0-17-amd64".into();
+        needs.kernel.expected = Some("6.1.0-18-amd64".into());
         let mut clean = needs.clone();
         clean.reboot = Default::default();
         let names = ["bastion", "a", "b", "c", "lost"];
@@ -569,6 +582,11 @@ mod tests {
             p.hosts[0].audit_boot_id.as_deref(),
             Some("28bb4ab7-8cbb-4713-b854-2428ddf1eefe"),
             "the plan carries the boot id its audit saw"
+        );
+        assert_eq!(
+            p.hosts[0].kernel_expected.as_deref(),
+            Some("6.1.0-18-amd64"),
+            "and the kernel it should boot (review R18)"
         );
     }
 

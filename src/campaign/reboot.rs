@@ -65,6 +65,28 @@ pub fn broken_by_reboot(before: &RebootBefore, now: &HostState) -> Vec<String> {
         .collect()
 }
 
+/// The kernel a host booted, against the newest one its audit found installed (review R18:
+/// checked whether or not the host is rescanned). Older than that: the boot loader's default
+/// entry still points to an old kernel, and the host failed (`Err`). Newer: one was installed
+/// since the audit (a note). No expectation (the audit found it current, or could not tell):
+/// nothing to say. Pure.
+pub fn booted_kernel(now: &str, expected: Option<&str>) -> Result<Option<String>, String> {
+    use fleetrestart_scan::kernel::compare_versions;
+    use std::cmp::Ordering;
+    let Some(want) = expected else {
+        return Ok(None);
+    };
+    match compare_versions(now, want) {
+        Ordering::Equal => Ok(None),
+        Ordering::Less => Err(format!(
+            "booted kernel {now}, older than the newest installed at the audit ({want}): check the boot loader's default entry"
+        )),
+        Ordering::Greater => Ok(Some(format!(
+            "booted kernel {now}, newer than the audit's newest installed ({want}): installed since"
+        ))),
+    }
+}
+
 pub use fleetrestart_scan::names::is_boot_id as is_uuid;
 
 /// Parses [`STATE_SCRIPT`]'s output (bounded by the session; unit names validated).
@@ -361,6 +383,11 @@ fn verify(w: &Worker, before: &RebootBefore, since: Instant) -> Result<(), Failu
     if now.kernel != before.kernel {
         note(w, &format!("kernel {} → {}", before.kernel, now.kernel));
     }
+    if let Some(m) =
+        booted_kernel(&now.kernel, w.plan.kernel_expected.as_deref()).map_err(failed)?
+    {
+        note(w, &m);
+    }
     if w.env.spec.verify.rescan {
         let report = w.rescan_report().map_err(failed)?;
         use fleetrestart_scan::report::KernelState;
@@ -622,6 +649,23 @@ pub(super) fn body(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_host_that_booted_an_older_kernel_than_its_audit_expected_fails_without_a_rescan() {
+        // review R18: the kernel was checked only in the rescan; with `verify: {rescan:
+        // false}` a host that booted its old kernel passed with a note
+        let e = booted_kernel("6.1.0-17-amd64", Some("6.1.0-18-amd64")).unwrap_err();
+        assert!(e.contains("older than the newest installed"), "{e}");
+        assert_eq!(
+            booted_kernel("6.1.0-18-amd64", Some("6.1.0-18-amd64")),
+            Ok(None)
+        );
+        // dpkg's order, not the strings': 10 is after 9
+        assert!(booted_kernel("6.1.0-9-amd64", Some("6.1.0-10-amd64")).is_err());
+        let n = booted_kernel("6.1.0-19-amd64", Some("6.1.0-18-amd64")).unwrap();
+        assert!(n.unwrap().contains("installed since"));
+        assert_eq!(booted_kernel("6.1.0-17-amd64", None), Ok(None));
+    }
 
     #[test]
     fn boot_ids_are_uuids_only() {
