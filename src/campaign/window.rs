@@ -142,6 +142,11 @@ impl Windows {
             .map(Windows)
     }
 
+    /// A window is open at `now` (no windows: always).
+    pub fn open_at(&self, now: WeekTime) -> bool {
+        self.minutes_until_open(now) == Some(0)
+    }
+
     /// Minutes until a window is open at `now` (0: open now; none: no window ever opens,
     /// which `parse` does not allow).
     pub fn minutes_until_open(&self, now: WeekTime) -> Option<u32> {

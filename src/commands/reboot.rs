@@ -116,5 +116,11 @@ pub fn run(args: RebootArgs) -> Result<Exit, CmdError> {
     s.ready(true)?;
     let reports = audit_reports(&s, &args.c, saved);
     let plan = plan::build_reboot(&audited(&s, &reports), &spec, &infrastructure(&s, &spec))?;
+    // the windows are wall-clock times: a clock change inside one is said before anything runs
+    if let Some((windows, zone)) = spec.reboot.windows_in_zone() {
+        for m in zone.changes_in(&windows, jiff::Timestamp::now(), 14) {
+            eprintln!("fleetrestart: note: {m}");
+        }
+    }
     launch(&s, &args.t, &args.c, &spec, &plan, "reboot")
 }
