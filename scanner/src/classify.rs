@@ -9,9 +9,10 @@
 
 use crate::cgroup::{self, Placement};
 use crate::detect::Finding;
-use crate::packages::Index;
+use crate::owners::{OwnRoot, Owners};
 use crate::report::{
-    self, Container, FileKind, Service, ServiceKind, Session, SessionKind, StaleFile, Unattributed,
+    self, Container, FileKind, Reason, Service, ServiceKind, Session, SessionKind, StaleFile,
+    Unattributed,
 };
 use crate::rules::{Facts, Method, Policy, Rules};
 use std::collections::{BTreeMap, HashMap};
@@ -36,11 +37,16 @@ pub struct StaleProc {
     pub exe: String,
     pub cmdline: Vec<String>,
     pub started_at: i64,
+    /// Unix nanoseconds, to the clock tick.
+    pub started_ns: i64,
     pub tty_nr: i32,
     pub pidns: Option<u64>,
     pub cgroup_path: Option<String>,
     pub script: Option<String>,
     pub findings: Vec<Finding>,
+    /// The root its paths are relative to when it is not the host's view (another mount
+    /// namespace): its files' owners come from that root's package database.
+    pub own_root: Option<OwnRoot>,
 }
 
 pub struct Context<'a> {
@@ -48,7 +54,7 @@ pub struct Context<'a> {
     pub root_pidns: Option<u64>,
     pub rules: &'a Rules<'a>,
     pub tree: &'a HashMap<i32, Node>,
-    pub packages: &'a Index,
+    pub packages: &'a Owners,
     pub user_name: &'a dyn Fn(u32) -> String,
 }
 
@@ -89,7 +95,13 @@ struct ServiceAcc {
     policy: Policy,
     rule: Option<String>,
     procs: Vec<report::Process>,
+    /// Some process of it is certainly stale (not only "may have changed").
+    certain: bool,
 }
+
+/// The rule name a service gets when nothing on the host tells whether its files changed: it
+/// is restarted only when the operator names it (policy manual), never automatically.
+pub const MAY_BE_STALE: &str = "may be stale: a file's status changed after the start and nothing on the host tells whether its content did";
 
 /// Decodes a `tty_nr` into a name (`pts/3`, `tty1`, or `tty 4:64`).
 pub fn tty_name(tty_nr: i32) -> String {
@@ -104,7 +116,7 @@ pub fn tty_name(tty_nr: i32) -> String {
     }
 }
 
-fn to_report_process(p: &StaleProc, packages: &Index) -> report::Process {
+fn to_report_process(p: &StaleProc, packages: &Owners) -> report::Process {
     let mut cmdline = p.cmdline.join(" ");
     if cmdline.len() > report::MAX_CMDLINE_BYTES {
         let mut cut = report::MAX_CMDLINE_BYTES;
@@ -121,7 +133,7 @@ fn to_report_process(p: &StaleProc, packages: &Index) -> report::Process {
             path: f.path.clone(),
             kind: f.kind,
             reason: f.reason,
-            package: packages.owner(&f.path).map(String::from),
+            package: packages.of(p, &f.path).map(String::from),
         })
         .collect();
     report::Process {
@@ -233,8 +245,8 @@ fn sysv_target(p: &StaleProc, ctx: &Context) -> Target {
             reason: format!("ancestor {top} could not be read"),
         };
     };
-    match ctx.packages.owner(&exe) {
-        Some(pkg) => match pick_init_script(ctx.packages.init_scripts(pkg), &exe, pkg) {
+    match ctx.packages.host.owner(&exe) {
+        Some(pkg) => match pick_init_script(ctx.packages.host.init_scripts(pkg), &exe, pkg) {
             Some(script) => Target::Service {
                 name: script.clone(),
                 kind: ServiceKind::Sysv,
@@ -399,7 +411,10 @@ impl Accumulated {
                     policy: default_policy,
                     rule: None,
                     procs: vec![],
+                    certain: false,
                 });
+                acc.certain |= rp.files_omitted > 0
+                    || rp.files.iter().any(|f| f.reason != Reason::MayHaveChanged);
                 if let Some(m) = ruled.method {
                     if acc.rule.is_none() || acc.method == default_method {
                         acc.method = m;
@@ -439,12 +454,17 @@ impl Accumulated {
         let mut g = Groups::default();
         for ((name, kind), acc) in self.services {
             let (process_count, processes) = cut(acc.procs);
+            let unsure = !acc.certain && acc.policy == Policy::Auto;
             let s = Service {
                 name,
                 kind,
                 method: acc.method,
-                policy: acc.policy,
-                rule: acc.rule,
+                policy: if unsure { Policy::Manual } else { acc.policy },
+                rule: if unsure {
+                    Some(MAY_BE_STALE.to_string())
+                } else {
+                    acc.rule
+                },
                 process_count,
                 processes,
             };
@@ -495,6 +515,7 @@ impl Accumulated {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::packages::Index;
     use crate::report::Reason;
 
     fn proc(pid: i32, ppid: i32, exe: &str, cgroup: &str) -> StaleProc {
@@ -507,6 +528,7 @@ mod tests {
             exe: exe.into(),
             cmdline: vec![exe.into()],
             started_at: 100,
+            started_ns: 100_000_000_000,
             tty_nr: 0,
             pidns: Some(1),
             cgroup_path: Some(cgroup.into()),
@@ -516,6 +538,7 @@ mod tests {
                 kind: FileKind::Library,
                 reason: Reason::Deleted,
             }],
+            own_root: None,
         }
     }
 
@@ -523,8 +546,9 @@ mod tests {
         procs: &[StaleProc],
         systemd: bool,
         tree: &HashMap<i32, Node>,
-        packages: &Index,
+        packages: Index,
     ) -> Groups {
+        let packages = &Owners::of_host(packages);
         let rules = Rules::new(None);
         let name = |uid: u32| {
             if uid == 0 {
@@ -583,7 +607,7 @@ mod tests {
                 "/user.slice/user-1000.slice/user@1000.service/init.scope",
             ),
         ];
-        let g = run(&procs, true, &HashMap::new(), &Index::default());
+        let g = run(&procs, true, &HashMap::new(), Index::default());
         let names: Vec<(&str, ServiceKind, Method, Policy, u32)> = g
             .services
             .iter()
@@ -646,7 +670,7 @@ mod tests {
     fn rules_name_the_service_of_unattributed_processes() {
         let mut p = proc(90, 1, "/usr/bin/lua5.1", "/system.slice/run-x.scope");
         p.user = "prosody".into();
-        let g = run(&[p], true, &HashMap::new(), &Index::default());
+        let g = run(&[p], true, &HashMap::new(), Index::default());
         assert_eq!(g.services[0].name, "prosody.service");
         assert_eq!(g.services[0].rule.as_deref(), Some("prosody"));
     }
@@ -690,7 +714,7 @@ mod tests {
         p22.tty_nr = 34816;
         let p30 = proc(30, 1, "/opt/app/run", "");
         let p41 = proc(41, 40, "/usr/lib/dovecot/imap", "");
-        let g = run(&[p12, p22, p30, p41], false, &tree, &ix);
+        let g = run(&[p12, p22, p30, p41], false, &tree, ix);
         let names: Vec<(&str, ServiceKind, Method)> = g
             .services
             .iter()

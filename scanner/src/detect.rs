@@ -23,8 +23,14 @@ pub struct FileId {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FileMeta {
     pub id: FileId,
-    /// Status-change time, Unix seconds.
-    pub ctime: i64,
+    /// Status-change time, Unix nanoseconds: moves on any change, of content or of metadata.
+    pub ctime_ns: i64,
+    /// Modification time, Unix nanoseconds: moves when the content is written (a package
+    /// manager sets it to the package's time on the files it installs).
+    pub mtime_ns: i64,
+    /// Birth time, Unix nanoseconds, where the filesystem records one that can be trusted
+    /// (`filetimes`): a file that stands at its path since then.
+    pub btime_ns: Option<i64>,
 }
 
 /// The answer to "what is there?".
@@ -52,8 +58,42 @@ pub struct Finding {
     pub reason: Reason,
 }
 
-/// How long after a process started a script may still have changed (needrestart's default).
-pub const SCRIPT_TOLERANCE_SECS: i64 = 2;
+/// The precision of a process's start against a file's times: its start is counted in clock
+/// ticks (10 ms) and file times come from the kernel's coarse clock (a few ms). A file changed
+/// later than this after the start is seen (100 ms is); one changed before the start never is.
+pub const START_MARGIN_NS: i64 = 30_000_000;
+
+/// What a source file's times say about it since `start_ns` (review: metadata is not a change).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Since {
+    /// Nothing happened to it, or only its metadata changed (mode, owner, ACLs, atime).
+    Same,
+    /// Written in place, or another file put at its path: [`Reason::Changed`].
+    Changed,
+    /// Its status changed and nothing on the file tells whether that was a replacement or
+    /// metadata (no trusted birth time, content time older): the owning package's install time
+    /// decides later, else [`Reason::MayHaveChanged`].
+    Unsure,
+}
+
+/// Decides [`Since`] from a file's times. ctime alone tells nothing (chmod moves it as a
+/// rename does), mtime alone neither (dpkg keeps the package's mtime): mtime after the start is
+/// a write; a birth after the start is a new file at the path; a birth before it, with no
+/// write since, is the file the process read. Pure.
+pub fn changed_after(meta: &FileMeta, start_ns: i64) -> Since {
+    let after = |t: i64| t > start_ns.saturating_add(START_MARGIN_NS);
+    if !after(meta.ctime_ns) {
+        return Since::Same;
+    }
+    if after(meta.mtime_ns) {
+        return Since::Changed;
+    }
+    match meta.btime_ns {
+        Some(b) if after(b) => Since::Changed,
+        Some(_) => Since::Same,
+        None => Since::Unsure,
+    }
+}
 
 fn major(dev: u64) -> u64 {
     ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff)
@@ -133,11 +173,11 @@ pub fn stale_mappings(
 /// `path` is as the process sees it (already joined with its cwd when relative).
 pub fn stale_script(
     path: &str,
-    started_at: i64,
+    started_ns: i64,
     probe: &impl FileProbe,
     filters: &Filters,
 ) -> Option<Finding> {
-    source_file(path, FileKind::Script, true, started_at, probe, filters)
+    source_file(path, FileKind::Script, true, started_ns, probe, filters)
 }
 
 /// Did a module the interpreter loaded at start-up change after the process started? Only a
@@ -145,20 +185,21 @@ pub fn stale_script(
 /// search may have looked where the process did not).
 pub fn stale_module(
     path: &str,
-    started_at: i64,
+    started_ns: i64,
     probe: &impl FileProbe,
     filters: &Filters,
 ) -> Option<Finding> {
-    source_file(path, FileKind::Module, false, started_at, probe, filters)
+    source_file(path, FileKind::Module, false, started_ns, probe, filters)
 }
 
-/// A source file an interpreter read: changed (status change later than the process's start
-/// plus the tolerance), or gone when `missing_is_deleted`.
+/// A source file an interpreter read: changed since the process's start ([`changed_after`];
+/// unsure: [`Reason::MayHaveChanged`], for the owning package to settle), or gone when
+/// `missing_is_deleted`.
 fn source_file(
     path: &str,
     kind: FileKind,
     missing_is_deleted: bool,
-    started_at: i64,
+    started_ns: i64,
     probe: &impl FileProbe,
     filters: &Filters,
 ) -> Option<Finding> {
@@ -167,7 +208,11 @@ fn source_file(
     }
     let reason = match probe.at_path(path) {
         Probe::Missing if missing_is_deleted => Reason::Deleted,
-        Probe::Found(meta) if meta.ctime > started_at + SCRIPT_TOLERANCE_SECS => Reason::Changed,
+        Probe::Found(meta) => match changed_after(&meta, started_ns) {
+            Since::Changed => Reason::Changed,
+            Since::Unsure => Reason::MayHaveChanged,
+            Since::Same => return None,
+        },
         _ => return None,
     };
     Some(Finding {
@@ -213,12 +258,16 @@ mod tests {
     fn id(dev: u64, ino: u64) -> FileId {
         FileId { dev, ino }
     }
-    fn meta(dev: u64, ino: u64, ctime: i64) -> Probe<FileMeta> {
+    /// A file whose every time is `t` seconds (birth unknown).
+    fn meta(dev: u64, ino: u64, t: i64) -> Probe<FileMeta> {
         Probe::Found(FileMeta {
             id: id(dev, ino),
-            ctime,
+            ctime_ns: t * S,
+            mtime_ns: t * S,
+            btime_ns: None,
         })
     }
+    const S: i64 = 1_000_000_000;
     fn filters() -> Filters {
         Filters::new(vec![], true)
     }
@@ -343,7 +392,55 @@ mod tests {
         }
         let maps = maps::parse("7f03-7f04 r-xp 00001000 fe:01 400 /usr/lib/libfine.so.3\n");
         assert!(stale_mappings(&maps, "/x", &Blind, &filters()).is_empty());
-        assert!(stale_script("/usr/bin/d.pl", 100, &Blind, &filters()).is_none());
+        assert!(stale_script("/usr/bin/d.pl", 100 * S, &Blind, &filters()).is_none());
+    }
+
+    #[test]
+    fn metadata_is_not_a_change_and_the_start_is_known_to_the_tick() {
+        let start = 1_000 * S;
+        let ms = 1_000_000;
+        let f = |c: i64, m: i64, b: Option<i64>| FileMeta {
+            id: id(1, 1),
+            ctime_ns: c,
+            mtime_ns: m,
+            btime_ns: b,
+        };
+        // chmod, chown, setfacl, touch -a after the start: only ctime moves
+        assert_eq!(
+            changed_after(&f(start + 5 * S, start - 9 * S, Some(start - 9 * S)), start),
+            Since::Same
+        );
+        // dpkg: a new file (born after the start) with the package's old mtime
+        assert_eq!(
+            changed_after(
+                &f(start + 5 * S, start - 99 * S, Some(start + 5 * S)),
+                start
+            ),
+            Since::Changed
+        );
+        // written in place
+        assert_eq!(
+            changed_after(&f(start + 5 * S, start + 5 * S, Some(start - 9 * S)), start),
+            Since::Changed
+        );
+        // no birth time: nothing on the file tells a rename from a chmod
+        assert_eq!(
+            changed_after(&f(start + 5 * S, start - 9 * S, None), start),
+            Since::Unsure
+        );
+        // 100 ms after the start is seen; before the start, or within the tick, never
+        assert_eq!(
+            changed_after(&f(start + 100 * ms, start + 100 * ms, None), start),
+            Since::Changed
+        );
+        assert_eq!(
+            changed_after(&f(start + 10 * ms, start + 10 * ms, None), start),
+            Since::Same
+        );
+        assert_eq!(
+            changed_after(&f(start - ms, start - ms, None), start),
+            Since::Same
+        );
     }
 
     #[test]
@@ -353,20 +450,22 @@ mod tests {
         t.paths.insert("/srv/new.pl".into(), meta(1, 2, 200));
         let f = filters();
         assert_eq!(
-            stale_script("/srv/old.pl", 99, &t, &f),
+            stale_script("/srv/old.pl", 100 * S, &t, &f),
             None,
-            "within tolerance"
+            "written when it started"
         );
         assert_eq!(
-            stale_script("/srv/new.pl", 100, &t, &f).unwrap().reason,
+            stale_script("/srv/new.pl", 100 * S, &t, &f).unwrap().reason,
             Reason::Changed
         );
         assert_eq!(
-            stale_script("/srv/gone.pl", 100, &t, &f).unwrap().reason,
+            stale_script("/srv/gone.pl", 100 * S, &t, &f)
+                .unwrap()
+                .reason,
             Reason::Deleted
         );
         assert_eq!(
-            stale_script("/tmp/x.pl", 100, &t, &f),
+            stale_script("/tmp/x.pl", 100 * S, &t, &f),
             None,
             "ignored prefix"
         );

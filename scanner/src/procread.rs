@@ -30,6 +30,8 @@ pub struct Basic {
     pub tty_nr: i32,
     /// Unix seconds.
     pub started_at: i64,
+    /// Unix nanoseconds, to the clock tick (`filetimes::start_ns`).
+    pub started_ns: i64,
     /// Start time as the kernel gives it (clock ticks since boot): tells a PID's processes apart.
     pub start_ticks: u64,
 }
@@ -71,6 +73,35 @@ pub fn ticks_per_second() -> u64 {
     match unsafe { libc::sysconf(libc::_SC_CLK_TCK) } {
         t if t > 0 => t as u64,
         _ => 100,
+    }
+}
+
+/// What turns a process's start (clock ticks since boot) into a Unix instant.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    /// Boot, Unix seconds (`PROC/stat`).
+    pub btime: i64,
+    /// Boot, Unix nanoseconds: from the clocks when the proc tree is this machine's, else
+    /// `btime`'s second.
+    pub boot_ns: i64,
+    pub ticks: u64,
+}
+
+impl Clock {
+    pub fn new(proc_root: &Path, btime: i64) -> Clock {
+        let own = proc_root == Path::new("/proc");
+        let boot_ns = own
+            .then(crate::filetimes::boot_instant_ns)
+            .flatten()
+            // a clock that disagrees with the kernel's own btime by more than a second is not
+            // this tree's (a copied /proc)
+            .filter(|ns| (ns / 1_000_000_000 - btime).abs() <= 1)
+            .unwrap_or(btime.saturating_mul(1_000_000_000));
+        Clock {
+            btime,
+            boot_ns,
+            ticks: ticks_per_second(),
+        }
     }
 }
 
@@ -130,7 +161,8 @@ impl ProcDir {
         std::fs::read_link(self.dir.join(name)).map(|p| p.to_string_lossy().into_owned())
     }
 
-    pub fn basic(&self, btime: i64, ticks: u64) -> Result<Basic, ReadError> {
+    pub fn basic(&self, clock: &Clock) -> Result<Basic, ReadError> {
+        let (btime, ticks) = (clock.btime, clock.ticks);
         let st = self.stat()?;
         Ok(Basic {
             pid: st.pid,
@@ -139,6 +171,7 @@ impl ProcDir {
             comm: st.comm,
             tty_nr: st.tty_nr,
             started_at: btime + (st.starttime / ticks.max(1)) as i64,
+            started_ns: crate::filetimes::start_ns(clock.boot_ns, st.starttime, ticks),
             start_ticks: st.starttime,
         })
     }
@@ -304,14 +337,8 @@ impl RealProbe<'_> {
         let Some(at) = self.located(path) else {
             return Probe::Unknown;
         };
-        match std::fs::metadata(at) {
-            Ok(m) => Probe::Found(FileMeta {
-                id: FileId {
-                    dev: m.dev(),
-                    ino: m.ino(),
-                },
-                ctime: m.ctime(),
-            }),
+        match crate::filetimes::stat(&at) {
+            Ok(m) => Probe::Found(m),
             // through /proc/PID/root, "not found" may only mean that the process has exited
             Err(e) if e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(20) => {
                 if matches!(self.view, View::Namespace { .. }) && !self.dir.join("root").exists() {
@@ -404,7 +431,7 @@ mod tests {
         let root = Path::new("/proc");
         let me = ProcDir::open(root, std::process::id() as i32).unwrap();
         let b = me
-            .basic(boot_time(root).unwrap(), ticks_per_second())
+            .basic(&Clock::new(root, boot_time(root).unwrap()))
             .unwrap();
         assert_eq!(b.pid, std::process::id() as i32);
         assert_eq!(

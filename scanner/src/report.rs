@@ -285,8 +285,13 @@ pub enum Reason {
     Deleted,
     /// Another file now stands at the path (inode or device differ).
     Replaced,
-    /// The script changed (ctime) after the process started.
+    /// The script or module was written, or another file put at its path, after the process
+    /// started (its content or birth time says so).
     Changed,
+    /// Its status changed after the process started and nothing on the host tells whether its
+    /// content did (no birth time, no package install time): "may be stale", restarted only when
+    /// the operator names it (policy manual), never automatically.
+    MayHaveChanged,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Hash)]

@@ -10,9 +10,11 @@ use crate::filters::Filters;
 use crate::imports;
 use crate::interp;
 use crate::kernel;
-use crate::packages::{self, Index};
+use crate::owners::{self, OwnRoot};
+use crate::packages;
 use crate::procread::{self, ProcDir, ReadError, RealProbe};
 use crate::report::{HostInfo, Init, Reboot, Report, ScannerInfo, SCHEMA_VERSION};
+use crate::roots::View;
 use crate::rules::{RuleSet, Rules};
 use regex_lite::Regex;
 use std::collections::HashMap;
@@ -116,12 +118,12 @@ impl ModuleSearch {
         }
     }
 
-    /// The program's modules that changed after `started_at`; none for an interpreter started
+    /// The program's modules that changed after `started_ns`; none for an interpreter started
     /// from outside the system's directories (its search path is not known).
     fn stale(
         &mut self,
         p: &Program,
-        started_at: i64,
+        started_ns: i64,
         probe: &RealProbe,
         filters: &Filters,
     ) -> Vec<detect::Finding> {
@@ -156,7 +158,7 @@ impl ModuleSearch {
         });
         files
             .iter()
-            .filter_map(|f| detect::stale_module(f, started_at, probe, filters))
+            .filter_map(|f| detect::stale_module(f, started_ns, probe, filters))
             .collect()
     }
 }
@@ -227,11 +229,28 @@ struct Seen<'a> {
     scanner_mnt: Option<u64>,
     filters: &'a Filters,
     stat_cache: &'a std::cell::RefCell<procread::StatCache>,
+    /// The host root's directory (device, inode): a process of another mount namespace whose
+    /// root is that same directory (a service with PrivateTmp or ProtectSystem) sees the host's
+    /// files and packages.
+    host_dir: Option<(u64, u64)>,
+}
+
+fn dir_id(p: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()))
+}
+
+/// What is stale in one process, as [`stale_files`] found it.
+struct Found {
+    findings: Vec<crate::detect::Finding>,
+    cmdline: Vec<String>,
+    script: Option<String>,
+    own_root: Option<OwnRoot>,
 }
 
 /// The stale files of one readable process (mappings, then its main script or the modules the
-/// script loads), with its command line and script; none when nothing is stale, or when the
-/// process exited, chrooted or changed namespace while it was read.
+/// script loads), with its command line, script and root; none when nothing is stale, or when
+/// the process exited, chrooted or changed namespace while it was read.
 fn stale_files(
     dir: &ProcDir,
     basic: &procread::Basic,
@@ -239,7 +258,7 @@ fn stale_files(
     maps: &[crate::maps::Mapping],
     seen: &Seen,
     modules: &mut ModuleSearch,
-) -> Option<(Vec<crate::detect::Finding>, Vec<String>, Option<String>)> {
+) -> Option<Found> {
     let before = dir.fingerprint_at(basic.start_ticks);
     let root = before.root(seen.scanner_mnt);
     let probe = RealProbe {
@@ -260,7 +279,7 @@ fn stale_files(
         .and_then(|i| interp::script_arg(i, &cmdline))
         .and_then(|a| detect::resolve_script(&a, dir.cwd().as_deref()));
     if let Some(s) = &script {
-        if let Some(f) = detect::stale_script(s, basic.started_at, &probe, seen.filters) {
+        if let Some(f) = detect::stale_script(s, basic.started_ns, &probe, seen.filters) {
             findings.push(f);
         } else if let Some(i) = interpreter {
             let program = Program {
@@ -271,7 +290,7 @@ fn stale_files(
                 mnt: before.mnt,
                 root: before.root.as_deref(),
             };
-            findings.extend(modules.stale(&program, basic.started_at, &probe, seen.filters));
+            findings.extend(modules.stale(&program, basic.started_ns, &probe, seen.filters));
         }
     }
     if findings.is_empty() {
@@ -287,7 +306,25 @@ fn stale_files(
     } else {
         cmdline
     };
-    Some((findings, cmdline, script))
+    let own_root = match root.view {
+        View::Namespace { mnt, up } => {
+            let mut path = dir.dir.join("root");
+            for _ in 0..up {
+                path.push("..");
+            }
+            (seen.host_dir.is_none() || dir_id(&path) != seen.host_dir).then_some(OwnRoot {
+                key: (mnt, up),
+                path,
+            })
+        }
+        _ => None,
+    };
+    Some(Found {
+        findings,
+        cmdline,
+        script,
+        own_root,
+    })
 }
 
 /// Below this many processes the scan is too short to hide the package lists' read-ahead.
@@ -307,7 +344,7 @@ pub fn scan(opts: &Options) -> Result<Report, ScanError> {
             proc_root.display()
         ))
     })?;
-    let ticks = crate::procread::ticks_per_second();
+    let clock = procread::Clock::new(proc_root, btime);
     let self_pid = if proc_root == Path::new("/proc") {
         std::process::id() as i32
     } else {
@@ -367,6 +404,7 @@ pub fn scan(opts: &Options) -> Result<Report, ScanError> {
         scanner_mnt,
         filters: &filters,
         stat_cache: &stat_cache,
+        host_dir: dir_id(host),
     };
     for pid in pids {
         if pid == self_pid {
@@ -375,7 +413,7 @@ pub fn scan(opts: &Options) -> Result<Report, ScanError> {
         let Ok(dir) = ProcDir::open(proc_root, pid) else {
             continue;
         };
-        let basic = match dir.basic(btime, ticks) {
+        let basic = match dir.basic(&clock) {
             Ok(b) => b,
             Err(ReadError::Denied) => {
                 unreadable += 1;
@@ -406,8 +444,12 @@ pub fn scan(opts: &Options) -> Result<Report, ScanError> {
         if filters.ignores_exe(&exe) {
             continue;
         }
-        let Some((findings, cmdline, script)) =
-            stale_files(&dir, &basic, &exe, &maps, &seen, &mut modules)
+        let Some(Found {
+            findings,
+            cmdline,
+            script,
+            own_root,
+        }) = stale_files(&dir, &basic, &exe, &maps, &seen, &mut modules)
         else {
             continue;
         };
@@ -423,11 +465,13 @@ pub fn scan(opts: &Options) -> Result<Report, ScanError> {
             exe,
             cmdline,
             started_at: basic.started_at,
+            started_ns: basic.started_ns,
             tty_nr: basic.tty_nr,
             pidns: dir.ns("pid"),
             cgroup_path: dir.cgroup_path(),
             script,
             findings,
+            own_root,
         });
     }
 
@@ -440,7 +484,9 @@ pub fn scan(opts: &Options) -> Result<Report, ScanError> {
     if modules.truncated {
         warnings.push("an interpreted program imports more modules than the scanner follows: its module list is incomplete".into());
     }
-    let index = owners(host, lists, &stale, &tree, &mut limitations);
+    let exes = tree.values().filter_map(|n| n.exe.clone());
+    let index = owners::read(host, lists, &stale, exes, &mut limitations);
+    owners::settle(&mut stale, &index);
 
     let ctx = Context {
         systemd,
@@ -510,43 +556,6 @@ fn effective_uid(proc_root: &Path) -> Option<u32> {
                 .ok()
         })
     })
-}
-
-/// The owning packages of every stale file and (sysv) daemon executable, in one pass over the
-/// lists read ahead; empty when nothing is stale. A missing or cut database is a limitation.
-fn owners(
-    host: &Path,
-    lists: Option<packages::Prefetch>,
-    stale: &[StaleProc],
-    tree: &HashMap<i32, Node>,
-    limitations: &mut Vec<String>,
-) -> Index {
-    let Some(lists) = lists.filter(|_| !stale.is_empty()) else {
-        return Index::default();
-    };
-    let mut wanted: Vec<&str> = stale
-        .iter()
-        .flat_map(|p| p.findings.iter().map(|f| f.path.as_str()))
-        .collect();
-    wanted.extend(tree.values().filter_map(|n| n.exe.as_deref()));
-    let mut index = Index::new(wanted);
-    match lists.finish(&mut index) {
-        packages::Dpkg::Missing => match crate::pkgdb::read(host, &mut index) {
-            Some(crate::pkgdb::Read {
-                problem: Some(p), ..
-            }) => limitations.push(format!("{p}: some owning packages may be missing")),
-            Some(_) => {}
-            None => limitations.push(
-                "no package database found (dpkg, rpm, pacman, apk): owning packages are not reported"
-                    .into(),
-            ),
-        },
-        packages::Dpkg::Truncated { lists_skipped } => limitations.push(format!(
-            "{lists_skipped} dpkg file lists past the bound were not read: some owning packages and init scripts may be missing"
-        )),
-        packages::Dpkg::Complete => {}
-    }
-    index
 }
 
 /// What the report must say about processes it could not read.

@@ -40,9 +40,16 @@ pub fn causes(procs: &[Process]) -> Vec<String> {
     let mut v: Vec<String> = procs
         .iter()
         .flat_map(|p| p.files.iter())
-        .map(|f| match &f.package {
-            Some(pkg) => format!("{} ({pkg})", f.path),
-            None => f.path.clone(),
+        .map(|f| {
+            let maybe = if f.reason == crate::report::Reason::MayHaveChanged {
+                " [may be stale]"
+            } else {
+                ""
+            };
+            match &f.package {
+                Some(pkg) => format!("{} ({pkg}){maybe}", f.path),
+                None => format!("{}{maybe}", f.path),
+            }
         })
         .collect();
     v.sort();

@@ -1,0 +1,178 @@
+//! Which package owns each stale file, read from the package database of the root the process
+//! sees: the host's for processes that share its view, the container's or jail's own for a
+//! process in another mount namespace (its paths are relative to that root: the host's package
+//! of the same path was never touched). A root without a database we read says "no package",
+//! never the host's. Also settles the changes nothing on a file could tell from a `chmod`
+//! (`detect::Since::Unsure`) with the owning package's install time. I/O (the databases); the
+//! matching is `packages`' and `pkgdb`'s.
+
+use crate::classify::StaleProc;
+use crate::detect::START_MARGIN_NS;
+use crate::packages::{self, Index};
+use crate::report::Reason;
+use std::collections::HashMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+/// Another root a process sees: its mount namespace and how far its root is below that
+/// namespace's root (`roots::View::Namespace`), and the path the scanner reaches it by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnRoot {
+    pub key: (Option<u64>, usize),
+    pub path: PathBuf,
+}
+
+/// The owners of the scan's stale files, per root.
+#[derive(Default)]
+pub struct Owners {
+    /// The host's (and of every process that shares its view).
+    pub host: Index,
+    /// Other roots': `None` when the root has no package database that was read.
+    roots: HashMap<(Option<u64>, usize), Option<Index>>,
+    /// The host's database is dpkg's (install times from its file lists' times).
+    dpkg_info: Option<PathBuf>,
+}
+
+impl Owners {
+    /// The host's index alone (no other root, no install times).
+    pub fn of_host(host: Index) -> Owners {
+        Owners {
+            host,
+            ..Owners::default()
+        }
+    }
+
+    /// The package owning `path` as process `p` sees it.
+    pub fn of(&self, p: &StaleProc, path: &str) -> Option<&str> {
+        match &p.own_root {
+            None => self.host.owner(path),
+            Some(r) => self.roots.get(&r.key)?.as_ref()?.owner(path),
+        }
+    }
+}
+
+/// The owners of every stale file and (sysv) daemon executable, in one pass over the host's
+/// lists (read ahead) and one over each other root's database; empty when nothing is stale. A
+/// missing or cut database is a limitation.
+pub fn read(
+    host: &Path,
+    lists: Option<packages::Prefetch>,
+    stale: &[StaleProc],
+    exes: impl Iterator<Item = String>,
+    limitations: &mut Vec<String>,
+) -> Owners {
+    let Some(lists) = lists.filter(|_| !stale.is_empty()) else {
+        return Owners::default();
+    };
+    let mut wanted: Vec<String> = stale
+        .iter()
+        .filter(|p| p.own_root.is_none())
+        .flat_map(|p| p.findings.iter().map(|f| f.path.clone()))
+        .collect();
+    wanted.extend(exes);
+    let mut index = Index::new(wanted.iter().map(String::as_str));
+    let mut dpkg_info = None;
+    match lists.finish(&mut index) {
+        packages::Dpkg::Missing => read_other_db(host, &mut index, limitations, "the host"),
+        packages::Dpkg::Truncated { lists_skipped } => limitations.push(format!(
+            "{lists_skipped} dpkg file lists past the bound were not read: some owning packages and init scripts may be missing"
+        )),
+        packages::Dpkg::Complete => dpkg_info = Some(host.join("var/lib/dpkg/info")),
+    }
+    if dpkg_info.is_none() && host.join("var/lib/dpkg/info").is_dir() {
+        dpkg_info = Some(host.join("var/lib/dpkg/info"));
+    }
+    let mut owners = Owners {
+        host: index,
+        roots: HashMap::new(),
+        dpkg_info,
+    };
+    for p in stale {
+        let Some(r) = &p.own_root else { continue };
+        if owners.roots.contains_key(&r.key) {
+            continue;
+        }
+        let files = stale
+            .iter()
+            .filter(|q| q.own_root.as_ref().map(|o| &o.key) == Some(&r.key))
+            .flat_map(|q| q.findings.iter().map(|f| f.path.as_str()));
+        let ix = read_root(&r.path, files);
+        owners.roots.insert(r.key, ix);
+    }
+    owners
+}
+
+/// The owners of `files` in the package database under `root`; `None` when it has none.
+fn read_root<'a>(root: &Path, files: impl Iterator<Item = &'a str>) -> Option<Index> {
+    let mut ix = Index::new(files);
+    let info = root.join("var/lib/dpkg/info");
+    if info.is_dir() {
+        return match packages::read_dpkg(&info, &mut ix) {
+            packages::Dpkg::Missing => None,
+            _ => Some(ix),
+        };
+    }
+    crate::pkgdb::read(root, &mut ix).map(|_| ix)
+}
+
+fn read_other_db(host: &Path, index: &mut Index, limitations: &mut Vec<String>, whose: &str) {
+    match crate::pkgdb::read(host, index) {
+        Some(crate::pkgdb::Read {
+            problem: Some(p), ..
+        }) => limitations.push(format!("{p}: some owning packages may be missing")),
+        Some(_) => {}
+        None => limitations.push(format!(
+            "no package database found on {whose} (dpkg, rpm, pacman, apk): owning packages are not reported"
+        )),
+    }
+}
+
+/// When a package was last installed or upgraded (Unix nanoseconds): the time of its dpkg file
+/// list, which dpkg writes anew at each unpack. `None` elsewhere (rpm, pacman, apk: not read).
+fn installed_ns(info: &Path, package: &str) -> Option<i64> {
+    let arch = match std::env::consts::ARCH {
+        "aarch64" => "arm64",
+        _ => "amd64",
+    };
+    [
+        format!("{package}.list"),
+        format!("{package}:{arch}.list"),
+        format!("{package}:all.list"),
+        format!("{package}:i386.list"),
+    ]
+    .iter()
+    .find_map(|name| std::fs::metadata(info.join(name)).ok())
+    .map(|m| m.mtime().saturating_mul(1_000_000_000) + m.mtime_nsec())
+}
+
+/// Settles the files whose change nothing on the file could tell ([`Reason::MayHaveChanged`]):
+/// owned by a package installed after the process started, it was replaced ([`Reason::Changed`]);
+/// by one installed before, only its metadata changed (dropped: a write would have moved its
+/// mtime, and no package put a new file there); no package or no install time: it stays "may
+/// have changed". Processes left with nothing stale are dropped.
+pub fn settle(stale: &mut Vec<StaleProc>, owners: &Owners) {
+    for p in stale.iter_mut() {
+        let start = p.started_ns;
+        let mut keep = Vec::with_capacity(p.findings.len());
+        for mut f in std::mem::take(&mut p.findings) {
+            if f.reason == Reason::MayHaveChanged && p.own_root.is_none() {
+                let installed = owners.dpkg_info.as_deref().and_then(|info| {
+                    owners
+                        .host
+                        .owner(&f.path)
+                        .and_then(|pkg| installed_ns(info, pkg))
+                });
+                match installed {
+                    Some(t) if t > start.saturating_add(START_MARGIN_NS) => {
+                        f.reason = Reason::Changed
+                    }
+                    Some(_) => continue,
+                    None => {}
+                }
+            }
+            keep.push(f);
+        }
+        p.findings = keep;
+    }
+    stale.retain(|p| !p.findings.is_empty());
+}
