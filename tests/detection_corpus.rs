@@ -543,3 +543,48 @@ fn metadata_is_not_a_change_but_a_write_or_a_replacement_a_moment_after_start_is
     drop(held);
     tb(&["stopall"]);
 }
+
+#[test]
+#[ignore = "needs root and the testbed image: run by `cargo xtask test`"]
+fn a_daemon_that_rewrote_its_command_line_is_found_by_its_units_script() {
+    // issue 27, class 2: a perl daemon that sets `$0` (as many do: "name (master)") no longer
+    // names its script on its command line; an upgrade of its own code was missed (needrestart
+    // misses it too). Its unit's ExecStart names the script, directly (a `#!` program) or
+    // after the interpreter.
+    tb(&["stopall"]);
+    tb(&["start", "1"]);
+    let exec = |script: &str| tb(&["exec", "1", "sh", "-c", script]);
+    exec(
+        "printf '#!/usr/bin/perl\\n$0 = \"fr-renamed (master)\";\\nwhile (1) { sleep 60 }\\n' > /usr/local/bin/fr-renamed && \
+         chmod 755 /usr/local/bin/fr-renamed && \
+         printf '[Service]\\nExecStart=/usr/local/bin/fr-renamed\\n' > /etc/systemd/system/fr-renamed.service && \
+         printf '[Service]\\nExecStart=/usr/bin/perl /usr/local/bin/fr-renamed\\n' > /etc/systemd/system/fr-renamed2.service && \
+         systemctl daemon-reload && systemctl start fr-renamed fr-renamed2",
+    );
+    wait_in_host(
+        1,
+        "the renamed daemons",
+        "[ $(pgrep -fc '^fr-renamed [(]master[)]') = 2 ]",
+    );
+    let (_, batch) = scan(1);
+    assert!(
+        !services(&batch).iter().any(|s| s.contains("fr-renamed")),
+        "clean before: {batch}"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    tb(&["replace-file", "1", "/usr/local/bin/fr-renamed"]);
+    let (report, batch) = scan(1);
+    let set = services(&batch);
+    for unit in ["fr-renamed.service", "fr-renamed2.service"] {
+        assert!(set.contains(&format!("SVC {unit}")), "{unit}: {batch}");
+        let svc = report.services.iter().find(|s| s.name == unit).unwrap();
+        assert!(
+            svc.processes.iter().all(|p| p
+                .files
+                .iter()
+                .any(|f| f.kind == FileKind::Script && f.path == "/usr/local/bin/fr-renamed")),
+            "{svc:?}"
+        );
+    }
+    tb(&["stopall"]);
+}

@@ -43,6 +43,7 @@ pub mod report;
 pub mod roots;
 pub mod rules;
 pub mod scan;
+pub mod unitexec;
 pub mod units;
 
 /// Exit codes of `fleetrestart-scan` (outside `--format nagios`, which uses the plugin codes).

@@ -240,6 +240,31 @@ fn dir_id(p: &Path) -> Option<(u64, u64)> {
     std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()))
 }
 
+/// The script of an interpreted daemon whose command line no longer names its interpreter (it
+/// rewrote it: perl's `$0`), from its systemd unit's `ExecStart=` (`unitexec`); only for a
+/// process in the scanner's own view and never chrooted.
+fn renamed_script(
+    dir: &ProcDir,
+    interp: interp::Interpreter,
+    cmdline: &[String],
+    root: &crate::roots::ProcessRoot,
+    probe: &RealProbe,
+) -> Option<String> {
+    if root.view != View::Reader || root.chrooted {
+        return None;
+    }
+    let argv0 = cmdline.first()?.split_whitespace().next()?;
+    if interp::detect(argv0) == Some(interp) {
+        return None;
+    }
+    match crate::cgroup::classify(&dir.cgroup_path()?) {
+        crate::cgroup::Placement::SystemService(unit) => {
+            crate::unitexec::script(&unit, interp, probe)
+        }
+        _ => None,
+    }
+}
+
 /// What is stale in one process, as [`stale_files`] found it.
 struct Found {
     findings: Vec<crate::detect::Finding>,
@@ -277,7 +302,8 @@ fn stale_files(
     let script = interpreter
         .filter(|_| root.scripts_resolvable())
         .and_then(|i| interp::script_arg(i, &cmdline))
-        .and_then(|a| detect::resolve_script(&a, dir.cwd().as_deref()));
+        .and_then(|a| detect::resolve_script(&a, dir.cwd().as_deref()))
+        .or_else(|| renamed_script(dir, interpreter?, &cmdline, &root, &probe));
     if let Some(s) = &script {
         if let Some(f) = detect::stale_script(s, basic.started_ns, &probe, seen.filters) {
             findings.push(f);
