@@ -58,12 +58,23 @@ pub struct Counts {
     pub partial: usize,
 }
 
+/// One thing scans do not see, with the hosts whose report says it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Limitation {
+    pub text: String,
+    pub hosts: Vec<String>,
+}
+
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Fleet {
     pub services: Vec<ServiceRow>,
     pub never_restart: Vec<ServiceRow>,
     pub hosts: Vec<HostRow>,
     pub sessions: Vec<Problem>,
+    /// Hosts with stale processes in containers (never restarted from the host).
+    pub containers: Vec<Problem>,
+    /// What the scans say they do not see, each with its hosts, in the order first seen.
+    pub limitations: Vec<Limitation>,
     pub reboot: Vec<Problem>,
     pub failed: Vec<Problem>,
     pub unreachable: Vec<Problem>,
@@ -170,6 +181,26 @@ pub fn fleet(results: &[HostResult]) -> Fleet {
                             users.into_iter().collect::<Vec<_>>().join(", ")
                         ),
                     });
+                }
+                if !rep.containers.is_empty() {
+                    let ids: Vec<&str> = rep.containers.iter().map(|c| c.id.as_str()).collect();
+                    f.containers.push(Problem {
+                        host: r.host.clone(),
+                        reason: format!(
+                            "{} container(s) with stale processes: {}",
+                            ids.len(),
+                            ids.join(", ")
+                        ),
+                    });
+                }
+                for text in &rep.limitations {
+                    match f.limitations.iter_mut().find(|l| &l.text == text) {
+                        Some(l) => l.hosts.push(r.host.clone()),
+                        None => f.limitations.push(Limitation {
+                            text: text.clone(),
+                            hosts: vec![r.host.clone()],
+                        }),
+                    }
                 }
                 if rep.reboot.needed {
                     f.counts.reboot_needed += 1;
@@ -284,6 +315,41 @@ mod tests {
         assert_eq!(f.services[0].hosts.len(), 2000);
         assert_eq!(f.services[0].causes.len(), 2000 * 64);
         assert_eq!(f.services[0].causes[64].path, "/h1/l0");
+    }
+
+    #[test]
+    fn containers_limitations_and_services_that_may_be_stale_are_shown() {
+        let mut may = svc("app.service", "/srv/app/mod.py", "app");
+        may["policy"] = "manual".into();
+        may["processes"][0]["files"][0]["reason"] = "may_have_changed".into();
+        let mut with_container = ok("h2", serde_json::json!([]));
+        if let Ok(scan) = &mut with_container.outcome {
+            scan.report.containers = vec![fleetrestart_scan::report::Container {
+                kind: "pid_namespace".into(),
+                id: "machine-web.scope".into(),
+                process_count: 1,
+                processes: vec![],
+            }];
+            scan.report.limitations = vec!["lazy imports are not followed".into()];
+        }
+        let mut first = ok("h1", serde_json::json!([may]));
+        if let Ok(scan) = &mut first.outcome {
+            scan.report.limitations = vec!["lazy imports are not followed".into()];
+        }
+        let results = vec![first, with_container];
+        let f = fleet(&results);
+        assert_eq!(f.limitations[0].hosts, ["h1", "h2"]);
+        let human = crate::output::human(&results, &f);
+        assert!(
+            human.contains("Containers with stale processes (never restarted from the host) (1):")
+                && human.contains("h2: 1 container(s) with stale processes: machine-web.scope"),
+            "{human}"
+        );
+        assert!(
+            human.contains("  lazy imports are not followed (2 host(s): h[1-2])"),
+            "{human}"
+        );
+        assert!(human.contains("app.service  restart (manual)"), "{human}");
     }
 
     #[test]

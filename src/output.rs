@@ -44,7 +44,11 @@ fn service_table(o: &mut String, rows: &[ServiceRow], show_policy: bool) {
             o,
             "  {:<w$}  {:<16} {} host(s): {}\n  {:<w$}  caused by: {}",
             r.service,
-            if show_policy { &r.policy } else { &r.method },
+            if show_policy || r.policy != "auto" {
+                format!("{} ({})", r.method, r.policy)
+            } else {
+                r.method.clone()
+            },
             r.hosts.len(),
             folded(&r.hosts),
             "",
@@ -109,9 +113,26 @@ pub fn human(results: &[HostResult], fleet: &Fleet) -> String {
         "Sessions to restart (log out and in)",
         &fleet.sessions,
     );
+    problems(
+        &mut o,
+        "Containers with stale processes (never restarted from the host)",
+        &fleet.containers,
+    );
     problems(&mut o, "Reboot needed", &fleet.reboot);
     problems(&mut o, "Failed", &fleet.failed);
     problems(&mut o, "Unreachable", &fleet.unreachable);
+    if !fleet.limitations.is_empty() {
+        let _ = writeln!(o, "\nLimitations (what the scans do not see):");
+        for l in &fleet.limitations {
+            let _ = writeln!(
+                o,
+                "  {} ({} host(s): {})",
+                l.text,
+                l.hosts.len(),
+                folded(&l.hosts)
+            );
+        }
+    }
     let c = &fleet.counts;
     let _ = writeln!(
         o,

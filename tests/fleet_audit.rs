@@ -186,6 +186,12 @@ fn thirty_hosts_ten_made_stale_by_dpkg() {
         human.contains("30 hosts: 20 clean, 10 need action"),
         "{human}"
     );
+    // what the scans do not see is said once, with the hosts folded
+    assert!(
+        human.contains("Limitations (what the scans do not see):")
+            && human.contains("only executable mappings are checked; data files a process maps are not (30 host(s): h[1-30])"),
+        "{human}"
+    );
     // host lists feed --limit @file
     let listed = std::fs::read_to_string(dir.join("lists/stale")).unwrap();
     assert_eq!(listed.lines().count(), 10);

@@ -537,6 +537,7 @@ mod tests {
                 path: "/usr/lib/x86_64-linux-gnu/libpcre2-8.so.0.10.4".into(),
                 kind: FileKind::Library,
                 reason: Reason::Deleted,
+                unsure: false,
             }],
             own_root: None,
         }
@@ -664,6 +665,21 @@ mod tests {
         );
         assert_eq!(g.unattributed.len(), 1);
         assert!(g.unattributed[0].reason.contains("run-r1.scope"));
+    }
+
+    #[test]
+    fn a_service_that_only_may_be_stale_is_never_restarted_automatically() {
+        let mut maybe = proc(60, 1, "/usr/bin/python3.11", "/system.slice/app.service");
+        maybe.findings[0].reason = Reason::MayHaveChanged;
+        maybe.findings[0].kind = FileKind::LaterModule;
+        let g = run(&[maybe.clone()], true, &HashMap::new(), Index::default());
+        assert_eq!(g.services[0].policy, Policy::Manual);
+        assert_eq!(g.services[0].rule.as_deref(), Some(MAY_BE_STALE));
+        // one process of it certainly stale: the service is restarted as usual
+        let mut sure = proc(61, 1, "/usr/bin/python3.11", "/system.slice/app.service");
+        sure.findings[0].reason = Reason::Changed;
+        let g = run(&[maybe, sure], true, &HashMap::new(), Index::default());
+        assert_eq!(g.services[0].policy, Policy::Auto);
     }
 
     #[test]

@@ -56,6 +56,9 @@ pub struct Finding {
     pub path: String,
     pub kind: FileKind,
     pub reason: Reason,
+    /// The file's times could not tell a change from a `chmod` ([`Since::Unsure`]): the owning
+    /// package's install time settles it (`owners::settle`).
+    pub unsure: bool,
 }
 
 /// The precision of a process's start against a file's times: its start is counted in clock
@@ -163,6 +166,7 @@ pub fn stale_mappings(
                 path: path.to_string(),
                 kind,
                 reason,
+                unsure: false,
             });
         }
     }
@@ -192,6 +196,27 @@ pub fn stale_module(
     source_file(path, FileKind::Module, false, started_ns, probe, filters)
 }
 
+/// Did a module the program imports only later (inside a function) change after it started?
+/// It may have been loaded before the change, or not at all: any change is
+/// [`Reason::MayHaveChanged`].
+pub fn stale_later_module(
+    path: &str,
+    started_ns: i64,
+    probe: &impl FileProbe,
+    filters: &Filters,
+) -> Option<Finding> {
+    let mut f = source_file(
+        path,
+        FileKind::LaterModule,
+        false,
+        started_ns,
+        probe,
+        filters,
+    )?;
+    f.reason = Reason::MayHaveChanged;
+    Some(f)
+}
+
 /// A source file an interpreter read: changed since the process's start ([`changed_after`];
 /// unsure: [`Reason::MayHaveChanged`], for the owning package to settle), or gone when
 /// `missing_is_deleted`.
@@ -219,6 +244,7 @@ fn source_file(
         path: path.to_string(),
         kind,
         reason,
+        unsure: reason == Reason::MayHaveChanged,
     })
 }
 
@@ -337,7 +363,8 @@ mod tests {
             vec![Finding {
                 path: "/usr/sbin/cron".into(),
                 kind: FileKind::Exe,
-                reason: Reason::Deleted
+                reason: Reason::Deleted,
+                unsure: false,
             }]
         );
     }

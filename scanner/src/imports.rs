@@ -55,6 +55,9 @@ impl Default for Limits {
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Modules {
     pub files: Vec<String>,
+    /// Files only imports that run later (inside a function) lead to: loaded at first use, if
+    /// ever.
+    pub later: Vec<String>,
     pub truncated: bool,
 }
 
@@ -130,9 +133,24 @@ pub fn python_skips_script_dir(argv: &[String]) -> bool {
 
 /// Module names a Python source imports when it is loaded (top-level statements only).
 pub fn python_imports(text: &str) -> Vec<String> {
+    python_import_lines(text, false)
+}
+
+/// Module names a Python source imports later, if ever (indented: inside a function, a
+/// condition, a `try`): the process may have loaded them before a change, or not at all.
+pub fn python_later_imports(text: &str) -> Vec<String> {
+    python_import_lines(text, true)
+}
+
+fn python_import_lines(text: &str, indented: bool) -> Vec<String> {
     let mut out = Vec::new();
     for line in text.lines() {
         let line = line.split('#').next().unwrap_or("");
+        let trimmed = line.trim_start();
+        if indented == (trimmed.len() == line.len()) {
+            continue;
+        }
+        let line = trimmed;
         if let Some(rest) = line.strip_prefix("import ") {
             for part in rest.split(',') {
                 let name = part.split_whitespace().next().unwrap_or("");
@@ -204,7 +222,38 @@ pub fn perl_uses(text: &str) -> Vec<String> {
     out
 }
 
-/// Walks the imports of `script` over `search`, bounded by `limits`.
+/// Module names a Perl source requires later, if ever: `require Foo::Bar` anywhere but at the
+/// start of a line (inside a sub, after a condition).
+pub fn perl_later_requires(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for raw in text.lines() {
+        if raw.starts_with("__END__") || raw.starts_with("__DATA__") {
+            break;
+        }
+        let code = raw.split('#').next().unwrap_or("");
+        let mut from = if raw.starts_with("require ") { 8 } else { 0 };
+        while let Some(i) = code.get(from..).and_then(|c| c.find("require ")) {
+            let at = from + i;
+            from = at + 8;
+            if at > 0 && code.as_bytes()[at - 1].is_ascii_alphanumeric() {
+                continue;
+            }
+            let name: String = code[at + 8..]
+                .trim_start()
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == ':')
+                .collect();
+            if is_perl_module(&name) {
+                out.push(name);
+            }
+        }
+    }
+    out
+}
+
+/// Walks the imports of `script` over `search`, bounded by `limits`: first what it loads at
+/// start-up ([`Modules::files`]), then what it imports only later ([`Modules::later`], and
+/// everything those load), within the same bounds.
 pub fn modules(
     interp: Interpreter,
     script: &str,
@@ -212,46 +261,94 @@ pub fn modules(
     src: &impl Sources,
     limits: Limits,
 ) -> Modules {
-    let mut out = Modules::default();
-    let mut seen: HashSet<String> = HashSet::new();
-    let mut queue: VecDeque<(String, usize)> = VecDeque::new();
-    seen.insert(script.to_string());
-    queue.push_back((script.to_string(), 0));
-    let mut total = 0usize;
-    let mut read_files = 0usize;
-    while let Some((file, depth)) = queue.pop_front() {
-        if read_files >= limits.max_files || total >= limits.max_total_bytes {
-            out.truncated = true;
-            break;
+    let mut w = Walk {
+        interp,
+        search,
+        src,
+        seen: HashSet::from([script.to_string()]),
+        budget: limits,
+        total: 0,
+        files: 0,
+        out: Modules::default(),
+        later: Vec::new(),
+    };
+    w.run(VecDeque::from([(script.to_string(), 0)]), false);
+    // imports that run later, found on the way: walked once the start-up ones are done
+    let mut queue = VecDeque::new();
+    for (name, from) in std::mem::take(&mut w.later) {
+        for f in resolve(interp, &name, &from, search, src) {
+            if w.seen.insert(f.clone()) {
+                w.out.later.push(f.clone());
+                queue.push_back((f, 1));
+            }
         }
-        let Some(text) = src.read(&file, limits.max_bytes_per_file) else {
-            continue;
-        };
-        read_files += 1;
-        total += text.len();
-        if depth >= limits.max_depth {
-            out.truncated = true;
-            continue;
-        }
-        let names = match interp {
-            Interpreter::Python => python_imports(&text),
-            Interpreter::Perl => perl_uses(&text),
-            _ => vec![],
-        };
-        for name in names {
-            for f in resolve(interp, &name, &file, search, src) {
-                if seen.len() > limits.max_files * 4 {
-                    out.truncated = true;
-                    break;
-                }
-                if seen.insert(f.clone()) {
-                    out.files.push(f.clone());
-                    queue.push_back((f, depth + 1));
+    }
+    w.run(queue, true);
+    w.out
+}
+
+/// One program's walk: what it has seen and read, within one budget.
+struct Walk<'a, S: Sources> {
+    interp: Interpreter,
+    search: &'a [String],
+    src: &'a S,
+    seen: HashSet<String>,
+    budget: Limits,
+    total: usize,
+    files: usize,
+    out: Modules,
+    /// Imports that run later (name, importing file), found in start-up files.
+    later: Vec<(String, String)>,
+}
+
+impl<S: Sources> Walk<'_, S> {
+    /// Breadth first from `queue`: files found go to `out.files`, or `out.later` when `lazy`
+    /// (then every import of theirs is followed as later too).
+    fn run(&mut self, mut queue: VecDeque<(String, usize)>, lazy: bool) {
+        let b = self.budget;
+        while let Some((file, depth)) = queue.pop_front() {
+            if self.files >= b.max_files || self.total >= b.max_total_bytes {
+                self.out.truncated = true;
+                break;
+            }
+            let Some(text) = self.src.read(&file, b.max_bytes_per_file) else {
+                continue;
+            };
+            self.files += 1;
+            self.total += text.len();
+            if depth >= b.max_depth {
+                self.out.truncated = true;
+                continue;
+            }
+            let (mut names, deferred) = match self.interp {
+                Interpreter::Python => (python_imports(&text), python_later_imports(&text)),
+                Interpreter::Perl => (perl_uses(&text), perl_later_requires(&text)),
+                _ => (vec![], vec![]),
+            };
+            if lazy {
+                names.extend(deferred);
+            } else {
+                self.later
+                    .extend(deferred.into_iter().map(|n| (n, file.clone())));
+            }
+            for name in names {
+                for f in resolve(self.interp, &name, &file, self.search, self.src) {
+                    if self.seen.len() > b.max_files * 4 {
+                        self.out.truncated = true;
+                        break;
+                    }
+                    if self.seen.insert(f.clone()) {
+                        if lazy {
+                            self.out.later.push(f.clone());
+                        } else {
+                            self.out.files.push(f.clone());
+                        }
+                        queue.push_back((f, depth + 1));
+                    }
                 }
             }
         }
     }
-    out
 }
 
 /// The files that loading module `name` reads: for Python each package's `__init__.py` on the
@@ -366,6 +463,38 @@ mod tests {
                 "typing.List"
             ]
         );
+    }
+
+    #[test]
+    fn imports_that_run_later_are_told_apart() {
+        let py = "import os\ndef f():\n    import lazy.mod\n    from other import x  # c\nif y:\n  import cond\n";
+        assert_eq!(
+            python_later_imports(py),
+            ["lazy.mod", "other", "other.x", "cond"]
+        );
+        assert_eq!(python_imports(py), ["os"]);
+        let pl = "require Top::Level;\nsub f { require Lazy::One; }\n    require Indented;\nmy $x = 1; # require Not::Code\nrequire_ok Foo;\n";
+        assert_eq!(perl_later_requires(pl), ["Lazy::One", "Indented"]);
+        // a module only a function imports is `later`, with what it loads; one imported both
+        // ways is loaded at start-up
+        let files = files(&[
+            (
+                "/srv/d.py",
+                "import eager\ndef f():\n    import lazy\n    import eager\n",
+            ),
+            ("/lib/eager.py", ""),
+            ("/lib/lazy.py", "import deep\n"),
+            ("/lib/deep.py", ""),
+        ]);
+        let m = modules(
+            Interpreter::Python,
+            "/srv/d.py",
+            &["/lib".to_string()],
+            &files,
+            Limits::default(),
+        );
+        assert_eq!(m.files, ["/lib/eager.py"]);
+        assert_eq!(m.later, ["/lib/lazy.py", "/lib/deep.py"]);
     }
 
     #[test]

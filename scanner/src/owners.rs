@@ -9,7 +9,7 @@
 use crate::classify::StaleProc;
 use crate::detect::START_MARGIN_NS;
 use crate::packages::{self, Index};
-use crate::report::Reason;
+use crate::report::{FileKind, Reason};
 use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -145,8 +145,9 @@ fn installed_ns(info: &Path, package: &str) -> Option<i64> {
     .map(|m| m.mtime().saturating_mul(1_000_000_000) + m.mtime_nsec())
 }
 
-/// Settles the files whose change nothing on the file could tell ([`Reason::MayHaveChanged`]):
-/// owned by a package installed after the process started, it was replaced ([`Reason::Changed`]);
+/// Settles the files whose change nothing on the file could tell (`Finding::unsure`):
+/// owned by a package installed after the process started, it was replaced ([`Reason::Changed`],
+/// a module imported later stays "may have changed": it may not have been loaded);
 /// by one installed before, only its metadata changed (dropped: a write would have moved its
 /// mtime, and no package put a new file there); no package or no install time: it stays "may
 /// have changed". Processes left with nothing stale are dropped.
@@ -155,7 +156,7 @@ pub fn settle(stale: &mut Vec<StaleProc>, owners: &Owners) {
         let start = p.started_ns;
         let mut keep = Vec::with_capacity(p.findings.len());
         for mut f in std::mem::take(&mut p.findings) {
-            if f.reason == Reason::MayHaveChanged && p.own_root.is_none() {
+            if f.unsure && p.own_root.is_none() {
                 let installed = owners.dpkg_info.as_deref().and_then(|info| {
                     owners
                         .host
@@ -163,9 +164,14 @@ pub fn settle(stale: &mut Vec<StaleProc>, owners: &Owners) {
                         .and_then(|pkg| installed_ns(info, pkg))
                 });
                 match installed {
-                    Some(t) if t > start.saturating_add(START_MARGIN_NS) => {
+                    // a module imported later may not have been loaded: it stays "may"
+                    Some(t)
+                        if t > start.saturating_add(START_MARGIN_NS)
+                            && f.kind != FileKind::LaterModule =>
+                    {
                         f.reason = Reason::Changed
                     }
+                    Some(t) if t > start.saturating_add(START_MARGIN_NS) => {}
                     Some(_) => continue,
                     None => {}
                 }

@@ -276,6 +276,9 @@ pub enum FileKind {
     Script,
     /// A module an interpreted daemon loaded from a source file (found statically, `imports`).
     Module,
+    /// A module the daemon imports only later (inside a function): loaded at first use, if
+    /// ever, so a change to it "may" be stale (never restarted automatically).
+    LaterModule,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -99,7 +99,7 @@ struct ModuleSearch {
     triplet: &'static str,
     /// Perl versions whose library directories exist on the host.
     perl_versions: Vec<String>,
-    cache: HashMap<ProgramKey, Vec<String>>,
+    cache: HashMap<ProgramKey, imports::Modules>,
     /// Some program had more modules than the bounds let the walk follow.
     truncated: bool,
 }
@@ -154,12 +154,17 @@ impl ModuleSearch {
                 imports::Limits::default(),
             );
             *truncated |= m.truncated;
-            m.files
+            m
         });
-        files
+        let now = files
+            .files
             .iter()
-            .filter_map(|f| detect::stale_module(f, started_ns, probe, filters))
-            .collect()
+            .filter_map(|f| detect::stale_module(f, started_ns, probe, filters));
+        let later = files
+            .later
+            .iter()
+            .filter_map(|f| detect::stale_later_module(f, started_ns, probe, filters));
+        now.chain(later).collect()
     }
 }
 
@@ -503,7 +508,7 @@ pub fn scan(opts: &Options) -> Result<Report, ScanError> {
 
     let mut warnings = Vec::new();
     let mut limitations = vec![
-        "interpreted programs: the main script and, for perl and python, the modules it loads at start-up (found statically in the default search path; PYTHONPATH, PERL5LIB, virtualenvs and lazy imports are not followed); nothing when the program rewrote its command line (perl's $0)".to_string(),
+        "interpreted programs: the main script (from the command line, or the systemd unit's ExecStart when the program rewrote its command line) and, for perl and python, the modules it loads (found statically in the default search path; PYTHONPATH, PERL5LIB, virtualenvs and imports of computed names are not followed; a module imported only inside a function \"may be stale\")".to_string(),
         "only executable mappings are checked; data files a process maps are not".to_string(),
         "the main script of an interpreter that chrooted is not checked (its path may be relative to either root)".to_string(),
     ];

@@ -595,11 +595,12 @@ fn python_daemon_modules_found_statically_and_bounded() {
         all_processes(&clean).iter().all(|(_, p)| p.pid != pid),
         "nothing changed: not stale"
     );
-    // past the 2 s tolerance, with room for the start time's one-second rounding (boot time
-    // and start ticks are whole seconds apart): 1.2 s here failed once on a loaded CI machine
-    std::thread::sleep(Duration::from_millis(2500));
+    // start times are known to the clock tick: a change a moment after the scan above is seen
+    std::thread::sleep(Duration::from_millis(200));
     rename_over(&dir.join("m5.py"));
-    rename_over(&dir.join("lazy.py")); // imported only inside a function: no evidence
+    // imported only inside a function: it may or may not have been loaded (issue 27: it was
+    // not reported at all; now "may have changed", which is never restarted automatically)
+    rename_over(&dir.join("lazy.py"));
     let r = scan();
     let files: Vec<(String, FileKind, Reason)> = all_processes(&r)
         .into_iter()
@@ -608,12 +609,19 @@ fn python_daemon_modules_found_statically_and_bounded() {
         .collect();
     assert_eq!(
         files,
-        [(
-            dir.join("m5.py").to_str().unwrap().to_string(),
-            FileKind::Module,
-            Reason::Changed
-        )],
-        "the replaced module of the chain, and not the lazily imported one"
+        [
+            (
+                dir.join("m5.py").to_str().unwrap().to_string(),
+                FileKind::Module,
+                Reason::Changed
+            ),
+            (
+                dir.join("lazy.py").to_str().unwrap().to_string(),
+                FileKind::LaterModule,
+                Reason::MayHaveChanged
+            )
+        ],
+        "the replaced module of the chain, and the one imported later as \"may have changed\""
     );
     assert!(
         r.warnings

@@ -168,6 +168,12 @@ pub fn human(r: &Report) -> String {
     if !r.needs_action() && r.containers.is_empty() {
         let _ = writeln!(o, "\nnothing to restart");
     }
+    if !r.limitations.is_empty() {
+        let _ = writeln!(o, "\nlimitations (what this scan does not see):");
+        for l in &r.limitations {
+            let _ = writeln!(o, "  {l}");
+        }
+    }
     for w in &r.warnings {
         let _ = writeln!(o, "warning: {w}");
     }
@@ -204,5 +210,12 @@ mod tests {
         );
         assert!(out.contains("root @ session #3: pids 50"), "{out}");
         assert!(out.contains("reboot needed:"), "{out}");
+        let r = crate::render::sample::report();
+        assert!(!r.limitations.is_empty());
+        assert!(
+            out.contains("limitations (what this scan does not see):")
+                && out.contains(&r.limitations[0]),
+            "{out}"
+        );
     }
 }

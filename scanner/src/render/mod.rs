@@ -216,7 +216,9 @@ pub(crate) mod sample {
             containers: vec![],
             unattributed: vec![],
             warnings: vec![],
-            limitations: vec![],
+            limitations: vec![
+                "only executable mappings are checked; data files a process maps are not".into(),
+            ],
         }
     }
 }
