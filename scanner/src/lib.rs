@@ -38,6 +38,7 @@ pub mod packages;
 pub mod pkgdb;
 pub mod procmap;
 pub mod procread;
+pub mod programs;
 pub mod render;
 pub mod report;
 pub mod roots;
