@@ -75,6 +75,11 @@ fn corpus_host(i: u32) -> Held {
     }
 }
 
+/// Runs a shell script inside host `i`; its output.
+fn sh(i: u32, script: &str) -> String {
+    tb(&["exec", &i.to_string(), "sh", "-c", script])
+}
+
 /// Waits (30 s at most) until `check` (a shell command) succeeds inside host `i`.
 fn wait_in_host(i: u32, what: &str, check: &str) {
     for _ in 0..300 {
@@ -379,7 +384,7 @@ fn nested_container_session_and_replaced_in_place_on_a_real_host() {
     tb(&["stopall"]);
     tb(&["start", "1"]);
     let held = corpus_host(1);
-    let exec = |script: &str| tb(&["exec", "1", "sh", "-c", script]);
+    let exec = |script: &str| sh(1, script);
     // the nested container's own libc (a copy under /srv/fr-nested) is replaced as dpkg would
     // the container's sleep: the child of fr-nested's unshare
     let pid = exec("pgrep -P \"$(systemctl show -p MainPID --value fr-nested)\"");
@@ -487,7 +492,7 @@ fn metadata_is_not_a_change_but_a_write_or_a_replacement_a_moment_after_start_is
     tb(&["stopall"]);
     tb(&["start", "1"]);
     let held = corpus_host(1);
-    let exec = |script: &str| tb(&["exec", "1", "sh", "-c", script]);
+    let exec = |script: &str| sh(1, script);
     let files = [
         "/usr/share/perl5/Munin/Common/Defaults.pm",
         "/usr/lib/python3/dist-packages/fail2ban/client/fail2banserver.py",
@@ -553,7 +558,7 @@ fn a_daemon_that_rewrote_its_command_line_is_found_by_its_units_script() {
     // after the interpreter.
     tb(&["stopall"]);
     tb(&["start", "1"]);
-    let exec = |script: &str| tb(&["exec", "1", "sh", "-c", script]);
+    let exec = |script: &str| sh(1, script);
     exec(
         "printf '#!/usr/bin/perl\\n$0 = \"fr-renamed (master)\";\\nwhile (1) { sleep 60 }\\n' > /usr/local/bin/fr-renamed && \
          chmod 755 /usr/local/bin/fr-renamed && \

@@ -86,6 +86,15 @@ fn make_stale(range: std::ops::RangeInclusive<usize>) {
     }
 }
 
+/// N fresh light endpoints (`public`, or `private` behind the bastions) and their inventory.
+fn light_fleet(dir: &Path, n: usize, kind: &str) -> PathBuf {
+    tb(&["light-stop"]);
+    tb(&["light-start", &n.to_string(), kind]);
+    let inv = dir.join(format!("{kind}.yml"));
+    tb(&["light-inventory", inv.to_str().unwrap(), kind]);
+    inv
+}
+
 fn finished_in(journal: &Path) -> usize {
     std::fs::read_to_string(journal)
         .unwrap_or_default()
@@ -248,10 +257,7 @@ fn a_blackholed_host_behind_a_bastion_does_not_hold_the_others() {
     // a direct-tcpip open only when its own connect is done: for a target that drops packets,
     // minutes. Every host queued behind that open failed ("earlier channel opens").
     let dir = common::scratch("scale-blackhole");
-    tb(&["light-stop"]);
-    tb(&["light-start", "11", "private"]);
-    let pinv = dir.join("private.yml");
-    tb(&["light-inventory", pinv.to_str().unwrap(), "private"]);
+    let pinv = light_fleet(&dir, 11, "private");
     // p1 drops what it would answer the bastion (10.80.0.2): the bastion's connect hangs
     let ns = format!(
         "{}-lp1",
@@ -329,10 +335,7 @@ fn a_bastion_that_stops_answering_is_named_in_seconds_not_after_the_command_time
     // "timed out" and the bastion was never named. Its silence is now measured (keepalives
     // that ask for a reply, TCP_INFO's last receive) and named in the host's reason.
     let dir = common::scratch("scale-frozen-bastion");
-    tb(&["light-stop"]);
-    tb(&["light-start", "1", "private"]);
-    let pinv = dir.join("private.yml");
-    tb(&["light-inventory", pinv.to_str().unwrap(), "private"]);
+    let pinv = light_fleet(&dir, 1, "private");
     tb(&[
         "light-exec",
         "p1",
@@ -405,10 +408,7 @@ fn a_sysv_daemon_restarted_by_a_campaign_ignores_no_signal_it_did_not_choose() {
     // survives exec: cron, started again by its script, ignored SIGHUP, SIGINT and SIGPIPE
     // (a daemon that reloads on SIGHUP and follows the nohup idiom would never reload again)
     let dir = common::scratch("scale-sysv-signals");
-    tb(&["light-stop"]);
-    tb(&["light-start", "1"]);
-    let inv = dir.join("public.yml");
-    tb(&["light-inventory", inv.to_str().unwrap(), "public"]);
+    let inv = light_fleet(&dir, 1, "public");
     make_stale(1..=1);
     let out = cmd(&dir, "restart", &["-i", inv.to_str().unwrap(), "--json"])
         .output()

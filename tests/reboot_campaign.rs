@@ -36,6 +36,13 @@ fn fleet(dir: &Path, n: u32, needing: impl Iterator<Item = u32>) -> PathBuf {
     inv
 }
 
+/// The directory the drain and undrain hooks write each host's state to (`lb/HOST`).
+fn load_balancer(dir: &Path) -> PathBuf {
+    let lb = dir.join("lb");
+    std::fs::create_dir_all(&lb).unwrap();
+    lb
+}
+
 fn boots(i: u32) -> usize {
     tb(&["boots", &i.to_string()]).trim().parse().unwrap()
 }
@@ -635,8 +642,7 @@ fn an_abort_during_the_drain_reboots_nothing_and_undrains() {
     // was then undrained while it went down
     let dir = common::scratch("reboot-abort-drain");
     let inv = fleet(&dir, 1, 1..=1);
-    let lb = dir.join("lb");
-    std::fs::create_dir_all(&lb).unwrap();
+    let lb = load_balancer(&dir);
     std::fs::write(
         dir.join("c.yml"),
         format!(
@@ -769,8 +775,7 @@ fn a_slow_shutdown_at_the_reboot_timeout_is_still_going_down_and_stays_drained()
         "printf '[Unit]\\nAfter=ssh.service\\n[Service]\\nType=oneshot\\nRemainAfterExit=yes\\nExecStart=/bin/true\\nExecStop=/bin/sleep 30\\nTimeoutStopSec=60\\n' \
          > /etc/systemd/system/fr-slow-stop.service && systemctl daemon-reload && systemctl start fr-slow-stop.service",
     ]);
-    let lb = dir.join("lb");
-    std::fs::create_dir_all(&lb).unwrap();
+    let lb = load_balancer(&dir);
     std::fs::write(
         dir.join("c.yml"),
         format!(
@@ -861,12 +866,11 @@ fn a_reboot_command_that_never_started_is_not_taken_for_a_reboot() {
     // by the reboot": a command that never started (no channel, or no time left of the turn
     // after a long drain) was followed by the whole reboot timeout's wait and "did not come
     // back". Here the drain hook (run on h1 itself) makes h1's sshd refuse every new session
-    // (MaxSessions 0, in a file read before the testbed's own: sshd keeps the first value; sessions already open go on): the reboot's own connection opens, its
-    // channel is refused.
+    // (MaxSessions 0, in a file read before the testbed's own: sshd keeps the first value;
+    // sessions already open go on): the reboot's own connection opens, its channel is refused.
     let dir = common::scratch("reboot-never-started");
     let inv = fleet(&dir, 1, 1..=1);
-    let lb = dir.join("lb");
-    std::fs::create_dir_all(&lb).unwrap();
+    let lb = load_balancer(&dir);
     std::fs::write(
         dir.join("c.yml"),
         format!(

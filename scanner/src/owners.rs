@@ -71,17 +71,19 @@ pub fn read(
         .collect();
     wanted.extend(exes);
     let mut index = Index::new(wanted.iter().map(String::as_str));
-    let mut dpkg_info = None;
-    match lists.finish(&mut index) {
-        packages::Dpkg::Missing => read_other_db(host, &mut index, limitations, "the host"),
-        packages::Dpkg::Truncated { lists_skipped } => limitations.push(format!(
-            "{lists_skipped} dpkg file lists past the bound were not read: some owning packages and init scripts may be missing"
-        )),
-        packages::Dpkg::Complete => dpkg_info = Some(host.join("var/lib/dpkg/info")),
-    }
-    if dpkg_info.is_none() && host.join("var/lib/dpkg/info").is_dir() {
-        dpkg_info = Some(host.join("var/lib/dpkg/info"));
-    }
+    let dpkg_info = match lists.finish(&mut index) {
+        packages::Dpkg::Missing => {
+            read_other_db(host, &mut index, limitations);
+            None
+        }
+        packages::Dpkg::Truncated { lists_skipped } => {
+            limitations.push(format!(
+                "{lists_skipped} dpkg file lists past the bound were not read: some owning packages and init scripts may be missing"
+            ));
+            Some(host.join("var/lib/dpkg/info"))
+        }
+        packages::Dpkg::Complete => Some(host.join("var/lib/dpkg/info")),
+    };
     let mut owners = Owners {
         host: index,
         roots: HashMap::new(),
@@ -115,15 +117,16 @@ fn read_root<'a>(root: &Path, files: impl Iterator<Item = &'a str>) -> Option<In
     crate::pkgdb::read(root, &mut ix).map(|_| ix)
 }
 
-fn read_other_db(host: &Path, index: &mut Index, limitations: &mut Vec<String>, whose: &str) {
+fn read_other_db(host: &Path, index: &mut Index, limitations: &mut Vec<String>) {
     match crate::pkgdb::read(host, index) {
         Some(crate::pkgdb::Read {
             problem: Some(p), ..
         }) => limitations.push(format!("{p}: some owning packages may be missing")),
         Some(_) => {}
-        None => limitations.push(format!(
-            "no package database found on {whose} (dpkg, rpm, pacman, apk): owning packages are not reported"
-        )),
+        None => limitations.push(
+            "no package database found (dpkg, rpm, pacman, apk): owning packages are not reported"
+                .into(),
+        ),
     }
 }
 

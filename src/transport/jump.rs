@@ -70,15 +70,9 @@ pub struct Mux {
     requests: Mutex<Sender<Request>>,
     /// Written to after each request: wakes the thread's poll.
     waker: UnixStream,
-    dead: Arc<AtomicBool>,
-    /// Why the connection ended, once it has.
-    why: Arc<Mutex<Option<String>>>,
-    /// Milliseconds since the first hop's socket last received data, as the thread last saw
-    /// it (`u64::MAX`: not known, a second hop).
-    silent_ms: Arc<AtomicU64>,
+    /// What the thread says of the connection.
+    state: Arc<State>,
     label: String,
-    /// Its head open has been in progress for [`STALL`] or more.
-    stalled: Arc<AtomicBool>,
     /// The mux this connection runs through (a second hop keeps its first alive).
     _outer: Option<Arc<Mux>>,
 }
@@ -94,39 +88,27 @@ impl Mux {
         let (waker, wakee) = UnixStream::pair().map_err(|e| e.to_string())?;
         wakee.set_nonblocking(true).map_err(|e| e.to_string())?;
         waker.set_nonblocking(true).map_err(|e| e.to_string())?;
-        let dead = Arc::new(AtomicBool::new(false));
-        let flag = dead.clone();
-        // (set by the thread before its channels close: a session that sees its channel end
-        // finds the reason)
-        let stalled = Arc::new(AtomicBool::new(false));
-        let stall_flag = stalled.clone();
-        let why = Arc::new(Mutex::new(None));
-        let silent_ms = Arc::new(AtomicU64::new(u64::MAX));
-        let ended = Ended {
-            dead: flag,
-            why: why.clone(),
-            label: label.to_string(),
-        };
-        let silence = silent_ms.clone();
+        let state = Arc::new(State {
+            silent_ms: AtomicU64::new(u64::MAX),
+            ..State::default()
+        });
+        let (shared, name) = (state.clone(), label.to_string());
         std::thread::Builder::new()
             .name(format!("jump-{label}"))
-            .spawn(move || Pump::new(session, rx, wakee, stall_flag, silence).run(ended))
+            .spawn(move || Pump::new(session, rx, wakee, shared).run(&name))
             .map_err(|e| e.to_string())?;
         Ok(Arc::new(Mux {
             requests: Mutex::new(tx),
             waker,
-            dead,
-            why,
-            silent_ms,
+            state,
             label: label.to_string(),
-            stalled,
             _outer: outer,
         }))
     }
 
     /// The connection still works (its thread has not ended).
     pub fn alive(&self) -> bool {
-        !self.dead.load(Ordering::SeqCst)
+        !self.state.dead.load(Ordering::SeqCst)
     }
 
     /// Why the connection ended (`None` while it works, or when it ended because it was no
@@ -135,7 +117,12 @@ impl Mux {
         if self.alive() {
             return None;
         }
-        let why = self.why.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let why = self
+            .state
+            .why
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         why.or_else(|| self._outer.as_ref().and_then(|o| o.why()))
     }
 
@@ -146,7 +133,7 @@ impl Mux {
         if let Some(why) = self.why() {
             return Some(why);
         }
-        let ms = self.silent_ms.load(Ordering::SeqCst);
+        let ms = self.state.silent_ms.load(Ordering::SeqCst);
         let quiet = Duration::from_millis(ms);
         (ms != u64::MAX && quiet >= KEEPALIVE + Duration::from_secs(2))
             .then(|| {
@@ -161,7 +148,7 @@ impl Mux {
 
     /// Its head open has been in progress for [`STALL`]: new requests should go elsewhere.
     pub fn stalled(&self) -> bool {
-        self.stalled.load(Ordering::SeqCst)
+        self.state.stalled.load(Ordering::SeqCst)
     }
 
     /// A stream to `host:port` opened by the jump host, by `deadline`.
@@ -193,11 +180,19 @@ impl Mux {
     }
 }
 
-/// Where the thread says that, and why, its connection ended.
-struct Ended {
-    dead: Arc<AtomicBool>,
-    why: Arc<Mutex<Option<String>>>,
-    label: String,
+/// What the thread tells the handles of its connection.
+#[derive(Default)]
+struct State {
+    /// The thread has ended (set, with `why`, before its channels close: a session that sees
+    /// its channel end finds the reason).
+    dead: AtomicBool,
+    /// Why the connection ended, when it was not simply no longer needed.
+    why: Mutex<Option<String>>,
+    /// Its head open has been in progress for [`STALL`] or more.
+    stalled: AtomicBool,
+    /// Milliseconds since the first hop's socket last received data, as the thread last saw
+    /// it (`u64::MAX`: not known, a second hop).
+    silent_ms: AtomicU64,
 }
 
 /// One channel and its socket.
@@ -224,8 +219,7 @@ struct Pump {
     opening: bool,
     /// Since when the head open has been in progress.
     open_since: Option<Instant>,
-    stalled: Arc<AtomicBool>,
-    silent_ms: Arc<AtomicU64>,
+    state: Arc<State>,
 }
 
 fn would_block(e: &std::io::Error) -> bool {
@@ -313,8 +307,7 @@ impl Pump {
         js: ssh2::Session,
         requests: Receiver<Request>,
         wakee: UnixStream,
-        stalled: Arc<AtomicBool>,
-        silent_ms: Arc<AtomicU64>,
+        state: Arc<State>,
     ) -> Pump {
         js.set_blocking(false);
         Pump {
@@ -328,14 +321,13 @@ impl Pump {
             hung_up: false,
             opening: false,
             open_since: None,
-            stalled,
-            silent_ms,
+            state,
         }
     }
 
-    /// Serves until the last handle is dropped or the connection ends; says which in `ended`
-    /// before the channels close.
-    fn run(mut self, ended_at: Ended) {
+    /// Serves until the last handle is dropped or the connection ends; says which, and why (as
+    /// the jump host `label`), in its [`State`] before the channels close.
+    fn run(mut self, label: &str) {
         // every keepalive asks for a reply: a live sshd answers each (SSH_MSG_REQUEST_FAILURE)
         self.js.set_keepalive(true, 1);
         let mut last_alive = Instant::now();
@@ -369,7 +361,7 @@ impl Pump {
             }
             let quiet = silent_for(&self.js);
             let ms = quiet.map_or(u64::MAX, |q| q.as_millis() as u64);
-            self.silent_ms.store(ms, Ordering::SeqCst);
+            self.state.silent_ms.store(ms, Ordering::SeqCst);
             // busy or idle: a connection that only sends must still hear back
             if last_alive.elapsed() >= KEEPALIVE {
                 // only on a socket with room: a keepalive sent in part would hold every later
@@ -399,9 +391,9 @@ impl Pump {
             Some(m) => format!("the connection to the jump host {m}"),
             None => "the connection to the jump host is closed".to_string(),
         };
-        *ended_at.why.lock().unwrap_or_else(|e| e.into_inner()) =
-            ended.map(|m| format!("the jump host {} {m}", ended_at.label));
-        ended_at.dead.store(true, Ordering::SeqCst);
+        *self.state.why.lock().unwrap_or_else(|e| e.into_inner()) =
+            ended.map(|m| format!("the jump host {label} {m}"));
+        self.state.dead.store(true, Ordering::SeqCst);
         self.fail_all(&why);
         self.pipes.clear();
         self.js.set_blocking(true);
@@ -445,7 +437,7 @@ impl Pump {
         }
         // a head open in progress for STALL: the others go to another connection
         let stalled = self.open_since.is_some_and(|t| t.elapsed() >= STALL);
-        self.stalled.store(stalled, Ordering::SeqCst);
+        self.state.stalled.store(stalled, Ordering::SeqCst);
         if stalled {
             for r in self.queue.drain(keep..) {
                 let _ = r.reply.send(Err(BUSY.into()));
