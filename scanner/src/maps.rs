@@ -88,31 +88,45 @@ pub fn parse(text: &str) -> Vec<Mapping> {
     text.lines().filter_map(parse_line).collect()
 }
 
-/// The executable file mappings of a maps file: what detection looks at. Lines whose
-/// permissions lack `x` are skipped before any allocation (most of a process's mappings are
-/// data, stack and heap).
-pub fn parse_executable_files(text: &str) -> Vec<Mapping> {
-    text.lines()
-        .filter(|l| {
-            let perms = l.split_once(' ').map_or("", |(_, rest)| rest);
-            perms.as_bytes().get(2) == Some(&b'x')
-        })
-        .filter_map(parse_line)
-        .filter(Mapping::is_file)
-        .collect()
+/// The executable file mappings of a maps file: what detection looks at. Works on the bytes:
+/// lines whose permissions lack `x`, anonymous ones and pseudo paths are skipped before any
+/// UTF-8 check or allocation (most of a process's mappings are data, stack and heap); a file
+/// name that is not UTF-8 is decoded lossily, as the kernel's escaping leaves it.
+pub fn parse_executable_files(text: &[u8]) -> Vec<Mapping> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for end in memchr::memchr_iter(b'\n', text).chain([text.len()]) {
+        let line = &text[start..end];
+        start = end + 1;
+        let Some(sp) = memchr::memchr(b' ', line) else {
+            continue;
+        };
+        // the perms field follows the range: `r-xp`; a file path follows the inode field
+        if line.get(sp + 3) != Some(&b'x') || memchr::memchr(b'/', line).is_none() {
+            continue;
+        }
+        let m = match std::str::from_utf8(line) {
+            Ok(l) => parse_line(l),
+            Err(_) => parse_line(&String::from_utf8_lossy(line)),
+        };
+        out.extend(m.filter(Mapping::is_file));
+    }
+    out
 }
 
 /// `start-end` as `/proc/PID/map_files` names it: hex digits without leading zeros.
 fn map_files_name(start: &str, end: &str) -> String {
-    let trim = |s: &'_ str| -> String {
-        let t = s.trim_start_matches('0');
-        if t.is_empty() {
-            "0".into()
-        } else {
-            t.to_ascii_lowercase()
+    let mut out = String::with_capacity(start.len() + end.len() + 1);
+    for (i, s) in [start, end].into_iter().enumerate() {
+        if i == 1 {
+            out.push('-');
         }
-    };
-    format!("{}-{}", trim(start), trim(end))
+        match s.trim_start_matches('0') {
+            "" => out.push('0'),
+            t => t.chars().for_each(|c| out.push(c.to_ascii_lowercase())),
+        }
+    }
+    out
 }
 
 fn is_hex(s: &str) -> bool {
@@ -121,7 +135,11 @@ fn is_hex(s: &str) -> bool {
 
 /// The kernel prints a newline in a path as the octal escape `\012` (seq_path with "\n").
 fn unescape(path: &str) -> String {
-    path.replace("\\012", "\n")
+    if path.contains('\\') {
+        path.replace("\\012", "\n")
+    } else {
+        path.to_string()
+    }
 }
 
 #[cfg(test)]
@@ -135,10 +153,22 @@ mod tests {
                     7f00-7f01 rw-p 00000000 00:00 0 \n\
                     7f01-7f02 r-xp 00000000 00:00 0 [vdso]\n\
                     7f02-7f03 r-xp 00002000 fe:01 20 /usr/lib/libx.so (deleted)\n\
+                    7f03-7f04 r-xp 00002000 fe:01 21 /opt/cafXX\\012.so\n\
                     garbage\n";
-        let m = parse_executable_files(text);
+        let mut bytes = text.as_bytes().to_vec();
+        // a file name that is not UTF-8 (Latin-1 é): still reported, lossily
+        let at = bytes.windows(2).position(|w| w == b"XX").unwrap();
+        bytes.splice(at..at + 2, [0xe9]);
+        let m = parse_executable_files(&bytes);
         let paths: Vec<&str> = m.iter().map(|m| m.path.as_str()).collect();
-        assert_eq!(paths, ["/usr/sbin/cron", "/usr/lib/libx.so (deleted)"]);
+        assert_eq!(
+            paths,
+            [
+                "/usr/sbin/cron",
+                "/usr/lib/libx.so (deleted)",
+                "/opt/caf\u{fffd}\n.so"
+            ]
+        );
         assert!(m.iter().all(|m| m.is_file() && m.is_executable()));
     }
 

@@ -11,7 +11,6 @@
 use crate::maps::Mapping;
 use std::io;
 use std::os::fd::AsRawFd;
-use std::path::Path;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 /// `struct procmap_query` of `include/uapi/linux/fs.h`.
@@ -59,14 +58,12 @@ pub fn supported() -> bool {
     STATE.load(Ordering::Relaxed) != 2
 }
 
-/// The executable file mappings of the process whose `maps` file is at `maps`, or `Ok(None)`
-/// when the ioctl cannot answer (no `PROCMAP_QUERY` on this kernel, or an error of its own):
-/// then read the text file. Errors are those of opening `maps` (the process exited, or may not
-/// be read) and a process that exited mid-query.
-pub fn executable_files(maps: &Path) -> io::Result<Option<Vec<Mapping>>> {
-    let file = std::fs::File::open(maps)?;
+/// The executable file mappings of the process whose `maps` file is open as `file`, or
+/// `Ok(None)` when the ioctl cannot answer (no `PROCMAP_QUERY` on this kernel, or an error of
+/// its own): then read the text file. The error is a process that exited mid-query.
+pub fn executable_files(file: &std::fs::File) -> io::Result<Option<Vec<Mapping>>> {
     let fd = file.as_raw_fd();
-    let mut name = vec![0u8; NAME_MAX_BYTES];
+    let mut name = [0u8; NAME_MAX_BYTES];
     let mut out = Vec::new();
     let mut addr = 0u64;
     for _ in 0..MAX_VMAS {
@@ -152,13 +149,13 @@ mod tests {
 
     #[test]
     fn same_mappings_as_the_text_file_for_this_process() {
-        let maps = Path::new("/proc/self/maps");
-        let Some(queried) = executable_files(maps).unwrap() else {
+        let maps = std::path::Path::new("/proc/self/maps");
+        let Some(queried) = executable_files(&std::fs::File::open(maps).unwrap()).unwrap() else {
             eprintln!("skipped: this kernel has no PROCMAP_QUERY");
             return;
         };
         let text = std::fs::read_to_string(maps).unwrap();
-        let parsed = crate::maps::parse_executable_files(&text);
+        let parsed = crate::maps::parse_executable_files(text.as_bytes());
         assert!(!queried.is_empty());
         assert_eq!(queried, parsed);
     }

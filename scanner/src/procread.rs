@@ -67,6 +67,88 @@ pub fn read_into(path: &Path, max: u64, buf: &mut Vec<u8>) -> io::Result<()> {
     Ok(())
 }
 
+/// `dir/name`, NUL-terminated in `buf` (proc paths are short; a longer one is an error).
+fn c_path<'b>(dir: &Path, name: &str, buf: &'b mut [u8; 512]) -> io::Result<&'b std::ffi::CStr> {
+    use std::os::unix::ffi::OsStrExt;
+    let d = dir.as_os_str().as_bytes();
+    let n = d.len() + 1 + name.len();
+    if n >= buf.len() {
+        return Err(io::Error::from_raw_os_error(libc::ENAMETOOLONG));
+    }
+    buf[..d.len()].copy_from_slice(d);
+    buf[d.len()] = b'/';
+    buf[d.len() + 1..n].copy_from_slice(name.as_bytes());
+    buf[n] = 0;
+    std::ffi::CStr::from_bytes_with_nul(&buf[..=n])
+        .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
+}
+
+/// Opens `dir/name` read-only. `openat`, not `open`: musl's `open` follows `O_CLOEXEC` with an
+/// `fcntl`, one more system call for every file of every process.
+fn open_at(dir: &Path, name: &str) -> io::Result<std::fs::File> {
+    use std::os::fd::FromRawFd;
+    let mut b = [0; 512];
+    let p = c_path(dir, name, &mut b)?;
+    // SAFETY: p is NUL-terminated; the fd returned is owned by the File alone
+    match unsafe { libc::openat(libc::AT_FDCWD, p.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) } {
+        fd if fd >= 0 => Ok(unsafe { std::fs::File::from_raw_fd(fd) }),
+        _ => Err(io::Error::last_os_error()),
+    }
+}
+
+/// Reads `dir/name` into `buf` (cleared), at most `max` bytes. `one_record`: the file is one
+/// seq_file record (`stat`): a short read that ends its line is all of it, and the read that
+/// would return 0 is saved.
+fn read_at(
+    dir: &Path,
+    name: &str,
+    max: usize,
+    buf: &mut Vec<u8>,
+    one_record: bool,
+) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let f = open_at(dir, name)?;
+    buf.clear();
+    loop {
+        buf.reserve(4096);
+        let room = (buf.capacity() - buf.len()).min(max - buf.len());
+        if room == 0 {
+            return Ok(());
+        }
+        // SAFETY: writes at most `room` bytes into the vector's spare capacity
+        let n = unsafe { libc::read(f.as_raw_fd(), buf.as_mut_ptr().add(buf.len()).cast(), room) };
+        match n {
+            0 => return Ok(()),
+            n if n < 0 => {
+                let e = io::Error::last_os_error();
+                if e.kind() != io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+            }
+            n => {
+                // SAFETY: the kernel wrote n bytes
+                unsafe { buf.set_len(buf.len() + n as usize) };
+                if one_record && (n as usize) < room && buf.last() == Some(&b'\n') {
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+/// `readlink dir/name` into `out`, without allocating; a target that fills `out` is an error.
+fn link_at<'b>(dir: &Path, name: &str, out: &'b mut [u8; 4096]) -> io::Result<&'b [u8]> {
+    let mut b = [0; 512];
+    let p = c_path(dir, name, &mut b)?;
+    // SAFETY: p is NUL-terminated; at most out.len() bytes are written
+    let n = unsafe { libc::readlink(p.as_ptr(), out.as_mut_ptr().cast(), out.len()) };
+    match n {
+        n if n < 0 => Err(io::Error::last_os_error()),
+        n if n as usize >= out.len() => Err(io::Error::from_raw_os_error(libc::ENAMETOOLONG)),
+        n => Ok(&out[..n as usize]),
+    }
+}
+
 /// Clock ticks per second (`starttime` in `stat` counts them).
 pub fn ticks_per_second() -> u64 {
     // SAFETY: sysconf has no preconditions
@@ -152,13 +234,15 @@ impl ProcDir {
     }
 
     fn stat(&self) -> Result<Stat, ReadError> {
-        let text =
-            read_bounded(&self.dir.join("stat"), MAX_SMALL_FILE).map_err(|e| classify_io(&e))?;
-        parse_stat(&text).ok_or(ReadError::Gone)
+        let mut buf = Vec::new();
+        read_at(&self.dir, "stat", MAX_SMALL_FILE as usize, &mut buf, true)
+            .map_err(|e| classify_io(&e))?;
+        parse_stat(&String::from_utf8_lossy(&buf)).ok_or(ReadError::Gone)
     }
 
     fn link(&self, name: &str) -> io::Result<String> {
-        std::fs::read_link(self.dir.join(name)).map(|p| p.to_string_lossy().into_owned())
+        let mut out = [0; 4096];
+        link_at(&self.dir, name, &mut out).map(|l| String::from_utf8_lossy(l).into_owned())
     }
 
     pub fn basic(&self, clock: &Clock) -> Result<Basic, ReadError> {
@@ -192,16 +276,17 @@ impl ProcDir {
     /// The executable file mappings: through `PROCMAP_QUERY` when `query` and the kernel has
     /// it, else the text file read through the caller's reusable buffer.
     pub fn maps(&self, buf: &mut Vec<u8>, query: bool) -> Result<Vec<Mapping>, ReadError> {
-        let path = self.dir.join("maps");
         if query && procmap::supported() {
-            match procmap::executable_files(&path) {
+            let file = open_at(&self.dir, "maps").map_err(|e| classify_io(&e))?;
+            match procmap::executable_files(&file) {
                 Ok(Some(m)) => return Ok(m),
                 Ok(None) => {}
                 Err(e) => return Err(classify_io(&e)),
             }
         }
-        read_into(&path, MAX_MAPS_BYTES, buf).map_err(|e| classify_io(&e))?;
-        Ok(maps::parse_executable_files(&String::from_utf8_lossy(buf)))
+        read_at(&self.dir, "maps", MAX_MAPS_BYTES as usize, buf, false)
+            .map_err(|e| classify_io(&e))?;
+        Ok(maps::parse_executable_files(buf))
     }
 
     /// The command line's arguments (at most [`MAX_CMDLINE_READ`] bytes are read).
@@ -223,16 +308,19 @@ impl ProcDir {
 
     /// Inode of a namespace (`pid`, `mnt`) of the process.
     pub fn ns(&self, kind: &str) -> Option<u64> {
-        std::fs::read_link(self.dir.join("ns").join(kind))
-            .ok()
-            .and_then(|l| parse_ns_link(&l.to_string_lossy()))
+        let mut out = [0; 4096];
+        let name = match kind {
+            "mnt" => "ns/mnt",
+            "pid" => "ns/pid",
+            _ => return None,
+        };
+        let l = link_at(&self.dir, name, &mut out).ok()?;
+        parse_ns_link(std::str::from_utf8(l).ok()?)
     }
 
     /// Where the process's root is, as `/proc/PID/root` reads (`/` unless chrooted).
     pub fn root_link(&self) -> Option<String> {
-        std::fs::read_link(self.dir.join("root"))
-            .ok()
-            .map(|p| p.to_string_lossy().into_owned())
+        self.link("root").ok()
     }
 
     /// What must not change while the process is read for its findings to stand: the same
@@ -303,8 +391,9 @@ pub fn normalize(path: &str) -> String {
 
 /// Stat results shared by the processes that see paths the same way (the scanner's view, or one
 /// other mount namespace): most processes map the same libraries, so each path is stat'ed once
-/// per view, not once per process. Key: (namespace inode, `None` for the scanner's view; path).
-pub type StatCache = HashMap<(Option<u64>, String), Probe<FileMeta>>;
+/// per view, not once per process. Keys: the namespace inode (`None` for the scanner's view),
+/// then the path (looked up without allocating).
+pub type StatCache = HashMap<Option<u64>, HashMap<String, Probe<FileMeta>>>;
 
 /// The real [`FileProbe`]: `map_files` through `PID/map_files`, paths in the process's [`View`].
 pub struct RealProbe<'a> {
@@ -401,13 +490,13 @@ impl FileProbe for RealProbe<'_> {
         let Some(scope) = self.cache_scope() else {
             return self.stat_path(path);
         };
-        let key = (scope, path.to_string());
-        if let Some(hit) = self.cache.borrow().get(&key) {
+        if let Some(hit) = self.cache.borrow().get(&scope).and_then(|c| c.get(path)) {
             return *hit;
         }
         let r = self.stat_path(path);
         if r != Probe::Unknown {
-            self.cache.borrow_mut().insert(key, r);
+            let mut cache = self.cache.borrow_mut();
+            cache.entry(scope).or_default().insert(path.to_string(), r);
         }
         r
     }
