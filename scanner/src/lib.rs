@@ -33,6 +33,7 @@ pub mod located;
 pub mod maps;
 pub mod microcode;
 pub mod names;
+pub mod ownercache;
 pub mod owners;
 pub mod packages;
 pub mod pkgdb;

@@ -25,6 +25,9 @@ options:
       --ignore REGEX      do not report stale files whose path matches REGEX (repeatable)
       --all               turn off the built-in ignore lists (memfd, /tmp, /dev, ...)
       --no-packages       do not look up owning packages
+      --no-owner-cache    read dpkg's file lists every time: neither read nor keep the
+                          owner index in /var/cache/fleetrestart-scan (root only; rebuilt
+                          whenever the package database changed)
       --check-rules FILE  validate a rules file and exit
       --print-default-rules
                           print the built-in rules
@@ -138,6 +141,7 @@ fn main() {
             }
             "--all" => opts.builtin_filters = false,
             "--no-packages" => opts.packages = false,
+            "--no-owner-cache" => opts.owner_cache = None,
             "--maps-text" => opts.maps_query = false,
             "--check-rules" => {
                 let set = read_rules(&value(&mut args, &a));

@@ -8,6 +8,7 @@
 
 use crate::classify::StaleProc;
 use crate::detect::START_MARGIN_NS;
+use crate::ownercache::{Cache, Table};
 use crate::packages::{self, Index};
 use crate::report::{FileKind, Reason};
 use std::collections::HashMap;
@@ -51,17 +52,25 @@ impl Owners {
     }
 }
 
-/// The owners of every stale file and (sysv) daemon executable, in one pass over the host's
-/// lists (read ahead) and one over each other root's database; empty when nothing is stale. A
-/// missing or cut database is a limitation.
+/// Where the host's owners come from: its owner cache when it holds the database as it is
+/// now, else the lists (read ahead, or from the first stale process on).
+pub struct Lookup {
+    pub lists: Option<packages::Prefetch>,
+    pub cache: Option<Cache>,
+}
+
+/// The owners of every stale file and (sysv) daemon executable, from the host's owner cache or
+/// in one pass over its lists (read ahead; the cache is rebuilt on the way), and one over each
+/// other root's database; empty when nothing is stale. A missing or cut database is a
+/// limitation.
 pub fn read(
     host: &Path,
-    lists: Option<packages::Prefetch>,
+    lookup: Option<Lookup>,
     stale: &[StaleProc],
     exes: impl Iterator<Item = String>,
     limitations: &mut Vec<String>,
 ) -> Owners {
-    let Some(lists) = lists.filter(|_| !stale.is_empty()) else {
+    let Some(lookup) = lookup.filter(|_| !stale.is_empty()) else {
         return Owners::default();
     };
     let mut wanted: Vec<String> = stale
@@ -71,7 +80,16 @@ pub fn read(
         .collect();
     wanted.extend(exes);
     let mut index = Index::new(wanted.iter().map(String::as_str));
-    let dpkg_info = match lists.finish(&mut index) {
+    let info = host.join("var/lib/dpkg/info");
+    if let Some(table) = lookup.cache.as_ref().and_then(Cache::load) {
+        table.fill(&mut index);
+        return other_roots(index, Some(info), stale);
+    }
+    let lists = lookup
+        .lists
+        .unwrap_or_else(|| packages::prefetch(info.clone()));
+    let mut table = lookup.cache.as_ref().map(|_| Table::default());
+    let dpkg_info = match lists.finish(&mut index, table.as_mut()) {
         packages::Dpkg::Missing => {
             read_other_db(host, &mut index, limitations);
             None
@@ -80,12 +98,22 @@ pub fn read(
             limitations.push(format!(
                 "{lists_skipped} dpkg file lists past the bound were not read: some owning packages and init scripts may be missing"
             ));
-            Some(host.join("var/lib/dpkg/info"))
+            Some(info)
         }
-        packages::Dpkg::Complete => Some(host.join("var/lib/dpkg/info")),
+        packages::Dpkg::Complete => {
+            if let (Some(cache), Some(table)) = (&lookup.cache, table) {
+                cache.store(table);
+            }
+            Some(info)
+        }
     };
+    other_roots(index, dpkg_info, stale)
+}
+
+/// The host's owners with those of each other root the stale processes see.
+fn other_roots(host: Index, dpkg_info: Option<PathBuf>, stale: &[StaleProc]) -> Owners {
     let mut owners = Owners {
-        host: index,
+        host,
         roots: HashMap::new(),
         dpkg_info,
     };

@@ -6,6 +6,7 @@
 //! `libx.so.1.3`) are matched by directory and soname (`libx.so.1`), and `/lib` vs `/usr/lib`
 //! (merged /usr) are treated as one.
 
+use crate::ownercache::Table;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -132,13 +133,9 @@ impl Index {
         for end in memchr::memchr_iter(b'\n', text).chain([text.len()]) {
             let line = &text[start..end];
             start = end + 1;
-            if let Some(name) = line.strip_prefix(b"/etc/init.d/") {
-                let name = std::str::from_utf8(name).unwrap_or("");
-                if !name.is_empty() && !name.contains('/') && crate::names::is_valid_service(name) {
-                    self.init_scripts
-                        .entry(package.to_string())
-                        .or_default()
-                        .push(name.to_string());
+            if line.starts_with(b"/etc/init.d/") {
+                if let Some(name) = std::str::from_utf8(line).ok().and_then(init_script) {
+                    self.add_init_script(package, name);
                 }
             }
             if !self.maybe_wanted(line) {
@@ -165,6 +162,34 @@ impl Index {
         }
     }
 
+    /// The files whose owners are wanted (canonical paths: [`canonical`]).
+    pub fn wanted(&self) -> impl Iterator<Item = &str> {
+        self.wanted.iter().map(String::as_str)
+    }
+
+    /// The sonames whose owners are wanted ([`soname_key`]).
+    pub fn wanted_sonames(&self) -> impl Iterator<Item = &str> {
+        self.wanted_sonames.iter().map(String::as_str)
+    }
+
+    /// Records the owner of a wanted file (`ownercache`).
+    pub fn set_owner(&mut self, canonical_path: String, package: &str) {
+        self.owners.insert(canonical_path, package.to_string());
+    }
+
+    /// Records the owner of a wanted soname (`ownercache`).
+    pub fn set_soname_owner(&mut self, soname: String, package: &str) {
+        self.soname_owners.insert(soname, package.to_string());
+    }
+
+    /// Records an init script of a package.
+    pub fn add_init_script(&mut self, package: &str, name: &str) {
+        self.init_scripts
+            .entry(package.to_string())
+            .or_default()
+            .push(name.to_string());
+    }
+
     /// The package owning `path` (exactly, else by soname).
     pub fn owner(&self, path: &str) -> Option<&str> {
         let c = canonical(path);
@@ -181,6 +206,12 @@ impl Index {
             .map(Vec::as_slice)
             .unwrap_or(&[])
     }
+}
+
+/// The service name of a list line that is an init script (`/etc/init.d/NAME`, a valid name).
+pub fn init_script(line: &str) -> Option<&str> {
+    line.strip_prefix("/etc/init.d/")
+        .filter(|n| !n.is_empty() && !n.contains('/') && crate::names::is_valid_service(n))
 }
 
 /// Package name from a list file name: `libc6:amd64.list` → `libc6`.
@@ -204,11 +235,17 @@ pub enum Dpkg {
 /// Reads every dpkg file list (`*.list`; the other files of `info/` are not counted against the
 /// bound: review L7) under `info_dir` into the index.
 pub fn read_dpkg(info_dir: &Path, ix: &mut Index) -> Dpkg {
-    read_lists(info_dir, ix, MAX_LISTS)
+    read_dpkg_into(info_dir, ix, None)
 }
 
+/// [`read_dpkg`], every list also added to `table` (the owner cache's, built on the way).
+pub fn read_dpkg_into(info_dir: &Path, ix: &mut Index, table: Option<&mut Table>) -> Dpkg {
+    prefetch_lists(info_dir, MAX_LISTS, 0, &AtomicBool::new(false)).feed(ix, table)
+}
+
+#[cfg(test)]
 fn read_lists(info_dir: &Path, ix: &mut Index, max_lists: usize) -> Dpkg {
-    prefetch_lists(info_dir, max_lists, 0, &AtomicBool::new(false)).feed(ix)
+    prefetch_lists(info_dir, max_lists, 0, &AtomicBool::new(false)).feed(ix, None)
 }
 
 /// The file lists, read ahead on a second thread while `/proc` is scanned: reading them is
@@ -237,11 +274,12 @@ pub fn prefetch(info_dir: std::path::PathBuf) -> Prefetch {
 }
 
 impl Prefetch {
-    /// Feeds every list into the index (what was read ahead, then the rest).
-    pub fn finish(mut self, ix: &mut Index) -> Dpkg {
+    /// Feeds every list into the index, and into `table` when one is given (what was read
+    /// ahead, then the rest).
+    pub fn finish(mut self, ix: &mut Index, table: Option<&mut Table>) -> Dpkg {
         match self.thread.take().map(|t| t.join()) {
-            Some(Ok(read)) => read.feed(ix),
-            _ => read_dpkg(&self.info_dir, ix),
+            Some(Ok(read)) => read.feed(ix, table),
+            _ => read_dpkg_into(&self.info_dir, ix, table),
         }
     }
 }
@@ -326,17 +364,23 @@ fn prefetch_lists(
 }
 
 impl Prefetched {
-    fn feed(self, ix: &mut Index) -> Dpkg {
+    fn feed(self, ix: &mut Index, mut table: Option<&mut Table>) -> Dpkg {
         if self.missing {
             return Dpkg::Missing;
         }
-        for (pkg, text) in &self.texts {
+        let mut add = |pkg: &str, text: &[u8]| {
             ix.add_list(pkg, text);
+            if let Some(t) = table.as_deref_mut() {
+                t.add_list(pkg, text);
+            }
+        };
+        for (pkg, text) in &self.texts {
+            add(pkg, text);
         }
         let mut buf = Vec::new();
         for (pkg, path) in &self.rest {
             if read_list(path, &mut buf) {
-                ix.add_list(pkg, &buf);
+                add(pkg, &buf);
             }
         }
         match self.skipped {
@@ -397,12 +441,15 @@ mod tests {
         let mut at_end = index();
         assert_eq!(read_dpkg(&dir, &mut at_end), Dpkg::Complete);
         let mut ahead = index();
-        assert_eq!(prefetch(dir.clone()).finish(&mut ahead), Dpkg::Complete);
+        assert_eq!(
+            prefetch(dir.clone()).finish(&mut ahead, None),
+            Dpkg::Complete
+        );
         // a budget that runs out part way: the rest are read at the end
         let mut cut = index();
         let part = prefetch_lists(&dir, MAX_LISTS, 100, &AtomicBool::new(false));
         assert!(!part.texts.is_empty() && !part.rest.is_empty());
-        assert_eq!(part.feed(&mut cut), Dpkg::Complete);
+        assert_eq!(part.feed(&mut cut, None), Dpkg::Complete);
         for (i, w) in wanted.iter().enumerate() {
             let pkg = format!("p{i}");
             for ix in [&at_end, &ahead, &cut] {
@@ -411,7 +458,7 @@ mod tests {
             }
         }
         assert_eq!(
-            prefetch(dir.join("none")).finish(&mut index()),
+            prefetch(dir.join("none")).finish(&mut index(), None),
             Dpkg::Missing
         );
         // stopped (the scan found nothing stale): nothing more is read ahead

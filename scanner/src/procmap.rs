@@ -61,7 +61,7 @@ pub fn supported() -> bool {
 /// The executable file mappings of the process whose `maps` file is open as `file`, or
 /// `Ok(None)` when the ioctl cannot answer (no `PROCMAP_QUERY` on this kernel, or an error of
 /// its own): then read the text file. The error is a process that exited mid-query.
-pub fn executable_files(file: &std::fs::File) -> io::Result<Option<Vec<Mapping>>> {
+pub fn executable_files(file: std::os::fd::BorrowedFd) -> io::Result<Option<Vec<Mapping>>> {
     let fd = file.as_raw_fd();
     let mut name = [0u8; NAME_MAX_BYTES];
     let mut out = Vec::new();
@@ -150,7 +150,10 @@ mod tests {
     #[test]
     fn same_mappings_as_the_text_file_for_this_process() {
         let maps = std::path::Path::new("/proc/self/maps");
-        let Some(queried) = executable_files(&std::fs::File::open(maps).unwrap()).unwrap() else {
+        let Some(queried) = executable_files(std::os::fd::AsFd::as_fd(
+            &std::fs::File::open(maps).unwrap(),
+        ))
+        .unwrap() else {
             eprintln!("skipped: this kernel has no PROCMAP_QUERY");
             return;
         };

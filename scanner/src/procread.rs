@@ -12,6 +12,7 @@ use crate::roots::{self, ProcessRoot, View};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io::{self, Read};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -67,47 +68,42 @@ pub fn read_into(path: &Path, max: u64, buf: &mut Vec<u8>) -> io::Result<()> {
     Ok(())
 }
 
-/// `dir/name`, NUL-terminated in `buf` (proc paths are short; a longer one is an error).
-fn c_path<'b>(dir: &Path, name: &str, buf: &'b mut [u8; 512]) -> io::Result<&'b std::ffi::CStr> {
-    use std::os::unix::ffi::OsStrExt;
-    let d = dir.as_os_str().as_bytes();
-    let n = d.len() + 1 + name.len();
+/// `name`, NUL-terminated in `buf` (proc paths are short; a longer one is an error).
+fn c_name<'b>(name: &[u8], buf: &'b mut [u8; 512]) -> io::Result<&'b std::ffi::CStr> {
+    let n = name.len();
     if n >= buf.len() {
         return Err(io::Error::from_raw_os_error(libc::ENAMETOOLONG));
     }
-    buf[..d.len()].copy_from_slice(d);
-    buf[d.len()] = b'/';
-    buf[d.len() + 1..n].copy_from_slice(name.as_bytes());
+    buf[..n].copy_from_slice(name);
     buf[n] = 0;
     std::ffi::CStr::from_bytes_with_nul(&buf[..=n])
         .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
 }
 
-/// Opens `dir/name` read-only. `openat`, not `open`: musl's `open` follows `O_CLOEXEC` with an
-/// `fcntl`, one more system call for every file of every process.
-fn open_at(dir: &Path, name: &str) -> io::Result<std::fs::File> {
-    use std::os::fd::FromRawFd;
+/// Opens `name` below the directory `dir` read-only. `openat`, not `open`: musl's `open`
+/// follows `O_CLOEXEC` with an `fcntl`, one more system call for every file of every process;
+/// relative to the process directory, the path walk is one name, not three.
+fn open_at(dir: RawFd, name: &[u8], flags: i32) -> io::Result<OwnedFd> {
     let mut b = [0; 512];
-    let p = c_path(dir, name, &mut b)?;
-    // SAFETY: p is NUL-terminated; the fd returned is owned by the File alone
-    match unsafe { libc::openat(libc::AT_FDCWD, p.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) } {
-        fd if fd >= 0 => Ok(unsafe { std::fs::File::from_raw_fd(fd) }),
+    let p = c_name(name, &mut b)?;
+    // SAFETY: p is NUL-terminated; the fd returned is owned by the OwnedFd alone
+    match unsafe { libc::openat(dir, p.as_ptr(), flags | libc::O_CLOEXEC) } {
+        fd if fd >= 0 => Ok(unsafe { OwnedFd::from_raw_fd(fd) }),
         _ => Err(io::Error::last_os_error()),
     }
 }
 
-/// Reads `dir/name` into `buf` (cleared), at most `max` bytes. `one_record`: the file is one
-/// seq_file record (`stat`): a short read that ends its line is all of it, and the read that
-/// would return 0 is saved.
+/// Reads `name` below `dir` into `buf` (cleared), at most `max` bytes. `one_record`: the file
+/// is one seq_file record (`stat`): a short read that ends its line is all of it, and the read
+/// that would return 0 is saved.
 fn read_at(
-    dir: &Path,
+    dir: RawFd,
     name: &str,
     max: usize,
     buf: &mut Vec<u8>,
     one_record: bool,
 ) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
-    let f = open_at(dir, name)?;
+    let f = open_at(dir, name.as_bytes(), libc::O_RDONLY)?;
     buf.clear();
     loop {
         buf.reserve(4096);
@@ -136,12 +132,13 @@ fn read_at(
     }
 }
 
-/// `readlink dir/name` into `out`, without allocating; a target that fills `out` is an error.
-fn link_at<'b>(dir: &Path, name: &str, out: &'b mut [u8; 4096]) -> io::Result<&'b [u8]> {
+/// `readlink` of `name` below `dir` into `out`, without allocating; a target that fills `out`
+/// is an error.
+fn link_at<'b>(dir: RawFd, name: &str, out: &'b mut [u8; 4096]) -> io::Result<&'b [u8]> {
     let mut b = [0; 512];
-    let p = c_path(dir, name, &mut b)?;
+    let p = c_name(name.as_bytes(), &mut b)?;
     // SAFETY: p is NUL-terminated; at most out.len() bytes are written
-    let n = unsafe { libc::readlink(p.as_ptr(), out.as_mut_ptr().cast(), out.len()) };
+    let n = unsafe { libc::readlinkat(dir, p.as_ptr(), out.as_mut_ptr().cast(), out.len()) };
     match n {
         n if n < 0 => Err(io::Error::last_os_error()),
         n if n as usize >= out.len() => Err(io::Error::from_raw_os_error(libc::ENAMETOOLONG)),
@@ -219,6 +216,8 @@ pub fn parse_stat(text: &str) -> Option<Stat> {
 /// One process directory under a proc root.
 pub struct ProcDir {
     pub dir: PathBuf,
+    /// The directory, open (`O_PATH`): its files are read relative to it.
+    fd: OwnedFd,
     /// Owner of the directory: the process's effective uid (root when it is not dumpable).
     uid: u32,
 }
@@ -226,23 +225,36 @@ pub struct ProcDir {
 impl ProcDir {
     pub fn open(proc_root: &Path, pid: i32) -> Result<ProcDir, ReadError> {
         let dir = proc_root.join(pid.to_string());
-        let meta = std::fs::metadata(&dir).map_err(|e| classify_io(&e))?;
+        use std::os::unix::ffi::OsStrExt;
+        let path = dir.as_os_str().as_bytes();
+        let fd = open_at(libc::AT_FDCWD, path, libc::O_PATH | libc::O_DIRECTORY)
+            .map_err(|e| classify_io(&e))?;
+        let fd = std::fs::File::from(fd);
+        let uid = fd.metadata().map_err(|e| classify_io(&e))?.uid();
         Ok(ProcDir {
             dir,
-            uid: meta.uid(),
+            fd: fd.into(),
+            uid,
         })
     }
 
     fn stat(&self) -> Result<Stat, ReadError> {
         let mut buf = Vec::new();
-        read_at(&self.dir, "stat", MAX_SMALL_FILE as usize, &mut buf, true)
-            .map_err(|e| classify_io(&e))?;
+        read_at(
+            self.fd.as_raw_fd(),
+            "stat",
+            MAX_SMALL_FILE as usize,
+            &mut buf,
+            true,
+        )
+        .map_err(|e| classify_io(&e))?;
         parse_stat(&String::from_utf8_lossy(&buf)).ok_or(ReadError::Gone)
     }
 
     fn link(&self, name: &str) -> io::Result<String> {
         let mut out = [0; 4096];
-        link_at(&self.dir, name, &mut out).map(|l| String::from_utf8_lossy(l).into_owned())
+        link_at(self.fd.as_raw_fd(), name, &mut out)
+            .map(|l| String::from_utf8_lossy(l).into_owned())
     }
 
     pub fn basic(&self, clock: &Clock) -> Result<Basic, ReadError> {
@@ -277,22 +289,37 @@ impl ProcDir {
     /// it, else the text file read through the caller's reusable buffer.
     pub fn maps(&self, buf: &mut Vec<u8>, query: bool) -> Result<Vec<Mapping>, ReadError> {
         if query && procmap::supported() {
-            let file = open_at(&self.dir, "maps").map_err(|e| classify_io(&e))?;
-            match procmap::executable_files(&file) {
+            let file = open_at(self.fd.as_raw_fd(), b"maps", libc::O_RDONLY)
+                .map_err(|e| classify_io(&e))?;
+            match procmap::executable_files(file.as_fd()) {
                 Ok(Some(m)) => return Ok(m),
                 Ok(None) => {}
                 Err(e) => return Err(classify_io(&e)),
             }
         }
-        read_at(&self.dir, "maps", MAX_MAPS_BYTES as usize, buf, false)
-            .map_err(|e| classify_io(&e))?;
+        read_at(
+            self.fd.as_raw_fd(),
+            "maps",
+            MAX_MAPS_BYTES as usize,
+            buf,
+            false,
+        )
+        .map_err(|e| classify_io(&e))?;
         Ok(maps::parse_executable_files(buf))
     }
 
     /// The command line's arguments (at most [`MAX_CMDLINE_READ`] bytes are read).
     pub fn cmdline(&self) -> Vec<String> {
         let mut buf = Vec::new();
-        if read_into(&self.dir.join("cmdline"), MAX_CMDLINE_READ, &mut buf).is_err() {
+        if read_at(
+            self.fd.as_raw_fd(),
+            "cmdline",
+            MAX_CMDLINE_READ as usize,
+            &mut buf,
+            false,
+        )
+        .is_err()
+        {
             return vec![];
         }
         buf.split(|&c| c == 0)
@@ -314,7 +341,7 @@ impl ProcDir {
             "pid" => "ns/pid",
             _ => return None,
         };
-        let l = link_at(&self.dir, name, &mut out).ok()?;
+        let l = link_at(self.fd.as_raw_fd(), name, &mut out).ok()?;
         parse_ns_link(std::str::from_utf8(l).ok()?)
     }
 
@@ -340,9 +367,16 @@ impl ProcDir {
     }
 
     pub fn cgroup_path(&self) -> Option<String> {
-        read_bounded(&self.dir.join("cgroup"), MAX_SMALL_FILE)
-            .ok()
-            .and_then(|t| crate::cgroup::systemd_path(&t).map(String::from))
+        let mut buf = Vec::new();
+        read_at(
+            self.fd.as_raw_fd(),
+            "cgroup",
+            MAX_SMALL_FILE as usize,
+            &mut buf,
+            false,
+        )
+        .ok()?;
+        crate::cgroup::systemd_path(&String::from_utf8_lossy(&buf)).map(String::from)
     }
 }
 

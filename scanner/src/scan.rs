@@ -37,6 +37,9 @@ pub struct Options {
     /// Ask the kernel for executable file mappings with `PROCMAP_QUERY` (Linux ≥ 6.11; the
     /// text maps file otherwise). Off: always the text file (`--maps-text`, for comparisons).
     pub maps_query: bool,
+    /// Keep the host's owners between scans in this directory (`ownercache`; root only, and
+    /// for the real root only). `None`: read the package lists every time (`--no-owner-cache`).
+    pub owner_cache: Option<PathBuf>,
 }
 
 impl Default for Options {
@@ -49,6 +52,7 @@ impl Default for Options {
             builtin_filters: true,
             packages: true,
             maps_query: true,
+            owner_cache: Some(crate::ownercache::DIR.into()),
         }
     }
 }
@@ -280,9 +284,17 @@ pub fn scan(opts: &Options) -> Result<Report, ScanError> {
     // is there to do it and the scan is long enough to hide it, else from the first stale
     // process on (a clean host reads none): on a host of a few processes the read-ahead was
     // most of the scanner's work, all of it wasted when nothing is stale
+    // (none of it when the owner cache holds the database as it is now)
     let spare_cpu = std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
-    let mut lists = (opts.packages && spare_cpu && pids.len() >= READ_AHEAD_MIN_PROCESSES)
-        .then(|| packages::prefetch(dpkg_info.clone()));
+    let cache = opts
+        .owner_cache
+        .as_deref()
+        .filter(|_| opts.packages && host == Path::new("/"))
+        .and_then(|dir| crate::ownercache::Cache::open(dir, host));
+    let cached = cache.as_ref().is_some_and(|c| c.fresh());
+    let mut lists =
+        (opts.packages && !cached && spare_cpu && pids.len() >= READ_AHEAD_MIN_PROCESSES)
+            .then(|| packages::prefetch(dpkg_info.clone()));
     let seen = Seen {
         host,
         scanner_mnt,
@@ -337,7 +349,7 @@ pub fn scan(opts: &Options) -> Result<Report, ScanError> {
         else {
             continue;
         };
-        if opts.packages && lists.is_none() {
+        if opts.packages && lists.is_none() && !cached {
             lists = Some(packages::prefetch(dpkg_info.clone()));
         }
         stale.push(StaleProc {
@@ -369,7 +381,8 @@ pub fn scan(opts: &Options) -> Result<Report, ScanError> {
         warnings.push("an interpreted program imports more modules than the scanner follows: its module list is incomplete".into());
     }
     let exes = tree.values().filter_map(|n| n.exe.clone());
-    let index = owners::read(host, lists, &stale, exes, &mut limitations);
+    let lookup = opts.packages.then_some(owners::Lookup { lists, cache });
+    let index = owners::read(host, lookup, &stale, exes, &mut limitations);
     owners::settle(&mut stale, &index);
 
     let ctx = Context {
