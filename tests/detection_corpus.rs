@@ -593,3 +593,79 @@ fn a_daemon_that_rewrote_its_command_line_is_found_by_its_units_script() {
     }
     tb(&["stopall"]);
 }
+
+/// The owning package the report gives `path` (in any group), as `Some(None)` when it has none;
+/// `None` when the file is not reported.
+fn package_of(report: &Report, path: &str) -> Option<Option<String>> {
+    let processes = report
+        .services
+        .iter()
+        .chain(&report.never_restart)
+        .flat_map(|s| &s.processes)
+        .chain(report.sessions.iter().flat_map(|s| &s.processes))
+        .chain(report.containers.iter().flat_map(|c| &c.processes))
+        .chain(report.unattributed.iter().flat_map(|u| &u.processes));
+    processes
+        .flat_map(|p| &p.files)
+        .find(|f| f.path == path)
+        .map(|f| f.package.clone())
+}
+
+#[test]
+#[ignore = "needs root and the testbed image: run by `cargo xtask test`"]
+fn the_owner_cache_is_never_trusted_after_dpkg_changed_the_database() {
+    // issue 27, speed: the owners of the host's dpkg database are kept between scans
+    // (/var/cache/fleetrestart-scan/owners); a scan after dpkg installed a package must name
+    // that package, never answer from the index built before
+    tb(&["stopall"]);
+    tb(&["start", "1"]);
+    let exec = |script: &str| sh(1, script);
+    let lib = "/opt/frcache/libfrcache.so.1";
+    exec(&format!(
+        "rm -rf /var/cache/fleetrestart-scan && mkdir -p /opt/frcache && \
+         cp /usr/lib/x86_64-linux-gnu/libz.so.1 {lib} && \
+         (LD_PRELOAD={lib} setsid sleep 600 </dev/null >/dev/null 2>&1 &) && sleep 0.5 && \
+         cp {lib} {lib}.new && mv {lib}.new {lib}"
+    ));
+    let cache = "/var/cache/fleetrestart-scan/owners";
+    let ino = |what: &str| {
+        let out = exec(&format!("stat -c '%i %U %a' {cache} 2>&1 || true"));
+        eprintln!("{what}: {out}");
+        out.trim().to_string()
+    };
+    let (report, _) = scan(1);
+    assert_eq!(package_of(&report, lib), Some(None), "{report:#?}");
+    let built = ino("built");
+    assert!(
+        built.ends_with(" root 600"),
+        "the cache is root's alone: {built}"
+    );
+    // the next scans answer from it (the same file: not rebuilt)
+    let (report, _) = scan(1);
+    assert_eq!(package_of(&report, lib), Some(None));
+    assert_eq!(ino("kept"), built);
+    // dpkg installs a package that owns the file (and replaces it: still stale)
+    exec(&format!(
+        "d=/root/frcache-deb && rm -rf $d && mkdir -p $d/DEBIAN $d/opt/frcache && \
+         cp {lib} $d/opt/frcache/ && \
+         printf 'Package: frcache\\nVersion: 1.0\\nArchitecture: all\\nMaintainer: t <t@t>\\nDescription: t\\n' > $d/DEBIAN/control && \
+         dpkg-deb -b $d /root/frcache.deb >/dev/null && dpkg -i /root/frcache.deb >/dev/null"
+    ));
+    let (report, _) = scan(1);
+    assert_eq!(
+        package_of(&report, lib),
+        Some(Some("frcache".into())),
+        "the package installed after the cache was built: {report:#?}"
+    );
+    // a second later the cache is rebuilt from the new database, and answers the same
+    std::thread::sleep(Duration::from_millis(1100));
+    scan(1);
+    assert_ne!(ino("rebuilt"), built);
+    let (report, _) = scan(1);
+    assert_eq!(package_of(&report, lib), Some(Some("frcache".into())));
+    // removed: no owner again
+    exec("dpkg -r frcache >/dev/null && mkdir -p /opt/frcache && cp /usr/lib/x86_64-linux-gnu/libz.so.1 /opt/frcache/libfrcache.so.1");
+    let (report, _) = scan(1);
+    assert_eq!(package_of(&report, lib), Some(None), "{report:#?}");
+    tb(&["stopall"]);
+}
