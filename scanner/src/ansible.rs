@@ -405,6 +405,8 @@ fn scan_options(a: &ModuleArgs) -> Result<Options, String> {
     }
     opts.builtin_filters = !a.all;
     opts.packages = !a.no_packages;
+    // the modules change nothing on the host but what they report: no owner cache is written
+    opts.owner_cache = None;
     Ok(opts)
 }
 
