@@ -893,6 +893,20 @@ mod tests {
         }
     }
 
+    /// [`Locked::open`] once the lock is free: a child forked by another test thread holds
+    /// the lock's open file description until its exec closes it (a moment).
+    fn open_when_free(p: &Path) -> (Locked, String) {
+        for _ in 0..100 {
+            match Locked::open(p) {
+                Err(e) if e.contains("locked") => {
+                    std::thread::sleep(std::time::Duration::from_millis(20))
+                }
+                r => return r.unwrap(),
+            }
+        }
+        Locked::open(p).unwrap()
+    }
+
     #[test]
     fn writer_locks_and_repairs() {
         let dir = std::env::temp_dir().join(format!("frj-{}", std::process::id()));
@@ -912,12 +926,12 @@ mod tests {
         let mut torn = (text.clone() + "{\"torn\": \"é").into_bytes();
         torn.pop();
         std::fs::write(&p, torn).unwrap();
-        let (l, t) = Locked::open(&p).unwrap();
+        let (l, t) = open_when_free(&p);
         let r = replay("j", &t).unwrap();
         let mut w = l.resume(&r, None).unwrap();
         w.host("h1", Phase::Draining).unwrap();
         drop(w);
-        let (l, t) = Locked::open(&p).unwrap();
+        let (l, t) = open_when_free(&p);
         let r = replay("j", &t).unwrap();
         assert!(r.warnings.is_empty());
         assert_eq!(r.runs, 2);
