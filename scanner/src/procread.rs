@@ -238,16 +238,16 @@ impl ProcDir {
         })
     }
 
-    fn stat(&self) -> Result<Stat, ReadError> {
+    /// A small file of the process directory (`stat`, `cgroup`), whole.
+    fn small(&self, name: &str, one_record: bool) -> io::Result<Vec<u8>> {
         let mut buf = Vec::new();
-        read_at(
-            self.fd.as_raw_fd(),
-            "stat",
-            MAX_SMALL_FILE as usize,
-            &mut buf,
-            true,
-        )
-        .map_err(|e| classify_io(&e))?;
+        let max = MAX_SMALL_FILE as usize;
+        read_at(self.fd.as_raw_fd(), name, max, &mut buf, one_record)?;
+        Ok(buf)
+    }
+
+    fn stat(&self) -> Result<Stat, ReadError> {
+        let buf = self.small("stat", true).map_err(|e| classify_io(&e))?;
         parse_stat(&String::from_utf8_lossy(&buf)).ok_or(ReadError::Gone)
     }
 
@@ -367,15 +367,7 @@ impl ProcDir {
     }
 
     pub fn cgroup_path(&self) -> Option<String> {
-        let mut buf = Vec::new();
-        read_at(
-            self.fd.as_raw_fd(),
-            "cgroup",
-            MAX_SMALL_FILE as usize,
-            &mut buf,
-            false,
-        )
-        .ok()?;
+        let buf = self.small("cgroup", false).ok()?;
         crate::cgroup::systemd_path(&String::from_utf8_lossy(&buf)).map(String::from)
     }
 }
