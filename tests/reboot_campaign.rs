@@ -726,7 +726,7 @@ fn a_window_that_closes_during_the_drain_reboots_nothing() {
     // the drain outlasts the minute
     std::fs::write(
         dir.join("c.yml"),
-        "drain: {command: 'sleep $((62 - $(date -u +%S)))', timeout: 90}\nundrain: {command: 'true'}\n",
+        "drain: {command: 'sleep $((62 - $(date -u +%-S)))', timeout: 90}\nundrain: {command: 'true'}\n",
     )
     .unwrap();
     let out = reboot(
