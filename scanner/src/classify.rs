@@ -17,11 +17,10 @@ use crate::report::{
 use crate::rules::{Facts, Method, Policy, Rules};
 use std::collections::{BTreeMap, HashMap};
 
-/// What the scanner keeps of every process, stale or not (for the parent walk).
+/// A stale process or one of its ancestors (for the parent walk of a host without systemd).
 #[derive(Debug, Clone)]
 pub struct Node {
     pub ppid: i32,
-    pub uid: u32,
     pub tty_nr: i32,
     pub exe: Option<String>,
 }
@@ -695,7 +694,6 @@ mod tests {
     fn sysv_host_collapses_children_and_finds_init_scripts() {
         let node = |ppid, tty, exe: &str| Node {
             ppid,
-            uid: 0,
             tty_nr: tty,
             exe: Some(exe.into()),
         };

@@ -21,7 +21,8 @@ const MAX_SMALL_FILE: u64 = 64 << 10;
 /// More than any report keeps of a command line, and enough to find an interpreter's script.
 pub const MAX_CMDLINE_READ: u64 = 256 << 10;
 
-/// What the scanner keeps of every process (for the parent walk), stale or not.
+/// A process's `stat` line and owner, read only where needed: for interpreted programs (their
+/// start time), processes with findings, and their ancestors on a host without systemd.
 #[derive(Debug, Clone)]
 pub struct Basic {
     pub pid: i32,
@@ -218,24 +219,31 @@ pub struct ProcDir {
     pub dir: PathBuf,
     /// The directory, open (`O_PATH`): its files are read relative to it.
     fd: OwnedFd,
-    /// Owner of the directory: the process's effective uid (root when it is not dumpable).
-    uid: u32,
 }
 
 impl ProcDir {
+    /// Opens the directory (`O_PATH`). Every later read goes through this descriptor, which
+    /// pins the process it was opened for: once that process exits, reads fail (`ENOENT`)
+    /// rather than reach a later process given the same PID, so a process read in several
+    /// steps is always the same process.
     pub fn open(proc_root: &Path, pid: i32) -> Result<ProcDir, ReadError> {
         let dir = proc_root.join(pid.to_string());
         use std::os::unix::ffi::OsStrExt;
         let path = dir.as_os_str().as_bytes();
         let fd = open_at(libc::AT_FDCWD, path, libc::O_PATH | libc::O_DIRECTORY)
             .map_err(|e| classify_io(&e))?;
-        let fd = std::fs::File::from(fd);
-        let uid = fd.metadata().map_err(|e| classify_io(&e))?.uid();
-        Ok(ProcDir {
-            dir,
-            fd: fd.into(),
-            uid,
-        })
+        Ok(ProcDir { dir, fd })
+    }
+
+    /// Owner of the directory: the process's effective uid (root when it is not dumpable).
+    fn uid(&self) -> Result<u32, ReadError> {
+        let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+        // SAFETY: fstat writes a whole stat struct into st on success
+        if unsafe { libc::fstat(self.fd.as_raw_fd(), st.as_mut_ptr()) } != 0 {
+            return Err(classify_io(&io::Error::last_os_error()));
+        }
+        // SAFETY: initialised by the successful fstat
+        Ok(unsafe { st.assume_init() }.st_uid)
     }
 
     /// A small file of the process directory (`stat`, `cgroup`), whole.
@@ -263,7 +271,7 @@ impl ProcDir {
         Ok(Basic {
             pid: st.pid,
             ppid: st.ppid,
-            uid: self.uid,
+            uid: self.uid()?,
             comm: st.comm,
             tty_nr: st.tty_nr,
             started_at: btime + (st.starttime / ticks.max(1)) as i64,
@@ -350,20 +358,18 @@ impl ProcDir {
         self.link("root").ok()
     }
 
-    /// What must not change while the process is read for its findings to stand: the same
-    /// process (start time in ticks since boot), mount namespace and root. `None` once it exited.
-    pub fn fingerprint(&self) -> Option<Fingerprint> {
-        let st = self.stat().ok()?;
-        Some(self.fingerprint_at(st.starttime))
-    }
-
-    /// [`ProcDir::fingerprint`] with the start time already read (see [`Basic::start_ticks`]).
-    pub fn fingerprint_at(&self, start_ticks: u64) -> Fingerprint {
+    /// What must not change while the process is read for its findings to stand: its mount
+    /// namespace and root (the process itself cannot change: see [`ProcDir::open`]).
+    pub fn fingerprint(&self) -> Fingerprint {
         Fingerprint {
-            start_ticks,
             mnt: self.ns("mnt"),
             root: self.root_link(),
         }
+    }
+
+    /// The start time in clock ticks since boot; `None` once the process exited.
+    pub fn start_ticks(&self) -> Option<u64> {
+        self.stat().ok().map(|s| s.starttime)
     }
 
     pub fn cgroup_path(&self) -> Option<String> {
@@ -375,7 +381,6 @@ impl ProcDir {
 /// See [`ProcDir::fingerprint`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fingerprint {
-    start_ticks: u64,
     pub mnt: Option<u64>,
     /// `readlink /proc/PID/root`.
     pub root: Option<String>,

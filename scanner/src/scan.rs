@@ -100,13 +100,47 @@ fn host_container(host_root: &Path) -> Option<String> {
     None
 }
 
-fn node(b: &procread::Basic, exe: Option<String>) -> Node {
-    Node {
-        ppid: b.ppid,
-        uid: b.uid,
-        tty_nr: b.tty_nr,
-        exe,
+/// The parent chains of the stale processes, read after the scan by PID (at most 64 steps up).
+/// A parent that started after its child is a later process given a reused PID: the chain
+/// ends below it. A parent whose executable cannot be read stays, without one.
+fn ancestry(proc_root: &Path, clock: &procread::Clock, stale: &[StaleProc]) -> HashMap<i32, Node> {
+    let mut tree = HashMap::new();
+    for p in stale {
+        tree.insert(
+            p.pid,
+            Node {
+                ppid: p.ppid,
+                tty_nr: p.tty_nr,
+                exe: Some(p.exe.clone()),
+            },
+        );
     }
+    for p in stale {
+        let (mut pid, mut child_started) = (p.ppid, p.started_ns);
+        for _ in 0..64 {
+            if pid <= 1 || tree.contains_key(&pid) {
+                break;
+            }
+            let Ok(dir) = ProcDir::open(proc_root, pid) else {
+                break;
+            };
+            let Ok(basic) = dir.basic(clock) else { break };
+            if basic.started_ns > child_started {
+                break;
+            }
+            let exe = dir.exe().ok();
+            tree.insert(
+                pid,
+                Node {
+                    ppid: basic.ppid,
+                    tty_nr: basic.tty_nr,
+                    exe,
+                },
+            );
+            (pid, child_started) = (basic.ppid, basic.started_ns);
+        }
+    }
+    tree
 }
 
 /// What every process's scan shares.
@@ -116,6 +150,7 @@ struct Seen<'a> {
     scanner_mnt: Option<u64>,
     filters: &'a Filters,
     stat_cache: &'a std::cell::RefCell<procread::StatCache>,
+    clock: &'a procread::Clock,
     /// The host root's directory (device, inode): a process of another mount namespace whose
     /// root is that same directory (a service with PrivateTmp or ProtectSystem) sees the host's
     /// files and packages.
@@ -129,6 +164,7 @@ fn dir_id(p: &Path) -> Option<(u64, u64)> {
 
 /// What is stale in one process, as [`stale_files`] found it.
 struct Found {
+    basic: procread::Basic,
     findings: Vec<crate::detect::Finding>,
     cmdline: Vec<String>,
     script: Option<String>,
@@ -136,17 +172,18 @@ struct Found {
 }
 
 /// The stale files of one readable process (mappings, then its main script or the modules the
-/// script loads), with its command line, script and root; none when nothing is stale, or when
-/// the process exited, chrooted or changed namespace while it was read.
+/// script loads), with its `stat` line, command line, script and root; none when nothing is
+/// stale, or when the process exited, chrooted or changed namespace while it was read. The
+/// `stat` line is read only for an interpreter (its start time tells which of its files
+/// changed after it started) or once something is stale: most processes never need it.
 fn stale_files(
     dir: &ProcDir,
-    basic: &procread::Basic,
     exe: &str,
     maps: &[crate::maps::Mapping],
     seen: &Seen,
     modules: &mut ModuleSearch,
 ) -> Option<Found> {
-    let before = dir.fingerprint_at(basic.start_ticks);
+    let before = dir.fingerprint();
     let root = before.root(seen.scanner_mnt);
     let probe = RealProbe {
         dir: &dir.dir,
@@ -156,11 +193,13 @@ fn stale_files(
     };
     let mut findings = detect::stale_mappings(maps, exe, &probe, seen.filters);
     let interpreter = interp::detect(exe);
-    let cmdline = if interpreter.is_some() || !findings.is_empty() {
-        dir.cmdline()
-    } else {
-        vec![]
-    };
+    if interpreter.is_none() && findings.is_empty() {
+        return None;
+    }
+    // the directory pins the process (`ProcDir::open`): a read after the maps is of the same
+    // process, or fails once it exited
+    let basic = dir.basic(seen.clock).ok()?;
+    let cmdline = dir.cmdline();
     let script = interpreter
         .filter(|_| root.scripts_resolvable())
         .and_then(|i| interp::script_arg(i, &cmdline))
@@ -186,14 +225,9 @@ fn stale_files(
     }
     // findings of a process that exited, chrooted or changed namespace while it was read
     // describe nothing that runs now
-    if dir.fingerprint().as_ref() != Some(&before) {
+    if dir.fingerprint() != before || dir.start_ticks() != Some(basic.start_ticks) {
         return None;
     }
-    let cmdline = if cmdline.is_empty() {
-        dir.cmdline()
-    } else {
-        cmdline
-    };
     let own_root = match root.view {
         View::Namespace { mnt, up } => {
             let mut path = dir.dir.join("root");
@@ -208,6 +242,7 @@ fn stale_files(
         _ => None,
     };
     Some(Found {
+        basic,
         findings,
         cmdline,
         script,
@@ -274,7 +309,6 @@ pub fn scan(opts: &Options) -> Result<Report, ScanError> {
     // for the module search of interpreted daemons (imports): Debian's multiarch triplet and
     // the perl versions whose library directories exist
     let mut modules = ModuleSearch::new(host);
-    let mut tree: HashMap<i32, Node> = HashMap::with_capacity(pids.len());
     let mut stale: Vec<StaleProc> = Vec::new();
     let (mut scanned, mut unreadable) = (0u32, 0u32);
     let mut buf = Vec::with_capacity(256 * 1024);
@@ -301,6 +335,7 @@ pub fn scan(opts: &Options) -> Result<Report, ScanError> {
         filters: &filters,
         stat_cache: &stat_cache,
         host_dir: dir_id(host),
+        clock: &clock,
     };
     for pid in pids {
         if pid == self_pid {
@@ -309,25 +344,14 @@ pub fn scan(opts: &Options) -> Result<Report, ScanError> {
         let Ok(dir) = ProcDir::open(proc_root, pid) else {
             continue;
         };
-        let basic = match dir.basic(&clock) {
-            Ok(b) => b,
-            Err(ReadError::Denied) => {
-                unreadable += 1;
-                continue;
-            }
-            Err(_) => continue, // exited mid-scan
-        };
         let exe = match dir.exe() {
             Ok(e) => e,
             Err(ReadError::KernelThread) | Err(ReadError::Gone) => continue,
             Err(ReadError::Denied) => {
                 unreadable += 1;
-                tree.insert(pid, node(&basic, None));
                 continue;
             }
         };
-        // kept for the parent walk even when the maps cannot be read
-        tree.insert(pid, node(&basic, Some(exe.clone())));
         let maps = match dir.maps(&mut buf, opts.maps_query) {
             Ok(m) => m,
             Err(ReadError::Denied) => {
@@ -341,11 +365,12 @@ pub fn scan(opts: &Options) -> Result<Report, ScanError> {
             continue;
         }
         let Some(Found {
+            basic,
             findings,
             cmdline,
             script,
             own_root,
-        }) = stale_files(&dir, &basic, &exe, &maps, &seen, &mut modules)
+        }) = stale_files(&dir, &exe, &maps, &seen, &mut modules)
         else {
             continue;
         };
@@ -370,6 +395,12 @@ pub fn scan(opts: &Options) -> Result<Report, ScanError> {
             own_root,
         });
     }
+    // the daemon a process belongs to is its topmost ancestor where no systemd cgroup says
+    let tree = if systemd {
+        HashMap::new()
+    } else {
+        ancestry(proc_root, &clock, &stale)
+    };
 
     let mut warnings = Vec::new();
     let mut limitations = vec![

@@ -209,6 +209,62 @@ fn replaced_library_reports_exactly_its_process() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// `ppid` and `tty_nr` of a live process, from its `stat` line.
+fn ppid_tty(pid: i32) -> Option<(i32, i32)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let f: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    Some((f[1].parse().ok()?, f[4].parse().ok()?))
+}
+
+#[test]
+fn without_systemd_a_stale_process_belongs_to_its_topmost_ancestor() {
+    // the parent chain is read after the scan, for the stale processes only
+    if Path::new("/run/systemd/system").exists() {
+        eprintln!("skipped: this host runs systemd (its cgroups name the service)");
+        return;
+    }
+    let dir = scratch("ancestor");
+    let lib = dir.join("libchain.so.1");
+    std::fs::copy(system_lib(), &lib).unwrap();
+    // a daemon as sysv starts one: a shell left by its parent, running the program as a child
+    // (only the program maps the library: the shell is found by the parent walk alone)
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(r#"sh -c 'LD_PRELOAD="$0" sleep 600; :' "$1" >/dev/null 2>&1 & echo $!"#)
+        .arg("sh")
+        .arg(&lib)
+        .output()
+        .unwrap();
+    let shell: i32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    let sleeper = child_of(shell as u32) as i32;
+    wait_mapped(sleeper as u32, &lib);
+    rename_over(&lib);
+    let report = scan();
+    // the oracle: the topmost ancestor below PID 1 whose parent has no terminal
+    let mut top = sleeper;
+    while let Some((ppid, _)) = ppid_tty(top) {
+        match ppid_tty(ppid) {
+            Some((_, 0)) if ppid > 1 => top = ppid,
+            _ => break,
+        }
+    }
+    let group = report
+        .unattributed
+        .iter()
+        .find(|u| u.processes.iter().any(|p| p.pid == sleeper));
+    let _ = Command::new("kill")
+        .args([sleeper.to_string(), shell.to_string()])
+        .status();
+    let _ = std::fs::remove_dir_all(dir);
+    assert_ne!(top, sleeper, "the sleeper has a parent below PID 1");
+    let group = group.expect("the stale sleeper is reported");
+    assert!(
+        group.reason.contains(&format!("ancestor pid {top})")),
+        "{} (expected ancestor {top})",
+        group.reason
+    );
+}
+
 #[test]
 fn interpreted_daemon_with_replaced_or_removed_script() {
     let dir = scratch("script");
@@ -636,12 +692,13 @@ fn python_daemon_modules_found_statically_and_bounded() {
 
 #[test]
 fn a_scan_stuck_on_its_input_ends_at_its_deadline() {
-    // a proc tree whose process `stat` is a FIFO nobody writes: reading it blocks forever
+    // a proc tree whose process `maps` is a FIFO nobody writes: reading it blocks forever
     let dir = std::env::temp_dir().join(format!("fr-deadline-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("4242")).unwrap();
     std::fs::write(dir.join("stat"), "cpu 1 1 1 1\nbtime 1700000000\n").unwrap();
-    let fifo = dir.join("4242/stat");
+    std::os::unix::fs::symlink("/usr/sbin/daemon", dir.join("4242/exe")).unwrap();
+    let fifo = dir.join("4242/maps");
     let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
     let mut child = Command::new(env!("CARGO_BIN_EXE_fleetrestart-scan"))
