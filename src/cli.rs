@@ -66,7 +66,7 @@ pub struct TargetArgs {
     /// Host key checking: strict refuses unknown and changed keys; accept-new records unknown
     /// keys; off checks nothing (default: strict, or StrictHostKeyChecking from ssh config).
     #[arg(long, value_enum, value_name = "POLICY")]
-    pub host_key_checking: Option<crate::targets::HostKeyPolicy>,
+    pub host_key_checking: Option<crate::reach::targets::HostKeyPolicy>,
     /// Run the scanner through sudo (like ansible_become).
     #[arg(short = 'b', long = "become")]
     pub become_: bool,

@@ -19,27 +19,16 @@ macro_rules! say {
     }};
 }
 
-pub mod aggregate;
-pub mod ansible_inventory;
 pub mod audit;
 pub mod base64;
 pub mod campaign;
 pub mod cli;
 pub mod commands;
-pub mod connect;
-pub mod delivery;
-pub mod events;
-pub mod executor;
 pub mod exit;
 pub mod glob;
 pub mod inventory;
-pub mod monitoring;
-pub mod output;
-pub mod privilege;
-pub mod reporter;
-pub mod scanners;
+pub mod reach;
+pub mod report;
 pub mod secret;
-pub mod select;
 pub mod shell;
-pub mod targets;
 pub mod transport;

@@ -2,7 +2,7 @@
 //! schema version and bounds checked, then folded into the fleet view.
 #![no_main]
 use fleetrestart::audit::HostResult;
-use fleetrestart::delivery::{parse_report, Delivery, HostScan};
+use fleetrestart::audit::delivery::{parse_report, Delivery, HostScan};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -15,7 +15,7 @@ fuzz_target!(|data: &[u8]| {
             }),
             elapsed: std::time::Duration::ZERO,
         };
-        let f = fleetrestart::aggregate::fleet(&[r]);
+        let f = fleetrestart::report::fleet::fleet(&[r]);
         let _ = serde_json::to_string(&f);
     }
 });

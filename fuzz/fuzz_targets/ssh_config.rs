@@ -1,7 +1,7 @@
 //! `~/.ssh/config` (operator input): `Match` blocks blanked out, then ssh2-config's parser, then
 //! a target built for a few host names from it.
 #![no_main]
-use fleetrestart::select::{parse_ssh_config, without_match_blocks};
+use fleetrestart::reach::ssh_config::{parse_ssh_config, without_match_blocks};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -29,6 +29,20 @@ pub enum Policy {
     Ignore,
 }
 
+impl Policy {
+    /// The name the documents and the campaign file use (its serde name).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Policy::Auto => "auto",
+            Policy::Manual => "manual",
+            Policy::Never => "never",
+            Policy::Reboot => "reboot",
+            Policy::Session => "session",
+            Policy::Ignore => "ignore",
+        }
+    }
+}
+
 /// How a service is restarted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
@@ -44,6 +58,19 @@ pub enum Method {
     UserReexec,
     /// Nothing can be done but wait or log out.
     None,
+}
+
+impl Method {
+    /// The name the documents and the campaign file use (its serde name).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Restart => "restart",
+            Method::StopKillStart => "stop-kill-start",
+            Method::DaemonReexec => "daemon-reexec",
+            Method::UserReexec => "user-reexec",
+            Method::None => "none",
+        }
+    }
 }
 
 /// A compiled regex that deserialises from a string (errors carry the YAML location).
@@ -272,6 +299,24 @@ fn line_of_rule(text: &str, name: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_name_is_the_documents_name() {
+        use Method::*;
+        use Policy::*;
+        for p in [Auto, Manual, Never, Reboot, Policy::Session, Ignore] {
+            assert_eq!(serde_json::to_value(p).unwrap(), p.as_str());
+        }
+        for m in [
+            Restart,
+            StopKillStart,
+            DaemonReexec,
+            UserReexec,
+            Method::None,
+        ] {
+            assert_eq!(serde_json::to_value(m).unwrap(), m.as_str());
+        }
+    }
 
     #[test]
     fn built_in_rules_are_parsed_at_first_use_and_add_no_ignore_patterns() {

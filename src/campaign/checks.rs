@@ -6,7 +6,7 @@
 //! systemd run over the host's session; rescan runs the scanner over a *new*
 //! session, which also proves that SSH still works after sshd was restarted.
 
-use super::restart::{self, UnitState};
+use super::scripts::{self, UnitState};
 use super::spec::{Check, CheckType};
 use crate::transport::{local, ExecLimits, Session, Stream};
 use std::collections::BTreeMap;
@@ -175,24 +175,24 @@ fn systemd_look(
     if names.is_empty() {
         return Ok(BTreeMap::new());
     }
-    let (status, out) = probe.run(&restart::show_script(&names)?, secs(check.timeout))?;
+    let (status, out) = probe.run(&scripts::show_script(&names)?, secs(check.timeout))?;
     if status != Some(0) {
         return Err(format!("systemctl show failed: {}", out.trim()));
     }
-    let now = restart::parse_show(&out);
+    let now = scripts::parse_show(&out);
     for (u, before) in units {
         let Some(st) = now.get(u) else {
             return Err(format!("{u}: not reported by systemctl"));
         };
         if st.active != "active" {
-            let why = if restart::is_down(st) {
-                format!(", {}", restart::cause(st))
+            let why = if scripts::is_down(st) {
+                format!(", {}", scripts::cause(st))
             } else {
                 String::new()
             };
             return Err(format!("{u} is {}{why}", st.active));
         }
-        if !restart::restarted(before, st) {
+        if !scripts::restarted(before, st) {
             return Err(format!(
                 "{u} was not restarted (same invocation and main PID)"
             ));

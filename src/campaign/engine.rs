@@ -10,7 +10,7 @@ use super::journal::{Event, Phase, Replayed};
 use super::plan::Plan;
 use super::schedule::{Next, Outcome, Scheduler};
 use super::stop::{Stop, StopReason};
-use crate::targets::Target;
+use crate::reach::targets::Target;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -8,8 +8,8 @@
 //! is restarted. [`Writer`] is the I/O edge: exclusive lock, append, fsync.
 
 use super::plan::Plan;
-use super::restart::UnitState;
 use super::schedule::Outcome;
+use super::scripts::UnitState;
 use super::spec::{Budget, Spec};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

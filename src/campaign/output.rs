@@ -7,10 +7,9 @@ use super::engine::{CampaignResult, HostStatus};
 use super::host::Progress;
 use super::journal::Phase;
 use super::plan::{Action, Plan, PlannedHost};
-use super::restart;
+use super::scripts;
 use super::spec::Spec;
 use super::stop::StopReason;
-use crate::aggregate::variant_name;
 use crate::exit::Exit;
 use fleetrestart_scan::render::terminal_safe;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -29,7 +28,7 @@ pub fn plan_text(plan: &Plan, spec: &Spec) -> String {
         plan.hosts.len(),
         if reboot { "reboot" } else { "restart" },
         plan.batch_sizes.len(),
-        variant_name(spec.strategy),
+        spec.strategy.as_str(),
         spec.window
             .map(|w| w.to_string())
             .unwrap_or_else(|| "= batch size".into()),
@@ -41,14 +40,14 @@ pub fn plan_text(plan: &Plan, spec: &Spec) -> String {
     let _ = writeln!(
         o,
         "Failure budget ({}): max failures {}, max failure % {}, unreachable {}{}",
-        variant_name(b.per),
+        b.per.as_str(),
         b.max_failures
             .map(|v| v.to_string())
             .unwrap_or_else(|| "none".into()),
         b.max_failure_percent
             .map(|v| v.to_string())
             .unwrap_or_else(|| "none".into()),
-        variant_name(b.unreachable),
+        b.unreachable.as_str(),
         b.max_unreachable
             .map(|v| format!(" (max {v})"))
             .unwrap_or_default(),
@@ -97,7 +96,7 @@ pub fn plan_text(plan: &Plan, spec: &Spec) -> String {
                 let _ = writeln!(o, "    run  systemctl reboot  ({})", reasons.join("; "));
             }
             let actions: Vec<&Action> = h.actions.iter().collect();
-            match restart::steps(&actions) {
+            match scripts::steps(&actions) {
                 Ok(steps) => steps.iter().for_each(|s| {
                     let _ = writeln!(o, "    run  {}", s.script);
                 }),

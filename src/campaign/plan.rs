@@ -6,7 +6,6 @@
 //! order; batches never span a tier.
 
 use super::spec::{Canary, Spec};
-use crate::aggregate::variant_name;
 use fleetrestart_scan::names::{is_valid_service, is_valid_unit};
 use fleetrestart_scan::report::{KernelState, Report, ServiceKind};
 use fleetrestart_scan::rules::{Method, Policy};
@@ -178,10 +177,7 @@ fn host_actions(
         if matches!(method, Method::None | Method::UserReexec) {
             skip(
                 &s.name,
-                format!(
-                    "method {} cannot be run by a campaign",
-                    variant_name(method)
-                ),
+                format!("method {} cannot be run by a campaign", method.as_str()),
             );
             continue;
         }
@@ -203,10 +199,7 @@ fn host_actions(
     for s in &report.never_restart {
         skip(
             &s.name,
-            format!(
-                "policy {}: never restarted by campaigns",
-                variant_name(s.policy)
-            ),
+            format!("policy {}: never restarted by campaigns", s.policy.as_str()),
         );
     }
     for s in &report.sessions {

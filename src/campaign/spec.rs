@@ -124,6 +124,16 @@ pub enum Strategy {
     Discrete,
 }
 
+impl Strategy {
+    /// The name the documents and the campaign file use (its serde name).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strategy::Window => "window",
+            Strategy::Discrete => "discrete",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum BudgetScope {
@@ -134,6 +144,16 @@ pub enum BudgetScope {
     Batch,
 }
 
+impl BudgetScope {
+    /// The name the documents and the campaign file use (its serde name).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BudgetScope::Campaign => "campaign",
+            BudgetScope::Batch => "batch",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum UnreachablePolicy {
@@ -142,6 +162,16 @@ pub enum UnreachablePolicy {
     Separate,
     /// Counted as failures.
     Failure,
+}
+
+impl UnreachablePolicy {
+    /// The name the documents and the campaign file use (its serde name).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UnreachablePolicy::Separate => "separate",
+            UnreachablePolicy::Failure => "failure",
+        }
+    }
 }
 
 /// When the campaign stops starting hosts. Limits are strict: the budget is spent when failures
@@ -653,6 +683,19 @@ impl Spec {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_name_is_the_campaign_files_name() {
+        for s in [Strategy::Window, Strategy::Discrete] {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
+        for b in [BudgetScope::Campaign, BudgetScope::Batch] {
+            assert_eq!(serde_json::to_value(b).unwrap(), b.as_str());
+        }
+        for u in [UnreachablePolicy::Separate, UnreachablePolicy::Failure] {
+            assert_eq!(serde_json::to_value(u).unwrap(), u.as_str());
+        }
+    }
 
     #[test]
     fn sizes_floor_with_minimum_one() {

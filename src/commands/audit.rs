@@ -1,9 +1,10 @@
 //! The `audit` command: settings → audit → fleet view → output and exit code.
 
 use super::{Hosts, Settings};
+use crate::audit;
 use crate::cli::{AuditArgs, MonitorFormat};
 use crate::exit::{CmdError, Exit};
-use crate::{aggregate, ansible_inventory, audit, monitoring, output, reporter};
+use crate::report::{ansible_inventory, fleet, live, monitoring, output};
 
 pub fn run(args: AuditArgs) -> Result<Exit, CmdError> {
     let s = Settings::resolve(&args.t, Hosts::Selected, Vec::new())?;
@@ -32,10 +33,10 @@ pub fn run(args: AuditArgs) -> Result<Exit, CmdError> {
         });
     }
     let progress = s.interactive && !args.no_progress && !args.ndjson && s.hosts.len() > 1;
-    let rep = reporter::Reporter::new(s.hosts.len(), args.ndjson, progress);
+    let rep = live::Reporter::new(s.hosts.len(), args.ndjson, progress);
     let results = audit::audit(&s.hosts, &ctx, &|e| rep.event(e));
     rep.finish();
-    let fleet = aggregate::fleet(&results);
+    let fleet = fleet::fleet(&results);
     let mut nagios_state = None;
     if let Some(f) = args.format {
         match f {

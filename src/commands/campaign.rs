@@ -12,8 +12,9 @@ use crate::campaign::plan::{Audited, Plan};
 use crate::campaign::spec::{Budget, BudgetScope, Canary, Ramp, Spec, UnreachablePolicy};
 use crate::cli::{CampaignArgs, TargetArgs};
 use crate::exit::{CmdError, Exit};
-use crate::targets::Target;
-use crate::{audit, reporter, secret};
+use crate::reach::targets::Target;
+use crate::report::live;
+use crate::{audit, secret};
 use fleetrestart_scan::render::terminal_safe;
 use fleetrestart_scan::report::{Report, SCHEMA_VERSION};
 use std::collections::BTreeMap;
@@ -130,7 +131,7 @@ pub(super) fn audit_reports(
             .collect(),
         None => {
             let progress = s.interactive && !args.quiet && s.hosts.len() > 1;
-            let rep = reporter::Reporter::new(s.hosts.len(), false, progress);
+            let rep = live::Reporter::new(s.hosts.len(), false, progress);
             let results = audit::audit(&s.hosts, &ctx, &|e| rep.event(e));
             rep.finish();
             results

@@ -8,7 +8,7 @@ use crate::campaign::plan;
 use crate::campaign::spec::Spec;
 use crate::cli::RebootArgs;
 use crate::exit::{CmdError, Exit};
-use crate::targets::Connection;
+use crate::reach::targets::Connection;
 use std::collections::BTreeMap;
 
 /// The campaign file with the command line's overrides.
@@ -40,7 +40,8 @@ fn spec(args: &RebootArgs) -> Result<Spec, String> {
 fn infrastructure(s: &Settings, spec: &Spec) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     let mut resolved = Resolved::default();
-    let others: Vec<&crate::targets::Target> = s.hosts.iter().chain(s.hooks.values()).collect();
+    let others: Vec<&crate::reach::targets::Target> =
+        s.hosts.iter().chain(s.hooks.values()).collect();
     for t in &s.hosts {
         let Connection::Ssh(me) = &t.connection else {
             continue;

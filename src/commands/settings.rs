@@ -3,17 +3,25 @@
 //! targets of the selected hosts and of the hosts hooks run on, the scanner binaries, whether
 //! standard error is a terminal. [`Settings::ready`] is the last step before any host is
 //! contacted (scanners present, file descriptor limit raised). I/O: reads files, may ask the
-//! become password.
+//! become password. The command line's inventory, pattern and limit → the [`Target`]s to
+//! work on, with every connection setting resolved (inventory vars > ~/.ssh/config > flags).
 
+use crate::audit::delivery::DeliveryConfig;
+use crate::audit::scanners::ScannerSet;
 use crate::audit::AuditContext;
 use crate::cli::TargetArgs;
 use crate::exit::CmdError;
-use crate::inventory::Inventory;
-use crate::scanners::ScannerSet;
-use crate::select;
-use crate::targets::Target;
+use crate::inventory::{self, Inventory};
+use crate::reach::connect::Connector;
+use crate::reach::ssh_config::ssh_config;
+use crate::reach::targets::{self, Target};
+use crate::secret::{self, Secret};
+use crate::transport::ssh::SshContext;
+use fleetrestart_scan::rules::RuleSet;
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Duration;
 
 /// Which hosts a command works on.
 pub enum Hosts {
@@ -47,15 +55,15 @@ impl Settings {
         if args.forks == 0 {
             return Err("--forks must be at least 1".into());
         }
-        let rules = select::read_rules(args)?;
-        let inventory = select::inventory_of(args)?;
+        let rules = read_rules(args)?;
+        let inventory = inventory_of(args)?;
         let mut names = match hosts {
-            Hosts::Selected => select::selected(args, &inventory)?,
+            Hosts::Selected => selected(args, &inventory)?,
             Hosts::Named(n) => n,
         };
         let n = names.len();
         names.extend(hook_hosts);
-        let mut targets = select::build_targets(args, &inventory, &names)?;
+        let mut targets = build_targets(args, &inventory, &names)?;
         let hooks = targets
             .split_off(n)
             .into_iter()
@@ -77,21 +85,206 @@ impl Settings {
     /// for the fan-out (every command: `resume` used to skip it).
     pub fn ready(&self, scanners_needed: bool) -> Result<(), CmdError> {
         if scanners_needed {
-            select::check_scanners(&self.scanners, &self.hosts, &self.args)
-                .map_err(CmdError::Internal)?;
+            check_scanners(&self.scanners, &self.hosts, &self.args).map_err(CmdError::Internal)?;
         }
-        crate::executor::raise_fd_limit();
+        crate::audit::executor::raise_fd_limit();
         Ok(())
     }
 
     /// The audit's settings (sessions, delivery, fan-out) for these hosts.
     pub fn audit_context(&self, clean: bool) -> AuditContext<'_> {
-        select::audit_context(
+        audit_context(
             &self.args,
             &self.scanners,
             self.rules.clone(),
             clean,
             self.interactive,
         )
+    }
+}
+
+pub fn read_rules(args: &TargetArgs) -> Result<Option<String>, String> {
+    let Some(path) = &args.rules else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read rules file {}: {e}", path.display()))?;
+    // validate here, so a typo stops the run before any host is touched
+    RuleSet::with_user_file(&path.display().to_string(), &text).map_err(|e| e.to_string())?;
+    Ok(Some(text))
+}
+
+pub fn local_user() -> String {
+    std::env::var("USER")
+        .ok()
+        .filter(|u| targets::is_valid_user_name(u))
+        .unwrap_or_else(|| {
+            let pw = unsafe { libc::getpwuid(libc::geteuid()) };
+            if pw.is_null() {
+                return "root".into();
+            }
+            unsafe { std::ffi::CStr::from_ptr((*pw).pw_name) }
+                .to_string_lossy()
+                .into_owned()
+        })
+}
+
+pub fn become_password(args: &TargetArgs) -> Result<Option<Secret>, String> {
+    if let Some(f) = &args.become_password_file {
+        let text = std::fs::read_to_string(f)
+            .map_err(|e| format!("cannot read become password file {}: {e}", f.display()))?;
+        // the file's text is a secret from the start: wiped when dropped (review L12)
+        return Ok(Some(Secret::new(text).first_line()));
+    }
+    if args.ask_become_pass {
+        return secret::prompt_tty("BECOME password: ")
+            .map(Some)
+            .map_err(|e| format!("--ask-become-pass: {e}"));
+    }
+    Ok(None)
+}
+
+/// `--limit` values with `@FILE` replaced by the file's hosts.
+pub fn limit_terms(args: &TargetArgs) -> Result<Option<Vec<String>>, String> {
+    if args.limit.is_empty() {
+        return Ok(None);
+    }
+    let mut out = Vec::new();
+    for l in &args.limit {
+        for term in l.split(',') {
+            match term.strip_prefix('@') {
+                Some(f) => {
+                    let text =
+                        std::fs::read_to_string(f).map_err(|e| format!("--limit @{f}: {e}"))?;
+                    out.extend(inventory::pattern::limit_file_terms(&text));
+                }
+                None => out.push(term.to_string()),
+            }
+        }
+    }
+    Ok(Some(out))
+}
+
+/// The inventory the command line names; without `-i`, Ansible's implicit localhost.
+pub fn inventory_of(args: &TargetArgs) -> Result<inventory::Inventory, String> {
+    if args.inventory.is_empty() {
+        let mut inv = inventory::Inventory::new();
+        let mut v = inventory::Vars::new();
+        v.insert("ansible_connection".into(), "local".into());
+        inv.add_host("ungrouped", "localhost", v);
+        return Ok(inv);
+    }
+    let inv = inventory::load::load(&args.inventory).map_err(|e| e.to_string())?;
+    for w in &inv.warnings {
+        say!("[WARNING]: {w}");
+    }
+    Ok(inv)
+}
+
+/// The hosts the pattern and `--limit` select (at least one).
+pub fn selected(args: &TargetArgs, inv: &inventory::Inventory) -> Result<Vec<String>, String> {
+    let hosts = if args.inventory.is_empty() {
+        match args.pattern.as_deref() {
+            None | Some("localhost") | Some("all") => vec!["localhost".to_string()],
+            Some(p) => return Err(format!("no inventory given (-i) to find {p:?} in")),
+        }
+    } else {
+        let pattern = vec![args.pattern.clone().unwrap_or_else(|| "all".into())];
+        let limit = limit_terms(args)?;
+        let (hosts, warnings) = inventory::pattern::select(inv, &pattern, limit.as_deref())?;
+        for w in warnings {
+            say!("[WARNING]: {w}");
+        }
+        hosts
+    };
+    if hosts.is_empty() {
+        return Err("no hosts matched the pattern and limit".into());
+    }
+    Ok(hosts)
+}
+
+/// A [`Target`] for each of `names` (each must be in the inventory), in that order. Call it once
+/// per command: it may ask the become password.
+pub fn build_targets(
+    args: &TargetArgs,
+    inv: &inventory::Inventory,
+    names: &[String],
+) -> Result<Vec<Target>, String> {
+    let home = PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into()));
+    let defaults = targets::Defaults {
+        local_user: local_user(),
+        home: home.clone(),
+        user: args.user.clone(),
+        private_key: args.private_key.clone(),
+        known_hosts: args.known_hosts.clone(),
+        host_key_policy: args.host_key_checking,
+        become_: args.become_,
+        become_user: args.become_user.clone(),
+        become_password: become_password(args)?,
+    };
+    let cfg = ssh_config(args.ssh_config.as_deref(), &home)?;
+    let mut errors = Vec::new();
+    let mut warnings = Vec::new();
+    let mut out = Vec::new();
+    for h in names {
+        if !inv.has_host(h) {
+            errors.push(format!("{h}: not in the inventory"));
+            continue;
+        }
+        let vars = inventory::vars::host_vars(inv, h);
+        match targets::build(h, &vars, &cfg, &defaults, &mut warnings) {
+            Ok(t) => out.push(t),
+            Err(e) => errors.push(e),
+        }
+    }
+    for w in warnings {
+        say!("[WARNING]: {w}");
+    }
+    if !errors.is_empty() {
+        return Err(format!("inventory errors:\n  {}", errors.join("\n  ")));
+    }
+    if out.iter().any(|t| matches!(&t.connection, targets::Connection::Ssh(s) if s.host_key_policy == targets::HostKeyPolicy::Off)) {
+        say!("[WARNING]: host key checking is OFF for some hosts: their identity is not verified, a man in the middle would see everything sent to them");
+    }
+    Ok(out)
+}
+
+/// Fails when a scanner must be uploaded and this controller has none.
+pub fn check_scanners(
+    scanners: &ScannerSet,
+    targets: &[Target],
+    args: &TargetArgs,
+) -> Result<(), String> {
+    let all_installed =
+        targets.iter().all(|t| t.installed_scanner.is_some()) || args.installed_scanner.is_some();
+    if scanners.scanners.is_empty() && !all_installed {
+        return Err("no scanner binaries found (embedded, beside this program, or --scanner-dir); build them with `cargo xtask scanners`".into());
+    }
+    Ok(())
+}
+
+/// The audit settings the command line gives.
+pub fn audit_context<'a>(
+    args: &TargetArgs,
+    scanners: &'a ScannerSet,
+    rules: Option<String>,
+    clean: bool,
+    interactive: bool,
+) -> AuditContext<'a> {
+    AuditContext {
+        scanners,
+        delivery: DeliveryConfig {
+            cache_dir: args.cache_dir.clone(),
+            installed_scanner: args.installed_scanner.clone(),
+            clean,
+            command_timeout: Duration::from_secs(args.command_timeout),
+            max_report_bytes: args.max_report_size,
+        },
+        rules,
+        connector: Connector {
+            ssh: SshContext::new(Duration::from_secs(args.connect_timeout), interactive),
+            host_timeout: Duration::from_secs(args.host_timeout),
+        },
+        forks: args.forks.max(1),
     }
 }

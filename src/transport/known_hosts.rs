@@ -10,7 +10,7 @@
 
 use super::hostfile::{self, Entry, Known, Verdict};
 use crate::base64::encode as base64;
-use crate::targets::HostKeyPolicy;
+use crate::transport::target::HostKeyPolicy;
 use ssh2::Session;
 use std::collections::HashSet;
 use std::io::{Read, Write};

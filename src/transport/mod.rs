@@ -13,7 +13,9 @@ mod keyfile;
 pub mod known_hosts;
 mod libssh;
 pub mod local;
+pub mod privilege;
 pub mod ssh;
+pub mod target;
 
 use gate::Handshake;
 pub use input::Input;

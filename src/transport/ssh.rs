@@ -16,7 +16,7 @@ use super::known_hosts;
 use super::libssh::{is_code, ms, poll_events, LIBSSH2_ERROR_EAGAIN, LIBSSH2_ERROR_TIMEOUT};
 use super::{io_fail, ExecLimits, ExecOutput, Session, TransportError};
 use crate::secret::Secret;
-use crate::targets::{Hop, HostKeyPolicy, SshTarget};
+use crate::transport::target::{Hop, HostKeyPolicy, SshTarget};
 use std::collections::HashMap;
 use std::net::{TcpStream, ToSocketAddrs};
 use std::os::fd::AsRawFd;

@@ -26,6 +26,7 @@
 
 mod ansible;
 mod fuzz;
+mod tidy;
 
 use std::path::{Path, PathBuf};
 use std::process::{exit, Command};
@@ -204,9 +205,26 @@ fn dist() -> PathBuf {
     dest
 }
 
+/// The map of ARCHITECTURE.md, checked: imports follow the layer order, no module cycles.
+fn tidy() {
+    let violations = tidy::check(&root().join("src"));
+    if !violations.is_empty() {
+        for v in &violations {
+            eprintln!("xtask tidy: {v}");
+        }
+        eprintln!(
+            "xtask tidy: {} import(s) against the map (ARCHITECTURE.md; the order is xtask/src/tidy.rs ORDER)",
+            violations.len()
+        );
+        exit(1);
+    }
+    eprintln!("xtask tidy: imports follow the layer order, no module cycles");
+}
+
 fn test() {
     deps();
     let dir = scanners();
+    tidy();
     run(cargo().args(["fmt", "--all", "--check"]));
     run(cargo().args([
         "clippy",
@@ -274,6 +292,7 @@ fn main() {
             exit(st.code().unwrap_or(1));
         }
         Some("test") => test(),
+        Some("tidy") => tidy(),
         Some("collection") => {
             build_deps();
             let dir = scanners();
@@ -402,7 +421,7 @@ fn main() {
             fuzz::fuzz(&root(), secs, jobs, &only);
         }
         _ => {
-            eprintln!("usage: cargo xtask deps | scanners | dist | audit [ARGS...] | test | fuzz SECONDS [--jobs N] [TARGET...] | bench-scan [N...] | bench-scan-host [N...] | bench-testbed N | bench-audit [N...] | bench-campaign [N...] | bench-scale [N...]");
+            eprintln!("usage: cargo xtask deps | scanners | dist | audit [ARGS...] | test | tidy | fuzz SECONDS [--jobs N] [TARGET...] | bench-scan [N...] | bench-scan-host [N...] | bench-testbed N | bench-audit [N...] | bench-campaign [N...] | bench-scale [N...]");
             exit(2);
         }
     }

@@ -50,18 +50,10 @@ pub fn human(r: &Report) -> String {
             .iter()
             .chain(r.never_restart.iter())
             .map(|s| {
-                let policy = serde_json::to_value(s.policy)
-                    .ok()
-                    .and_then(|v| v.as_str().map(String::from))
-                    .unwrap_or_default();
-                let method = serde_json::to_value(s.method)
-                    .ok()
-                    .and_then(|v| v.as_str().map(String::from))
-                    .unwrap_or_default();
                 [
                     s.name.clone(),
-                    policy,
-                    method,
+                    s.policy.as_str().to_string(),
+                    s.method.as_str().to_string(),
                     pids(&s.processes, s.process_count),
                     causes(&s.processes).join(", "),
                 ]

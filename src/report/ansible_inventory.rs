@@ -7,9 +7,9 @@
 //! takes a script); the file form is the same inventory in an inventory file's layout, so
 //! `ansible -i FILE` reads it. Pure: results in, JSON and script text out.
 
+use crate::audit::delivery::HostError;
 use crate::audit::HostResult;
-use crate::delivery::HostError;
-use crate::targets::{Connection, Target};
+use crate::reach::targets::{Connection, Target};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 

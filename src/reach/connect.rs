@@ -3,9 +3,9 @@
 //! or SSH through its jump hosts, bounded by the host's deadline), then privilege escalation
 //! when the login user is not the become user. I/O (connects).
 
-use crate::privilege::BecomeSession;
-use crate::targets::{Connection, Target};
+use crate::reach::targets::{Connection, Target};
 use crate::transport::local::LocalSession;
+use crate::transport::privilege::BecomeSession;
 use crate::transport::ssh::{self, SshContext};
 use crate::transport::Session;
 use std::time::{Duration, Instant};

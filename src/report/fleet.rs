@@ -1,7 +1,7 @@
 //! Aggregation: per-host results folded into the fleet view (by service, sessions, reboots,
 //! failures) and the summary counts.
 //!
-//! Pure: results in, [`Fleet`] out; the renderers in [`crate::output`] only format it.
+//! Pure: results in, [`Fleet`] out; the renderers in [`crate::report::output`] only format it.
 
 use crate::audit::HostResult;
 use fleetrestart_scan::report::{Report, Service};
@@ -82,14 +82,6 @@ pub struct Fleet {
     pub counts: Counts,
 }
 
-/// A unit enum value as its JSON name (`stop-kill-start`, `never`, ...).
-pub fn variant_name(v: impl Serialize) -> String {
-    serde_json::to_value(v)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
-}
-
 fn causes(s: &Service) -> BTreeSet<Cause> {
     s.processes
         .iter()
@@ -112,8 +104,8 @@ type Rows = BTreeMap<(String, String), RowBuilder>;
 
 fn add_services(rows: &mut Rows, host: &str, list: &[Service]) {
     for s in list {
-        let method = variant_name(s.method);
-        let policy = variant_name(s.policy);
+        let method = s.method.as_str().to_string();
+        let policy = s.policy.as_str().to_string();
         let b = rows
             .entry((s.name.clone(), method.clone()))
             .or_insert_with(|| RowBuilder {
@@ -254,12 +246,12 @@ pub fn fleet(results: &[HostResult]) -> Fleet {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::delivery::{Delivery, HostError, HostScan};
+    use crate::audit::delivery::{Delivery, HostError, HostScan};
     use std::time::Duration;
 
     fn report(services: serde_json::Value) -> Report {
         let mut v: serde_json::Value =
-            serde_json::from_str(include_str!("../tests/fixtures/report-clean.json")).unwrap();
+            serde_json::from_str(include_str!("../../tests/fixtures/report-clean.json")).unwrap();
         v["services"] = services;
         serde_json::from_value(v).unwrap()
     }
@@ -339,7 +331,7 @@ mod tests {
         let results = vec![first, with_container];
         let f = fleet(&results);
         assert_eq!(f.limitations[0].hosts, ["h1", "h2"]);
-        let human = crate::output::human(&results, &f);
+        let human = crate::report::output::human(&results, &f);
         assert!(
             human.contains("Containers with stale processes (never restarted from the host) (1):")
                 && human.contains("h2: 1 container(s) with stale processes: machine-web.scope"),

@@ -9,7 +9,7 @@
 //! its sha256, renames it into place and execs it. The rules file, when given, follows on
 //! standard input. The report is parsed with a size bound and its schema version checked.
 
-use crate::scanners::ScannerSet;
+use crate::audit::scanners::ScannerSet;
 use crate::shell::quote;
 use crate::transport::{ExecLimits, Input, Session, TransportError};
 use fleetrestart_scan::report::{Report, SCHEMA_VERSION};
@@ -467,7 +467,7 @@ mod tests {
         );
         // the scanner's bounds hold for what the controller accepts
         let mut v: serde_json::Value =
-            serde_json::from_str(include_str!("../tests/fixtures/report-clean.json")).unwrap();
+            serde_json::from_str(include_str!("../../tests/fixtures/report-clean.json")).unwrap();
         let proc_ = serde_json::json!({"pid": 10, "ppid": 1, "uid": 0, "user": "root", "comm": "x", "exe": "/usr/bin/x", "cmdline": "x", "started_at": 0, "cgroup": null, "files": [], "files_omitted": 0});
         let procs: Vec<_> = (0..201).map(|_| proc_.clone()).collect();
         v["services"] = serde_json::json!([{"name": "a.service", "kind": "systemd", "method": "restart", "policy": "auto", "rule": null, "process_count": 201, "processes": procs}]);
@@ -510,7 +510,7 @@ mod tests {
 mod script_tests {
     //! The host script run by `sh` on this machine, with stand-in scanners (shell scripts).
     use super::*;
-    use crate::scanners::Scanner;
+    use crate::audit::scanners::Scanner;
     use crate::transport::local::LocalSession;
     use crate::transport::ExecOutput;
 

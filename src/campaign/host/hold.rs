@@ -1,9 +1,9 @@
 //! A host's lease during its turn (I/O over its sessions): taken before the drain (waiting
 //! while another campaign holds it), taken again after a reboot emptied `/run`, released after
-//! the undrain. The scripts and their answers are [`super::lease`]'s (pure).
+//! the undrain. The scripts and their answers are [`crate::campaign::lease`]'s (pure).
 
-use super::host::{jfail, lost, Failure, Progress, Worker};
-use super::schedule::Outcome;
+use super::worker::{jfail, lost, Failure, Progress, Worker};
+use crate::campaign::schedule::Outcome;
 use crate::transport::ExecLimits;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -11,12 +11,12 @@ use std::time::{Duration, Instant};
 /// How often a host whose lease another campaign holds looks again.
 const LEASE_POLL: Duration = Duration::from_secs(5);
 
-/// Takes the host's lease ([`super::lease`]), waiting up to `lease_wait` while another
+/// Takes the host's lease ([`crate::campaign::lease`]), waiting up to `lease_wait` while another
 /// campaign holds it. A host that waited, or whose lease another campaign released since its
 /// audit, is looked at again before anything is done to it.
 pub(super) fn take_lease(w: &mut Worker) -> Result<(), Failure> {
     let env = w.env;
-    let script = super::lease::take_script(
+    let script = crate::campaign::lease::take_script(
         env.campaign,
         env.controller,
         env.spec.lease_ttl(w.plan.reboot.is_some()),
@@ -40,30 +40,32 @@ pub(super) fn take_lease(w: &mut Worker) -> Result<(), Failure> {
                 Outcome::Failed,
                 format!(
                     "taking the host's lease under {}: exit status {:?}: {}",
-                    super::lease::DIR,
+                    crate::campaign::lease::DIR,
                     out.status,
                     String::from_utf8_lossy(&out.stderr).trim()
                 ),
             ));
         }
-        match super::lease::parse_take(&String::from_utf8_lossy(&out.stdout)).map_err(jfail)? {
-            super::lease::Taken::Raced => std::thread::sleep(Duration::from_secs(1)),
-            taken @ super::lease::Taken::Ours { .. } => {
+        match crate::campaign::lease::parse_take(&String::from_utf8_lossy(&out.stdout))
+            .map_err(jfail)?
+        {
+            crate::campaign::lease::Taken::Raced => std::thread::sleep(Duration::from_secs(1)),
+            taken @ crate::campaign::lease::Taken::Ours { .. } => {
                 w.leased = true;
                 let other = match &taken {
-                    super::lease::Taken::Ours {
+                    crate::campaign::lease::Taken::Ours {
                         released: Some((c, _)),
                     } => c.clone(),
                     _ => String::new(),
                 };
-                if super::lease::touched_since(&taken, env.campaign, w.plan.audited_at) {
+                if crate::campaign::lease::touched_since(&taken, env.campaign, w.plan.audited_at) {
                     waited.get_or_insert(other);
                 }
                 w.look_again = waited;
                 w.started = Instant::now();
                 return Ok(());
             }
-            super::lease::Taken::Held {
+            crate::campaign::lease::Taken::Held {
                 campaign,
                 controller,
                 until,
@@ -101,7 +103,7 @@ pub(super) fn retake_lease(w: &mut Worker) {
     }
     let env = w.env;
     let Ok(script) =
-        super::lease::take_script(env.campaign, env.controller, env.spec.lease_ttl(true))
+        crate::campaign::lease::take_script(env.campaign, env.controller, env.spec.lease_ttl(true))
     else {
         return;
     };
@@ -109,8 +111,9 @@ pub(super) fn retake_lease(w: &mut Worker) {
         s.exec(&script, b"", ExecLimits::default())
             .map_err(|e| e.to_string())
     });
-    let taken = out.map(|o| super::lease::parse_take(&String::from_utf8_lossy(&o.stdout)));
-    if let Ok(Ok(super::lease::Taken::Held { campaign, .. })) = taken {
+    let taken =
+        out.map(|o| crate::campaign::lease::parse_take(&String::from_utf8_lossy(&o.stdout)));
+    if let Ok(Ok(crate::campaign::lease::Taken::Held { campaign, .. })) = taken {
         w.keep_note(format!(
             "campaign {campaign} took this host's lease while it rebooted"
         ));
@@ -122,7 +125,7 @@ pub(super) fn release_lease(w: &mut Worker) {
     if !w.leased {
         return;
     }
-    let Ok(script) = super::lease::release_script(w.env.campaign) else {
+    let Ok(script) = crate::campaign::lease::release_script(w.env.campaign) else {
         return;
     };
     let r = w

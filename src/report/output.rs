@@ -1,10 +1,10 @@
 //! Rendering of audit results: the human fleet view, the `--json` document, `--tree` files and
-//! host-list files. Formatting only: the grouping is done by [`crate::aggregate`].
+//! host-list files. Formatting only: the grouping is done by [`crate::report::fleet`].
 
-use crate::aggregate::{Cause, Fleet, Problem, ServiceRow};
+use crate::audit::delivery::Delivery;
 use crate::audit::HostResult;
-use crate::delivery::Delivery;
 use crate::inventory::range::fold;
+use crate::report::fleet::{Cause, Fleet, Problem, ServiceRow};
 use fleetrestart_scan::render;
 use std::fmt::Write;
 use std::path::Path;
@@ -203,7 +203,7 @@ pub struct Document<'a> {
     never_restart: &'a [ServiceRow],
     schema_version: u32,
     services: &'a [ServiceRow],
-    summary: &'a crate::aggregate::Counts,
+    summary: &'a crate::report::fleet::Counts,
 }
 
 pub fn json<'a>(results: &'a [HostResult], fleet: &'a Fleet) -> Document<'a> {

@@ -1,16 +1,16 @@
-//! A restart campaign's host steps, inside [`super::host`]'s turn (between its lease and drain
+//! A restart campaign's host steps, inside the host's turn ([`super::run`]) (between its lease and drain
 //! and its checks and undrain): what is still due (a unit or sysv service stopped since the
 //! audit is not started; after another campaign, only what a rescan still finds stale), the
 //! units' state before, `restarting` journaled, the restart step by step, each step read back
 //! until it holds (a unit left down is started once and named with its cause), and a resumed
 //! host restarting only what was not restarted yet. I/O over the host's session; the decisions
-//! are [`super::restart`]'s and `fleetrestart_scan::units`' (pure).
+//! are [`crate::campaign::scripts`]'s and `fleetrestart_scan::units`' (pure).
 
-use super::host::{checks, jfail, lost, Entry, Fail, Failure, Progress, Worker};
-use super::journal::{HostProgress, Phase};
-use super::plan::Action;
-use super::restart::{self, UnitState};
-use super::schedule::Outcome;
+use super::worker::{checks, jfail, lost, Entry, Fail, Failure, Progress, Worker};
+use crate::campaign::journal::{HostProgress, Phase};
+use crate::campaign::plan::Action;
+use crate::campaign::schedule::Outcome;
+use crate::campaign::scripts::{self, UnitState};
 use crate::shell::quote;
 use crate::transport::{ExecLimits, Session};
 use fleetrestart_scan::report::ServiceKind;
@@ -44,7 +44,7 @@ impl Worker<'_> {
             ..Default::default()
         };
         let out = s.exec(
-            &restart::show_script(units).map_err(Fail::Failed)?,
+            &scripts::show_script(units).map_err(Fail::Failed)?,
             b"",
             limits,
         )?;
@@ -54,10 +54,10 @@ impl Worker<'_> {
                 String::from_utf8_lossy(&out.stderr).trim()
             )));
         }
-        Ok(restart::parse_show(&String::from_utf8_lossy(&out.stdout)))
+        Ok(scripts::parse_show(&String::from_utf8_lossy(&out.stdout)))
     }
 
-    /// Restarts `actions` step by step (journald first and alone: [`restart::steps`]); after
+    /// Restarts `actions` step by step (journald first and alone: [`scripts::steps`]); after
     /// each step, what it restarted is read back until it holds ([`Self::settle`],
     /// [`Self::sysv_after`]), whatever the step's exit status; returns the services restarted.
     pub(super) fn restart(
@@ -71,7 +71,7 @@ impl Worker<'_> {
             ..Default::default()
         };
         let mut done = Vec::new();
-        for step in restart::steps(actions).map_err(Fail::Failed)? {
+        for step in scripts::steps(actions).map_err(Fail::Failed)? {
             let out = s.exec(&step.script, b"", limits)?;
             let of_step = |k: ServiceKind| -> Vec<&Action> {
                 actions
@@ -127,11 +127,11 @@ impl Worker<'_> {
                 std::thread::sleep(Duration::from_secs(1));
             }
             let now = self.show_units(s, units)?;
-            match restart::judge(before, units, prev.as_ref(), &now, &started) {
-                restart::Verdict::Stable => return Ok(()),
-                restart::Verdict::Again => {}
-                restart::Verdict::Fail(m) => return Err(Fail::Failed(m)),
-                restart::Verdict::Start(list) => {
+            match scripts::judge(before, units, prev.as_ref(), &now, &started) {
+                scripts::Verdict::Stable => return Ok(()),
+                scripts::Verdict::Again => {}
+                scripts::Verdict::Fail(m) => return Err(Fail::Failed(m)),
+                scripts::Verdict::Start(list) => {
                     for (u, why) in list {
                         self.keep_note(format!("{u}: {why}: started again"));
                         let cmd = format!("systemctl start -- {}", quote(&u));
@@ -160,20 +160,20 @@ impl Worker<'_> {
         )))
     }
 
-    /// Whether sysv service `a` runs ([`restart::sysv_status_script`]).
+    /// Whether sysv service `a` runs ([`scripts::sysv_status_script`]).
     pub(super) fn sysv_state(
         &self,
         s: &mut dyn Session,
         a: &Action,
-    ) -> Result<restart::SysvState, Fail> {
-        let script = restart::sysv_status_script(a).map_err(Fail::Failed)?;
+    ) -> Result<scripts::SysvState, Fail> {
+        let script = scripts::sysv_status_script(a).map_err(Fail::Failed)?;
         let limits = ExecLimits {
             timeout: Duration::from_secs(60),
             max_stdout: 4096,
             max_stderr: 4096,
         };
         let out = s.exec(&script, b"", limits)?;
-        Ok(restart::parse_sysv_status(&String::from_utf8_lossy(
+        Ok(scripts::parse_sysv_status(&String::from_utf8_lossy(
             &out.stdout,
         )))
     }
@@ -181,7 +181,7 @@ impl Worker<'_> {
     /// A sysv service after its restart: running at two looks 1 s apart; down, it is started
     /// once (through its init script, uncut) and must then run.
     pub(super) fn sysv_after(&self, s: &mut dyn Session, a: &Action) -> Result<(), Fail> {
-        use restart::SysvState;
+        use scripts::SysvState;
         let mut started = false;
         let mut good = 0;
         for _ in 0..6 {
@@ -205,7 +205,7 @@ impl Worker<'_> {
                         "{}: not running after its restart ({why}): started again",
                         a.service
                     ));
-                    let script = restart::sysv_start_script(a).map_err(Fail::Failed)?;
+                    let script = scripts::sysv_start_script(a).map_err(Fail::Failed)?;
                     let limits = ExecLimits {
                         timeout: Duration::from_secs_f64(self.env.spec.restart_timeout),
                         ..Default::default()
@@ -259,10 +259,10 @@ impl Worker<'_> {
             let stopped = match a.kind {
                 ServiceKind::Systemd => before
                     .get(&a.service)
-                    .filter(|st| restart::is_down(st))
+                    .filter(|st| scripts::is_down(st))
                     .map(|st| st.active.clone()),
                 ServiceKind::Sysv => match self.sysv_state(s, a)? {
-                    restart::SysvState::Stopped(why) => Some(why),
+                    scripts::SysvState::Stopped(why) => Some(why),
                     _ => None,
                 },
                 ServiceKind::Manager => None,
@@ -316,13 +316,7 @@ fn first_restart(
     drained: &mut bool,
     restarted: &mut Vec<String>,
 ) -> Result<BTreeMap<String, UnitState>, Failure> {
-    let env = w.env;
-    if let Some(h) = &env.spec.drain {
-        w.record(Phase::Draining).map_err(jfail)?;
-        *drained = true;
-        w.hook(h, true)
-            .map_err(|e| (Outcome::Failed, format!("drain failed: {e}")))?;
-    }
+    w.drain(drained)?;
     let before = w.show(session).map_err(|f| lost(w, f))?;
     let due = w.due(session, &before).map_err(|f| lost(w, f))?;
     w.record(Phase::Restarting {
@@ -363,8 +357,8 @@ fn restart_again(
             // restarted and down since: the restart left it down, it is started; not restarted
             // and down: stopped since the audit, it is not (R7)
             ServiceKind::Systemd => match (before.get(&a.service), now.get(&a.service)) {
-                (Some(b), Some(n)) if restart::restarted(b, n) => restart::is_down(n),
-                (Some(b), Some(n)) if restart::is_down(n) || restart::is_down(b) => {
+                (Some(b), Some(n)) if scripts::restarted(b, n) => scripts::is_down(n),
+                (Some(b), Some(n)) if scripts::is_down(n) || scripts::is_down(b) => {
                     w.skip(a, &n.active);
                     false
                 }

@@ -2,15 +2,15 @@
 //! OpenMetrics series per host (a textfile collector or a pushgateway), and Katello-style traces
 //! (`application`, `type`, `helper` per host). Pure: results and the fleet view in, text out.
 
+use crate::audit::delivery::HostError;
 use crate::audit::HostResult;
-use crate::delivery::HostError;
 use fleetrestart_scan::render::{openmetrics_label as label, NagiosState};
 use fleetrestart_scan::report::ServiceKind;
 use fleetrestart_scan::rules::Policy;
 use serde_json::json;
 use std::fmt::Write;
 
-use crate::aggregate::Fleet;
+use crate::report::fleet::Fleet;
 
 /// One check for the fleet: CRITICAL when a host needs a reboot or could not be scanned
 /// (failed or unreachable: the check cannot vouch for it), WARNING when services or sessions
@@ -210,14 +210,14 @@ pub fn traces(results: &[HostResult]) -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::aggregate;
-    use crate::delivery::{Delivery, HostScan};
+    use crate::audit::delivery::{Delivery, HostScan};
+    use crate::report::fleet;
     use fleetrestart_scan::report::Report;
     use std::time::Duration;
 
     fn report(services: serde_json::Value, reboot: bool) -> Report {
         let mut v: serde_json::Value =
-            serde_json::from_str(include_str!("../tests/fixtures/report-clean.json")).unwrap();
+            serde_json::from_str(include_str!("../../tests/fixtures/report-clean.json")).unwrap();
         v["services"] = services;
         v["reboot"]["needed"] = json!(reboot);
         serde_json::from_value(v).unwrap()
@@ -250,7 +250,7 @@ mod tests {
 
     #[test]
     fn nagios_states_by_what_the_fleet_needs() {
-        let state = |r: Vec<HostResult>| nagios(&aggregate::fleet(&r)).0;
+        let state = |r: Vec<HostResult>| nagios(&fleet::fleet(&r)).0;
         assert_eq!(state(vec![ok("a", json!([]), false)]), NagiosState::Ok);
         assert_eq!(
             state(vec![
@@ -269,7 +269,7 @@ mod tests {
             "a host the check cannot vouch for"
         );
         assert_eq!(state(vec![down("b")]), NagiosState::Unknown);
-        let (_, text) = nagios(&aggregate::fleet(&[
+        let (_, text) = nagios(&fleet::fleet(&[
             ok("a", json!([svc("cron.service")]), false),
             down("b"),
         ]));
@@ -295,7 +295,7 @@ mod tests {
             ),
             down("db1"),
         ];
-        let text = openmetrics(&results, &aggregate::fleet(&results));
+        let text = openmetrics(&results, &fleet::fleet(&results));
         assert!(
             text.contains("fleetrestart_host_scanned{host=\"web1\"} 1\n"),
             "{text}"

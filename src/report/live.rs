@@ -1,7 +1,7 @@
 //! Reporters: render the audit's [`Event`]s as they arrive — an NDJSON stream on standard
 //! output, or an indicatif progress bar on a terminal (nothing when standard error is not one).
 
-use crate::events::Event;
+use crate::audit::events::Event;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -1,14 +1,23 @@
 //! The audit: for each target, open a session, deliver and run the scanner, collect the result.
 //!
-//! Runs the targets on the [`executor`](crate::executor) and emits [`Event`]s as it goes; never
+//! Runs the targets on the [`executor`](crate::audit::executor) and emits [`Event`]s as it goes; never
 //! drops a host: every target ends as a [`HostResult`] that is either a report or the reason it
 //! failed (unreachable hosts apart from hosts that failed after connecting).
+//!
+//! Its parts: [`delivery`] (the scanner onto the host, once per version, and its report back),
+//! [`scanners`] (the binaries this controller holds), [`executor`] (the bounded pool the hosts
+//! run on) and [`events`] (what the audit tells its reporters as it goes).
 
-use crate::connect::Connector;
-use crate::delivery::{self, Delivery, DeliveryConfig, HostError, HostScan};
-use crate::events::Event;
-use crate::scanners::ScannerSet;
-use crate::targets::Target;
+pub mod delivery;
+pub mod events;
+pub mod executor;
+pub mod scanners;
+
+use crate::reach::connect::Connector;
+use crate::reach::targets::Target;
+use delivery::{Delivery, DeliveryConfig, HostError, HostScan};
+use events::Event;
+use scanners::ScannerSet;
 use std::time::{Duration, Instant};
 
 #[derive(Debug)]
@@ -99,7 +108,7 @@ pub fn audit(
     ctx: &AuditContext,
     emit: &(dyn Fn(Event) + Sync),
 ) -> Vec<HostResult> {
-    crate::executor::run(
+    executor::run(
         targets,
         ctx.forks,
         |t| audit_one(t, ctx, emit),
@@ -125,7 +134,7 @@ pub fn floor(targets: &[Target], ctx: &AuditContext) -> Vec<Result<(), String>> 
         timeout: ctx.delivery.command_timeout,
         ..Default::default()
     };
-    crate::executor::run(
+    executor::run(
         targets,
         ctx.forks,
         |t| {

@@ -2,7 +2,7 @@
 //! are active) → `rebooting` journaled → `systemctl reboot` → wait until it answers with a new
 //! boot id (`rebooted` journaled) → verify (the system is running, or degraded when allowed;
 //! every recorded unit active again; a rescan finds no reboot need and nothing stale) → the
-//! campaign's checks; the undrain is [`super::host::run`]'s, as for restarts.
+//! campaign's checks; the undrain is [`super::run`]'s, as for restarts.
 //!
 //! A resumed host is asked its boot id: a new one means the reboot happened (verify it); the
 //! same one while the system is `stopping` means it is on its way down (wait); the same one
@@ -13,9 +13,9 @@
 //! The parsers ([`parse_state`], [`is_uuid`]) are pure; the rest is I/O over the host's sessions.
 
 use super::hold::retake_lease;
-use super::host::{checks, jfail, lost, Fail, Failure, Worker};
-use super::journal::{HostProgress, Phase, RebootBefore};
-use super::schedule::Outcome;
+use super::worker::{checks, jfail, lost, Fail, Failure, Worker};
+use crate::campaign::journal::{HostProgress, Phase, RebootBefore};
+use crate::campaign::schedule::Outcome;
 use crate::transport::{ExecLimits, Session, TransportError};
 use fleetrestart_scan::names::is_valid_unit;
 use std::collections::BTreeSet;
@@ -37,7 +37,7 @@ const BOOT_ID: &str = "cat /proc/sys/kernel/random/boot_id";
 
 /// What [`STATE_SCRIPT`] printed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HostState {
+pub struct BootState {
     pub boot_id: String,
     pub kernel: String,
     /// `systemctl is-system-running`: running, degraded, starting, ...
@@ -57,7 +57,7 @@ const MAX_UNITS: usize = 8192;
 /// Units failed after the reboot that were active before it (review R18: a template instance
 /// or a generated unit, such as `postgresql@15-main`, that is not "enabled" was not compared,
 /// and `--allow-degraded` let it pass). Pure.
-pub fn broken_by_reboot(before: &RebootBefore, now: &HostState) -> Vec<String> {
+pub fn broken_by_reboot(before: &RebootBefore, now: &BootState) -> Vec<String> {
     now.failed
         .iter()
         .filter(|u| before.was_active.contains(u))
@@ -90,7 +90,7 @@ pub fn booted_kernel(now: &str, expected: Option<&str>) -> Result<Option<String>
 pub use fleetrestart_scan::names::is_boot_id as is_uuid;
 
 /// Parses [`STATE_SCRIPT`]'s output (bounded by the session; unit names validated).
-pub fn parse_state(out: &str) -> Result<HostState, String> {
+pub fn parse_state(out: &str) -> Result<BootState, String> {
     let mut boot_id = None;
     let mut kernel = String::new();
     let mut system = String::new();
@@ -122,7 +122,7 @@ pub fn parse_state(out: &str) -> Result<HostState, String> {
             _ => {}
         }
     }
-    Ok(HostState {
+    Ok(BootState {
         boot_id: boot_id.ok_or("no boot id in the host's answer")?,
         kernel,
         system,
@@ -132,7 +132,7 @@ pub fn parse_state(out: &str) -> Result<HostState, String> {
     })
 }
 
-fn state(s: &mut dyn Session) -> Result<HostState, Fail> {
+fn state(s: &mut dyn Session) -> Result<BootState, Fail> {
     let out = s.exec(
         STATE_SCRIPT,
         b"",
@@ -229,7 +229,7 @@ fn send_reboot(w: &mut Worker) -> Result<(), Failure> {
 }
 
 fn note(w: &Worker, message: &str) {
-    (w.env.emit)(super::host::Progress::Note {
+    (w.env.emit)(super::worker::Progress::Note {
         host: Some(w.plan.host.clone()),
         message: message.into(),
     });
@@ -496,7 +496,7 @@ fn interrupted(
 /// Whether the host booted since its audit (review R2) and then no longer needs a reboot: it
 /// is audited again; true when it is skipped (named in its notes). With `reboot.all`, any boot
 /// since the audit is the reboot asked for.
-fn booted_since_audit(w: &Worker, st: &HostState) -> Result<bool, Failure> {
+fn booted_since_audit(w: &Worker, st: &BootState) -> Result<bool, Failure> {
     let Some(audit) = &w.plan.audit_boot_id else {
         return Ok(false);
     };
@@ -544,12 +544,7 @@ fn fresh(w: &mut Worker, drained: &mut bool) -> Result<Option<RebootBefore>, Fai
     if booted_since_audit(w, &st)? {
         return Ok(None);
     }
-    if let Some(h) = &w.env.spec.drain {
-        w.record(Phase::Draining).map_err(jfail)?;
-        *drained = true;
-        w.hook(h, true)
-            .map_err(|e| (Outcome::Failed, format!("drain failed: {e}")))?;
-    }
+    w.drain(drained)?;
     let first = st.boot_id;
     let st = state(s.as_mut()).map_err(|f| lost(w, f))?;
     // it booted during its drain
