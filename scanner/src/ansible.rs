@@ -14,8 +14,8 @@
 //! JSON, an unknown option, a wrong type) are `failed: true` with a message naming the option;
 //! the output is JSON whatever happens.
 
-use crate::names::{is_valid_service, is_valid_unit};
 use crate::report::{Report, ServiceKind};
+use crate::restart::{self, Selected, Skip};
 use crate::rules::{Method, Policy, RuleSet};
 use crate::scan::{self, Options};
 use serde::Serialize;
@@ -317,80 +317,49 @@ pub struct Planned {
     pub method: Method,
 }
 
-/// What the restart module restarts from a report, and what it leaves with the reason.
+/// How the module names its options in the reasons it gives.
+const WORDS: restart::Words = restart::Words {
+    services: "services",
+    daemon_reexec: "daemon_reexec",
+};
+
+/// What the restart module restarts from a report, and what it leaves with the reason
+/// ([`restart::eligible`] decides, as for campaigns).
 pub fn restart_plan(r: &Report, a: &ModuleArgs) -> (Vec<Planned>, Vec<(String, String)>) {
     let mut todo = Vec::new();
     let mut left = Vec::new();
-    let named = |s: &str| {
-        a.services
-            .as_ref()
-            .is_some_and(|l| l.iter().any(|n| n == s))
-    };
     for s in &r.services {
-        let why = if a.exclude.contains(&s.name) {
-            Some("excluded".to_string())
-        } else if a.services.is_some() && !named(&s.name) {
-            Some("not in services".to_string())
-        } else if s.kind == ServiceKind::Manager || s.method == Method::DaemonReexec {
-            (!a.daemon_reexec)
-                .then(|| "the system manager: re-executed only with daemon_reexec".to_string())
-        } else if s.policy == Policy::Manual && !named(&s.name) {
-            Some("policy manual: restarted only when named in services".to_string())
-        } else if s.policy != Policy::Auto && s.policy != Policy::Manual {
-            Some(format!("policy {:?}", s.policy).to_lowercase())
-        } else if matches!(s.method, Method::None | Method::UserReexec) {
-            Some("no restart method".to_string())
-        } else if !valid_name(s.kind, &s.name) {
-            Some("not a valid unit or service name".to_string())
-        } else {
-            None
+        let named = a.services.as_ref().is_some_and(|l| l.contains(&s.name));
+        let ask = restart::Ask {
+            selected: if a.exclude.contains(&s.name) {
+                Selected::Excluded
+            } else if a.services.is_some() && !named {
+                Selected::NotListed
+            } else {
+                Selected::Yes
+            },
+            named,
+            daemon_reexec: a.daemon_reexec,
+            method: None,
         };
-        match why {
-            Some(w) => left.push((s.name.clone(), w)),
-            None => todo.push(Planned {
+        match restart::eligible(s, &ask) {
+            Err(skip) => left.push((s.name.clone(), skip.reason(&WORDS))),
+            Ok(method) => todo.push(Planned {
                 service: s.name.clone(),
                 kind: s.kind,
-                method: s.method,
+                method,
             }),
         }
     }
     for s in &r.never_restart {
-        left.push((
-            s.name.clone(),
-            format!("policy {:?}", s.policy).to_lowercase(),
-        ));
+        left.push((s.name.clone(), Skip::Policy(s.policy).reason(&WORDS)));
     }
     (todo, left)
 }
 
-fn valid_name(kind: ServiceKind, name: &str) -> bool {
-    match kind {
-        ServiceKind::Systemd => is_valid_unit(name),
-        ServiceKind::Sysv => is_valid_service(name) && !name.contains('/'),
-        ServiceKind::Manager => true,
-    }
-}
-
 /// The commands (argument vectors, no shell) that restart one service.
 pub fn commands(r: &Planned, systemctl: &str) -> Vec<Vec<String>> {
-    let v = |args: &[&str]| args.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-    let s = r.service.as_str();
-    match (r.kind, r.method) {
-        (ServiceKind::Manager, _) | (_, Method::DaemonReexec) => {
-            vec![v(&[systemctl, "daemon-reexec"])]
-        }
-        (ServiceKind::Systemd, Method::StopKillStart) => vec![
-            v(&[systemctl, "stop", "--", s]),
-            v(&[systemctl, "kill", "--signal=SIGKILL", "--", s]),
-            v(&[systemctl, "start", "--", s]),
-        ],
-        (ServiceKind::Systemd, _) => vec![v(&[systemctl, "restart", "--", s])],
-        (ServiceKind::Sysv, Method::StopKillStart) => {
-            let script = format!("/etc/init.d/{s}");
-            vec![v(&[&script, "stop"]), v(&[&script, "start"])]
-        }
-        (ServiceKind::Sysv, _) => vec![v(&[&format!("/etc/init.d/{s}"), "restart"])],
-    }
+    restart::argv(r.kind, r.method, &r.service, systemctl)
 }
 
 fn scan_options(a: &ModuleArgs) -> Result<Options, String> {

@@ -42,6 +42,7 @@ pub mod procread;
 pub mod programs;
 pub mod render;
 pub mod report;
+pub mod restart;
 pub mod roots;
 pub mod rules;
 pub mod scan;

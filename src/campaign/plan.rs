@@ -6,9 +6,9 @@
 //! order; batches never span a tier.
 
 use super::spec::{Canary, Spec};
-use fleetrestart_scan::names::{is_valid_service, is_valid_unit};
 use fleetrestart_scan::report::{KernelState, Report, ServiceKind};
-use fleetrestart_scan::rules::{Method, Policy};
+use fleetrestart_scan::restart::{self, Ask, Selected, Skip};
+use fleetrestart_scan::rules::Method;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -106,11 +106,23 @@ pub struct ServiceFilter {
     pub exclude: Vec<String>,
 }
 
+/// How a campaign names the operator's options in the reasons it gives.
+const WORDS: restart::Words = restart::Words {
+    services: "--services",
+    daemon_reexec: "--daemon-reexec",
+};
+
 impl ServiceFilter {
-    fn matches(&self, name: &str) -> bool {
+    fn selected(&self, name: &str) -> Selected {
         let short = name.strip_suffix(".service").unwrap_or(name);
         let hit = |g: &String| crate::glob::wildcard(g, name) || crate::glob::wildcard(g, short);
-        (self.include.is_empty() || self.include.iter().any(hit)) && !self.exclude.iter().any(hit)
+        if self.exclude.iter().any(hit) {
+            Selected::Excluded
+        } else if self.include.is_empty() || self.include.iter().any(hit) {
+            Selected::Yes
+        } else {
+            Selected::NotListed
+        }
     }
     fn names(&self, name: &str) -> bool {
         let short = name.strip_suffix(".service").unwrap_or(name);
@@ -137,58 +149,32 @@ fn host_actions(
         })
     };
     for s in &report.services {
-        let valid = match s.kind {
-            ServiceKind::Systemd => is_valid_unit(&s.name),
-            ServiceKind::Sysv => is_valid_service(&s.name),
-            ServiceKind::Manager => true,
+        let ask = Ask {
+            selected: filter.selected(&s.name),
+            named: filter.names(&s.name),
+            daemon_reexec: spec.daemon_reexec,
+            method: spec.services.get(&s.name).and_then(|p| p.method),
         };
-        if !valid {
-            skip(&s.name, "refused: not a valid unit or service name".into());
-            continue;
-        }
-        if !filter.matches(&s.name) {
-            skip(
-                &s.name,
-                "not selected by --services / --exclude-services".into(),
-            );
-            continue;
-        }
-        let policy = spec.services.get(&s.name);
-        if policy.is_some_and(|p| p.skip) {
-            skip(&s.name, "skip: true in the campaign file".into());
-            continue;
-        }
-        let method = policy.and_then(|p| p.method).unwrap_or(s.method);
-        if s.kind == ServiceKind::Manager || method == Method::DaemonReexec {
-            if !(spec.daemon_reexec || filter.names(&s.name)) {
-                skip(
-                    &s.name,
-                    "PID 1: systemctl daemon-reexec only with --daemon-reexec".into(),
-                );
+        let skipped = spec.services.get(&s.name).is_some_and(|p| p.skip);
+        let method = match restart::eligible(s, &ask) {
+            Err(e @ (Skip::InvalidName | Skip::Excluded | Skip::NotListed)) => {
+                skip(&s.name, e.reason(&WORDS));
                 continue;
             }
-        } else if s.policy == Policy::Manual && !filter.names(&s.name) {
-            skip(
-                &s.name,
-                "policy manual: name it in --services to restart it".into(),
-            );
-            continue;
-        }
-        if matches!(method, Method::None | Method::UserReexec) {
-            skip(
-                &s.name,
-                format!("method {} cannot be run by a campaign", method.as_str()),
-            );
-            continue;
-        }
+            _ if skipped => {
+                skip(&s.name, "skip: true in the campaign file".into());
+                continue;
+            }
+            Err(e) => {
+                skip(&s.name, e.reason(&WORDS));
+                continue;
+            }
+            Ok(m) => m,
+        };
         actions.push(Action {
             service: s.name.clone(),
             kind: s.kind,
-            method: if s.kind == ServiceKind::Manager {
-                Method::DaemonReexec
-            } else {
-                method
-            },
+            method,
             exes: if s.kind == ServiceKind::Sysv {
                 daemon_exes(&s.processes)
             } else {
@@ -519,6 +505,111 @@ pub(crate) mod tests_support {
 mod tests {
     use super::tests_support::{cron_report as cron, report_with};
     use super::*;
+    use fleetrestart_scan::rules::Policy;
+
+    #[test]
+    fn the_campaign_and_the_ansible_module_restart_the_same_services_the_same_way() {
+        use fleetrestart_scan::ansible::{commands, restart_plan, ModuleArgs};
+        use Method::*;
+        use Policy::*;
+        use ServiceKind::*;
+        let r = report_with(&[
+            ("cron.service", Systemd, Restart, Auto),
+            ("dovecot.service", Systemd, StopKillStart, Auto),
+            ("systemd-journald.service", Systemd, Restart, Auto),
+            ("dbus.service", Systemd, Restart, Manual),
+            ("systemd-manager", Manager, DaemonReexec, Manual),
+            ("bad;x.service", Systemd, Restart, Auto),
+            ("exim4", Sysv, Restart, Auto),
+            ("apache2", Sysv, StopKillStart, Auto),
+            ("user@1000.service", Systemd, UserReexec, Auto),
+            ("odd.service", Systemd, Restart, Reboot),
+        ]);
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        // (campaign: --services, --exclude-services, --daemon-reexec) = (module: services,
+        // exclude, daemon_reexec)
+        let asks: [(Vec<String>, Vec<String>, bool); 5] = [
+            (vec![], vec![], false),
+            (vec![], vec![], true),
+            (names(&["dbus.service", "systemd-manager"]), vec![], false),
+            (names(&["cron.service", "exim4"]), names(&["exim4"]), false),
+            (vec![], names(&["dovecot.service", "apache2"]), true),
+        ];
+        for (services, exclude, daemon_reexec) in asks {
+            let spec = Spec {
+                daemon_reexec,
+                ..Spec::default()
+            };
+            let filter = ServiceFilter {
+                include: services.clone(),
+                exclude: exclude.clone(),
+            };
+            let mut untouched = Vec::new();
+            let campaign = host_actions("h", &r, &spec, &filter, &mut untouched);
+            let args = ModuleArgs {
+                restart: true,
+                services: (!services.is_empty()).then(|| services.clone()),
+                exclude,
+                daemon_reexec,
+                ..Default::default()
+            };
+            let (module, left) = restart_plan(&r, &args);
+            let chosen: Vec<(&str, Method)> = campaign
+                .iter()
+                .map(|a| (a.service.as_str(), a.method))
+                .collect();
+            let asked: Vec<(&str, Method)> = module
+                .iter()
+                .map(|p| (p.service.as_str(), p.method))
+                .collect();
+            assert_eq!(chosen, asked, "services {services:?}");
+            // what one leaves, the other leaves, for the same reason (each in its own words)
+            let words = |r: &str| {
+                r.replace("--daemon-reexec", "daemon_reexec")
+                    .replace("--services", "services")
+            };
+            for (service, reason) in &left {
+                let ours = untouched.iter().find(|u| &u.what == service);
+                let ours = ours.unwrap_or_else(|| panic!("{service}: left by the module only"));
+                assert_eq!(words(&ours.reason), *reason, "{service}");
+            }
+            // and the commands: the module's argument vectors are the campaign's, quoted
+            for a in &campaign {
+                let p = module.iter().find(|p| p.service == a.service).unwrap();
+                let argv = commands(p, "systemctl");
+                let step = crate::campaign::scripts::steps(&[a])
+                    .unwrap()
+                    .remove(0)
+                    .script;
+                let quoted: Vec<String> = argv
+                    .iter()
+                    .map(|c| {
+                        c.iter()
+                            .map(|w| crate::shell::quote(w))
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    })
+                    .collect();
+                assert!(
+                    step.contains(&crate::shell::quote(&quoted.join("; ")))
+                        || step == quoted.join("; "),
+                    "{}: {step:?} runs {quoted:?}",
+                    a.service
+                );
+            }
+            if daemon_reexec || services.iter().any(|s| s == "systemd-manager") {
+                assert!(
+                    chosen.contains(&("systemd-manager", DaemonReexec)),
+                    "PID 1 asked for"
+                );
+            } else {
+                assert!(
+                    chosen.iter().all(|(s, _)| *s != "systemd-manager"),
+                    "PID 1 not asked for"
+                );
+            }
+        }
+    }
 
     #[test]
     fn reboot_plans_take_needing_hosts_and_put_jump_and_hook_hosts_last() {

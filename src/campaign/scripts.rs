@@ -5,8 +5,9 @@
 
 use super::plan::Action;
 use crate::shell::quote;
-use fleetrestart_scan::names::{is_valid_service, is_valid_unit};
+use fleetrestart_scan::names::is_valid_unit;
 use fleetrestart_scan::report::ServiceKind;
+use fleetrestart_scan::restart;
 use fleetrestart_scan::rules::Method;
 pub use fleetrestart_scan::units::{
     cause, is_down, is_journald, is_up, judge, parse_show, restarted, UnitState, Verdict,
@@ -49,38 +50,35 @@ pub fn steps(actions: &[&Action]) -> Result<Vec<Step>, String> {
     let mut units = Vec::new();
     let mut journald = Vec::new();
     for a in actions {
-        let ok = match a.kind {
-            ServiceKind::Systemd => is_valid_unit(&a.service),
-            ServiceKind::Sysv => is_valid_service(&a.service) && !a.service.contains('/'),
-            ServiceKind::Manager => true,
-        };
-        if !ok {
+        if !restart::accepts(a.kind, &a.service) {
             return Err(format!(
                 "refusing to restart {:?}: not a valid unit or service name",
                 a.service
             ));
         }
-        let q = quote(&a.service);
-        let script = match (a.kind, a.method) {
-            (ServiceKind::Manager, _) | (_, Method::DaemonReexec) => "systemctl daemon-reexec".to_string(),
-            (ServiceKind::Systemd, Method::StopKillStart) => format!(
-                "systemctl stop -- {q}; systemctl kill --signal=SIGKILL -- {q} 2>/dev/null; systemctl start -- {q}"
-            ),
-            (ServiceKind::Systemd, _) if is_journald(&a.service) => {
-                journald.push(Step {
-                    services: vec![a.service.clone()],
-                    script: format!("systemctl restart -- {q}"),
-                });
-                continue;
-            }
-            (ServiceKind::Systemd, _) => {
-                units.push(a.service.clone());
-                continue;
-            }
-            (ServiceKind::Sysv, Method::StopKillStart) => {
-                uncut(&format!("/etc/init.d/{q} stop; /etc/init.d/{q} start"))
-            }
-            (ServiceKind::Sysv, _) => uncut(&format!("/etc/init.d/{q} restart")),
+        let plain = a.kind == ServiceKind::Systemd
+            && !matches!(a.method, Method::StopKillStart | Method::DaemonReexec);
+        if plain && !is_journald(&a.service) {
+            units.push(a.service.clone());
+            continue;
+        }
+        // the commands of the restart policy, each quoted; only the last one's status counts
+        let script = restart::argv(a.kind, a.method, &a.service, "systemctl")
+            .iter()
+            .map(|c| c.iter().map(|w| quote(w)).collect::<Vec<_>>().join(" "))
+            .collect::<Vec<_>>()
+            .join("; ");
+        if plain {
+            journald.push(Step {
+                services: vec![a.service.clone()],
+                script,
+            });
+            continue;
+        }
+        let script = if a.kind == ServiceKind::Sysv {
+            uncut(&script)
+        } else {
+            script
         };
         out.push(Step {
             services: vec![a.service.clone()],
@@ -129,7 +127,7 @@ pub enum SysvState {
 /// whether a process runs one of the executables the audit saw it run. Never runs anything but
 /// the init script the restart itself runs.
 pub fn sysv_status_script(action: &Action) -> Result<String, String> {
-    if !is_valid_service(&action.service) || action.service.contains('/') {
+    if !restart::accepts(ServiceKind::Sysv, &action.service) {
         return Err(format!(
             "refusing to query {:?}: not a valid service name",
             action.service
@@ -152,7 +150,7 @@ pub fn sysv_status_script(action: &Action) -> Result<String, String> {
 
 /// The command that starts sysv service `action` once (uncut, as its restart).
 pub fn sysv_start_script(action: &Action) -> Result<String, String> {
-    if !is_valid_service(&action.service) || action.service.contains('/') {
+    if !restart::accepts(ServiceKind::Sysv, &action.service) {
         return Err(format!(
             "refusing to start {:?}: not a valid service name",
             action.service

@@ -12,8 +12,8 @@ description:
     script on hosts without systemd), then scans again and fails if a restarted service still
     uses stale files.
   - Services whose policy is C(never) or C(reboot), login sessions and the system manager are
-    never restarted (the system manager only with I(daemon_reexec)); a C(manual) service only
-    when named in I(services).
+    never restarted (the system manager only with I(daemon_reexec) or when C(systemd-manager) is
+    named in I(services)); a C(manual) service only when named in I(services).
   - Commands run as argument vectors with a clean environment; unit names are validated.
   - systemd-journald is restarted first and alone; every restarted unit is then read back until
     the same invocation is active at two looks 1 s apart, and one left down is started once and
