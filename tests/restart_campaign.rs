@@ -1175,3 +1175,91 @@ fn an_undrain_is_retried_and_resume_finishes_one_still_owed() {
     );
     tb(&["stopall"]);
 }
+
+#[test]
+#[ignore = "needs root and the testbed image: run by `cargo xtask test`"]
+fn an_encrypted_keys_passphrase_is_asked_once_per_campaign() {
+    // the audit and the campaign's steps share one SSH context (Settings builds it once): a
+    // second one asked the passphrase again when the campaign reached the host after its audit
+    let dir = common::scratch("passphrase-once");
+    let inv = fleet(&dir, 1, 1..=1);
+    let key = dir.join("enc");
+    let st = Command::new("ssh-keygen")
+        .args([
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "pass phrase",
+            "-C",
+            "enc",
+            "-f",
+        ])
+        .arg(&key)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let public = std::fs::read_to_string(dir.join("enc.pub")).unwrap();
+    tb(&[
+        "exec",
+        "1",
+        "sh",
+        "-c",
+        &format!("echo '{}' >> /root/.ssh/authorized_keys", public.trim()),
+    ]);
+    let text_inv = std::fs::read_to_string(&inv).unwrap();
+    let ours: String = text_inv
+        .lines()
+        .map(|l| match l.split_once("ansible_ssh_private_key_file:") {
+            Some((indent, _)) => {
+                format!("{indent}ansible_ssh_private_key_file: {}\n", key.display())
+            }
+            None => format!("{l}\n"),
+        })
+        .collect();
+    assert_ne!(ours, text_inv, "the inventory names our key");
+    std::fs::write(&inv, ours).unwrap();
+    // on a terminal (the passphrase is asked there), typed ahead three times over
+    let c = cmd(
+        &dir,
+        "restart",
+        &[
+            "-i",
+            inv.to_str().unwrap(),
+            "--journal",
+            "p.journal",
+            "--json",
+        ],
+    );
+    let line: Vec<String> = std::iter::once(c.get_program())
+        .chain(c.get_args())
+        .map(|a| format!("'{}'", a.to_string_lossy().replace('\'', r"'\''")))
+        .collect();
+    let mut script = Command::new("script");
+    script
+        .args(["-qfec", &line.join(" "), "/dev/null"])
+        .current_dir(&dir)
+        .env_remove("SSH_AUTH_SOCK")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = script.spawn().unwrap();
+    {
+        use std::io::Write;
+        let mut input = child.stdin.take().unwrap();
+        input
+            .write_all(b"pass phrase\npass phrase\npass phrase\n")
+            .unwrap();
+        // kept open until the campaign ends: an end of input would reach it as one
+        std::mem::forget(input);
+    }
+    let out = child.wait_with_output().unwrap();
+    let all = String::from_utf8_lossy(&out.stdout);
+    let asked = all.matches("Enter passphrase for key").count();
+    assert!(
+        all.contains("\"status\": \"ok\""),
+        "the campaign ran: {all}"
+    );
+    assert_eq!(asked, 1, "asked once for the audit and the campaign: {all}");
+    tb(&["stopall"]);
+}

@@ -37,8 +37,8 @@ impl HostResult {
     }
 }
 
-pub struct AuditContext<'a> {
-    pub scanners: &'a ScannerSet,
+pub struct AuditContext {
+    pub scanners: ScannerSet,
     pub delivery: DeliveryConfig,
     /// The user's rules file text, validated already; sent to each scanner on standard input.
     pub rules: Option<String>,
@@ -64,7 +64,7 @@ pub fn audit_one(target: &Target, ctx: &AuditContext, emit: &(dyn Fn(Event) + Sy
                 host: host.clone(),
                 elapsed_ms: t0.elapsed().as_millis() as u64,
             });
-            delivery::scan_host(session.as_mut(), ctx.scanners, &cfg, ctx.rules.as_deref())
+            delivery::scan_host(session.as_mut(), &ctx.scanners, &cfg, ctx.rules.as_deref())
         });
     let elapsed = t0.elapsed();
     let elapsed_ms = elapsed.as_millis() as u64;

@@ -4,10 +4,11 @@ use super::{Hosts, Settings};
 use crate::audit;
 use crate::cli::{AuditArgs, MonitorFormat};
 use crate::exit::{CmdError, Exit};
-use crate::report::{ansible_inventory, fleet, live, monitoring, output};
+use crate::report::{ansible_inventory, files, fleet, human, json, live, monitoring};
 
 pub fn run(args: AuditArgs) -> Result<Exit, CmdError> {
-    let s = Settings::resolve(&args.t, Hosts::Selected, Vec::new())?;
+    let mut s = Settings::resolve(&args.t, Hosts::Selected, Vec::new())?;
+    s.audit.delivery.clean = args.clean;
     if args.list_hosts {
         println!("  hosts ({}):", s.hosts.len());
         for t in &s.hosts {
@@ -16,9 +17,9 @@ pub fn run(args: AuditArgs) -> Result<Exit, CmdError> {
         return Ok(Exit::Clean);
     }
     s.ready(!args.floor)?;
-    let ctx = s.audit_context(args.clean);
+    let ctx = &s.audit;
     if args.floor {
-        let ran = audit::floor(&s.hosts, &ctx);
+        let ran = audit::floor(&s.hosts, ctx);
         for (t, r) in s.hosts.iter().zip(&ran) {
             if let Err(m) = r {
                 eprintln!("{}: {m}", t.name);
@@ -34,7 +35,7 @@ pub fn run(args: AuditArgs) -> Result<Exit, CmdError> {
     }
     let progress = s.interactive && !args.no_progress && !args.ndjson && s.hosts.len() > 1;
     let rep = live::Reporter::new(s.hosts.len(), args.ndjson, progress);
-    let results = audit::audit(&s.hosts, &ctx, &|e| rep.event(e));
+    let results = audit::audit(&s.hosts, ctx, &|e| rep.event(e));
     rep.finish();
     let fleet = fleet::fleet(&results);
     let mut nagios_state = None;
@@ -52,7 +53,7 @@ pub fn run(args: AuditArgs) -> Result<Exit, CmdError> {
             ),
         }
     } else if args.json {
-        output::print_json(&output::json(&results, &fleet))
+        json::print_json(&json::json(&results, &fleet))
             .map_err(|e| CmdError::Internal(format!("writing the JSON document: {e}")))?;
     } else if args.ndjson {
         println!(
@@ -62,16 +63,16 @@ pub fn run(args: AuditArgs) -> Result<Exit, CmdError> {
     } else {
         print!(
             "{}",
-            fleetrestart_scan::render::terminal_safe(&output::human(&results, &fleet))
+            fleetrestart_scan::render::terminal_safe(&human::human(&results, &fleet))
         );
     }
     if let Some(dir) = &args.tree {
-        output::write_tree(dir, &results).map_err(|e| {
+        files::write_tree(dir, &results).map_err(|e| {
             CmdError::Internal(format!("cannot write --tree {}: {e}", dir.display()))
         })?;
     }
     if let Some(dir) = &args.host_lists {
-        output::write_host_lists(dir, &fleet).map_err(|e| {
+        files::write_host_lists(dir, &fleet).map_err(|e| {
             CmdError::Internal(format!("cannot write --host-lists {}: {e}", dir.display()))
         })?;
     }

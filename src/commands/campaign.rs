@@ -16,7 +16,7 @@ use crate::reach::targets::Target;
 use crate::report::live;
 use crate::{audit, secret};
 use fleetrestart_scan::render::terminal_safe;
-use fleetrestart_scan::report::{Report, SCHEMA_VERSION};
+use fleetrestart_scan::report::Report;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -71,51 +71,13 @@ pub(super) fn hook_hosts(spec: &Spec) -> Vec<String> {
     v
 }
 
-/// Reports from a saved `audit --json` document, by host.
-pub(super) fn saved_audit(path: &Path) -> Result<BTreeMap<String, Result<Report, String>>, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let doc: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| format!("{}: not JSON: {e}", path.display()))?;
-    let hosts = doc["hosts"].as_array().ok_or_else(|| {
-        format!(
-            "{}: not an `audit --json` document (no hosts list)",
-            path.display()
-        )
-    })?;
-    let mut out = BTreeMap::new();
-    for (i, h) in hosts.iter().enumerate() {
-        let name = h["host"]
-            .as_str()
-            .ok_or_else(|| format!("{}: hosts[{i}] has no host name", path.display()))?;
-        let r = if h["status"] == "ok" {
-            if h["report"]["schema_version"].as_u64() != Some(u64::from(SCHEMA_VERSION)) {
-                return Err(format!(
-                    "{}: hosts[{i}] ({name}): report schema version is not {SCHEMA_VERSION}",
-                    path.display()
-                ));
-            }
-            Ok(serde_json::from_value::<Report>(h["report"].clone())
-                .map_err(|e| format!("{}: hosts[{i}] ({name}): {e}", path.display()))?)
-        } else {
-            Err(format!(
-                "audit {}: {}",
-                h["status"].as_str().unwrap_or("failed"),
-                h["error"].as_str().unwrap_or("")
-            ))
-        };
-        out.insert(name.to_string(), r);
-    }
-    Ok(out)
-}
-
 /// Every selected host's audit report (or why there is none): a fresh audit, or the saved one.
 pub(super) fn audit_reports(
     s: &Settings,
     args: &CampaignArgs,
     saved: Option<BTreeMap<String, Result<Report, String>>>,
 ) -> BTreeMap<String, Result<Report, String>> {
-    let ctx = s.audit_context(false);
+    let ctx = &s.audit;
     match saved {
         Some(mut saved) => s
             .hosts
@@ -132,7 +94,7 @@ pub(super) fn audit_reports(
         None => {
             let progress = s.interactive && !args.quiet && s.hosts.len() > 1;
             let rep = live::Reporter::new(s.hosts.len(), false, progress);
-            let results = audit::audit(&s.hosts, &ctx, &|e| rep.event(e));
+            let results = audit::audit(&s.hosts, ctx, &|e| rep.event(e));
             rep.finish();
             results
                 .into_iter()
@@ -296,12 +258,12 @@ pub(super) fn run_campaign(c: &Campaign, s: &Settings, writer: Writer) -> Exit {
         .unwrap_or(0);
     let live = Live::new(c.plan.hosts.len(), finished, c.quiet, s.interactive);
     let emit = |p| live.event(p);
-    let ctx = s.audit_context(false);
+    let ctx = &s.audit;
     let controller = controller_name();
     let env = Env {
         campaign: c.id,
         controller: &controller,
-        audit: &ctx,
+        audit: ctx,
         spec: c.spec,
         hook_targets: &s.hooks,
         journal: &journal,

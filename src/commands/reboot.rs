@@ -2,13 +2,14 @@
 //! settings → audit (or a saved one) → plan of reboots (hosts whose audit says a reboot is
 //! needed; never a host whose need is unknown) → [`super::campaign::launch`].
 
-use super::campaign::{self, audit_reports, audited, hook_hosts, launch, saved_audit};
+use super::campaign::{self, audit_reports, audited, hook_hosts, launch};
 use super::{Hosts, Settings};
 use crate::campaign::plan;
 use crate::campaign::spec::Spec;
 use crate::cli::RebootArgs;
 use crate::exit::{CmdError, Exit};
 use crate::reach::targets::Connection;
+use crate::report::json::read_saved;
 use std::collections::BTreeMap;
 
 /// The campaign file with the command line's overrides.
@@ -113,7 +114,7 @@ pub fn run(args: RebootArgs) -> Result<Exit, CmdError> {
             t.name
         )));
     }
-    let saved = args.c.from_audit.as_deref().map(saved_audit).transpose()?;
+    let saved = args.c.from_audit.as_deref().map(read_saved).transpose()?;
     s.ready(true)?;
     let reports = audit_reports(&s, &args.c, saved);
     let plan = plan::build_reboot(&audited(&s, &reports), &spec, &infrastructure(&s, &spec))?;

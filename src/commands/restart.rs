@@ -1,12 +1,13 @@
 //! The `restart` command: campaign settings → host settings → audit (or a saved one) → plan of
 //! service restarts → [`super::campaign::launch`].
 
-use super::campaign::{self, audit_reports, audited, hook_hosts, launch, saved_audit};
+use super::campaign::{self, audit_reports, audited, hook_hosts, launch};
 use super::{Hosts, Settings};
 use crate::campaign::plan::{self, ServiceFilter};
 use crate::campaign::spec::Spec;
 use crate::cli::RestartArgs;
 use crate::exit::{CmdError, Exit};
+use crate::report::json::read_saved;
 
 /// The campaign file with the command line's overrides.
 fn spec(args: &RestartArgs) -> Result<Spec, String> {
@@ -23,7 +24,7 @@ fn spec(args: &RestartArgs) -> Result<Spec, String> {
 pub fn run(args: RestartArgs) -> Result<Exit, CmdError> {
     let spec = spec(&args)?;
     let s = Settings::resolve(&args.t, Hosts::Selected, hook_hosts(&spec))?;
-    let saved = args.c.from_audit.as_deref().map(saved_audit).transpose()?;
+    let saved = args.c.from_audit.as_deref().map(read_saved).transpose()?;
     s.ready(true)?;
     let reports = audit_reports(&s, &args.c, saved);
     let filter = ServiceFilter {

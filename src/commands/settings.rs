@@ -31,15 +31,16 @@ pub enum Hosts {
     Named(Vec<String>),
 }
 
+/// Everything a command works with, resolved once; the raw arguments are not kept.
 pub struct Settings {
-    pub args: TargetArgs,
-    /// The rules file's text, validated.
-    pub rules: Option<String>,
     pub inventory: Inventory,
     pub hosts: Vec<Target>,
     /// Targets of the hosts hooks run on (`on:`), by name.
     pub hooks: BTreeMap<String, Target>,
-    pub scanners: ScannerSet,
+    /// How hosts are reached and scanned, built once for the run: the SSH context in it (key
+    /// passphrases, jump connections, known_hosts) is shared by the audit and every campaign
+    /// step.
+    pub audit: AuditContext,
     /// Standard error is a terminal (progress bars, host key prompts).
     pub interactive: bool,
 }
@@ -69,14 +70,14 @@ impl Settings {
             .into_iter()
             .map(|t| (t.name.clone(), t))
             .collect();
+        let interactive = std::io::stderr().is_terminal();
+        let scanners = ScannerSet::find(args.scanner_dir.as_deref());
         Ok(Settings {
-            args: args.clone(),
-            rules,
             inventory,
             hosts: targets,
             hooks,
-            scanners: ScannerSet::find(args.scanner_dir.as_deref()),
-            interactive: std::io::stderr().is_terminal(),
+            audit: audit_context(args, scanners, rules, interactive),
+            interactive,
         })
     }
 
@@ -85,21 +86,10 @@ impl Settings {
     /// for the fan-out (every command: `resume` used to skip it).
     pub fn ready(&self, scanners_needed: bool) -> Result<(), CmdError> {
         if scanners_needed {
-            check_scanners(&self.scanners, &self.hosts, &self.args).map_err(CmdError::Internal)?;
+            check_scanners(&self.audit, &self.hosts).map_err(CmdError::Internal)?;
         }
         crate::audit::executor::raise_fd_limit();
         Ok(())
-    }
-
-    /// The audit's settings (sessions, delivery, fan-out) for these hosts.
-    pub fn audit_context(&self, clean: bool) -> AuditContext<'_> {
-        audit_context(
-            &self.args,
-            &self.scanners,
-            self.rules.clone(),
-            clean,
-            self.interactive,
-        )
     }
 }
 
@@ -250,33 +240,28 @@ pub fn build_targets(
 }
 
 /// Fails when a scanner must be uploaded and this controller has none.
-pub fn check_scanners(
-    scanners: &ScannerSet,
-    targets: &[Target],
-    args: &TargetArgs,
-) -> Result<(), String> {
-    let all_installed =
-        targets.iter().all(|t| t.installed_scanner.is_some()) || args.installed_scanner.is_some();
-    if scanners.scanners.is_empty() && !all_installed {
+fn check_scanners(ctx: &AuditContext, targets: &[Target]) -> Result<(), String> {
+    let all_installed = targets.iter().all(|t| t.installed_scanner.is_some())
+        || ctx.delivery.installed_scanner.is_some();
+    if ctx.scanners.scanners.is_empty() && !all_installed {
         return Err("no scanner binaries found (embedded, beside this program, or --scanner-dir); build them with `cargo xtask scanners`".into());
     }
     Ok(())
 }
 
 /// The audit settings the command line gives.
-pub fn audit_context<'a>(
+fn audit_context(
     args: &TargetArgs,
-    scanners: &'a ScannerSet,
+    scanners: ScannerSet,
     rules: Option<String>,
-    clean: bool,
     interactive: bool,
-) -> AuditContext<'a> {
+) -> AuditContext {
     AuditContext {
         scanners,
         delivery: DeliveryConfig {
             cache_dir: args.cache_dir.clone(),
             installed_scanner: args.installed_scanner.clone(),
-            clean,
+            clean: false,
             command_timeout: Duration::from_secs(args.command_timeout),
             max_report_bytes: args.max_report_size,
         },

@@ -1,7 +1,7 @@
 //! Aggregation: per-host results folded into the fleet view (by service, sessions, reboots,
 //! failures) and the summary counts.
 //!
-//! Pure: results in, [`Fleet`] out; the renderers in [`crate::report::output`] only format it.
+//! Pure: results in, [`Fleet`] out; the renderers ([`crate::report::human`], [`crate::report::json`]) only format it.
 
 use crate::audit::HostResult;
 use fleetrestart_scan::report::{Report, Service};
@@ -331,7 +331,7 @@ mod tests {
         let results = vec![first, with_container];
         let f = fleet(&results);
         assert_eq!(f.limitations[0].hosts, ["h1", "h2"]);
-        let human = crate::report::output::human(&results, &f);
+        let human = crate::report::human::human(&results, &f);
         assert!(
             human.contains("Containers with stale processes (never restarted from the host) (1):")
                 && human.contains("h2: 1 container(s) with stale processes: machine-web.scope"),

@@ -39,7 +39,7 @@ pub enum Progress {
 
 /// Everything a host worker uses, shared by all workers.
 pub struct Env<'a> {
-    pub audit: &'a AuditContext<'a>,
+    pub audit: &'a AuditContext,
     pub spec: &'a Spec,
     /// Targets of the hosts hooks run on (`on:`).
     pub hook_targets: &'a BTreeMap<String, Target>,
@@ -141,7 +141,7 @@ impl Worker<'_> {
         }
         let scan = delivery::scan_host(
             s.as_mut(),
-            self.env.audit.scanners,
+            &self.env.audit.scanners,
             &cfg,
             self.env.audit.rules.as_deref(),
         )

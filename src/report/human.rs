@@ -1,16 +1,11 @@
-//! Rendering of audit results: the human fleet view, the `--json` document, `--tree` files and
-//! host-list files. Formatting only: the grouping is done by [`crate::report::fleet`].
+//! The audit's human fleet view: services by host range, sessions, reboots, failures.
+//! Formatting only (pure): the grouping is done by [`crate::report::fleet`].
 
-use crate::audit::delivery::Delivery;
 use crate::audit::HostResult;
 use crate::inventory::range::fold;
 use crate::report::fleet::{Cause, Fleet, Problem, ServiceRow};
 use fleetrestart_scan::render;
 use std::fmt::Write;
-use std::path::Path;
-
-/// Version of the controller's `--json` document (docs/audit-schema.json).
-pub const AUDIT_SCHEMA_VERSION: u32 = 1;
 
 fn folded(hosts: &[String]) -> String {
     let v: Vec<&str> = hosts.iter().map(String::as_str).collect();
@@ -148,110 +143,4 @@ pub fn human(results: &[HostResult], fleet: &Fleet) -> String {
         if c.partial > 0 { format!("; {} partial scans (not root?)", c.partial) } else { String::new() }
     );
     o
-}
-
-/// One host's entry in the JSON document and in `--tree` files: borrowed from the results and
-/// written as it is serialized (the reports are never copied into a second tree). Fields in
-/// the order the document has always had (sorted).
-#[derive(serde::Serialize)]
-#[serde(untagged)]
-pub enum HostEntry<'a> {
-    Scanned {
-        delivery: &'static str,
-        elapsed_ms: u64,
-        host: &'a str,
-        needs_action: bool,
-        report: &'a fleetrestart_scan::report::Report,
-        status: &'static str,
-    },
-    Failed {
-        elapsed_ms: u64,
-        error: String,
-        host: &'a str,
-        status: &'static str,
-    },
-}
-
-pub fn host_json(r: &HostResult) -> HostEntry<'_> {
-    let elapsed_ms = r.elapsed.as_millis() as u64;
-    match &r.outcome {
-        Ok(scan) => HostEntry::Scanned {
-            delivery: match scan.delivery {
-                Delivery::Reused => "reused",
-                Delivery::Uploaded(_) => "uploaded",
-                Delivery::Installed => "installed",
-            },
-            elapsed_ms,
-            host: &r.host,
-            needs_action: scan.report.needs_action(),
-            report: &scan.report,
-            status: "ok",
-        },
-        Err(e) => HostEntry::Failed {
-            elapsed_ms,
-            error: e.to_string(),
-            host: &r.host,
-            status: r.status(),
-        },
-    }
-}
-
-/// The audit's JSON document (`--json`), borrowed from the results.
-#[derive(serde::Serialize)]
-pub struct Document<'a> {
-    hosts: Vec<HostEntry<'a>>,
-    never_restart: &'a [ServiceRow],
-    schema_version: u32,
-    services: &'a [ServiceRow],
-    summary: &'a crate::report::fleet::Counts,
-}
-
-pub fn json<'a>(results: &'a [HostResult], fleet: &'a Fleet) -> Document<'a> {
-    Document {
-        hosts: results.iter().map(host_json).collect(),
-        never_restart: &fleet.never_restart,
-        schema_version: AUDIT_SCHEMA_VERSION,
-        services: &fleet.services,
-        summary: &fleet.counts,
-    }
-}
-
-/// Writes `doc` to standard output as it is serialized, then a newline.
-pub fn print_json(doc: &impl serde::Serialize) -> std::io::Result<()> {
-    use std::io::Write as _;
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    serde_json::to_writer(&mut out, doc).map_err(std::io::Error::other)?;
-    out.write_all(b"\n")?;
-    out.flush()
-}
-
-/// `--tree DIR`: one `HOST.json` per host (names were validated when the inventory was read).
-pub fn write_tree(dir: &Path, results: &[HostResult]) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    for r in results {
-        let text = serde_json::to_string_pretty(&host_json(r)).map_err(std::io::Error::other)?;
-        std::fs::write(dir.join(format!("{}.json", r.host)), text + "\n")?;
-    }
-    Ok(())
-}
-
-/// `--host-lists DIR`: files `clean`, `stale`, `failed`, `unreachable`, one host per line, for
-/// `--limit @DIR/stale` (all four are written, empty ones too, so old lists never linger).
-pub fn write_host_lists(dir: &Path, fleet: &Fleet) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    let lines = |v: Vec<&String>| v.into_iter().map(|h| format!("{h}\n")).collect::<String>();
-    std::fs::write(dir.join("clean"), lines(fleet.clean.iter().collect()))?;
-    std::fs::write(
-        dir.join("stale"),
-        lines(fleet.hosts.iter().map(|h| &h.host).collect()),
-    )?;
-    std::fs::write(
-        dir.join("failed"),
-        lines(fleet.failed.iter().map(|p| &p.host).collect()),
-    )?;
-    std::fs::write(
-        dir.join("unreachable"),
-        lines(fleet.unreachable.iter().map(|p| &p.host).collect()),
-    )?;
-    Ok(())
 }
