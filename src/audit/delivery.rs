@@ -166,131 +166,28 @@ pub fn run_script(set: &ScannerSet, cfg: &DeliveryConfig, rules_len: usize) -> S
         return format!("exec {} {args}", quote(path));
     }
     // the delivered scanner ends itself soon after this controller stops waiting for it
-    let args = format!(
-        "{args} --deadline {}",
-        2 * cfg.command_timeout.as_secs().max(1) + 10
-    );
+    let deadline = 2 * cfg.command_timeout.as_secs().max(1) + 10;
     let mut s = format!(
-        "d={}\na=\nread -r a 2>/dev/null </proc/sys/kernel/arch || a=$(uname -m </dev/null)\n",
+        "d={}\ndeadline={deadline}\nrules={rules_len}\nscanner() {{\n  case $1 in\n",
         dir_expr(cfg)
     );
-    s.push_str("case $a in\n  x86_64|amd64) a=x86_64 ;;\n  aarch64|arm64) a=aarch64 ;;\n");
-    s.push_str(&format!(
-        "  *) printf '{LINE_ARCH}%s\\n' \"$a\"; exit {EXIT_UNKNOWN_ARCH} ;;\nesac\ncase $a in\n"
-    ));
     for sc in &set.scanners {
         s.push_str(&format!(
-            "  {}) b={}; h={}; n={} ;;\n",
+            "    {}) b={}; h={}; n={} ;;\n",
             sc.arch,
             sc.cache_name(),
             sc.sha256,
             sc.bytes.len()
         ));
     }
-    s.push_str(&format!(
-        "  *) printf '{LINE_NO_SCANNER}%s\\n' \"$a\"; exit {EXIT_NO_SCANNER} ;;\nesac\n"
-    ));
-    // the cache directory: created private if missing, then checked with its parents
-    s.push_str(&format!(
-        r#"umask 077
-unsafe() {{ printf '{LINE_UNSAFE}%s\n' "$1"; exit {EXIT_UNSAFE_DIR}; }}
-# st= the stamp of the cached copy $f: inode:size:ctime in ns from GNU ls ($g set), else
-# BusyBox stat's device:inode:size:mtime:ctime; empty when it cannot be taken
-stamp() {{
-  st=
-  if [ -n "$g" ]; then
-    x=$(export LC_ALL=C; exec ls -ldni --time-style=+%s.%N -c "$f" 2>/dev/null </dev/null)
-    [ -n "$x" ] || return 0
-    read -r li lm _ lu _ lz lt ln <<EOF
-$x
-EOF
-    case $lm in -*) [ "$ln" != "$f" ] || st="$li:$lz:$lt" ;; esac
-  else
-    st=$(stat -c '%d:%i:%s:%.9Y:%.9Z' "$f" </dev/null 2>/dev/null) || st=
-  fi
-}}
-[ ! -h "$d" ] || unsafe "$d is a symbolic link"
-[ -d "$d" ] || mkdir -p "$d" 2>/dev/null
-cd -P "$d" 2>/dev/null || unsafe "cannot create or enter the cache directory $d"
-d=$PWD
-me=
-while read -r k _ e _; do [ "$k" = Uid: ] && me=$e && break; done </proc/self/status
-[ -n "$me" ] || unsafe "cannot read the user id from /proc/self/status"
-set -- "$d"
-p=$d
-while [ -n "$p" ] && [ "$p" != / ]; do p=${{p%/*}}; set -- "$@" "${{p:-/}}"; p=${{p:-/}}; done
-f="$d/$b"
-# GNU ls lists the chain and the cached copy in one process, with the copy's stamp (inode,
-# size, change time in ns); BusyBox ls has no --time-style: the chain alone, and `stat` below.
-# ls -n columns: inode mode links uid gid size DATE name, DATE one field (GNU) or three.
-# `exec` spares the command substitution a second fork; the lines are read by the script's
-# own shell through a here-document (no subshell per line). A line must name the cache
-# directory or one of its parents and the directory's own line must be there: a listing
-# misread (a format this script does not know) is refused, never half-checked.
-g=1
-r=$(export LC_ALL=C; exec ls -ldni --time-style=+%s.%N -c "$@" "$f" 2>/dev/null </dev/null)
-[ -n "$r" ] || {{ g=; r=$(export LC_ALL=C; exec ls -ldni "$@" 2>/dev/null </dev/null); }}
-c=0; st=; sd=
-while if [ -n "$g" ]; then read -r li lm _ lu _ lz lt ln; else read -r li lm _ lu _ lz _ _ _ ln; fi; do
-  case $ln in "$f"|"$f -> "*) case $lm in -*) st="$li:$lz:$lt" ;; esac; continue ;; esac
-  if [ "$ln" = "$d" ]; then
-    case $lm in drwx------|drwx------.) ;; *) unsafe "$ln has mode $lm, not drwx------" ;; esac
-    [ "$lu" = "$me" ] || unsafe "$ln belongs to uid $lu, not to the running uid $me"
-    sd=1
-  else
-    q=${{ln%/}}
-    case $d in "$q/"*) ;; *) unsafe "the listing names $ln: neither the cache directory nor a parent" ;; esac
-    case $lm in d*) ;; *) unsafe "$ln is not a directory ($lm)" ;; esac
-    [ "$lu" = 0 ] || [ "$lu" = "$me" ] || unsafe "$ln belongs to uid $lu (neither root nor the running uid $me)"
-    case $lm in ?????w*|????????w*) case $lm in *t|*t.|*t+|*T|*T.|*T+) ;; *) unsafe "$ln is writable by others ($lm)" ;; esac ;; esac
-  fi
-  c=$((c+1))
-done <<EOF
-$r
-EOF
-[ "$c" = $# ] && [ -n "$sd" ] || unsafe "cannot list the cache directory and its parents"
-"#
-    ));
-    // warm: the copy is run when its sha256 matches; hashing 1 MB on every run costs a host
-    // more than the scan, so a stamp of the file as it was when last hashed (device, inode,
-    // size, modification and change times: any write changes them) stands for the hash
-    s.push_str(&format!(
-        "if [ -f \"$f\" ] && [ ! -h \"$f\" ]; then\n  \
-         [ -n \"$g\" ] || stamp\n  \
-         v=; [ -z \"$st\" ] || read -r v 2>/dev/null <\"$f.ok\"\n  \
-         if [ -n \"$st\" ] && [ \"$v\" = \"$h $st\" ]; then printf '{LINE_RUN}\\n'; exec \"$f\" {args}; fi\n  \
-         s=$(sha256sum \"$f\" </dev/null 2>/dev/null)\n  \
-         if [ \"${{s%% *}}\" = \"$h\" ]; then\n    \
-         [ -z \"$st\" ] || printf '%s\\n' \"$h $st\" >|\"$f.ok\" 2>/dev/null\n    \
-         printf '{LINE_RUN}\\n'; exec \"$f\" {args}\n  fi\nfi\n"
-    ));
-    s.push_str(&format!(
-        "printf '{LINE_UPLOAD}%s\\n' \"$a\"\nt=\"$d/.upload.$$\"\nrm -f \"$t\" \"$t.rules\" \"$t.bin\"\nset -C\n\
-         head -c {total} >\"$t\" || {{ rm -f \"$t\"; exit {EXIT_UPLOAD_FAILED}; }}\n",
-        total = if rules_len > 0 {
-            format!("$((n+{rules_len}))")
-        } else {
-            "\"$n\"".to_string()
-        }
-    ));
-    if rules_len > 0 {
-        // split the rules off; the scanner's bytes are then the first $n
-        s.push_str(&format!(
-            "tail -c +$((n+1)) \"$t\" >\"$t.rules\" && head -c \"$n\" \"$t\" >\"$t.bin\" && mv -f \"$t.bin\" \"$t\" \
-             || {{ rm -f \"$t\" \"$t.rules\" \"$t.bin\"; exit {EXIT_UPLOAD_FAILED}; }}\n\
-             exec <\"$t.rules\"; rm -f \"$t.rules\"\n"
-        ));
-    }
-    s.push_str(&format!(
-        "s=$(sha256sum \"$t\" </dev/null 2>/dev/null)\n\
-         [ \"${{s%% *}}\" = \"$h\" ] || {{ rm -f \"$t\"; exit {EXIT_VERIFY_FAILED}; }}\n\
-         chmod 700 \"$t\" && mv -f \"$t\" \"$f\" || {{ rm -f \"$t\"; exit {EXIT_UPLOAD_FAILED}; }}\n\
-         stamp\n\
-         [ -z \"$st\" ] || printf '%s\\n' \"$h $st\" >|\"$f.ok\" 2>/dev/null\n\
-         exec \"$f\" {args}\n"
-    ));
+    s.push_str("    *) return 1 ;;\n  esac\n}\n");
+    s.push_str(DELIVER_SH);
     s
 }
+
+/// The host side of the delivery, after the preamble [`run_script`] writes (shellchecked by
+/// `cargo xtask test`).
+const DELIVER_SH: &str = include_str!("deliver.sh");
 
 /// Removes every cached scanner version and the directory if empty.
 pub fn clean_script(cfg: &DeliveryConfig) -> String {
@@ -485,6 +382,71 @@ mod tests {
             matches!(&r, Err(HostError::BadReport(m)) if m.contains("65 files (at most 64)")),
             "{r:?}"
         );
+    }
+
+    #[test]
+    fn the_host_script_speaks_the_lines_and_codes_this_side_reads() {
+        for line in [
+            LINE_RUN,
+            LINE_UPLOAD,
+            LINE_ARCH,
+            LINE_NO_SCANNER,
+            LINE_UNSAFE,
+        ] {
+            assert!(DELIVER_SH.contains(&format!("printf '{line}")), "{line}");
+        }
+        for code in [
+            EXIT_NO_SCANNER,
+            EXIT_UPLOAD_FAILED,
+            EXIT_UNKNOWN_ARCH,
+            EXIT_UNSAFE_DIR,
+            EXIT_VERIFY_FAILED,
+        ] {
+            assert!(DELIVER_SH.contains(&format!("exit {code}")), "exit {code}");
+        }
+    }
+
+    #[test]
+    fn the_host_script_passes_shellcheck_as_sent() {
+        assert!(
+            std::path::Path::new("/usr/bin/shellcheck").is_file(),
+            "/usr/bin/shellcheck missing: cargo xtask deps installs shellcheck"
+        );
+        let set = ScannerSet {
+            scanners: vec![crate::audit::scanners::Scanner::new(
+                "x86_64",
+                b"#!/bin/sh\n".to_vec(),
+                "test".into(),
+            )],
+        };
+        for rules in [0, 12] {
+            let script = run_script(&set, &DeliveryConfig::default(), rules);
+            let out = std::process::Command::new("/usr/bin/shellcheck")
+                // deliberate, as deliver.sh's head says: SC2217 (standard input from /dev/null
+                // for commands that do not read it), SC2030/SC2031 (LC_ALL set in a command
+                // substitution for that command alone), SC2015 (`a && b || c`: c when a or b
+                // failed)
+                .args([
+                    "--shell=sh",
+                    "--severity=style",
+                    "--exclude=SC2217,SC2030,SC2031,SC2015",
+                    "-",
+                ])
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .and_then(|mut c| {
+                    use std::io::Write;
+                    c.stdin.take().unwrap().write_all(script.as_bytes())?;
+                    c.wait_with_output()
+                })
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "shellcheck:\n{}",
+                String::from_utf8_lossy(&out.stdout)
+            );
+        }
     }
 
     #[test]

@@ -49,6 +49,8 @@ const APT_PACKAGES: &[&str] = &[
     // widens the journald restart race in the restart campaign tests (a delay after connect())
     "strace",
     "python3-jsonschema",
+    // the host-side delivery script is shellchecked (src/audit/deliver.sh)
+    "shellcheck",
     // a BusyBox userland for the delivery script's tests (Alpine-like hosts)
     "busybox-static",
     // real package databases for the scanner's owner tests (scanner/tests/pkgdb/make-dbs.sh)
