@@ -155,6 +155,8 @@ struct Seen<'a> {
     /// root is that same directory (a service with PrivateTmp or ProtectSystem) sees the host's
     /// files and packages.
     host_dir: Option<(u64, u64)>,
+    /// The owner cache holds the package database as it is now: no list is read.
+    cached: bool,
 }
 
 fn dir_id(p: &Path) -> Option<(u64, u64)> {
@@ -250,95 +252,53 @@ fn stale_files(
     })
 }
 
-/// Below this many processes the scan is too short to hide the package lists' read-ahead.
-const READ_AHEAD_MIN_PROCESSES: usize = 64;
+/// What every report says the scanner cannot see.
+const LIMITATIONS: [&str; 3] = [
+    "interpreted programs: the main script (from the command line, or the systemd unit's ExecStart when the program rewrote its command line) and, for perl and python, the modules it loads (found statically in the default search path; PYTHONPATH, PERL5LIB, virtualenvs and imports of computed names are not followed; a module imported only inside a function \"may be stale\")",
+    "only executable mappings are checked; data files a process maps are not",
+    "the main script of an interpreter that chrooted is not checked (its path may be relative to either root)",
+];
 
-pub fn scan(opts: &Options) -> Result<Report, ScanError> {
-    let t0 = Instant::now();
-    let started_at = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let proc_root = opts.proc_root.as_path();
-    let host = opts.host_root.as_path();
-    let btime = procread::boot_time(proc_root).ok_or_else(|| {
-        ScanError(format!(
-            "cannot read boot time from {}/stat: is /proc mounted?",
-            proc_root.display()
-        ))
-    })?;
-    let clock = procread::Clock::new(proc_root, btime);
-    let self_pid = if proc_root == Path::new("/proc") {
-        std::process::id() as i32
-    } else {
-        -1
-    };
-    let rules = Rules::new(opts.rules.as_ref());
-    let mut user_rx = rules.ignore_paths().to_vec();
-    user_rx.extend(opts.ignore.iter().cloned());
-    let filters = Filters::new(user_rx, opts.builtin_filters);
-
-    let users = read_small(&host.join("etc/passwd"))
-        .map(|t| parse_passwd(&t))
-        .unwrap_or_default();
-    let user_name = |uid: u32| users.get(&uid).cloned().unwrap_or_else(|| uid.to_string());
-    let privileged = effective_uid(proc_root) == Some(0);
-
-    // the host's PID namespace: PID 1's, or (when PID 1 is not readable) the scanner's own
+/// The host's PID namespace (PID 1's, or the scanner's own when PID 1 is not readable) and
+/// the scanner's mount namespace when `is_self` (map paths of processes in it are printed as
+/// the scanner sees them: `roots`; with a copied /proc tree, "self" is not the scanner).
+fn namespaces(proc_root: &Path, is_self: bool) -> (Option<u64>, Option<u64>) {
     let ns_of = |p: &str| {
         std::fs::read_link(proc_root.join(p))
             .ok()
             .and_then(|l| procread::parse_ns_link(&l.to_string_lossy()))
     };
     let root_pidns = ns_of("1/ns/pid").or_else(|| ns_of("self/ns/pid"));
-    // map paths of processes in the scanner's mount namespace are printed as the scanner sees
-    // them (roots): with a copied /proc tree, "self" is not the scanner
-    let scanner_mnt = if self_pid > 0 {
-        ns_of("self/ns/mnt")
-    } else {
-        None
-    };
-    let systemd = host.join("run/systemd/system").is_dir();
+    (root_pidns, is_self.then(|| ns_of("self/ns/mnt")).flatten())
+}
 
-    let pids: Vec<i32> = std::fs::read_dir(proc_root)
-        .map_err(|e| ScanError(format!("cannot list {}: {e}", proc_root.display())))?
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse().ok())
-        .collect();
+/// What the walk over the processes found.
+struct Walk {
+    stale: Vec<StaleProc>,
+    scanned: u32,
+    unreadable: u32,
+    /// The package lists, read ahead or started at the first stale process.
+    lists: Option<packages::Prefetch>,
+}
 
-    // for the module search of interpreted daemons (imports): Debian's multiarch triplet and
-    // the perl versions whose library directories exist
-    let mut modules = ModuleSearch::new(host);
+/// Every process once (the scanner apart): its executable and executable mappings, then its
+/// stale files ([`stale_files`]). The package lists start to be read at the first stale
+/// process when they were not read ahead (`lists`) and the owner cache cannot answer.
+fn walk_processes(
+    pids: &[i32],
+    self_pid: Option<i32>,
+    opts: &Options,
+    seen: &Seen,
+    modules: &mut ModuleSearch,
+    mut lists: Option<packages::Prefetch>,
+    user_name: &dyn Fn(u32) -> String,
+) -> Walk {
+    let proc_root = opts.proc_root.as_path();
     let mut stale: Vec<StaleProc> = Vec::new();
     let (mut scanned, mut unreadable) = (0u32, 0u32);
     let mut buf = Vec::with_capacity(256 * 1024);
-    let stat_cache = std::cell::RefCell::new(procread::StatCache::new());
-    let dpkg_info = host.join("var/lib/dpkg/info");
-    // the package lists are read on a second thread while /proc is scanned when a second CPU
-    // is there to do it and the scan is long enough to hide it, else from the first stale
-    // process on (a clean host reads none): on a host of a few processes the read-ahead was
-    // most of the scanner's work, all of it wasted when nothing is stale
-    // (none of it when the owner cache holds the database as it is now)
-    let spare_cpu = std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
-    let cache = opts
-        .owner_cache
-        .as_deref()
-        .filter(|_| opts.packages && host == Path::new("/"))
-        .and_then(|dir| crate::ownercache::Cache::open(dir, host));
-    let cached = cache.as_ref().is_some_and(|c| c.fresh());
-    let mut lists =
-        (opts.packages && !cached && spare_cpu && pids.len() >= READ_AHEAD_MIN_PROCESSES)
-            .then(|| packages::prefetch(dpkg_info.clone()));
-    let seen = Seen {
-        host,
-        scanner_mnt,
-        filters: &filters,
-        stat_cache: &stat_cache,
-        host_dir: dir_id(host),
-        clock: &clock,
-    };
-    for pid in pids {
-        if pid == self_pid {
+    for &pid in pids {
+        if Some(pid) == self_pid {
             continue;
         }
         let Ok(dir) = ProcDir::open(proc_root, pid) else {
@@ -361,7 +321,7 @@ pub fn scan(opts: &Options) -> Result<Report, ScanError> {
             Err(_) => continue,
         };
         scanned += 1;
-        if filters.ignores_exe(&exe) {
+        if seen.filters.ignores_exe(&exe) {
             continue;
         }
         let Some(Found {
@@ -370,12 +330,12 @@ pub fn scan(opts: &Options) -> Result<Report, ScanError> {
             cmdline,
             script,
             own_root,
-        }) = stale_files(&dir, &exe, &maps, &seen, &mut modules)
+        }) = stale_files(&dir, &exe, &maps, seen, modules)
         else {
             continue;
         };
-        if opts.packages && lists.is_none() && !cached {
-            lists = Some(packages::prefetch(dpkg_info.clone()));
+        if opts.packages && lists.is_none() && !seen.cached {
+            lists = Some(packages::prefetch(seen.host.join("var/lib/dpkg/info")));
         }
         stale.push(StaleProc {
             pid,
@@ -395,6 +355,131 @@ pub fn scan(opts: &Options) -> Result<Report, ScanError> {
             own_root,
         });
     }
+    Walk {
+        stale,
+        scanned,
+        unreadable,
+        lists,
+    }
+}
+
+/// Where the owners of stale files will come from: the owner cache (and whether it holds the
+/// package database as it is now), and the package lists read ahead on a second thread while
+/// /proc is scanned, when a second CPU is there to do it and the scan is long enough to hide
+/// it. Otherwise the lists are read from the first stale process on (a clean host reads none):
+/// on a host of a few processes the read-ahead was most of the scanner's work, all of it
+/// wasted when nothing is stale (and none of it is needed when the cache answers).
+fn package_sources(
+    opts: &Options,
+    processes: usize,
+) -> (
+    Option<crate::ownercache::Cache>,
+    bool,
+    Option<packages::Prefetch>,
+) {
+    let host = opts.host_root.as_path();
+    let spare_cpu = std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
+    let cache = opts
+        .owner_cache
+        .as_deref()
+        .filter(|_| opts.packages && host == Path::new("/"))
+        .and_then(|dir| crate::ownercache::Cache::open(dir, host));
+    let cached = cache.as_ref().is_some_and(|c| c.fresh());
+    let lists = (opts.packages && !cached && spare_cpu && processes >= READ_AHEAD_MIN_PROCESSES)
+        .then(|| packages::prefetch(host.join("var/lib/dpkg/info")));
+    (cache, cached, lists)
+}
+
+/// The host's name, machine id, architecture, init system, container type and boot id.
+fn host_info(proc_root: &Path, host: &Path, systemd: bool) -> HostInfo {
+    let (hostname, machine_id) = identity(proc_root, host);
+    let boot_id = read_small(&proc_root.join("sys/kernel/random/boot_id"))
+        .map(|s| s.trim().to_string())
+        .filter(|s| crate::names::is_boot_id(s));
+    HostInfo {
+        hostname,
+        machine_id,
+        arch: std::env::consts::ARCH.into(),
+        init: if systemd { Init::Systemd } else { Init::Other },
+        container: host_container(host),
+        boot_id,
+    }
+}
+
+/// The boot's clock (boot time, ticks): an error when `/proc` is not there to read it.
+fn clock(proc_root: &Path) -> Result<procread::Clock, ScanError> {
+    let btime = procread::boot_time(proc_root).ok_or_else(|| {
+        ScanError(format!(
+            "cannot read boot time from {}/stat: is /proc mounted?",
+            proc_root.display()
+        ))
+    })?;
+    Ok(procread::Clock::new(proc_root, btime))
+}
+
+/// The PIDs under the proc root.
+fn list_pids(proc_root: &Path) -> Result<Vec<i32>, ScanError> {
+    Ok(std::fs::read_dir(proc_root)
+        .map_err(|e| ScanError(format!("cannot list {}: {e}", proc_root.display())))?
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .collect())
+}
+
+/// Below this many processes the scan is too short to hide the package lists' read-ahead.
+const READ_AHEAD_MIN_PROCESSES: usize = 64;
+
+pub fn scan(opts: &Options) -> Result<Report, ScanError> {
+    let t0 = Instant::now();
+    let started_at = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let proc_root = opts.proc_root.as_path();
+    let host = opts.host_root.as_path();
+    let clock = clock(proc_root)?;
+    // with a copied /proc tree, no process is the scanner
+    let self_pid = (proc_root == Path::new("/proc")).then(|| std::process::id() as i32);
+    let rules = Rules::new(opts.rules.as_ref());
+    let filters = Filters::new(
+        [rules.ignore_paths(), &opts.ignore[..]].concat(),
+        opts.builtin_filters,
+    );
+
+    let users = read_small(&host.join("etc/passwd"))
+        .map(|t| parse_passwd(&t))
+        .unwrap_or_default();
+    let user_name = |uid: u32| users.get(&uid).cloned().unwrap_or_else(|| uid.to_string());
+    let privileged = effective_uid(proc_root) == Some(0);
+
+    let (root_pidns, scanner_mnt) = namespaces(proc_root, self_pid.is_some());
+    let systemd = host.join("run/systemd/system").is_dir();
+
+    let pids = list_pids(proc_root)?;
+
+    // for the module search of interpreted daemons (imports): Debian's multiarch triplet and
+    // the perl versions whose library directories exist
+    let mut modules = ModuleSearch::new(host);
+    let stat_cache = std::cell::RefCell::new(procread::StatCache::new());
+    let (cache, cached, lists) = package_sources(opts, pids.len());
+    let seen = Seen {
+        host,
+        scanner_mnt,
+        filters: &filters,
+        stat_cache: &stat_cache,
+        host_dir: dir_id(host),
+        clock: &clock,
+        cached,
+    };
+    let walk = walk_processes(
+        &pids,
+        self_pid,
+        opts,
+        &seen,
+        &mut modules,
+        lists,
+        &user_name,
+    );
+    let (mut stale, scanned, unreadable) = (walk.stale, walk.scanned, walk.unreadable);
     // the daemon a process belongs to is its topmost ancestor where no systemd cgroup says
     let tree = if systemd {
         HashMap::new()
@@ -403,16 +488,15 @@ pub fn scan(opts: &Options) -> Result<Report, ScanError> {
     };
 
     let mut warnings = Vec::new();
-    let mut limitations = vec![
-        "interpreted programs: the main script (from the command line, or the systemd unit's ExecStart when the program rewrote its command line) and, for perl and python, the modules it loads (found statically in the default search path; PYTHONPATH, PERL5LIB, virtualenvs and imports of computed names are not followed; a module imported only inside a function \"may be stale\")".to_string(),
-        "only executable mappings are checked; data files a process maps are not".to_string(),
-        "the main script of an interpreter that chrooted is not checked (its path may be relative to either root)".to_string(),
-    ];
+    let mut limitations: Vec<String> = LIMITATIONS.iter().map(|l| l.to_string()).collect();
     if modules.truncated {
         warnings.push("an interpreted program imports more modules than the scanner follows: its module list is incomplete".into());
     }
     let exes = tree.values().filter_map(|n| n.exe.clone());
-    let lookup = opts.packages.then_some(owners::Lookup { lists, cache });
+    let lookup = opts.packages.then_some(owners::Lookup {
+        lists: walk.lists,
+        cache,
+    });
     let index = owners::read(host, lookup, &stale, exes, &mut limitations);
     owners::settle(&mut stale, &index);
 
@@ -426,20 +510,14 @@ pub fn scan(opts: &Options) -> Result<Report, ScanError> {
     };
     let groups = classify::classify(&stale, &ctx);
 
-    let container = host_container(host);
+    let host_info = host_info(proc_root, host, systemd);
     let (kernel, reboot) = kernel_and_reboot(
         proc_root,
         host,
-        container.is_some(),
+        host_info.container.is_some(),
         groups.reboot_reasons.clone(),
     );
-
     warnings.extend(read_warnings(privileged, unreadable, root_pidns.is_some()));
-
-    let (hostname, machine_id) = identity(proc_root, host);
-    let boot_id = read_small(&proc_root.join("sys/kernel/random/boot_id"))
-        .map(|s| s.trim().to_string())
-        .filter(|s| crate::names::is_boot_id(s));
 
     Ok(Report {
         schema_version: SCHEMA_VERSION,
@@ -447,14 +525,7 @@ pub fn scan(opts: &Options) -> Result<Report, ScanError> {
             name: "fleetrestart-scan".into(),
             version: env!("CARGO_PKG_VERSION").into(),
         },
-        host: HostInfo {
-            hostname,
-            machine_id,
-            arch: std::env::consts::ARCH.into(),
-            init: if systemd { Init::Systemd } else { Init::Other },
-            container,
-            boot_id,
-        },
+        host: host_info,
         started_at,
         duration_ms: t0.elapsed().as_millis() as u64,
         privileged,

@@ -1,7 +1,7 @@
 //! The human table of one host's report.
 
 use super::causes;
-use crate::report::{KernelState, Report, SessionKind};
+use crate::report::{KernelState, Process, Report, SessionKind};
 use std::fmt::Write;
 
 fn pids(procs: &[crate::report::Process], total: u32) -> String {
@@ -31,20 +31,12 @@ pub fn kernel_line(r: &Report) -> String {
     }
 }
 
-pub fn human(r: &Report) -> String {
-    let mut o = String::new();
-    let _ = writeln!(
-        o,
-        "{}: scanned {} processes in {} ms ({} {}){}",
-        r.host.hostname,
-        r.processes_scanned,
-        r.duration_ms,
-        r.scanner.name,
-        r.scanner.version,
-        if r.partial { " — PARTIAL" } else { "" }
-    );
-    let _ = writeln!(o, "kernel: {}", kernel_line(r));
-    if !r.services.is_empty() || !r.never_restart.is_empty() {
+/// The services table (restartable and never-restarted), when there is any.
+fn service_table(o: &mut String, r: &Report) {
+    if r.services.is_empty() && r.never_restart.is_empty() {
+        return;
+    }
+    {
         let rows: Vec<[String; 5]> = r
             .services
             .iter()
@@ -104,6 +96,32 @@ pub fn human(r: &Report) -> String {
             );
         }
     }
+}
+
+/// One group of processes on one line: `  LABEL: pids …: stale files`.
+fn group_line(o: &mut String, label: &str, processes: &[Process], count: u32) {
+    let _ = writeln!(
+        o,
+        "  {label}: pids {}: {}",
+        pids(processes, count),
+        causes(processes).join(", ")
+    );
+}
+
+pub fn human(r: &Report) -> String {
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "{}: scanned {} processes in {} ms ({} {}){}",
+        r.host.hostname,
+        r.processes_scanned,
+        r.duration_ms,
+        r.scanner.name,
+        r.scanner.version,
+        if r.partial { " — PARTIAL" } else { "" }
+    );
+    let _ = writeln!(o, "kernel: {}", kernel_line(r));
+    service_table(&mut o, r);
     if !r.sessions.is_empty() {
         let _ = writeln!(o, "\nsessions (never restarted; users log out and in):");
         for s in &r.sessions {
@@ -113,39 +131,21 @@ pub fn human(r: &Report) -> String {
                 SessionKind::UserManager => "user manager".into(),
                 SessionKind::UserService => format!("user service {}", s.id),
             };
-            let _ = writeln!(
-                o,
-                "  {} @ {}: pids {}: {}",
-                s.user,
-                what,
-                pids(&s.processes, s.process_count),
-                causes(&s.processes).join(", ")
-            );
+            let label = format!("{} @ {what}", s.user);
+            group_line(&mut o, &label, &s.processes, s.process_count);
         }
     }
     if !r.containers.is_empty() {
         let _ = writeln!(o, "\ncontainers (never restarted from the host):");
         for c in &r.containers {
-            let _ = writeln!(
-                o,
-                "  {} {}: pids {}: {}",
-                c.kind,
-                c.id,
-                pids(&c.processes, c.process_count),
-                causes(&c.processes).join(", ")
-            );
+            let label = format!("{} {}", c.kind, c.id);
+            group_line(&mut o, &label, &c.processes, c.process_count);
         }
     }
     if !r.unattributed.is_empty() {
         let _ = writeln!(o, "\nprocesses with no known restart:");
         for u in &r.unattributed {
-            let _ = writeln!(
-                o,
-                "  {}: pids {}: {}",
-                u.reason,
-                pids(&u.processes, u.process_count),
-                causes(&u.processes).join(", ")
-            );
+            group_line(&mut o, &u.reason, &u.processes, u.process_count);
         }
     }
     if r.reboot.needed {
