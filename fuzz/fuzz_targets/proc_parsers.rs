@@ -10,7 +10,7 @@ fuzz_target!(|data: &[u8]| {
         let _ = m.path_without_marker();
         let _ = (m.is_file(), m.is_executable());
     }
-    let _ = maps::parse_executable_files(&text);
+    let _ = maps::parse_executable_files(data);
     if let Some(p) = cgroup::systemd_path(&text) {
         let _ = cgroup::classify(p);
     }
