@@ -150,45 +150,14 @@ pub fn run(
                 .filter(|p| p.resumable());
             scope.spawn(move || {
                 let start = Instant::now();
-                let end = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    host::run(target, h, progress, env)
-                }))
-                .unwrap_or_else(|_| HostEnd {
-                    outcome: Outcome::Failed,
-                    reason: Some("internal error: the host's worker panicked".into()),
-                    undrain_failed: None,
-                    left_drained: env.spec.drain.as_ref().map(|_| {
-                        "may be left drained (the worker panicked): check it by hand".into()
-                    }),
-                    notes: Vec::new(),
-                    restarted: Vec::new(),
-                    journal_failed: false,
-                });
+                let end = work(target, h, progress, env);
                 let _ = tx.send((i, end, start.elapsed().as_millis() as u64));
             });
         };
         let windows = reboot_windows(plan, env);
-        // review R4: a resumed host whose reboot may not have been sent waits for a window
-        // like a new start
-        let (mut held, now_first): (Vec<usize>, Vec<usize>) =
-            resume_first.iter().partition(|&&i| {
-                windows.is_some()
-                    && replayed
-                        .and_then(|r| r.hosts.get(&plan.hosts[i].host))
-                        .is_some_and(reboot_unsent)
-            });
+        let (mut held, now_first) = held_for_windows(plan, &resume_first, replayed, &windows, env);
         for i in now_first {
             spawn(i, tx.clone());
-        }
-        if !held.is_empty() {
-            let names: Vec<&str> = held.iter().map(|&i| plan.hosts[i].host.as_str()).collect();
-            (env.emit)(host::Progress::Note {
-                host: None,
-                message: format!(
-                    "held until a reboot window opens (their reboot may not have been sent): {}",
-                    names.join(" ")
-                ),
-            });
         }
         let mut closed_noted = false;
         loop {
@@ -201,17 +170,7 @@ pub fn run(
                         spawn(i, tx.clone());
                     }
                 }
-                // re-checked every turn: a window opens within a minute of its time
-                sched.hold_until((minutes > 0).then(|| now() + 1000));
-                if minutes > 0 && !closed_noted {
-                    (env.emit)(host::Progress::Note {
-                        host: None,
-                        message: format!(
-                            "outside the reboot windows: no host starts for {minutes} minute(s) (hosts in flight finish)"
-                        ),
-                    });
-                }
-                closed_noted = minutes > 0;
+                window_closed(&mut sched, minutes, &mut closed_noted, env, now());
             }
             // a stopped campaign (paused, aborted) does not start held hosts: they stay as the
             // journal has them, for the next resume
@@ -248,15 +207,12 @@ pub fn run(
         }
     });
     let stopped = sched.stopped().cloned();
-    {
-        let j = env.journal;
-        let _ = match &stopped {
-            Some(s) => j.event(Event::Stopped {
-                reason: s.describe(),
-            }),
-            None => j.event(Event::Ended),
-        };
-    }
+    let _ = env.journal.event(match &stopped {
+        Some(s) => Event::Stopped {
+            reason: s.describe(),
+        },
+        None => Event::Ended,
+    });
     let cost = env.journal.cost();
     let timing = Timing {
         batches: plan.batch_sizes.len(),
@@ -274,6 +230,75 @@ pub fn run(
         elapsed_ms: t0.elapsed().as_millis() as u64,
         timing,
     }
+}
+
+/// Resumed hosts to start at once, and those held until a reboot window opens: a resumed
+/// host whose reboot may not have been sent waits for a window like a new start.
+fn held_for_windows(
+    plan: &Plan,
+    resume_first: &[usize],
+    replayed: Option<&Replayed>,
+    windows: &Option<(super::window::Windows, super::clock::Zone)>,
+    env: &Env,
+) -> (Vec<usize>, Vec<usize>) {
+    let (held, now_first): (Vec<usize>, Vec<usize>) = resume_first.iter().partition(|&&i| {
+        windows.is_some()
+            && replayed
+                .and_then(|r| r.hosts.get(&plan.hosts[i].host))
+                .is_some_and(reboot_unsent)
+    });
+    if !held.is_empty() {
+        let names: Vec<&str> = held.iter().map(|&i| plan.hosts[i].host.as_str()).collect();
+        (env.emit)(host::Progress::Note {
+            host: None,
+            message: format!(
+                "held until a reboot window opens (their reboot may not have been sent): {}",
+                names.join(" ")
+            ),
+        });
+    }
+    (held, now_first)
+}
+
+/// One host's run on its worker thread; a panic ends it as a failed host, maybe left drained.
+fn work(
+    target: &Target,
+    h: &super::plan::PlannedHost,
+    progress: Option<&super::journal::HostProgress>,
+    env: &Env,
+) -> HostEnd {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        host::run(target, h, progress, env)
+    }))
+    .unwrap_or_else(|_| HostEnd {
+        outcome: Outcome::Failed,
+        reason: Some("internal error: the host's worker panicked".into()),
+        undrain_failed: None,
+        left_drained: env
+            .spec
+            .drain
+            .as_ref()
+            .map(|_| "may be left drained (the worker panicked): check it by hand".into()),
+        notes: Vec::new(),
+        restarted: Vec::new(),
+        journal_failed: false,
+    })
+}
+
+/// Outside the reboot windows (`minutes` until one opens, 0 when one is open): no host starts
+/// until then, re-checked every turn (a window opens within a minute of its time); said once
+/// per closing.
+fn window_closed(sched: &mut Scheduler, minutes: u32, noted: &mut bool, env: &Env, now: u64) {
+    sched.hold_until((minutes > 0).then(|| now + 1000));
+    if minutes > 0 && !*noted {
+        (env.emit)(host::Progress::Note {
+            host: None,
+            message: format!(
+                "outside the reboot windows: no host starts for {minutes} minute(s) (hosts in flight finish)"
+            ),
+        });
+    }
+    *noted = minutes > 0;
 }
 
 /// A held host the campaign stopped before a window opened (its journal is unchanged).

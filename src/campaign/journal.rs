@@ -251,106 +251,124 @@ pub fn replay(file: &str, text: &str) -> Result<Replayed, JournalError> {
     let (n, first) = lines
         .next()
         .ok_or_else(|| err(1, "empty journal: no campaign header".into()))?;
-    let header = match serde_json::from_str::<Record>(first) {
-        Ok(Record::Campaign(h)) => *h,
-        Ok(_) => return Err(err(n, "the first record is not a campaign header".into())),
-        Err(e) => return Err(err(n, format!("not a fleetrestart journal: {e}"))),
+    let header = read_header(first).map_err(|m| err(n, m))?;
+    let mut state = Replay {
+        header,
+        hosts: BTreeMap::new(),
+        runs: 1,
+        ended: false,
+        budget: None,
     };
-    if header.version != JOURNAL_VERSION {
-        return Err(err(
-            n,
-            format!(
-                "journal version {} (this controller reads {JOURNAL_VERSION})",
-                header.version
-            ),
-        ));
-    }
-    let mut hosts: BTreeMap<String, HostProgress> = BTreeMap::new();
-    let mut runs = 1;
-    let mut ended = false;
-    let mut budget = None;
     for (n, line) in lines {
         if line.trim().is_empty() {
             continue;
         }
         let rec: Record =
             serde_json::from_str(line).map_err(|e| err(n, format!("corrupt record: {e}")))?;
+        state.apply(rec).map_err(|m| err(n, m))?;
+    }
+    Ok(Replayed {
+        header: state.header,
+        hosts: state.hosts,
+        runs: state.runs,
+        ended: state.ended,
+        budget: state.budget,
+        warnings,
+        valid_len: complete.len(),
+    })
+}
+
+/// The campaign header, the journal's first line, of this controller's journal version.
+fn read_header(line: &str) -> Result<Header, String> {
+    let header = match serde_json::from_str::<Record>(line) {
+        Ok(Record::Campaign(h)) => *h,
+        Ok(_) => return Err("the first record is not a campaign header".into()),
+        Err(e) => return Err(format!("not a fleetrestart journal: {e}")),
+    };
+    if header.version != JOURNAL_VERSION {
+        return Err(format!(
+            "journal version {} (this controller reads {JOURNAL_VERSION})",
+            header.version
+        ));
+    }
+    Ok(header)
+}
+
+/// What a replay has read so far.
+struct Replay {
+    header: Header,
+    hosts: BTreeMap<String, HostProgress>,
+    runs: usize,
+    ended: bool,
+    budget: Option<Budget>,
+}
+
+impl Replay {
+    /// One record after the header: of this campaign, in an order its host may take.
+    fn apply(&mut self, rec: Record) -> Result<(), String> {
         if let Record::Host { campaign, .. } | Record::Event { campaign, .. } = &rec {
-            if *campaign != header.campaign {
-                return Err(err(
-                    n,
-                    format!(
-                        "record of campaign {campaign}, not {}: another campaign's journal",
-                        header.campaign
-                    ),
+            if *campaign != self.header.campaign {
+                return Err(format!(
+                    "record of campaign {campaign}, not {}: another campaign's journal",
+                    self.header.campaign
                 ));
             }
         }
         match rec {
             Record::Campaign(_) => {
-                return Err(err(
-                    n,
-                    "a second campaign header: journals of two campaigns mixed".into(),
-                ))
+                Err("a second campaign header: journals of two campaigns mixed".into())
             }
-            Record::Event { event, .. } => match event {
-                Event::Resumed { budget: b } => {
-                    runs += 1;
-                    ended = false;
-                    budget = b.or(budget);
+            Record::Event { event, .. } => {
+                match event {
+                    Event::Resumed { budget: b } => {
+                        self.runs += 1;
+                        self.ended = false;
+                        self.budget = b.or(self.budget.take());
+                    }
+                    Event::Ended => self.ended = true,
+                    Event::Stopped { .. } => {}
                 }
-                Event::Ended => ended = true,
-                Event::Stopped { .. } => {}
-            },
-            Record::Host { t, host, phase, .. } => {
-                if !header.plan.hosts.iter().any(|h| h.host == host) {
-                    return Err(err(
-                        n,
-                        format!("host {host:?} is not in this campaign's plan"),
-                    ));
-                }
-                let prev = hosts.get(&host);
-                let resumed = prev.is_some_and(|p| p.run < runs - 1);
-                if !allowed(prev.map(|p| &p.last), &phase, resumed) {
-                    return Err(err(
-                        n,
-                        format!(
-                            "host {host:?} cannot go from {} to {}: the journal is corrupt",
-                            prev.map(|p| p.last.name()).unwrap_or("not started"),
-                            phase.name()
-                        ),
-                    ));
-                }
-                let before = match &phase {
-                    Phase::Restarting { before } => Some(before.clone()),
-                    _ => prev.and_then(|p| p.before.clone()),
-                };
-                let reboot = match &phase {
-                    Phase::Rebooting { before } => Some(before.clone()),
-                    _ => prev.and_then(|p| p.reboot.clone()),
-                };
-                hosts.insert(
-                    host,
-                    HostProgress {
-                        last: phase,
-                        before,
-                        reboot,
-                        run: runs - 1,
-                        t,
-                    },
-                );
+                Ok(())
             }
+            Record::Host { t, host, phase, .. } => self.host(t, host, phase),
         }
     }
-    Ok(Replayed {
-        header,
-        hosts,
-        runs,
-        ended,
-        budget,
-        warnings,
-        valid_len: complete.len(),
-    })
+
+    /// A host's step: the host is in the plan and the step follows its last one.
+    fn host(&mut self, t: u64, host: String, phase: Phase) -> Result<(), String> {
+        if !self.header.plan.hosts.iter().any(|h| h.host == host) {
+            return Err(format!("host {host:?} is not in this campaign's plan"));
+        }
+        let runs = self.runs;
+        let prev = self.hosts.get(&host);
+        let resumed = prev.is_some_and(|p| p.run < runs - 1);
+        if !allowed(prev.map(|p| &p.last), &phase, resumed) {
+            return Err(format!(
+                "host {host:?} cannot go from {} to {}: the journal is corrupt",
+                prev.map(|p| p.last.name()).unwrap_or("not started"),
+                phase.name()
+            ));
+        }
+        let before = match &phase {
+            Phase::Restarting { before } => Some(before.clone()),
+            _ => prev.and_then(|p| p.before.clone()),
+        };
+        let reboot = match &phase {
+            Phase::Rebooting { before } => Some(before.clone()),
+            _ => prev.and_then(|p| p.reboot.clone()),
+        };
+        self.hosts.insert(
+            host,
+            HostProgress {
+                last: phase,
+                before,
+                reboot,
+                run: runs - 1,
+                t,
+            },
+        );
+        Ok(())
+    }
 }
 
 /// Appends records, each fsynced, to a journal held under an exclusive lock.

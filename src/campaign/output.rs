@@ -17,10 +17,19 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
 
-/// The human `--plan` text.
+/// The human `--plan` text: the settings, each batch with the commands each host will run,
+/// then what the campaign leaves.
 pub fn plan_text(plan: &Plan, spec: &Spec) -> String {
-    use std::fmt::Write;
     let mut o = String::new();
+    plan_settings(&mut o, plan, spec);
+    plan_batches(&mut o, plan, spec);
+    plan_left(&mut o, plan);
+    o
+}
+
+/// The campaign's settings: strategy, window, budget, reboot settings, hooks.
+fn plan_settings(o: &mut String, plan: &Plan, spec: &Spec) {
+    use std::fmt::Write;
     let reboot = plan.hosts.iter().any(|h| h.reboot.is_some());
     let _ = writeln!(
         o,
@@ -77,6 +86,11 @@ pub fn plan_text(plan: &Plan, spec: &Spec) -> String {
             );
         }
     }
+}
+
+/// Each batch, and on each host the commands it will run and the checks after them.
+fn plan_batches(o: &mut String, plan: &Plan, spec: &Spec) {
+    use std::fmt::Write;
     for (b, size) in plan.batch_sizes.iter().enumerate() {
         let hosts: Vec<&PlannedHost> = plan.hosts.iter().filter(|h| h.batch == b).collect();
         let canary = hosts.first().is_some_and(|h| h.canary);
@@ -109,6 +123,11 @@ pub fn plan_text(plan: &Plan, spec: &Spec) -> String {
             }
         }
     }
+}
+
+/// What the campaign leaves: untouched services, reboots it does not do, hosts it cannot take.
+fn plan_left(o: &mut String, plan: &Plan) {
+    use std::fmt::Write;
     if !plan.untouched.is_empty() {
         let _ = writeln!(o, "\nNot touched:");
         for u in &plan.untouched {
@@ -131,7 +150,6 @@ pub fn plan_text(plan: &Plan, spec: &Spec) -> String {
     if !plan.clean.is_empty() {
         let _ = writeln!(o, "\nNothing to restart: {}", plan.clean.join(" "));
     }
-    o
 }
 
 /// The live lines of a running campaign on standard error, one per host phase and note, and on

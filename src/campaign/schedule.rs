@@ -144,6 +144,9 @@ impl Scheduler {
     }
 
     /// What to do now.
+    // one decision read top to bottom, in the order the rules apply (stop, caps, gates, soak,
+    // batch boundaries): split, the order would be harder to see
+    #[allow(clippy::too_many_lines)]
     pub fn next(&mut self, now: u64) -> Next {
         let running = self.running();
         let any_pending = self.state.contains(&HostState::Pending);

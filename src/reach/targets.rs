@@ -294,19 +294,13 @@ pub fn build(
     })
 }
 
-fn build_ssh(
-    name: &str,
-    vars: &Vars,
-    ssh_config: &SshConfig,
-    d: &Defaults,
-    warnings: &mut Vec<String>,
-) -> Result<SshTarget, String> {
-    let get = |k: &str| as_string(vars.get(k));
-    let var_err = |k: &str, m: String| format!("host {name}: {k}: {m}");
+/// The ssh options of `ansible_ssh_common_args` then `ansible_ssh_extra_args`, the later
+/// winning; what is not understood is named in a warning.
+fn ssh_args(name: &str, vars: &Vars, warnings: &mut Vec<String>) -> Result<SshArgs, String> {
     let mut args = SshArgs::default();
     for k in ["ansible_ssh_common_args", "ansible_ssh_extra_args"] {
-        if let Some(a) = get(k) {
-            let more = parse_ssh_args(&a).map_err(|m| var_err(k, m))?;
+        if let Some(a) = as_string(vars.get(k)) {
+            let more = parse_ssh_args(&a).map_err(|m| format!("host {name}: {k}: {m}"))?;
             args.jumps.extend(more.jumps);
             args.port = more.port.or(args.port);
             args.user = more.user.or(args.user);
@@ -318,6 +312,74 @@ fn build_ssh(
             }
         }
     }
+    Ok(args)
+}
+
+/// The key files to try, in order (inventory, ssh args, command line, ssh config), and
+/// whether any was named; else the default `~/.ssh/id_*` files.
+fn identity_files(
+    vars: &Vars,
+    args: &SshArgs,
+    d: &Defaults,
+    cfg: &ssh2_config::HostParams,
+) -> (Vec<PathBuf>, bool) {
+    let get = |k: &str| as_string(vars.get(k));
+    let mut files = Vec::new();
+    if let Some(k) = get("ansible_ssh_private_key_file").or(get("ansible_private_key_file")) {
+        files.push(expand_home(&k, &d.home));
+    }
+    files.extend(args.identity.as_deref().map(|k| expand_home(k, &d.home)));
+    files.extend(d.private_key.clone());
+    files.extend(cfg.identity_file.clone().unwrap_or_default());
+    let named = !files.is_empty();
+    if !named {
+        for k in ["id_ed25519", "id_ecdsa", "id_rsa"] {
+            files.push(d.home.join(".ssh").join(k));
+        }
+    }
+    (files, named)
+}
+
+/// The known_hosts files, as OpenSSH reads them: every user file (the first records new
+/// keys), then the global files, which a user file never replaces.
+fn known_hosts_files(d: &Defaults, args: &SshArgs, cfg: &ssh2_config::HostParams) -> Vec<PathBuf> {
+    let all = |k: &str| {
+        cfg.unsupported_fields
+            .get(k)
+            .cloned()
+            .filter(|v| !v.is_empty())
+    };
+    let mut known_hosts: Vec<PathBuf> = match (&d.known_hosts, &args.known_hosts) {
+        (Some(k), _) => vec![k.clone()],
+        (None, Some(v)) => v.iter().map(|k| expand_home(k, &d.home)).collect(),
+        (None, None) => match all("userknownhostsfile") {
+            Some(v) => v.iter().map(|k| expand_home(k, &d.home)).collect(),
+            None => vec![
+                d.home.join(".ssh/known_hosts"),
+                d.home.join(".ssh/known_hosts2"),
+            ],
+        },
+    };
+    match all("globalknownhostsfile") {
+        Some(v) => known_hosts.extend(v.iter().map(|k| expand_home(k, &d.home))),
+        None => known_hosts.extend([
+            PathBuf::from("/etc/ssh/ssh_known_hosts"),
+            PathBuf::from("/etc/ssh/ssh_known_hosts2"),
+        ]),
+    }
+    known_hosts
+}
+
+fn build_ssh(
+    name: &str,
+    vars: &Vars,
+    ssh_config: &SshConfig,
+    d: &Defaults,
+    warnings: &mut Vec<String>,
+) -> Result<SshTarget, String> {
+    let get = |k: &str| as_string(vars.get(k));
+    let var_err = |k: &str, m: String| format!("host {name}: {k}: {m}");
+    let args = ssh_args(name, vars, warnings)?;
     let host_arg = get("ansible_host")
         .or(get("ansible_ssh_host"))
         .unwrap_or_else(|| name.to_string());
@@ -352,19 +414,7 @@ fn build_ssh(
             format!("invalid user name {user:?}"),
         ));
     }
-    let mut identity_files = Vec::new();
-    if let Some(k) = get("ansible_ssh_private_key_file").or(get("ansible_private_key_file")) {
-        identity_files.push(expand_home(&k, &d.home));
-    }
-    identity_files.extend(args.identity.as_deref().map(|k| expand_home(k, &d.home)));
-    identity_files.extend(d.private_key.clone());
-    identity_files.extend(cfg.identity_file.clone().unwrap_or_default());
-    let keys_named = !identity_files.is_empty();
-    if identity_files.is_empty() {
-        for k in ["id_ed25519", "id_ecdsa", "id_rsa"] {
-            identity_files.push(d.home.join(".ssh").join(k));
-        }
-    }
+    let (identity_files, keys_named) = identity_files(vars, &args, d, &cfg);
     let mut jump_specs = args.jumps.clone();
     if jump_specs.is_empty() {
         for j in cfg.proxy_jump.clone().unwrap_or_default() {
@@ -409,32 +459,7 @@ fn build_ssh(
         .or(args.policy)
         .or(unsupported("stricthostkeychecking").and_then(|v| policy_word(&v)))
         .unwrap_or(HostKeyPolicy::Strict);
-    // as OpenSSH: every user file (the first records new keys), then the global files, which
-    // a user file never replaces
-    let all = |k: &str| {
-        cfg.unsupported_fields
-            .get(k)
-            .cloned()
-            .filter(|v| !v.is_empty())
-    };
-    let mut known_hosts: Vec<PathBuf> = match (&d.known_hosts, &args.known_hosts) {
-        (Some(k), _) => vec![k.clone()],
-        (None, Some(v)) => v.iter().map(|k| expand_home(k, &d.home)).collect(),
-        (None, None) => match all("userknownhostsfile") {
-            Some(v) => v.iter().map(|k| expand_home(k, &d.home)).collect(),
-            None => vec![
-                d.home.join(".ssh/known_hosts"),
-                d.home.join(".ssh/known_hosts2"),
-            ],
-        },
-    };
-    match all("globalknownhostsfile") {
-        Some(v) => known_hosts.extend(v.iter().map(|k| expand_home(k, &d.home))),
-        None => known_hosts.extend([
-            PathBuf::from("/etc/ssh/ssh_known_hosts"),
-            PathBuf::from("/etc/ssh/ssh_known_hosts2"),
-        ]),
-    }
+    let known_hosts = known_hosts_files(d, &args, &cfg);
     Ok(SshTarget {
         hop: Hop {
             address,
