@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 
-pub const JOURNAL_VERSION: u32 = 1;
+pub const JOURNAL_VERSION: u32 = 2;
 
 /// What a campaign needs to be resumed: where it ran, how it reached the hosts, what it does.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -118,8 +118,19 @@ fn plan_batches(o: &mut String, plan: &Plan, spec: &Spec) {
                     let _ = writeln!(o, "    REFUSED {e}");
                 }
             }
+            if h.reboot.is_some() {
+                let _ = writeln!(o, "    then the boot id changes, the system is running again, the enabled units active before are active again");
+                if spec.verify.rescan {
+                    let _ = writeln!(o, "    then rescan: no reboot needed, nothing stale");
+                }
+            }
             for c in &h.checks {
-                let _ = writeln!(o, "    then {c}");
+                let only = c
+                    .service
+                    .as_ref()
+                    .map(|s| format!(" [{s}]"))
+                    .unwrap_or_default();
+                let _ = writeln!(o, "    then {}{only}", c.check.describe());
             }
         }
     }

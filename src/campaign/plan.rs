@@ -5,7 +5,7 @@
 //! auditing again). Order: canaries first, then hosts by `group_order` tier, then inventory
 //! order; batches never span a tier.
 
-use super::spec::{Canary, Spec};
+use super::spec::{Canary, Check, Spec};
 use fleetrestart_scan::report::{KernelState, Report, ServiceKind};
 use fleetrestart_scan::restart::{self, Ask, Selected, Skip};
 use fleetrestart_scan::rules::Method;
@@ -47,8 +47,9 @@ pub struct PlannedHost {
     pub tier: usize,
     pub canary: bool,
     pub actions: Vec<Action>,
-    /// Health checks run after the restart (descriptions; the spec holds the checks).
-    pub checks: Vec<String>,
+    /// The health checks run after the restart or reboot, as they run (`--plan` prints
+    /// them; a reboot's own verification is not among them).
+    pub checks: Vec<PlannedCheck>,
     /// Reboot campaigns: this host is rebooted, for these reasons (its audit's, or `--all`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reboot: Option<Vec<String>>,
@@ -66,6 +67,59 @@ pub struct PlannedHost {
     /// or not it is rescanned (review R18).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kernel_expected: Option<String>,
+}
+
+/// A health check of a host: host-wide, or for one of its services (left out at the host's
+/// turn when that service was found stopped, as the service is not restarted then).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PlannedCheck {
+    pub check: Check,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+}
+
+impl PlannedCheck {
+    fn host(check: Check) -> PlannedCheck {
+        PlannedCheck {
+            check,
+            service: None,
+        }
+    }
+}
+
+/// Two checks are the same when they are described the same (every field is in the text).
+impl PartialEq for PlannedCheck {
+    fn eq(&self, other: &Self) -> bool {
+        self.service == other.service && self.check.describe() == other.check.describe()
+    }
+}
+
+/// The checks of a host that restarts `actions`: systemd's (when a systemd unit is restarted),
+/// the campaign's host-wide ones, each restarted service's own, and the rescan.
+fn restart_checks(spec: &Spec, actions: &[Action]) -> Vec<PlannedCheck> {
+    let mut checks = Vec::new();
+    if spec.verify.systemd && actions.iter().any(|x| x.kind == ServiceKind::Systemd) {
+        checks.push(PlannedCheck::host(Check::systemd()));
+    }
+    // in the order of the actions, each service once
+    let mut services: Vec<&str> = Vec::new();
+    for a in actions {
+        if !services.contains(&a.service.as_str()) {
+            services.push(&a.service);
+        }
+    }
+    checks.extend(
+        spec.checks_for(services.into_iter())
+            .into_iter()
+            .map(|(c, s)| PlannedCheck {
+                check: c.clone(),
+                service: s.map(String::from),
+            }),
+    );
+    if spec.verify.rescan {
+        checks.push(PlannedCheck::host(Check::rescan()));
+    }
+    checks
 }
 
 /// Something the plan leaves alone, and why.
@@ -242,20 +296,7 @@ pub fn build(audited: &[Audited], spec: &Spec, filter: &ServiceFilter) -> Result
             continue;
         }
         let tier = tier(spec, &a.groups);
-        let mut services: Vec<&str> = actions.iter().map(|x| x.service.as_str()).collect();
-        services.dedup();
-        let mut checks: Vec<String> = Vec::new();
-        if spec.verify.systemd && actions.iter().any(|x| x.kind == ServiceKind::Systemd) {
-            checks.push(super::spec::Check::systemd().describe());
-        }
-        checks.extend(
-            spec.checks_for(services.into_iter())
-                .iter()
-                .map(|c| c.describe()),
-        );
-        if spec.verify.rescan {
-            checks.push(super::spec::Check::rescan().describe());
-        }
+        let checks = restart_checks(spec, &actions);
         hosts.push(PlannedHost {
             host: a.host.into(),
             groups: a.groups.clone(),
@@ -348,17 +389,12 @@ pub fn build_reboot(
             }
             None => tier(spec, &a.groups),
         };
-        let mut checks = vec![
-            "the boot id changes, the system is running again, the enabled units active before are active again".to_string(),
-        ];
-        checks.extend(
-            spec.checks_for(std::iter::empty())
-                .iter()
-                .map(|c| c.describe()),
-        );
-        if spec.verify.rescan {
-            checks.push("rescan: no reboot needed, nothing stale".into());
-        }
+        let checks = spec
+            .checks
+            .iter()
+            .cloned()
+            .map(PlannedCheck::host)
+            .collect();
         hosts.push(PlannedHost {
             host: a.host.into(),
             groups: a.groups.clone(),
@@ -609,6 +645,52 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn the_plan_carries_the_checks_each_host_runs_and_shows_them() {
+        use super::super::spec::CheckType;
+        use ServiceKind::Systemd;
+        let spec = Spec::parse(
+            "c.yml",
+            "checks:\n  - {type: tcp, port: 22}\nservices:\n  lighttpd.service:\n    checks:\n      - {type: http, port: 80, path: /}\n  exim4:\n    checks:\n      - {type: command, command: 'exim -bV'}\n",
+        )
+        .unwrap();
+        let r = report_with(&[
+            ("lighttpd.service", Systemd, Method::Restart, Policy::Auto),
+            ("cron.service", Systemd, Method::Restart, Policy::Auto),
+        ]);
+        let audited = [Audited {
+            host: "h1",
+            groups: vec![],
+            report: Ok(&r),
+        }];
+        let p = build(&audited, &spec, &ServiceFilter::default()).unwrap();
+        let checks: Vec<(CheckType, Option<&str>)> = p.hosts[0]
+            .checks
+            .iter()
+            .map(|c| (c.check.kind, c.service.as_deref()))
+            .collect();
+        assert_eq!(
+            checks,
+            [
+                (CheckType::Systemd, None),
+                (CheckType::Tcp, None),
+                (CheckType::Http, Some("lighttpd.service")),
+                (CheckType::Rescan, None),
+            ],
+            "exim4's check is not this host's: it restarts no exim4"
+        );
+        // --plan shows each of them, and only them
+        let text = crate::campaign::output::plan_text(&p, &spec);
+        for c in &p.hosts[0].checks {
+            assert!(text.contains(&c.check.describe()), "{text}");
+        }
+        assert_eq!(text.matches("    then ").count(), 4, "{text}");
+        // the journal keeps them typed, and gives them back as they were
+        let back: PlannedHost =
+            serde_json::from_str(&serde_json::to_string(&p.hosts[0]).unwrap()).unwrap();
+        assert_eq!(back, p.hosts[0]);
     }
 
     #[test]

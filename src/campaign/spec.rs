@@ -668,12 +668,16 @@ impl Spec {
         Ok(())
     }
 
-    /// The checks for a host that restarts `services` (host-wide ones first).
-    pub fn checks_for<'a>(&'a self, services: impl Iterator<Item = &'a str>) -> Vec<&'a Check> {
-        let mut out: Vec<&Check> = self.checks.iter().collect();
+    /// The checks for a host that restarts `services` (host-wide ones first), each with the
+    /// service it is for (none: host-wide).
+    pub fn checks_for<'a>(
+        &'a self,
+        services: impl Iterator<Item = &'a str>,
+    ) -> Vec<(&'a Check, Option<&'a str>)> {
+        let mut out: Vec<(&Check, Option<&str>)> = self.checks.iter().map(|c| (c, None)).collect();
         for s in services {
             if let Some(p) = self.services.get(s) {
-                out.extend(p.checks.iter());
+                out.extend(p.checks.iter().map(|c| (c, Some(s))));
             }
         }
         out

@@ -13,7 +13,7 @@ use crate::campaign::journal::{HostProgress, Phase};
 use crate::campaign::plan::PlannedHost;
 use crate::campaign::schedule::Outcome;
 use crate::campaign::scripts::{self, UnitState};
-use crate::campaign::spec::{Check, Hook, Spec};
+use crate::campaign::spec::{Check, CheckType, Hook, Spec};
 use crate::reach::targets::{Connection, Target};
 use crate::shell::quote;
 use crate::transport::local::LocalSession;
@@ -311,20 +311,16 @@ pub(super) fn checks(
         .map(|a| a.service.clone())
         .filter(|s| !skipped.contains(s))
         .collect();
-    let mut list: Vec<Check> = Vec::new();
-    if env.spec.verify.systemd && !units.is_empty() {
-        list.push(Check::systemd());
-    }
-    list.extend(
-        env.spec
-            .checks_for(services.iter().map(String::as_str))
-            .into_iter()
-            .cloned(),
-    );
-    // a reboot's rescan is part of its verification (super::reboot)
-    if env.spec.verify.rescan && w.plan.reboot.is_none() {
-        list.push(Check::rescan());
-    }
+    // the plan's checks, as `--plan` showed them; systemd's only when a unit that was up was
+    // restarted, a service's own only when the service was
+    let list: Vec<&Check> = w
+        .plan
+        .checks
+        .iter()
+        .filter(|c| c.check.kind != CheckType::Systemd || !units.is_empty())
+        .filter(|c| c.service.as_ref().is_none_or(|s| !skipped.contains(s)))
+        .map(|c| &c.check)
+        .collect();
     let address = address(w.target);
     let worker: &Worker = w;
     // an abort stops a check command mid-run (the host's restart itself is never cut short)
@@ -338,7 +334,7 @@ pub(super) fn checks(
         rescan: &mut rescan,
     };
     let mut result = Ok(());
-    for c in &list {
+    for c in list {
         if let Err(e) = checks::run(c, &mut probe, &units, &services, env.abort) {
             // an operator's abort is not the host's failure; a host that vanished during its
             // checks is unreachable, not merely unhealthy
