@@ -317,3 +317,73 @@ impl Report {
             || self.reboot.needed
     }
 }
+
+#[cfg(test)]
+mod schema_doc {
+    //! docs/report-schema.md names every field and every value the report can carry.
+    use super::*;
+
+    fn names<T: Serialize>(values: &[T]) -> Vec<String> {
+        values
+            .iter()
+            .map(|v| {
+                serde_json::to_value(v)
+                    .unwrap()
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_documented_schema_is_the_reports() {
+        let doc = include_str!("../../docs/report-schema.md");
+        let report: serde_json::Value =
+            serde_json::from_str(include_str!("../../tests/fixtures/report-clean.json")).unwrap();
+        let mut words: Vec<String> = report.as_object().unwrap().keys().cloned().collect();
+        for part in ["host", "kernel", "reboot", "scanner"] {
+            words.extend(report[part].as_object().unwrap().keys().cloned());
+        }
+        words.extend(names(&[
+            FileKind::Exe,
+            FileKind::Library,
+            FileKind::Script,
+            FileKind::Module,
+            FileKind::LaterModule,
+        ]));
+        words.extend(names(&[
+            Reason::Deleted,
+            Reason::Replaced,
+            Reason::Changed,
+            Reason::MayHaveChanged,
+        ]));
+        words.extend(names(&[
+            ServiceKind::Systemd,
+            ServiceKind::Sysv,
+            ServiceKind::Manager,
+        ]));
+        words.extend(names(&[
+            SessionKind::Login,
+            SessionKind::Tty,
+            SessionKind::UserManager,
+            SessionKind::UserService,
+        ]));
+        words.extend(names(&[
+            KernelState::Unknown,
+            KernelState::Current,
+            KernelState::AbiUpgrade,
+            KernelState::VersionUpgrade,
+            KernelState::NotApplicable,
+        ]));
+        words.extend(names(&[Init::Systemd, Init::Other]));
+        let missing: Vec<&String> = words
+            .iter()
+            .filter(|w| !doc.contains(&format!("`{w}`")))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "not in docs/report-schema.md: {missing:?}"
+        );
+    }
+}
