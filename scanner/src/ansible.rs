@@ -203,7 +203,7 @@ fn list(k: &str, v: &Value) -> Result<Vec<String>, String> {
 /// Typed, not a `serde_json::Value`: the report then goes through the same serializer as the
 /// scanner's own JSON output, which keeps the static binary under its size budget.
 #[derive(Debug, Serialize)]
-pub struct Facts<'a> {
+pub struct ModuleFacts<'a> {
     pub needs_restart: bool,
     pub needs_reboot: bool,
     pub needs_action: bool,
@@ -217,7 +217,7 @@ pub struct Facts<'a> {
     pub report: &'a Report,
 }
 
-pub fn facts(r: &Report) -> Facts<'_> {
+pub fn facts(r: &Report) -> ModuleFacts<'_> {
     let names = |auto: bool| -> Vec<&str> {
         r.services
             .iter()
@@ -225,7 +225,7 @@ pub fn facts(r: &Report) -> Facts<'_> {
             .map(|s| s.name.as_str())
             .collect()
     };
-    Facts {
+    ModuleFacts {
         needs_restart: !r.services.is_empty(),
         needs_reboot: r.reboot.needed,
         needs_action: r.needs_action(),
@@ -241,7 +241,7 @@ pub fn facts(r: &Report) -> Facts<'_> {
 
 #[derive(Debug, Serialize)]
 pub struct AnsibleFacts<'a> {
-    pub fleetrestart: Facts<'a>,
+    pub fleetrestart: ModuleFacts<'a>,
 }
 
 #[derive(Debug, Serialize)]

@@ -4,7 +4,7 @@
 //! flight, one fsync per record (~1–15 ms on common disks) serialized every host's progress:
 //! at 1000 hosts the journal's fsyncs were half the campaign's time. I/O.
 
-use super::journal::{Event, Phase, Writer};
+use super::journal::{CampaignEvent, Phase, Writer};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -49,7 +49,7 @@ impl Journal {
         self.commit(|w| w.host_unsynced(host, phase))
     }
 
-    pub fn event(&self, event: Event) -> Result<(), String> {
+    pub fn event(&self, event: CampaignEvent) -> Result<(), String> {
         self.commit(|w| w.event_unsynced(event))
     }
 

@@ -6,7 +6,7 @@
 //! continues the hosts a previous run left half-done before starting new ones.
 
 use super::host::{self, Env, HostEnd};
-use super::journal::{Event, Phase, Replayed};
+use super::journal::{CampaignEvent, Phase, Replayed};
 use super::plan::Plan;
 use super::schedule::{Next, Outcome, Scheduler};
 use super::stop::{Stop, StopReason};
@@ -76,7 +76,7 @@ impl HostStatus {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct HostResult {
+pub struct CampaignHost {
     pub host: String,
     pub status: HostStatus,
     pub reason: Option<String>,
@@ -89,7 +89,7 @@ pub struct HostResult {
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
-pub struct Counts {
+pub struct CampaignCounts {
     pub hosts: usize,
     pub ok: usize,
     pub failed: usize,
@@ -104,8 +104,8 @@ pub struct Counts {
 #[derive(Debug, Clone, Serialize)]
 pub struct CampaignResult {
     pub campaign: String,
-    pub hosts: Vec<HostResult>,
-    pub counts: Counts,
+    pub hosts: Vec<CampaignHost>,
+    pub counts: CampaignCounts,
     pub stopped: Option<Stop>,
     pub elapsed_ms: u64,
     pub timing: Timing,
@@ -208,10 +208,10 @@ pub fn run(
     });
     let stopped = sched.stopped().cloned();
     let _ = env.journal.event(match &stopped {
-        Some(s) => Event::Stopped {
+        Some(s) => CampaignEvent::Stopped {
             reason: s.describe(),
         },
-        None => Event::Ended,
+        None => CampaignEvent::Ended,
     });
     let cost = env.journal.cost();
     let timing = Timing {
@@ -224,7 +224,7 @@ pub fn run(
     let hosts = host_results(plan, results);
     CampaignResult {
         campaign: campaign.into(),
-        counts: Counts::of(&hosts),
+        counts: CampaignCounts::of(&hosts),
         hosts,
         stopped,
         elapsed_ms: t0.elapsed().as_millis() as u64,
@@ -302,8 +302,8 @@ fn window_closed(sched: &mut Scheduler, minutes: u32, noted: &mut bool, env: &En
 }
 
 /// A held host the campaign stopped before a window opened (its journal is unchanged).
-fn held_result(plan: &Plan, i: usize) -> HostResult {
-    HostResult {
+fn held_result(plan: &Plan, i: usize) -> CampaignHost {
+    CampaignHost {
         host: plan.hosts[i].host.clone(),
         status: HostStatus::Aborted,
         reason: Some(
@@ -345,7 +345,7 @@ fn replay(
     plan: &Plan,
     r: &Replayed,
     sched: &mut Scheduler,
-) -> (Vec<Option<HostResult>>, Vec<usize>) {
+) -> (Vec<Option<CampaignHost>>, Vec<usize>) {
     let mut results = vec![None; plan.hosts.len()];
     let mut resume_first = Vec::new();
     for (i, h) in plan.hosts.iter().enumerate() {
@@ -362,7 +362,7 @@ fn replay(
                 notes,
             } if !p.resumable() => {
                 sched.finished(i, *outcome, 0);
-                results[i] = Some(HostResult {
+                results[i] = Some(CampaignHost {
                     host: h.host.clone(),
                     status: (*outcome).into(),
                     reason: reason.clone(),
@@ -440,7 +440,7 @@ fn ended(
     sched: &mut Scheduler,
     env: &Env,
     now: u64,
-) -> HostResult {
+) -> CampaignHost {
     let stop_before = sched.stopped().map(|s| s.reason);
     sched.finished(i, end.outcome, now);
     if end.journal_failed {
@@ -455,7 +455,7 @@ fn ended(
             message: format!("campaign stopping: {}", s.describe()),
         });
     }
-    HostResult {
+    CampaignHost {
         host: plan.hosts[i].host.clone(),
         status: end.outcome.into(),
         reason: end.reason,
@@ -468,12 +468,12 @@ fn ended(
 }
 
 /// Every host of the plan, in plan order; hosts without a result were not started.
-fn host_results(plan: &Plan, results: Vec<Option<HostResult>>) -> Vec<HostResult> {
+fn host_results(plan: &Plan, results: Vec<Option<CampaignHost>>) -> Vec<CampaignHost> {
     results
         .into_iter()
         .enumerate()
         .map(|(i, r)| {
-            r.unwrap_or_else(|| HostResult {
+            r.unwrap_or_else(|| CampaignHost {
                 host: plan.hosts[i].host.clone(),
                 status: HostStatus::NotStarted,
                 reason: None,
@@ -487,10 +487,10 @@ fn host_results(plan: &Plan, results: Vec<Option<HostResult>>) -> Vec<HostResult
         .collect()
 }
 
-impl Counts {
-    fn of(hosts: &[HostResult]) -> Counts {
+impl CampaignCounts {
+    fn of(hosts: &[CampaignHost]) -> CampaignCounts {
         let count = |s: HostStatus| hosts.iter().filter(|h| h.status == s).count();
-        Counts {
+        CampaignCounts {
             hosts: hosts.len(),
             ok: count(HostStatus::Ok),
             failed: count(HostStatus::Failed),

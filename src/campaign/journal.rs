@@ -105,7 +105,7 @@ pub struct RebootBefore {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
-pub enum Event {
+pub enum CampaignEvent {
     /// The controller (re)started work on this journal; with the failure budget the operator
     /// set for this and later runs (`resume --max-failures ...`).
     Resumed {
@@ -133,7 +133,7 @@ pub enum Record {
         campaign: String,
         t: u64,
         #[serde(flatten)]
-        event: Event,
+        event: CampaignEvent,
     },
 }
 
@@ -320,13 +320,13 @@ impl Replay {
             }
             Record::Event { event, .. } => {
                 match event {
-                    Event::Resumed { budget: b } => {
+                    CampaignEvent::Resumed { budget: b } => {
                         self.runs += 1;
                         self.ended = false;
                         self.budget = b.or(self.budget.take());
                     }
-                    Event::Ended => self.ended = true,
-                    Event::Stopped { .. } => {}
+                    CampaignEvent::Ended => self.ended = true,
+                    CampaignEvent::Stopped { .. } => {}
                 }
                 Ok(())
             }
@@ -461,7 +461,7 @@ impl Locked {
             spent: Default::default(),
             writes: 0,
         };
-        w.event(Event::Resumed { budget })?;
+        w.event(CampaignEvent::Resumed { budget })?;
         Ok(w)
     }
 }
@@ -571,7 +571,7 @@ impl Writer {
         }
     }
 
-    fn event_record(&self, event: Event) -> Record {
+    fn event_record(&self, event: CampaignEvent) -> Record {
         Record::Event {
             campaign: self.campaign.clone(),
             t: unix_ms(),
@@ -586,7 +586,7 @@ impl Writer {
     }
 
     /// [`Writer::event`] without the fsync; the record's sequence number.
-    pub fn event_unsynced(&mut self, event: Event) -> Result<u64, String> {
+    pub fn event_unsynced(&mut self, event: CampaignEvent) -> Result<u64, String> {
         let r = self.event_record(event);
         self.write_record(&r, false)
     }
@@ -596,7 +596,7 @@ impl Writer {
         self.append(&r)
     }
 
-    pub fn event(&mut self, event: Event) -> Result<(), String> {
+    pub fn event(&mut self, event: CampaignEvent) -> Result<(), String> {
         let r = self.event_record(event);
         self.append(&r)
     }
@@ -737,7 +737,7 @@ mod tests {
             line(&Record::Event {
                 campaign: "c1".into(),
                 t: 7,
-                event: Event::Resumed { budget },
+                event: CampaignEvent::Resumed { budget },
             })
         };
         let r = replay(
@@ -789,7 +789,7 @@ mod tests {
     fn a_resumed_aborted_host_that_fails_before_its_checks_can_be_resumed_again() {
         // review R3: finished{aborted} → resumed → finished{failed} → resumed must replay
         let h = line(&Record::Campaign(Box::new(header())));
-        let ev = |e: Event| {
+        let ev = |e: CampaignEvent| {
             line(&Record::Event {
                 campaign: "c1".into(),
                 t: 6,
@@ -799,9 +799,9 @@ mod tests {
         let text = h
             + &host("c1", "h1", Phase::Started)
             + &host("c1", "h1", fin(Outcome::Aborted))
-            + &ev(Event::Resumed { budget: None })
+            + &ev(CampaignEvent::Resumed { budget: None })
             + &host("c1", "h1", fin(Outcome::Failed))
-            + &ev(Event::Resumed { budget: None });
+            + &ev(CampaignEvent::Resumed { budget: None });
         let r = replay("j", &text).unwrap();
         assert!(!r.hosts["h1"].resumable());
         // an owed undrain may be tried again, and end again

@@ -53,7 +53,7 @@ pub const STALL: Duration = Duration::from_secs(2);
 pub const BUSY: &str = "the jump host's connection is stalled on an earlier channel open";
 
 /// What a session runs over.
-pub enum Stream {
+pub enum Socket {
     Tcp(TcpStream),
     Unix(UnixStream),
 }

@@ -146,7 +146,7 @@ impl SshContext {
                 ))
             })?;
             let sess =
-                open_hop(jump::Stream::Unix(stream), hop, t, self, deadline).map_err(wrap)?;
+                open_hop(jump::Socket::Unix(stream), hop, t, self, deadline).map_err(wrap)?;
             (sess, Some(outer))
         };
         jump::Mux::start(sess, &label, outer).map_err(|m| {
@@ -397,7 +397,7 @@ fn try_key_files(
 
 /// TCP (or tunnel) → handshake → host key → auth, for one hop.
 fn open_hop(
-    stream: jump::Stream,
+    stream: jump::Socket,
     hop: &Hop,
     t: &SshTarget,
     ctx: &SshContext,
@@ -418,8 +418,8 @@ fn open_hop(
     known_hosts::steer(&sess, &entries, &hop.address, hop.port)
         .map_err(|m| ConnectError::Handshake(label.clone(), m))?;
     match stream {
-        jump::Stream::Tcp(s) => sess.set_tcp_stream(s),
-        jump::Stream::Unix(s) => sess.set_tcp_stream(s),
+        jump::Socket::Tcp(s) => sess.set_tcp_stream(s),
+        jump::Socket::Unix(s) => sess.set_tcp_stream(s),
     }
     sess.handshake().map_err(|e| {
         if is_code(&e, LIBSSH2_ERROR_TIMEOUT) || remaining(deadline).is_zero() {
@@ -460,7 +460,7 @@ fn open_first_hop(
     let mut attempt = 0u32;
     loop {
         let r = tcp_connect(hop, deadline)
-            .and_then(|s| open_hop(jump::Stream::Tcp(s), hop, t, ctx, deadline));
+            .and_then(|s| open_hop(jump::Socket::Tcp(s), hop, t, ctx, deadline));
         match r {
             Err(ConnectError::Handshake(_, ref m))
                 if attempt < 3
@@ -514,7 +514,7 @@ pub fn connect(t: &SshTarget, ctx: &SshContext) -> Result<SshSession, ConnectErr
             Err(m) => return Err(ConnectError::Connect(label, m)),
         }
     };
-    let sess = open_hop(jump::Stream::Unix(stream), &t.hop, t, ctx, deadline)?;
+    let sess = open_hop(jump::Socket::Unix(stream), &t.hop, t, ctx, deadline)?;
     Ok(SshSession::new(sess, Some(via)))
 }
 
