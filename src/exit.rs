@@ -1,5 +1,5 @@
 //! The controller's exit codes (documented in README.md), in one place: commands end with an
-//! [`Exit`] or a [`CmdError`], and `main` turns either into the process's exit code.
+//! [`Exit`] or a [`CmdError`], and `commands::run` turns either into the process's exit code.
 
 /// Every host was scanned and nothing needs a restart or reboot.
 pub const CLEAN: i32 = 0;

@@ -2,7 +2,7 @@
 //! known_hosts host patterns, as OpenSSH has no classes); [`fnmatch`] adds `[seq]` and
 //! `[!seq]` with ranges (inventory host patterns, as Ansible's fnmatch). Both run the same
 //! linear-time matcher with one backtrack point, so operator patterns with many `*` against
-//! names from hosts cannot blow up (review L14).
+//! names from hosts cannot blow up.
 
 #[derive(Debug, Clone, PartialEq)]
 enum Tok {
@@ -147,7 +147,7 @@ mod tests {
 
     #[test]
     fn many_stars_against_a_long_name_stay_linear() {
-        // review L14: the recursive matcher took O(n^k) for k stars (40 stars, 255 bytes:
+        // the recursive matcher took O(n^k) for k stars (40 stars, 255 bytes:
         // longer than the universe)
         let name = "a".repeat(255);
         assert!(!wildcard(&("*a".repeat(40) + "*b"), &name));

@@ -3,9 +3,9 @@
 
 /// `eprintln!` that never panics: a standard error that went away (EPIPE: the operator's pipe
 /// or SSH session closed) loses the line, not the command. Campaign workers print through it
-/// between a host's drain and its undrain (review M10). Control characters in the line
+/// between a host's drain and its undrain. Control characters in the line
 /// (strings from hosts: paths, stderr, reasons) are shown escaped, never sent to the terminal
-/// (review M7).
+///.
 #[macro_export]
 macro_rules! say {
     ($($arg:tt)*) => {{

@@ -81,7 +81,7 @@ pub fn prompt_tty(prompt: &str) -> Result<Secret, String> {
     let mut w = &tty;
     let _ = w.write_all(prompt.as_bytes());
     let _ = w.flush();
-    // byte by byte into the secret itself: no reader buffer keeps a copy (review L12)
+    // byte by byte into the secret itself: no reader buffer keeps a copy
     let mut line = Secret::new(String::with_capacity(256));
     let mut r: std::io::Result<()> = Ok(());
     let mut byte = [0u8; 1];

@@ -1,6 +1,6 @@
-//! The scanner as an Ansible binary module (ansible-core's binary-module protocol, facts in
-//! `../shared/research/ecosystem-2026-12.md` §1): run as `fleetrestart-scan ARGS_FILE`, it reads
-//! the one JSON object of task arguments and prints one JSON object.
+//! The scanner as an Ansible binary module (ansible-core's binary-module protocol: the module
+//! is run with the path of a file holding its arguments as one JSON object, and answers with
+//! one JSON object on standard output): run as `fleetrestart-scan ARGS_FILE`.
 //!
 //! Two modules in one binary, told apart by `_ansible_module_name` (the task's module name):
 //! - `fleetrestart_scan`: scans, changes nothing, returns the report as the fact
@@ -52,7 +52,7 @@ pub struct ModuleArgs {
     pub exclude: Vec<String>,
     /// Restart: re-execute systemd (PID 1) when it uses stale files.
     pub daemon_reexec: bool,
-    /// Restart: seconds one command may take (killed after: review R10).
+    /// Restart: seconds one command may take (killed after).
     pub restart_timeout: Option<u64>,
     /// The user's options as given (for `invocation`).
     pub given: Map<String, Value>,
@@ -552,7 +552,7 @@ pub fn ordered(todo: &[Planned]) -> Vec<&Planned> {
 
 /// Runs argument vectors one after the other (no shell; a clean environment), each killed
 /// after `timeout`. Their output goes to a file, not a pipe: a daemon started by an init script
-/// that keeps the inherited descriptors would otherwise hold the module forever (review R10).
+/// that keeps the inherited descriptors would otherwise hold the module forever.
 /// As in the controller's `stop; kill; start`, only the last command's status counts (the kill
 /// finds nothing left to kill when the stop worked).
 fn run_commands(cmds: &[Vec<String>], timeout: std::time::Duration) -> Result<(), String> {
@@ -596,7 +596,7 @@ fn run_bounded(c: &[String], timeout: std::time::Duration) -> Result<(bool, Stri
     if pid == 0 {
         unsafe {
             // what the module inherited ignored or blocked (Ansible's Python ignores SIGPIPE)
-            // would survive execve into the daemon the script starts (review R14); its own
+            // would survive execve into the daemon the script starts; its own
             // session: nothing sent to the module's process group reaches it
             // (the raw call: the C library refuses the real-time signals it reserves)
             let dfl: [usize; 4] = [libc::SIG_DFL, 0, 0, 0];
@@ -941,7 +941,7 @@ mod tests {
 
     #[test]
     fn a_command_starts_with_no_signal_ignored_or_blocked_whatever_the_module_inherited() {
-        // review R14: what is ignored survives execve, so a daemon an init script starts would
+        // what is ignored survives execve, so a daemon an init script starts would
         // inherit it (Ansible's Python ignores SIGPIPE; a HUP-reloaded daemon following the
         // nohup idiom never reloads again). The module ignores SIGHUP and SIGPIPE here, as it
         // could have inherited them, and the command reads its own dispositions.
@@ -966,7 +966,7 @@ mod tests {
 
     #[test]
     fn commands_are_bounded_and_never_held_by_a_daemon_they_start() {
-        // review R10: a daemon that keeps the inherited output open held `output()` forever
+        // a daemon that keeps the inherited output open held `output()` forever
         let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         let t0 = std::time::Instant::now();
         let r = run_bounded(

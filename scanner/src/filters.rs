@@ -1,7 +1,8 @@
 //! Which stale files and processes are not worth reporting (false-positive filters).
 //!
 //! Pure. The built-in lists merge Debian checkrestart's ignore list and needrestart's
-//! `blacklist_mappings` / `blacklist` defaults (see `shared/research/single-host-tools.md`):
+//! `blacklist_mappings` / `blacklist` defaults (as Debian's debian-goodies 0.88 and needrestart
+//! 3.6 ship them):
 //! memfd, SYSV shm, `/dev`, drm, `[aio]`, temporary and runtime directories, caches. Users add
 //! regexes (rules file `ignore_paths`, scanner `--ignore`); they are matched against the path
 //! without the kernel's ` (deleted)` marker.

@@ -233,7 +233,7 @@ pub enum Dpkg {
 }
 
 /// Reads every dpkg file list (`*.list`; the other files of `info/` are not counted against the
-/// bound: review L7) under `info_dir` into the index.
+/// bound) under `info_dir` into the index.
 pub fn read_dpkg(info_dir: &Path, ix: &mut Index) -> Dpkg {
     read_dpkg_into(info_dir, ix, None)
 }
@@ -396,7 +396,7 @@ mod tests {
 
     #[test]
     fn only_file_lists_count_against_the_bound_and_a_cut_is_reported() {
-        // review L7: every file of info/ (md5sums, postinst, ...) counted, so hosts with a few
+        // every file of info/ (md5sums, postinst, ...) counted, so hosts with a few
         // thousand packages lost owners silently
         let dir = std::env::temp_dir().join(format!("fr-dpkg-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);

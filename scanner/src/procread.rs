@@ -460,7 +460,10 @@ impl RealProbe<'_> {
         match crate::filetimes::stat(&at) {
             Ok(m) => Probe::Found(m),
             // through /proc/PID/root, "not found" may only mean that the process has exited
-            Err(e) if e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(20) => {
+            Err(e)
+                if e.kind() == io::ErrorKind::NotFound
+                    || e.raw_os_error() == Some(libc::ENOTDIR) =>
+            {
                 if matches!(self.view, View::Namespace { .. }) && !self.dir.join("root").exists() {
                     Probe::Unknown
                 } else {

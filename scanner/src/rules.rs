@@ -1,6 +1,6 @@
 //! The rules file: (exe or interpreter, user, cmdline, unit) → service, restart method, policy.
 //!
-//! Pure apart from reading the user's file. The defaults (`default_rules.yaml`) are built in; a
+//! Pure (the caller reads the user's file and passes its text). The defaults (`default_rules.yaml`) are built in; a
 //! user file is merged over them ([`RuleSet::merge`]). Errors name file:line:column and what was
 //! expected; unknown keys are errors, so a typo never silently disables a rule.
 

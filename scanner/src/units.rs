@@ -11,9 +11,9 @@ use std::collections::BTreeMap;
 /// checked active before any other unit is touched. A unit started while the old journald is
 /// shutting down can lose its stdout stream mid-header; a unit with `IgnoreSIGPIPE=no` (Debian's
 /// cron) is then killed by SIGPIPE before it ever runs, and systemd counts that as a clean exit:
-/// left `inactive`, never restarted (`../shared/research/restart-race-2026-12.md`: 42 of 120
-/// widened runs of one `systemctl restart` with journald among the units; 0 of 120 with journald
-/// alone first; 120 of 120 with journald alone last).
+/// left `inactive`, never restarted (measured on the testbed with the race widened by a delay
+/// after `connect()`: cron left down in 42 of 120 runs of one `systemctl restart` with journald
+/// among the units, 0 of 120 with journald alone first).
 pub fn is_journald(unit: &str) -> bool {
     unit == "systemd-journald.service"
         || unit

@@ -132,7 +132,7 @@ fn dir_expr(cfg: &DeliveryConfig) -> String {
 /// Every path is quoted; the architecture comes from `/proc/sys/kernel/arch` (a read, no
 /// process) or `uname -m` on kernels without it.
 ///
-/// The cache directory is trusted only when nobody else can change what is in it (review H6):
+/// The cache directory is trusted only when nobody else can change what is in it:
 /// resolved to its physical path, it must be a directory of the running user with mode
 /// `drwx------`, and every directory above it must belong to root or that user and be writable
 /// by nobody else (unless sticky, like /tmp). One `ls -ldni` of the chain checks it, read in
@@ -154,7 +154,7 @@ fn dir_expr(cfg: &DeliveryConfig) -> String {
 ///
 /// With `rules_len` > 0 the rules follow the scanner on standard input. On the cold path one
 /// `head` reads both into the temporary file (BusyBox `head -c` reads past its count, so a
-/// second reader of the same input would miss what it swallowed: review M12); the rules are
+/// second reader of the same input would miss what it swallowed); the rules are
 /// then split off into their own file, which becomes the scanner's standard input.
 pub fn run_script(set: &ScannerSet, cfg: &DeliveryConfig, rules_len: usize) -> String {
     let args = format!(
@@ -195,7 +195,7 @@ pub fn clean_script(cfg: &DeliveryConfig) -> String {
 }
 
 pub fn parse_report(stdout: &[u8]) -> Result<Report, HostError> {
-    // the version first, skipping everything else without building it (review M6: a
+    // the version first, skipping everything else without building it (a
     // serde_json::Value of a 32 MiB report took ~40x its size), then straight into Report
     #[derive(serde::Deserialize)]
     struct Version {
@@ -344,7 +344,7 @@ mod tests {
 
     #[test]
     fn hostile_reports_cost_little_memory_and_keep_the_scanner_bounds() {
-        // review M6: the report was first built as a serde_json::Value, ~40x its size in
+        // the report was first built as a serde_json::Value, ~40x its size in
         // memory (a 32 MiB array of zeros: over 1 GB per host)
         let mut doc = String::from("{\"schema_version\":1,\"x\":[0");
         while doc.len() < 32 << 20 {
@@ -544,7 +544,7 @@ mod script_tests {
 
     #[test]
     fn a_cache_directory_others_can_change_is_refused() {
-        // review H6: the script trusted any existing directory and file (owner, mode,
+        // the script trusted any existing directory and file (owner, mode,
         // symlinks), so a pre-created cache dir let another user swap the scanner after its
         // hash was checked
         let base = cache("unsafe");
@@ -654,7 +654,7 @@ mod script_tests {
 
     #[test]
     fn rules_reach_the_scanner_cold_and_warm_with_busybox_dash_and_bash() {
-        // review M12: BusyBox `head -c N` reads past N, so on the cold path the rules that
+        // BusyBox `head -c N` reads past N, so on the cold path the rules that
         // followed the scanner's bytes on the same input were swallowed
         assert!(
             std::path::Path::new("/bin/busybox").is_file(),

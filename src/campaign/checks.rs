@@ -36,7 +36,7 @@ pub struct SessionProbe<'a> {
     pub address: String,
     /// tcp and http checks connect from the host itself, through its session: for a host
     /// behind a jump host, whose address this machine cannot reach, or might reach on the
-    /// wrong network (review M4). Otherwise they connect from this machine.
+    /// wrong network. Otherwise they connect from this machine.
     pub from_host: bool,
     pub rescan: &'a mut dyn FnMut() -> Result<Vec<String>, String>,
 }
@@ -86,7 +86,7 @@ fn secs(s: f64) -> Duration {
 
 /// One HTTP/1.1 GET on `s` (plain HTTP; use a command check with curl for TLS). Returns status,
 /// body.
-/// The whole exchange must end within `timeout` (review L9: each read had it, so a server
+/// The whole exchange must end within `timeout` (each read had it, so a server
 /// dripping a byte at a time held the check for hours), and it ends as soon as the headers and
 /// a `Content-Length` body are in (a keep-alive server that ignores `Connection: close` does
 /// not fail a good answer).
@@ -422,7 +422,7 @@ mod tests {
 
     #[test]
     fn checks_of_a_host_behind_a_jump_host_connect_from_the_host() {
-        // review M4: they connected from this machine to the inner address, which fails for
+        // they connected from this machine to the inner address, which fails for
         // no reason, or reaches another machine with the same private address
         let no = AtomicBool::new(false);
         // a port nothing listens on here: only a connection from the host can pass
@@ -582,7 +582,7 @@ mod tests {
 
     #[test]
     fn an_http_answer_ends_at_its_length_and_a_slow_drip_at_the_timeout() {
-        // review L9: the timeout was per read (a server dripping bytes held the check), and a
+        // the timeout was per read (a server dripping bytes held the check), and a
         // keep-alive server that ignored `Connection: close` failed a good answer
         let no = AtomicBool::new(false);
         let l = TcpListener::bind("127.0.0.1:0").unwrap();

@@ -10,7 +10,7 @@ use jiff::{Timestamp, Zoned};
 pub struct Zone(TimeZone);
 
 /// `local` as the IANA name of this machine's zone, so that the journal holds the zone the
-/// campaign was planned in, not whatever machine resumes it (review R16); an error when this
+/// campaign was planned in, not whatever machine resumes it; an error when this
 /// machine's zone has no name (no `/etc/localtime`, `TZ` unset: jiff would fall back to UTC
 /// silently). Other names are returned as given.
 pub fn resolve_local(name: &str) -> Result<String, String> {
@@ -54,7 +54,7 @@ impl Zone {
     }
 
     /// The clock changes of this zone (daylight saving) in the `days` after `from` that fall
-    /// inside one of `windows`, each said in words (review R16): that day the window opens for
+    /// inside one of `windows`, each said in words: that day the window opens for
     /// an hour less (the clock jumps forward over it) or an hour more (it goes back and runs
     /// the same wall-clock hour twice). Windows are wall-clock times; the engine still starts
     /// hosts only while one is open.
@@ -111,7 +111,7 @@ mod tests {
 
     #[test]
     fn a_daylight_saving_change_inside_a_window_is_said_with_its_day() {
-        // review R16: in Europe/Paris 02:00-03:00 does not exist on the last Sunday of March;
+        // in Europe/Paris 02:00-03:00 does not exist on the last Sunday of March;
         // a window over it opened for less than planned without a word
         let z = Zone::parse("Europe/Paris").unwrap();
         let from: Timestamp = "2027-03-20T00:00:00Z".parse().unwrap();

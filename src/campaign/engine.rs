@@ -510,7 +510,7 @@ mod tests {
 
     #[test]
     fn a_resumed_host_whose_reboot_may_not_have_been_sent_waits_for_a_window() {
-        // review R4: every interrupted host was continued at once, before the windows were read
+        // every interrupted host was continued at once, before the windows were read
         let p = |last: Phase, reboot: bool| HostProgress {
             last,
             before: None,

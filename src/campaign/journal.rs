@@ -160,7 +160,7 @@ pub fn allowed(from: Option<&Phase>, to: &Phase, resumed: bool) -> bool {
             }),
             Draining | Restarting { .. } | Rebooting { .. },
         ) => resumed,
-        // a resumed host that was aborted, or whose undrain is owed, may end again (review R3:
+        // a resumed host that was aborted, or whose undrain is owed, may end again (
         // an aborted host that fails before its checks on resume writes `finished` again)
         (
             Some(Finished {
@@ -394,7 +394,7 @@ pub(crate) fn test_header() -> Header {
 }
 
 /// A journal opened for `resume`: locked first, then read, so no other controller can append
-/// between the read and the repair (review M2).
+/// between the read and the repair.
 #[derive(Debug)]
 pub struct Locked {
     file: std::fs::File,
@@ -787,7 +787,7 @@ mod tests {
 
     #[test]
     fn a_resumed_aborted_host_that_fails_before_its_checks_can_be_resumed_again() {
-        // review R3: finished{aborted} → resumed → finished{failed} → resumed must replay
+        // finished{aborted} → resumed → finished{failed} → resumed must replay
         let h = line(&Record::Campaign(Box::new(header())));
         let ev = |e: CampaignEvent| {
             line(&Record::Event {
@@ -939,7 +939,7 @@ mod tests {
         let text = std::fs::read_to_string(&p).unwrap();
         assert!(Locked::open(&p).unwrap_err().contains("locked"));
         drop(w);
-        // a torn last line, cut in the middle of a character (review L3: read_to_string
+        // a torn last line, cut in the middle of a character (read_to_string
         // refused the whole journal)
         let mut torn = (text.clone() + "{\"torn\": \"é").into_bytes();
         torn.pop();
@@ -960,7 +960,7 @@ mod tests {
 
     #[test]
     fn resume_reads_under_the_lock_and_keeps_what_another_controller_wrote() {
-        // review M2: resume read and replayed the journal, then locked it and cut it to the
+        // resume read and replayed the journal, then locked it and cut it to the
         // length it had read: records another controller appended in between were lost
         let dir = std::env::temp_dir().join(format!("frj-m2-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -984,7 +984,7 @@ mod tests {
 
     #[test]
     fn a_failed_append_is_cut_back_and_no_record_follows_it() {
-        // review L2: a half-written line was followed by the next worker's whole one, and
+        // a half-written line was followed by the next worker's whole one, and
         // replay then refused the journal
         let dir = std::env::temp_dir().join(format!("frj-l2-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);

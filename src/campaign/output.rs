@@ -240,7 +240,7 @@ impl Live {
             } => format!("[{t:7.1}s] {host}: {message}"),
         };
         match &self.bar {
-            // above the bar; control characters from hosts shown escaped (review M7)
+            // above the bar; control characters from hosts shown escaped
             Some(b) => b.println(terminal_safe(&line)),
             None => say!("{line}"),
         }

@@ -55,7 +55,7 @@ pub struct PlannedHost {
     pub reboot: Option<Vec<String>>,
     /// Reboot campaigns: the boot id its audit saw. At its turn a host that booted since (by
     /// unattended-upgrades, an operator, another campaign) is audited again, and skipped when
-    /// it no longer needs a reboot: never rebooted twice for one need (review R2).
+    /// it no longer needs a reboot: never rebooted twice for one need.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audit_boot_id: Option<String>,
     /// When its audit ran (the host's clock, Unix seconds): a campaign that released the host's
@@ -64,7 +64,7 @@ pub struct PlannedHost {
     pub audited_at: Option<u64>,
     /// Reboot campaigns: the newest kernel installed when its audit found it running an older
     /// one. After the reboot, a host that runs an older kernel than this has failed, whether
-    /// or not it is rescanned (review R18).
+    /// or not it is rescanned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kernel_expected: Option<String>,
 }
@@ -317,7 +317,7 @@ pub fn build(audited: &[Audited], spec: &Spec, filter: &ServiceFilter) -> Result
 
 /// Why a host cannot be in a reboot campaign, if it cannot: a campaign tells a reboot from no
 /// reboot, and a host rebooted since its audit, by the boot id, so a host needs one of its own
-/// (review R19: an LXC or OpenVZ container shows its host kernel's, which never changes when the
+/// (an LXC or OpenVZ container shows its host kernel's, which never changes when the
 /// container restarts; a resume would reboot it again), and an audit that saw it.
 fn no_boot_id(report: &Report) -> Option<String> {
     let c = report.host.container.as_deref();
@@ -425,7 +425,7 @@ fn order_and_batch(
     // order: stable by tier (inventory order inside a tier), canaries pulled to the front
     hosts.sort_by_key(|h| h.tier);
     // hosts rebooted last (jump and hook hosts) are never canaries, and go one at a time, each
-    // after everything before it finished (review R6: a canary bastion, or a batch of two,
+    // after everything before it finished (a canary bastion, or a batch of two,
     // rebooted together with the hosts that need it)
     let last_tier = spec.group_order.len() + 1;
     match &spec.canary {
@@ -752,13 +752,13 @@ mod tests {
         assert_eq!(
             p.hosts[0].kernel_expected.as_deref(),
             Some("6.1.0-18-amd64"),
-            "and the kernel it should boot (review R18)"
+            "and the kernel it should boot"
         );
     }
 
     #[test]
     fn hosts_rebooted_last_are_never_canaries_and_go_one_at_a_time() {
-        // review R6: `--canary 3` pulled the bastion into batch 0 beside the hosts behind it;
+        // `--canary 3` pulled the bastion into batch 0 beside the hosts behind it;
         // `canary: [web1, lb1]` named the load balancer; `--batch 2` rebooted bastion and lb1
         // together
         let mut needs = tests_support::cron_report();
@@ -809,7 +809,7 @@ mod tests {
 
     #[test]
     fn reboot_plans_refuse_hosts_without_a_boot_id_of_their_own() {
-        // review R19: an LXC container shows its host kernel's boot id (a restart of it never
+        // an LXC container shows its host kernel's boot id (a restart of it never
         // changes it); an audit without a boot id cannot tell a reboot since it
         let mut needs = tests_support::cron_report();
         needs.services.clear();

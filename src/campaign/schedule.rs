@@ -506,7 +506,7 @@ mod tests {
 
     #[test]
     fn an_aborted_host_spends_no_budget_and_fails_no_canary() {
-        // review M3: an operator's abort was recorded as the host's failure, so a resume
+        // an operator's abort was recorded as the host's failure, so a resume
         // stopped at once ("canary host did not pass", or the default budget of 0)
         let spec = Spec {
             batch: Ramp(vec![Size::Count(2)]),

@@ -28,7 +28,7 @@ pub struct Step {
 /// is printed after (a closed channel cannot make it fail on a write: no SIGPIPE), standard
 /// input from /dev/null. No signal is ignored for it: what is ignored survives `exec`, and the
 /// daemon it starts would inherit it (a HUP-reloaded daemon that follows the nohup idiom would
-/// never reload again: review R14). systemctl needs none of this: the job runs in systemd,
+/// never reload again). systemctl needs none of this: the job runs in systemd,
 /// whatever happens to the client. Found by the 1000-host SIGKILL test.
 fn uncut(script: &str) -> String {
     let q = quote(script);

@@ -633,7 +633,7 @@ impl Spec {
                 return Err(format!("`{what}` must be between 0 and 86400 seconds"));
             }
         }
-        // a zero timeout fails every restart at once while systemctl goes on (review L15)
+        // a zero timeout fails every restart at once while systemctl goes on
         if self.restart_timeout <= 0.0 {
             return Err("`restart_timeout` must be more than 0 seconds".into());
         }
@@ -815,7 +815,7 @@ undrain: {command: "echo ready {host}", on: lb1}
         assert!(e.message.contains("go together"), "{e}");
         let e = Spec::parse("c.yml", "window: 0\n").unwrap_err();
         assert_eq!(e.line, Some(1), "{e}");
-        // review L15: accepted, and every restart then "timed out" after 1 ms
+        // accepted, and every restart then "timed out" after 1 ms
         let e = Spec::parse("c.yml", "restart_timeout: 0\n").unwrap_err();
         assert!(e.message.contains("more than 0"), "{e}");
     }

@@ -33,7 +33,7 @@ fn day(s: &str) -> Result<u32, String> {
     let l = s.to_ascii_lowercase();
     DAYS.iter()
         // `get`: a name with a character of several bytes is cut on a boundary or not at all
-        // (review R15: `&l[..3]` panicked inside `Mo€day`)
+        // (`&l[..3]` panicked inside `Mo€day`)
         .position(|d| {
             l == *d
                 || (l.len() > 3 && l.get(..3).is_some_and(|p| d.starts_with(p)) && is_day_name(&l))

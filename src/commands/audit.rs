@@ -22,7 +22,7 @@ pub fn run(args: AuditArgs) -> Result<Exit, CmdError> {
         let ran = audit::floor(&s.hosts, ctx);
         for (t, r) in s.hosts.iter().zip(&ran) {
             if let Err(m) = r {
-                eprintln!("{}: {m}", t.name);
+                say!("{}: {m}", t.name);
             }
         }
         let ok = ran.iter().filter(|r| r.is_ok()).count();

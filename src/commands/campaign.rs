@@ -247,7 +247,7 @@ pub(super) fn run_campaign(c: &Campaign, s: &Settings, writer: Writer) -> Exit {
     let journal = match crate::campaign::commit::Journal::new(writer) {
         Ok(j) => j,
         Err(e) => {
-            eprintln!("fleetrestart: {e}");
+            say!("fleetrestart: {e}");
             return Exit::JournalFailed;
         }
     };

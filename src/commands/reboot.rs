@@ -36,7 +36,7 @@ fn spec(args: &RebootArgs) -> Result<Spec, String> {
 /// Hosts of the campaign that others depend on while they reboot, with why: jump hosts of
 /// other selected hosts or of the hosts hooks run on, and the hook hosts themselves. They are
 /// rebooted last. A hop is recognised by its address and port, by the host's inventory name,
-/// or by an address both resolve to (review R6: `ansible_host: 10.0.0.5` against
+/// or by an address both resolve to (`ansible_host: 10.0.0.5` against
 /// `ProxyJump bastion.example.com` failed open).
 fn infrastructure(s: &Settings, spec: &Spec) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
@@ -121,7 +121,7 @@ pub fn run(args: RebootArgs) -> Result<Exit, CmdError> {
     // the windows are wall-clock times: a clock change inside one is said before anything runs
     if let Some((windows, zone)) = spec.reboot.windows_in_zone() {
         for m in zone.changes_in(&windows, jiff::Timestamp::now(), 14) {
-            eprintln!("fleetrestart: note: {m}");
+            say!("fleetrestart: note: {m}");
         }
     }
     launch(&s, &args.t, &args.c, &spec, &plan, "reboot")

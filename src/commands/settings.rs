@@ -123,7 +123,7 @@ pub fn become_password(args: &TargetArgs) -> Result<Option<Secret>, String> {
     if let Some(f) = &args.become_password_file {
         let text = std::fs::read_to_string(f)
             .map_err(|e| format!("cannot read become password file {}: {e}", f.display()))?;
-        // the file's text is a secret from the start: wiped when dropped (review L12)
+        // the file's text is a secret from the start: wiped when dropped
         return Ok(Some(Secret::new(text).first_line()));
     }
     if args.ask_become_pass {

@@ -44,7 +44,7 @@ pub fn parse_ssh_config(
 
 /// The config with every `Match` block blanked out (its lines kept empty, so line numbers stay
 /// true), and the line numbers of the `Match` lines. ssh2-config does not know `Match`: it would
-/// apply the block's options to the `Host` block before it (review H5). A block ends at the next
+/// apply the block's options to the `Host` block before it. A block ends at the next
 /// `Host` or `Match` line, as in OpenSSH.
 pub fn without_match_blocks(text: &str) -> (String, Vec<usize>) {
     let mut out = String::with_capacity(text.len());

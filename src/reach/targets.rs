@@ -558,7 +558,7 @@ mod tests {
 
     #[test]
     fn known_hosts_files_as_openssh_consults_them() {
-        // review M11: the global file was dropped when a user file was given, only the first
+        // the global file was dropped when a user file was given, only the first
         // UserKnownHostsFile counted, and ~ in ansible args was not expanded
         let mut w = Vec::new();
         let t = build(

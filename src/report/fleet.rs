@@ -93,7 +93,7 @@ fn causes(s: &Service) -> BTreeSet<Cause> {
         .collect()
 }
 
-/// A service row being built, with the sets that keep adding to it linear (review M6).
+/// A service row being built, with the sets that keep adding to it linear.
 struct RowBuilder {
     row: ServiceRow,
     hosts: HashSet<String>,
@@ -275,7 +275,7 @@ mod tests {
 
     #[test]
     fn folding_is_linear_in_hosts_and_causes() {
-        // review M6: each new host and cause was compared with every earlier one (quadratic:
+        // each new host and cause was compared with every earlier one (quadratic:
         // 2000 hosts x 64 distinct files was ~8e9 string comparisons)
         let base = report(serde_json::json!([svc("big.service", "/x", "p")]));
         let results: Vec<HostResult> = (0..2000)

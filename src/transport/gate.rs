@@ -96,7 +96,7 @@ impl<'a> Gate<'a> {
     pub fn stderr(&mut self, data: &[u8], err: &mut Vec<u8>) -> GateEvent {
         if self.open {
             // privileges are held: a prompt-like text now is the command's own output, never
-            // a reason to send the password again or to call it refused (review L13)
+            // a reason to send the password again or to call it refused
             let room = ERR_WINDOW.saturating_sub(err.len());
             err.extend_from_slice(&self.err_held[..self.err_held.len().min(room)]);
             self.err_held.clear();
@@ -175,7 +175,7 @@ mod tests {
 
     #[test]
     fn output_before_the_marker_is_bounded_and_scanned_once() {
-        // review M5: everything before the marker was kept and rescanned on every read
+        // everything before the marker was kept and rescanned on every read
         let h = hs();
         let mut g = Gate::new(&h);
         let mut out = Vec::new();
@@ -203,7 +203,7 @@ mod tests {
 
     #[test]
     fn a_prompt_after_the_marker_is_output() {
-        // review L13: it sent the password again, or called it refused
+        // it sent the password again, or called it refused
         let h = hs();
         let mut g = Gate::new(&h);
         let (mut out, mut err) = (Vec::new(), Vec::new());

@@ -422,7 +422,7 @@ mod tests {
 
     #[test]
     fn a_port_entry_never_falls_back_to_the_plain_name() {
-        // review H2: libssh2's check_port matched "bastion" for [bastion]:2201
+        // libssh2's check_port matched "bastion" for [bastion]:2201
         let a = blob("ssh-ed25519", b"A");
         let b = blob("ssh-ed25519", b"B");
         let e = ents(&[line("bastion", &a), line("[bastion]:2201", &b)]);
@@ -438,7 +438,7 @@ mod tests {
 
     #[test]
     fn revoked_keys_are_refused_even_where_another_line_lists_them() {
-        // review H3: "@revoked" was read as a host named "@revoked"
+        // "@revoked" was read as a host named "@revoked"
         let k = blob("ssh-ed25519", b"K");
         let e = ents(&[format!("@revoked {}", line("h", &k)), line("h", &k)]);
         assert_eq!(
@@ -467,7 +467,7 @@ mod tests {
 
     #[test]
     fn only_keys_of_the_offered_type_are_compared() {
-        // review H4: an rsa-only entry made an ed25519 key "CHANGED"
+        // an rsa-only entry made an ed25519 key "CHANGED"
         let rsa = blob("ssh-rsa", b"R");
         let ed = blob("ssh-ed25519", b"E");
         let e = ents(&[line("h", &rsa)]);
@@ -515,7 +515,7 @@ mod tests {
 
     #[test]
     fn bad_lines_are_skipped_with_their_place_and_the_rest_counts() {
-        // review L5: libssh2 stopped at the first bad line
+        // libssh2 stopped at the first bad line
         let k = blob("ssh-ed25519", b"K");
         let long = format!("h {}", "A".repeat(10_000));
         let text = [

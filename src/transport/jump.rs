@@ -14,13 +14,13 @@
 //! done: for a target whose packets are dropped, minutes. So a connection whose head open has
 //! been in progress for [`STALL`] says it is stalled ([`Mux::stalled`]): the requests queued
 //! behind it are handed back ([`BUSY`]) and go to another connection of the same chain's small
-//! pool (`SshContext::jump`), and new ones go there directly (review R1). The thread ends, and
+//! pool (`SshContext::jump`), and new ones go there directly. The thread ends, and
 //! says goodbye to the jump host, when its last handle is dropped and every channel has closed;
 //! when the connection breaks, every channel fails and the `Mux` reports itself dead, with why
 //! ([`Mux::why`]), so that the next target connects again.
 //!
 //! A jump host that stops answering while its kernel still acknowledges (a frozen or wedged
-//! sshd, a failover that keeps the TCP path) is found by its silence (review R22): keepalives
+//! sshd, a failover that keeps the TCP path) is found by its silence: keepalives
 //! that ask for a reply go out every [`KEEPALIVE`], and a first hop whose socket has received
 //! nothing for [`SILENT`] (TCP_INFO's `last_data_recv`) is dead. I/O.
 
@@ -42,7 +42,7 @@ const LIBSSH2_ERROR_CHANNEL_FAILURE: i32 = -21;
 /// Bytes buffered per direction per channel before reading from that side pauses.
 const MAX_BUFFERED: usize = 1 << 20;
 /// Keepalive to the jump host while the connection idles (with TCP_USER_TIMEOUT on the first
-/// hop's socket, a path that died silently is noticed within seconds: review R22).
+/// hop's socket, a path that died silently is noticed within seconds).
 const KEEPALIVE: Duration = Duration::from_secs(5);
 /// A first hop that received nothing for this long, although it was sent keepalives that
 /// ask for a reply, has stopped answering (three keepalives unanswered).

@@ -26,7 +26,7 @@ pub struct LocalSession {
 type Reply<'a> = (Asking<'a>, Sender<Cow<'a, [u8]>>);
 
 /// After the command exits, how long its output may still take to drain; a background process
-/// that inherited the pipes and holds them open does not hold the caller longer (review M9).
+/// that inherited the pipes and holds them open does not hold the caller longer.
 const DRAIN_AFTER_EXIT: Duration = Duration::from_millis(500);
 
 fn set_nonblocking(fd: &impl AsRawFd) {
@@ -289,7 +289,7 @@ mod tests {
 
     #[test]
     fn a_background_process_holding_the_output_does_not_hold_the_caller() {
-        // review M9: the readers waited for the end of output, which a background process
+        // the readers waited for the end of output, which a background process
         // that inherited the pipes never gives
         let mut s = LocalSession::default();
         let t0 = Instant::now();

@@ -73,7 +73,7 @@ impl SshContext {
     /// failure to make it is remembered for [`JUMP_RETRY`], so that the hosts behind a dead
     /// bastion fail at once instead of each waiting out a connect timeout in turn. A chain has
     /// a small pool of connections ([`JUMP_POOL`]): one whose head open stalled (a target that
-    /// drops packets) is passed over, and another is made while the pool has room (review R1).
+    /// drops packets) is passed over, and another is made while the pool has room.
     fn jump(
         &self,
         chain: &[Hop],
@@ -162,7 +162,7 @@ impl SshContext {
 /// them tries again.
 const JUMP_RETRY: Duration = Duration::from_secs(5);
 
-/// A jump host whose TCP path stops acknowledging for this long is dead (review R22): with
+/// A jump host whose TCP path stops acknowledging for this long is dead: with
 /// keepalives every few seconds, the kernel notices a path that died silently (NAT timeout,
 /// a failover behind the same name) in seconds instead of TCP's retransmission timeout
 /// (about 15 minutes), and the connection is made again.
@@ -287,7 +287,7 @@ fn authenticate(
     deadline: Instant,
 ) -> Result<(), String> {
     let mut tried: Vec<String> = Vec::new();
-    // named key files first (review L10), the default ones after the agent's keys
+    // named key files first, the default ones after the agent's keys
     let order: [bool; 2] = if hop.keys_named {
         [false, true]
     } else {
@@ -310,7 +310,7 @@ fn authenticate(
 }
 
 /// Bounds the next libssh2 call by what is left of the connect deadline (each call would
-/// otherwise get the whole budget: review L4); false when nothing is left.
+/// otherwise get the whole budget); false when nothing is left.
 fn bound(sess: &ssh2::Session, deadline: Instant) -> bool {
     let left = remaining(deadline);
     sess.set_timeout(ms(left));
@@ -591,7 +591,7 @@ impl Session for SshSession {
 impl SshSession {
     /// `e` with the reason the jump hosts' connection it ran through ended or went silent, if it
     /// did: "the jump host … stopped answering" instead of a bare timeout or lost connection
-    /// (review R22).
+    ///.
     fn explained(&self, e: TransportError) -> TransportError {
         let Some(why) = self.via.as_ref().and_then(|m| m.silence()) else {
             return e;
@@ -623,7 +623,7 @@ impl SshSession {
         self.sess.set_blocking(false);
         let mut x = Exchange::new(stdin, limits, handshake);
         let result = self.pump(&mut ch, &mut x, deadline, timeout);
-        // every way out of the loop passes here: the password is wiped (review L12)
+        // every way out of the loop passes here: the password is wiped
         x.password.fill(0);
         result?;
         if let Err(e) = self.wait_exit(&mut ch, deadline, timeout) {
@@ -660,7 +660,7 @@ impl SshSession {
         self.sess.set_blocking(true);
         self.sess.set_timeout(ms(remaining(deadline)));
         let t0 = Instant::now();
-        // no channel: the command was never sent (review R20)
+        // no channel: the command was never sent
         let mut ch = self.sess.channel_session().map_err(|e| {
             // (libssh2 also gives up after its keepalive interval: the time is measured)
             TransportError::NotStarted(if is_code(&e, LIBSSH2_ERROR_TIMEOUT) {
@@ -690,7 +690,7 @@ impl SshSession {
 
     /// The non-blocking exchange until the command closes its output. Every turn, busy or idle,
     /// checks the deadline, the cancel flag and the keepalive: a host that streams output as
-    /// fast as it is read still meets them (review M1).
+    /// fast as it is read still meets them.
     fn pump(
         &mut self,
         ch: &mut ssh2::Channel,

@@ -29,7 +29,7 @@ pub struct Hop {
     /// command line, ssh config), after them when they are the defaults (`~/.ssh/id_*`).
     pub identity_files: Vec<PathBuf>,
     /// The key files were named: they go first, so that an agent holding many keys does not
-    /// spend sshd's MaxAuthTries before the named key is offered (review L10).
+    /// spend sshd's MaxAuthTries before the named key is offered.
     pub keys_named: bool,
 }
 

@@ -59,7 +59,7 @@ pub fn values<S: PageSource + ?Sized>(
     };
     let (mut p, mut o) = (Vec::new(), Vec::new());
     let mut value = Vec::new();
-    // one budget of overflow page visits for the whole walk (review R12): each overflow page
+    // one budget of overflow page visits for the whole walk: each overflow page
     // belongs to one value, so a sound file needs at most one visit per page; items sharing a
     // looping chain made the work pages × items × pages (a 10 MiB file: minutes as root)
     let mut visits_left = 2 * u64::from(last) + 16;
@@ -152,7 +152,7 @@ mod tests {
 
     #[test]
     fn items_sharing_a_looping_chain_exhaust_one_budget_for_the_whole_walk() {
-        // review R12: 510 hash pages of off-page items, all pointing at one overflow page that
+        // 510 hash pages of off-page items, all pointing at one overflow page that
         // links to itself; each chain alone is within its bound (10 hops), the walk is not
         let ps = 512usize;
         let pages = 512u32;

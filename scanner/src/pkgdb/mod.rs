@@ -22,7 +22,7 @@ pub struct Read {
     pub problem: Option<String>,
 }
 
-/// Opens a regular file only (review R23: a FIFO in dpkg's `info/` or pacman's `local/` blocked
+/// Opens a regular file only (a FIFO in dpkg's `info/` or pacman's `local/` blocked
 /// the scan forever in `open`). Opened without blocking, then checked by `fstat` on the open
 /// file (no race with a swap between a check and the open); anything else is refused.
 pub(crate) fn open_regular(p: &Path) -> std::io::Result<std::fs::File> {
@@ -139,7 +139,7 @@ mod tests {
 
     #[test]
     fn a_fifo_is_refused_at_once() {
-        // review R23: opening a FIFO with no writer blocked the scan forever
+        // opening a FIFO with no writer blocked the scan forever
         let d = std::env::temp_dir().join(format!("fr-fifo-{}", std::process::id()));
         std::fs::create_dir_all(&d).unwrap();
         let fifo = d.join("cron.list");

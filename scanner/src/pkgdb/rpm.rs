@@ -220,7 +220,7 @@ pub(crate) mod tests {
 
     #[test]
     fn paths_are_bounded_against_the_blob() {
-        // review R13: one 64 KiB dirname, 4096 empty basenames, every index 0: 256 MiB of
+        // one 64 KiB dirname, 4096 empty basenames, every index 0: 256 MiB of
         // paths from an 86 KB blob. Refused now (a path over PATH_MAX, and the expansion).
         let dir = vec![b'd'; 64 << 10];
         let tags = [

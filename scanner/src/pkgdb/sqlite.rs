@@ -182,7 +182,7 @@ impl<'s, S: PageSource + ?Sized> Db<'s, S> {
                 m
             }
         };
-        // never reserve what the file claims (review R13)
+        // never reserve what the file claims
         let mut out = Vec::with_capacity(len.min(64 << 10));
         out.extend_from_slice(p.get(at..at + local).ok_or("payload out of page")?);
         if local < len {
@@ -215,7 +215,7 @@ impl<'s, S: PageSource + ?Sized> Db<'s, S> {
 }
 
 /// The most columns of a record read (the schema table has 5, rpm's tables 2); the rest are
-/// not parsed (review R13: a record of 33 million NULL columns became a 767 MiB vector).
+/// not parsed (a record of 33 million NULL columns became a 767 MiB vector).
 const MAX_COLUMNS: usize = 16;
 
 /// The first [`MAX_COLUMNS`] columns of a record (sqlite.org/fileformat2.html#record_format).
@@ -292,7 +292,7 @@ mod tests {
 
     #[test]
     fn a_record_of_millions_of_columns_is_cut() {
-        // review R13: a header of type-0 (NULL) columns as long as the payload
+        // a header of type-0 (NULL) columns as long as the payload
         let n = 1 << 20;
         let mut b = Vec::new();
         // header length as a 3-byte varint (n + 3 < 2^21)

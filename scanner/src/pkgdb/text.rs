@@ -29,7 +29,7 @@ pub fn pacman_files(files: &str) -> String {
 
 /// Every package of an apk `installed` database: `f(name, "/path" lines)`. A path longer than
 /// `PATH_MAX` is skipped, and a package's paths spell out at most 16 times its own lines
-/// (review R13: one 64 KiB `F:` and 4096 `R:` lines made 256 MiB from 82 KB).
+/// (one 64 KiB `F:` and 4096 `R:` lines made 256 MiB from 82 KB).
 pub fn apk_packages(db: &str, f: &mut dyn FnMut(&str, &str)) {
     let (mut name, mut dir, mut files) = (String::new(), String::new(), String::new());
     let mut read = 0usize;

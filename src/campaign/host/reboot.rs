@@ -54,7 +54,7 @@ pub struct BootState {
 /// The most unit names kept of one answer.
 const MAX_UNITS: usize = 8192;
 
-/// Units failed after the reboot that were active before it (review R18: a template instance
+/// Units failed after the reboot that were active before it (a template instance
 /// or a generated unit, such as `postgresql@15-main`, that is not "enabled" was not compared,
 /// and `--allow-degraded` let it pass). Pure.
 pub fn broken_by_reboot(before: &RebootBefore, now: &BootState) -> Vec<String> {
@@ -65,7 +65,7 @@ pub fn broken_by_reboot(before: &RebootBefore, now: &BootState) -> Vec<String> {
         .collect()
 }
 
-/// The kernel a host booted, against the newest one its audit found installed (review R18:
+/// The kernel a host booted, against the newest one its audit found installed (
 /// checked whether or not the host is rescanned). Older than that: the boot loader's default
 /// entry still points to an old kernel, and the host failed (`Err`). Newer: one was installed
 /// since the audit (a note). No expectation (the audit found it current, or could not tell):
@@ -179,7 +179,7 @@ fn reboot_timeout(w: &Worker) -> Duration {
 }
 
 /// Sends the reboot over a session of its own, with a deadline of its own (not what the drain
-/// left of the turn's: review R20). The connection may drop before the command's status comes
+/// left of the turn's). The connection may drop before the command's status comes
 /// back: that is the reboot going through; a command that answers with a failure is the host's
 /// failure, and one that never started (no channel) did not reboot it: the host is as it was.
 fn send_reboot(w: &mut Worker) -> Result<(), Failure> {
@@ -277,7 +277,7 @@ fn wait_back(w: &mut Worker, old: &str, since: Instant) -> Result<String, Failur
                 w.touched = false;
             }
             return Err(match pending {
-                // review R9: a slow shutdown is not a reboot that never happened
+                // a slow shutdown is not a reboot that never happened
                 Some(true) => (
                     Outcome::Failed,
                     format!("still going down after the reboot timeout of {t}s (a reboot is pending): it may reboot at any time"),
@@ -493,7 +493,7 @@ fn interrupted(
     wait_back(w, &before.boot_id, since)
 }
 
-/// Whether the host booted since its audit (review R2) and then no longer needs a reboot: it
+/// Whether the host booted since its audit and then no longer needs a reboot: it
 /// is audited again; true when it is skipped (named in its notes). With `reboot.all`, any boot
 /// since the audit is the reboot asked for.
 fn booted_since_audit(w: &Worker, st: &BootState) -> Result<bool, Failure> {
@@ -647,7 +647,7 @@ mod tests {
 
     #[test]
     fn a_host_that_booted_an_older_kernel_than_its_audit_expected_fails_without_a_rescan() {
-        // review R18: the kernel was checked only in the rescan; with `verify: {rescan:
+        // the kernel was checked only in the rescan; with `verify: {rescan:
         // false}` a host that booted its old kernel passed with a note
         let e = booted_kernel("6.1.0-17-amd64", Some("6.1.0-18-amd64")).unwrap_err();
         assert!(e.contains("older than the newest installed"), "{e}");
@@ -699,7 +699,6 @@ mod tests {
 
     #[test]
     fn a_pending_reboot_is_told_from_one_that_never_happened() {
-        // review R9
         assert!(reboot_pending(
             "1234 reboot.target start waiting\n1240 systemd-reboot.service start waiting\nrunning\n"
         ));
@@ -713,7 +712,7 @@ mod tests {
 
     #[test]
     fn a_unit_that_ran_before_the_reboot_and_failed_after_fails_the_host() {
-        // review R18: an instance enabled through its template is not in `enabled`
+        // an instance enabled through its template is not in `enabled`
         let before_out =
             "boot_id 28bb4ab7-8cbb-4713-b854-2428ddf1eefe\nkernel 6.1\nstate running\n\
             enabled ssh.service\nactive ssh.service\nactive postgresql@15-main.service\n\

@@ -228,7 +228,7 @@ impl Worker<'_> {
 
     /// The plan's actions that are still due at the host's turn: a systemd unit that is down
     /// now (`before`), or a sysv service whose daemon does not run, was stopped since the audit
-    /// (by an operator, or it died): it is not started by the campaign, and is named (review R7).
+    /// (by an operator, or it died): it is not started by the campaign, and is named.
     pub(super) fn due(
         &self,
         s: &mut dyn Session,

@@ -83,7 +83,7 @@ pub(super) struct Worker<'a> {
     pub(super) plan: &'a PlannedHost,
     pub(super) journal_failed: bool,
     /// When the host's turn began: every session of the turn (the host's, rescans, the drain
-    /// hook's host) shares one `--host-timeout` from here (review L11). The undrain is outside
+    /// hook's host) shares one `--host-timeout` from here. The undrain is outside
     /// it, on purpose: it must run even when the turn ran out of time. A reboot campaign starts
     /// it again once the host is back (the wait between is `reboot.timeout`'s).
     pub(super) started: Instant,
