@@ -106,20 +106,6 @@ fn install_collection(dir: &Path) {
     assert!(o.status.success(), "the tarball installs: {}", text(&o));
 }
 
-fn fleetrestart(dir: &Path, args: &[&str]) -> Output {
-    let known = tb(&["known-hosts"]);
-    Command::new(env!("CARGO_BIN_EXE_fleetrestart"))
-        .arg("audit")
-        .args(["--known-hosts", known.trim()])
-        .arg("--scanner-dir")
-        .arg(common::scanner_dir())
-        .args(args)
-        .current_dir(dir)
-        .env_remove("SSH_AUTH_SOCK")
-        .output()
-        .unwrap()
-}
-
 /// Service names of each host's report in an `audit --json` document.
 fn audit_services(doc: &Value) -> BTreeMap<String, BTreeSet<String>> {
     doc["hosts"]
@@ -209,7 +195,7 @@ fn audit_playbook_agrees_with_fleetrestart_audit_and_its_facts_are_cached() {
 
     let inv = fleet(&dir, 3, [1, 3].into_iter());
     let inv = inv.to_str().unwrap();
-    let o = fleetrestart(
+    let o = common::audit(
         &dir,
         &[
             "-i",
@@ -553,7 +539,7 @@ fn rolling_restart_playbook_restarts_each_stale_host_once_and_stops_on_a_failed_
     assert_eq!(drained.trim(), "", "drained list at the end: {drained:?}");
     // and fleetrestart agrees that no service is left to restart (the reboot that dbus needs
     // and the manual re-exec of systemd are not this playbook's)
-    let o = fleetrestart(&dir, &["-i", inv, "testbed:!h11", "--json"]);
+    let o = common::audit(&dir, &["-i", inv, "testbed:!h11", "--json"]);
     let doc: Value =
         serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o)));
     for h in doc["hosts"].as_array().unwrap() {

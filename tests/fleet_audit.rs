@@ -12,20 +12,7 @@ use std::time::{Duration, Instant};
 
 use common::{testbed_ok as tb, text};
 
-/// Runs the controller with the testbed's known_hosts and the built scanners.
-fn audit(dir: &Path, args: &[&str]) -> Output {
-    let known = tb(&["known-hosts"]);
-    Command::new(env!("CARGO_BIN_EXE_fleetrestart"))
-        .arg("audit")
-        .args(["--known-hosts", known.trim()])
-        .arg("--scanner-dir")
-        .arg(common::scanner_dir())
-        .args(args)
-        .current_dir(dir)
-        .env_remove("SSH_AUTH_SOCK")
-        .output()
-        .unwrap()
-}
+use common::audit;
 
 fn inventory(dir: &Path) -> PathBuf {
     let inv = dir.join("inventory.yml");

@@ -37,14 +37,8 @@ where
         for (i, item) in items.iter().enumerate() {
             let (slots, job, on_panic) = (&slots, &job, &on_panic);
             s.spawn_fifo(move |_| {
-                let r = catch_unwind(AssertUnwindSafe(|| job(item))).unwrap_or_else(|p| {
-                    let msg = p
-                        .downcast_ref::<String>()
-                        .cloned()
-                        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                        .unwrap_or_else(|| "unknown panic".into());
-                    on_panic(item, format!("internal error: {msg}"))
-                });
+                let r = caught(|| job(item))
+                    .unwrap_or_else(|msg| on_panic(item, format!("internal error: {msg}")));
                 *slots[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
             });
         }
@@ -73,6 +67,17 @@ pub fn raise_fd_limit() {
             libc::setrlimit(libc::RLIMIT_NOFILE, &r);
         }
     }
+}
+
+/// Runs `f`; a panic in it becomes its message (the audit's hosts and the campaign's workers
+/// turn it into a failed host, never a lost one).
+pub fn caught<R>(f: impl FnOnce() -> R) -> Result<R, String> {
+    catch_unwind(AssertUnwindSafe(f)).map_err(|p| {
+        p.downcast_ref::<String>()
+            .cloned()
+            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "unknown panic".into())
+    })
 }
 
 #[cfg(test)]

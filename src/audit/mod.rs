@@ -27,12 +27,34 @@ pub struct HostResult {
     pub elapsed: Duration,
 }
 
+/// How a host's audit ended: one classification for every output (fleet view, JSON document,
+/// Ansible inventory).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostStatus {
+    Ok,
+    /// No session could be opened.
+    Unreachable,
+    /// Reached, but no report.
+    Failed,
+}
+
+impl HostStatus {
+    /// Its name in the documents (`status`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HostStatus::Ok => "ok",
+            HostStatus::Unreachable => "unreachable",
+            HostStatus::Failed => "failed",
+        }
+    }
+}
+
 impl HostResult {
-    pub fn status(&self) -> &'static str {
+    pub fn status(&self) -> HostStatus {
         match &self.outcome {
-            Ok(_) => "ok",
-            Err(HostError::Unreachable(_)) => "unreachable",
-            Err(_) => "failed",
+            Ok(_) => HostStatus::Ok,
+            Err(HostError::Unreachable(_)) => HostStatus::Unreachable,
+            Err(_) => HostStatus::Failed,
         }
     }
 }
@@ -47,14 +69,23 @@ pub struct AuditContext {
     pub forks: usize,
 }
 
+impl AuditContext {
+    /// The delivery settings for one host: its inventory's `fleetrestart_scanner` (an
+    /// installed scanner) wins over the command line's.
+    pub fn delivery_for(&self, target: &Target) -> DeliveryConfig {
+        let mut cfg = self.delivery.clone();
+        if target.installed_scanner.is_some() {
+            cfg.installed_scanner = target.installed_scanner.clone();
+        }
+        cfg
+    }
+}
+
 pub fn audit_one(target: &Target, ctx: &AuditContext, emit: &(dyn Fn(Event) + Sync)) -> HostResult {
     let t0 = Instant::now();
     let host = target.name.clone();
     emit(Event::HostStarted { host: host.clone() });
-    let mut cfg = ctx.delivery.clone();
-    if target.installed_scanner.is_some() {
-        cfg.installed_scanner = target.installed_scanner.clone();
-    }
+    let cfg = ctx.delivery_for(target);
     let outcome = ctx
         .connector
         .open(target, t0)

@@ -267,21 +267,20 @@ fn work(
     progress: Option<&super::journal::HostProgress>,
     env: &Env,
 ) -> HostEnd {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        host::run(target, h, progress, env)
-    }))
-    .unwrap_or_else(|_| HostEnd {
-        outcome: Outcome::Failed,
-        reason: Some("internal error: the host's worker panicked".into()),
-        undrain_failed: None,
-        left_drained: env
-            .spec
-            .drain
-            .as_ref()
-            .map(|_| "may be left drained (the worker panicked): check it by hand".into()),
-        notes: Vec::new(),
-        restarted: Vec::new(),
-        journal_failed: false,
+    crate::audit::executor::caught(|| host::run(target, h, progress, env)).unwrap_or_else(|msg| {
+        HostEnd {
+            outcome: Outcome::Failed,
+            reason: Some(format!("internal error: the host's worker panicked: {msg}")),
+            undrain_failed: None,
+            left_drained: env
+                .spec
+                .drain
+                .as_ref()
+                .map(|_| "may be left drained (the worker panicked): check it by hand".into()),
+            notes: Vec::new(),
+            restarted: Vec::new(),
+            journal_failed: false,
+        }
     })
 }
 

@@ -14,67 +14,6 @@ enum Section {
     Children(String),
 }
 
-/// Splits a line like Python's `shlex.split(line, comments=True)`.
-pub fn shlex_split(line: &str) -> Result<Vec<String>, String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut in_word = false;
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            c if c.is_whitespace() => {
-                if in_word {
-                    out.push(std::mem::take(&mut cur));
-                    in_word = false;
-                }
-            }
-            '#' if !in_word => break,
-            '\'' => {
-                in_word = true;
-                loop {
-                    match chars.next() {
-                        Some('\'') => break,
-                        Some(x) => cur.push(x),
-                        None => return Err("unterminated single quote".into()),
-                    }
-                }
-            }
-            '"' => {
-                in_word = true;
-                loop {
-                    match chars.next() {
-                        Some('"') => break,
-                        Some('\\') => match chars.next() {
-                            Some(x @ ('"' | '\\' | '$' | '`')) => cur.push(x),
-                            Some(x) => {
-                                cur.push('\\');
-                                cur.push(x)
-                            }
-                            None => return Err("unterminated double quote".into()),
-                        },
-                        Some(x) => cur.push(x),
-                        None => return Err("unterminated double quote".into()),
-                    }
-                }
-            }
-            '\\' => {
-                in_word = true;
-                if let Some(x) = chars.next() {
-                    cur.push(x);
-                }
-            }
-            c => {
-                in_word = true;
-                cur.push(c);
-            }
-        }
-    }
-    if in_word {
-        out.push(cur);
-    }
-    Ok(out)
-}
-
 /// An inline host variable's value, read like Python's `ast.literal_eval` with a string fallback.
 fn literal(v: &str) -> Value {
     match v {
@@ -170,7 +109,7 @@ pub fn parse(inv: &mut Inventory, file: &str, text: &str) -> Result<(), Inventor
         }
         match &section {
             Section::Hosts(group) => {
-                let words = shlex_split(line).map_err(&err)?;
+                let words = crate::shell::shlex_split(line).map_err(&err)?;
                 let Some((first, rest)) = words.split_first() else {
                     continue;
                 };
@@ -206,7 +145,7 @@ pub fn parse(inv: &mut Inventory, file: &str, text: &str) -> Result<(), Inventor
                 let mut vars = Vars::new();
                 // :vars values are strings (quotes removed as Ansible does)
                 let v = v.trim();
-                let v = shlex_split(v)
+                let v = crate::shell::shlex_split(v)
                     .ok()
                     .filter(|w| w.len() == 1)
                     .map(|mut w| w.remove(0))

@@ -129,7 +129,7 @@ fn policy_word(v: &str) -> Option<HostKeyPolicy> {
 
 /// A `ProxyCommand` of the classic form `ssh [-q] [-p P] [-l U] -W %h:%p [user@]bastion`.
 fn proxy_command_jump(cmd: &str) -> Option<Jump> {
-    let words = crate::inventory::ini::shlex_split(cmd).ok()?;
+    let words = crate::shell::shlex_split(cmd).ok()?;
     if words.first().map(|w| w.rsplit('/').next() == Some("ssh")) != Some(true)
         || !words.iter().any(|w| w == "-W")
     {
@@ -155,7 +155,7 @@ fn proxy_command_jump(cmd: &str) -> Option<Jump> {
 }
 
 fn parse_ssh_args(args: &str) -> Result<SshArgs, String> {
-    let words = crate::inventory::ini::shlex_split(args)?;
+    let words = crate::shell::shlex_split(args)?;
     let mut out = SshArgs::default();
     let mut it = words.into_iter();
     while let Some(w) = it.next() {

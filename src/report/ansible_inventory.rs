@@ -7,8 +7,7 @@
 //! takes a script); the file form is the same inventory in an inventory file's layout, so
 //! `ansible -i FILE` reads it. Pure: results in, JSON and script text out.
 
-use crate::audit::delivery::HostError;
-use crate::audit::HostResult;
+use crate::audit::{HostResult, HostStatus};
 use crate::reach::targets::{Connection, Target};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
@@ -72,17 +71,14 @@ pub fn inventory(results: &[HostResult], targets: &[Target]) -> Value {
                 vars.insert("fleetrestart_sessions".into(), json!(rep.sessions.len()));
             }
             Err(e) => {
-                let unreachable = matches!(e, HostError::Unreachable(_));
+                let unreachable = r.status() == HostStatus::Unreachable;
                 add(if unreachable {
                     "unreachable"
                 } else {
                     "audit_failed"
                 }
                 .into());
-                vars.insert(
-                    "fleetrestart_status".into(),
-                    json!(if unreachable { "unreachable" } else { "failed" }),
-                );
+                vars.insert("fleetrestart_status".into(), json!(r.status().as_str()));
                 vars.insert("fleetrestart_error".into(), json!(e.to_string()));
             }
         }

@@ -3,7 +3,7 @@
 //!
 //! Pure: results in, [`Fleet`] out; the renderers ([`crate::report::human`], [`crate::report::json`]) only format it.
 
-use crate::audit::HostResult;
+use crate::audit::{HostResult, HostStatus};
 use fleetrestart_scan::report::{Report, Service};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -209,7 +209,7 @@ pub fn fleet(results: &[HostResult]) -> Fleet {
                     f.clean.push(r.host.clone());
                 }
             }
-            Err(e) if r.status() == "unreachable" => {
+            Err(e) if r.status() == HostStatus::Unreachable => {
                 f.counts.unreachable += 1;
                 f.unreachable.push(Problem {
                     host: r.host.clone(),

@@ -53,7 +53,7 @@ pub fn host_json(r: &HostResult) -> HostEntry<'_> {
             elapsed_ms,
             error: e.to_string(),
             host: &r.host,
-            status: r.status(),
+            status: r.status().as_str(),
         },
     }
 }

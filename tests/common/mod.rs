@@ -95,6 +95,13 @@ pub fn controller(dir: &std::path::Path, sub: &str, known_hosts: &str, args: &[&
     c
 }
 
+/// `fleetrestart audit ARGS` run in `dir` against the testbed (its known_hosts, the static
+/// scanners, no ssh-agent), to its end.
+pub fn audit(dir: &std::path::Path, args: &[&str]) -> Output {
+    let known = testbed_ok(&["known-hosts"]);
+    controller(dir, "audit", &known, args).output().unwrap()
+}
+
 /// A command's exit status and both outputs, for assertion messages.
 pub fn text(o: &Output) -> String {
     format!(

@@ -135,10 +135,7 @@ impl Worker<'_> {
     /// The scanner's report, over a new session.
     pub(super) fn rescan_report(&self) -> Result<fleetrestart_scan::report::Report, String> {
         let mut s = self.open()?;
-        let mut cfg = self.env.audit.delivery.clone();
-        if self.target.installed_scanner.is_some() {
-            cfg.installed_scanner = self.target.installed_scanner.clone();
-        }
+        let cfg = self.env.audit.delivery_for(self.target);
         let scan = delivery::scan_host(
             s.as_mut(),
             &self.env.audit.scanners,
