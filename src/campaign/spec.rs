@@ -187,6 +187,25 @@ pub struct Budget {
     pub max_unreachable: Option<usize>,
 }
 
+impl Budget {
+    /// The command line's budget flags over this budget; whether they changed anything.
+    /// Either failure limit given replaces both (a count and a percentage are one budget).
+    pub fn override_with(
+        &mut self,
+        max_failures: Option<usize>,
+        max_failure_percent: Option<f64>,
+        max_unreachable: Option<usize>,
+    ) -> bool {
+        let before = self.clone();
+        if max_failures.is_some() || max_failure_percent.is_some() {
+            self.max_failures = max_failures;
+            self.max_failure_percent = max_failure_percent;
+        }
+        self.max_unreachable = max_unreachable.or(self.max_unreachable);
+        *self != before
+    }
+}
+
 impl Default for Budget {
     fn default() -> Self {
         Budget {

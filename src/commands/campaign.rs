@@ -9,7 +9,7 @@ use crate::campaign::host::Env;
 use crate::campaign::journal::{self, Header, Replayed, Writer};
 use crate::campaign::output::{self, Live};
 use crate::campaign::plan::{Audited, Plan};
-use crate::campaign::spec::{Budget, BudgetScope, Canary, Ramp, Spec, UnreachablePolicy};
+use crate::campaign::spec::{BudgetScope, Canary, Ramp, Spec, UnreachablePolicy};
 use crate::cli::{CampaignArgs, TargetArgs};
 use crate::exit::{CmdError, Exit};
 use crate::reach::targets::Target;
@@ -46,8 +46,7 @@ pub(super) fn spec(args: &CampaignArgs) -> Result<Spec, String> {
     }
     spec.soak = args.soak.unwrap_or(spec.soak);
     spec.pause = args.pause.unwrap_or(spec.pause);
-    override_budget(
-        &mut spec.budget,
+    spec.budget.override_with(
         args.max_failures,
         args.max_failure_percent,
         args.max_unreachable,
@@ -192,23 +191,6 @@ pub(super) fn launch(
         quiet: args.quiet,
     };
     Ok(run_campaign(&campaign, s, writer))
-}
-
-/// Command-line budget flags over a campaign's budget; whether they changed anything. Either
-/// failure limit given replaces both (a count and a percentage are one budget).
-pub(super) fn override_budget(
-    budget: &mut Budget,
-    max_failures: Option<usize>,
-    max_failure_percent: Option<f64>,
-    max_unreachable: Option<usize>,
-) -> bool {
-    let before = budget.clone();
-    if max_failures.is_some() || max_failure_percent.is_some() {
-        budget.max_failures = max_failures;
-        budget.max_failure_percent = max_failure_percent;
-    }
-    budget.max_unreachable = max_unreachable.or(budget.max_unreachable);
-    *budget != before
 }
 
 /// A campaign ready to run: what `restart` built, or what `resume` read back from the journal.

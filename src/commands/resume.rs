@@ -2,7 +2,7 @@
 //! → the budget (as journaled, or as given now) → the rest of the campaign
 //! ([`super::campaign::run_campaign`]).
 
-use super::campaign::{hook_hosts, override_budget, run_campaign, Campaign};
+use super::campaign::{hook_hosts, run_campaign, Campaign};
 use super::{Hosts, Settings};
 use crate::campaign::journal;
 use crate::cli::{ResumeArgs, TargetArgs};
@@ -39,13 +39,14 @@ pub fn run(args: ResumeArgs) -> Result<Exit, CmdError> {
     if let Some(b) = &replayed.budget {
         spec.budget = b.clone();
     }
-    let new_budget = override_budget(
-        &mut spec.budget,
-        args.max_failures,
-        args.max_failure_percent,
-        args.max_unreachable,
-    )
-    .then(|| spec.budget.clone());
+    let new_budget = spec
+        .budget
+        .override_with(
+            args.max_failures,
+            args.max_failure_percent,
+            args.max_unreachable,
+        )
+        .then(|| spec.budget.clone());
     spec.validate().map_err(|e| format!("resume: {e}"))?;
     let writer = locked.resume(&replayed, new_budget)?;
     if !args.quiet {
