@@ -14,6 +14,7 @@ pub mod load;
 pub mod pattern;
 pub mod range;
 pub mod vars;
+pub mod vault;
 pub mod yaml;
 
 use serde_json::{Map, Value};
