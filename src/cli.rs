@@ -80,6 +80,23 @@ pub struct TargetArgs {
     /// Read the sudo password from the first line of this file.
     #[arg(long, value_name = "FILE")]
     pub become_password_file: Option<std::path::PathBuf>,
+    /// A vault password file, as Ansible's (repeatable): its first line is the password; an
+    /// executable file is run and its first output line is.
+    #[arg(
+        long = "vault-password-file",
+        alias = "vault-pass-file",
+        value_name = "FILE"
+    )]
+    #[serde(default)]
+    pub vault_password_file: Vec<std::path::PathBuf>,
+    /// Ask the vault password on the terminal.
+    #[arg(long = "ask-vault-pass", alias = "ask-vault-password")]
+    #[serde(skip)]
+    pub ask_vault_pass: bool,
+    /// A vault id, as Ansible's (repeatable): `LABEL@FILE`, `LABEL@prompt`, `FILE` or `prompt`.
+    #[arg(long = "vault-id", value_name = "ID")]
+    #[serde(default)]
+    pub vault_id: Vec<String>,
     /// Seconds to connect, handshake and authenticate (per hop chain).
     #[arg(long, default_value_t = 10, value_name = "SECS")]
     pub connect_timeout: u64,
@@ -270,6 +287,10 @@ pub struct ResumeArgs {
     /// Read the sudo password from the first line of this file.
     #[arg(long, value_name = "FILE")]
     pub become_password_file: Option<PathBuf>,
+    /// Ask the vault password on the terminal (the campaign's vault files and ids are kept in
+    /// its journal; a password asked for is not).
+    #[arg(long = "ask-vault-pass", alias = "ask-vault-password")]
+    pub ask_vault_pass: bool,
     /// A new failure budget for this and later runs: failed hosts tolerated (strictly more
     /// stops). Hosts that failed before count against it.
     #[arg(long, value_name = "N")]

@@ -13,7 +13,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let mut inv = Inventory::new();
     let ok = match kind % 3 {
-        0 => yaml::parse(&mut inv, "fuzz.yml", text).is_ok(),
+        0 => yaml::parse(&mut inv, "fuzz.yml", text, &[]).is_ok(),
         1 => ini::parse(&mut inv, "fuzz.ini", text).is_ok(),
         _ => json::parse(&mut inv, "fuzz.json", text).is_ok(),
     };

@@ -25,6 +25,7 @@ pub fn run(args: ResumeArgs) -> Result<Exit, CmdError> {
         )
     })?;
     t.ask_become_pass = args.ask_become_pass;
+    t.ask_vault_pass = args.ask_vault_pass;
     if args.become_password_file.is_some() {
         t.become_password_file = args.become_password_file.clone();
     }

@@ -11,6 +11,7 @@ use crate::audit::scanners::ScannerSet;
 use crate::audit::AuditContext;
 use crate::cli::TargetArgs;
 use crate::exit::CmdError;
+use crate::inventory::vault::VaultPassword;
 use crate::inventory::{self, Inventory};
 use crate::reach::connect::Connector;
 use crate::reach::ssh_config::ssh_config;
@@ -20,7 +21,7 @@ use crate::transport::ssh::SshContext;
 use fleetrestart_scan::rules::RuleSet;
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Which hosts a command works on.
@@ -155,6 +156,77 @@ pub fn limit_terms(args: &TargetArgs) -> Result<Option<Vec<String>>, String> {
     Ok(Some(out))
 }
 
+/// The vault passwords, as Ansible gathers them: `--vault-id`s, `--vault-password-file`s,
+/// `--ask-vault-pass`, then `ANSIBLE_VAULT_PASSWORD_FILE` when none of those was given.
+pub fn vault_passwords(args: &TargetArgs) -> Result<Vec<VaultPassword>, String> {
+    let mut out = Vec::new();
+    for id in &args.vault_id {
+        let (label, source) = match id.split_once('@') {
+            Some((l, s)) => (Some(l.to_string()), s),
+            None => (None, id.as_str()),
+        };
+        let password = match source {
+            "prompt" => prompt_vault(label.as_deref())?,
+            file => vault_password_file(Path::new(file))?,
+        };
+        out.push(VaultPassword { label, password });
+    }
+    for f in &args.vault_password_file {
+        out.push(VaultPassword {
+            label: None,
+            password: vault_password_file(f)?,
+        });
+    }
+    if args.ask_vault_pass {
+        out.push(VaultPassword {
+            label: None,
+            password: prompt_vault(None)?,
+        });
+    }
+    if out.is_empty() {
+        if let Some(f) = std::env::var_os("ANSIBLE_VAULT_PASSWORD_FILE").filter(|f| !f.is_empty()) {
+            out.push(VaultPassword {
+                label: None,
+                password: vault_password_file(Path::new(&f))
+                    .map_err(|e| format!("ANSIBLE_VAULT_PASSWORD_FILE: {e}"))?,
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn prompt_vault(label: Option<&str>) -> Result<Secret, String> {
+    let prompt = match label {
+        Some(l) => format!("Vault password ({l}): "),
+        None => "Vault password: ".into(),
+    };
+    secret::prompt_tty(&prompt).map_err(|e| format!("--ask-vault-pass: {e}"))
+}
+
+/// A vault password file's password: its first line, or, when the file is executable (a vault
+/// password script, as Ansible allows), the first line it prints (run without arguments, with a
+/// deadline). A file that cannot be read is an error naming it.
+fn vault_password_file(f: &Path) -> Result<Secret, String> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(f)
+        .map_err(|e| format!("cannot read vault password file {}: {e}", f.display()))?;
+    if !meta.is_file() {
+        return Err(format!("vault password file {} is not a file", f.display()));
+    }
+    let text = if meta.permissions().mode() & 0o111 != 0 {
+        inventory::load::run_capture(f, &[])
+            .map_err(|e| format!("vault password script {}: {e}", f.display()))?
+    } else {
+        std::fs::read_to_string(f)
+            .map_err(|e| format!("cannot read vault password file {}: {e}", f.display()))?
+    };
+    let password = Secret::new(text).first_line();
+    if password.expose().is_empty() {
+        return Err(format!("vault password file {} is empty", f.display()));
+    }
+    Ok(password)
+}
+
 /// The inventory the command line names; without `-i`, Ansible's implicit localhost.
 pub fn inventory_of(args: &TargetArgs) -> Result<inventory::Inventory, String> {
     if args.inventory.is_empty() {
@@ -164,7 +236,8 @@ pub fn inventory_of(args: &TargetArgs) -> Result<inventory::Inventory, String> {
         inv.add_host("ungrouped", "localhost", v);
         return Ok(inv);
     }
-    let inv = inventory::load::load(&args.inventory).map_err(|e| e.to_string())?;
+    let vault = vault_passwords(args)?;
+    let inv = inventory::load::load(&args.inventory, &vault).map_err(|e| e.to_string())?;
     for w in &inv.warnings {
         say!("[WARNING]: {w}");
     }

@@ -6,6 +6,7 @@
 //! else is INI. In a directory, every file is read in name order except Ansible's ignored
 //! extensions (`~ .orig .bak .ini .cfg .retry .pyc .pyo`).
 
+use super::vault::{self, VaultError, VaultPassword};
 use super::{ini, json, yaml, Inventory, InventoryError, Vars};
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
@@ -20,8 +21,9 @@ const SCRIPT_TIMEOUT: Duration = Duration::from_secs(60);
 const SCRIPT_MAX_OUTPUT: u64 = 64 << 20;
 const MAX_INVENTORY_FILE: u64 = 64 << 20;
 
-/// Reads every source (in order, merging) and completes the inventory.
-pub fn load(sources: &[String]) -> Result<Inventory, InventoryError> {
+/// Reads every source (in order, merging) and completes the inventory; vaulted files and
+/// values are opened with `vault` (see [`yaml::from_yaml`] for those none opens).
+pub fn load(sources: &[String], vault: &[VaultPassword]) -> Result<Inventory, InventoryError> {
     let mut inv = Inventory::new();
     let mut var_dirs: Vec<PathBuf> = Vec::new();
     for src in sources {
@@ -37,11 +39,11 @@ pub fn load(sources: &[String]) -> Result<Inventory, InventoryError> {
             let entries = files_in(path, |n| !IGNORED_EXTS.iter().any(|x| n.ends_with(x)))
                 .map_err(|e| InventoryError::new(src, None, None, e.to_string()))?;
             for e in entries {
-                load_file(&mut inv, &e)?;
+                load_file(&mut inv, &e, vault)?;
             }
             var_dirs.push(path.to_path_buf());
         } else {
-            load_file(&mut inv, path)?;
+            load_file(&mut inv, path, vault)?;
             var_dirs.push(
                 path.parent()
                     .filter(|p| !p.as_os_str().is_empty())
@@ -54,7 +56,7 @@ pub fn load(sources: &[String]) -> Result<Inventory, InventoryError> {
         .map_err(|m| InventoryError::new(&sources.join(","), None, None, m))?;
     var_dirs.dedup();
     for d in var_dirs {
-        load_vars_dirs(&mut inv, &d)?;
+        load_vars_dirs(&mut inv, &d, vault)?;
     }
     Ok(inv)
 }
@@ -86,24 +88,34 @@ fn read_text(path: &Path) -> Result<String, InventoryError> {
     Ok(text)
 }
 
-fn load_file(inv: &mut Inventory, path: &Path) -> Result<(), InventoryError> {
+fn load_file(
+    inv: &mut Inventory,
+    path: &Path,
+    vault: &[VaultPassword],
+) -> Result<(), InventoryError> {
     let name = path.display().to_string();
     let meta = std::fs::metadata(path)
         .map_err(|e| InventoryError::new(&name, None, None, format!("cannot read: {e}")))?;
     if meta.permissions().mode() & 0o111 != 0 {
         return run_script(inv, path);
     }
-    let text = read_text(path)?;
+    let mut text = read_text(path)?;
+    if vault::is_vaulted(&text) {
+        text = vault::decrypt(&text, vault)
+            .map_err(|e| InventoryError::new(&name, None, None, e.to_string()))?
+            .expose()
+            .to_string();
+    }
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
     match ext {
-        "yml" | "yaml" => yaml::parse(inv, &name, &text),
+        "yml" | "yaml" => yaml::parse(inv, &name, &text, vault),
         "json" => {
             let v: serde_json::Value = serde_json::from_str(&text)
                 .map_err(|e| InventoryError::json(&name, "invalid JSON: ", &e))?;
             if json::looks_like_list_output(&v) {
                 json::parse_value(inv, &name, &v).map(|_| ())
             } else {
-                yaml::parse(inv, &name, &text)
+                yaml::parse(inv, &name, &text, vault)
             }
         }
         _ => {
@@ -113,7 +125,7 @@ fn load_file(inv: &mut Inventory, path: &Path) -> Result<(), InventoryError> {
                 .find(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with(';'))
                 .unwrap_or("");
             if first == "---" || (first.ends_with(':') && !first.starts_with('[')) {
-                yaml::parse(inv, &name, &text)
+                yaml::parse(inv, &name, &text, vault)
             } else {
                 ini::parse(inv, &name, &text)
             }
@@ -124,7 +136,7 @@ fn load_file(inv: &mut Inventory, path: &Path) -> Result<(), InventoryError> {
 /// Runs `path ARGS` with a deadline and an output bound (the local transport's runner: the
 /// deadline holds even when a background process keeps the output open); returns its standard
 /// output.
-fn run_capture(path: &Path, args: &[&str]) -> Result<String, String> {
+pub(crate) fn run_capture(path: &Path, args: &[&str]) -> Result<String, String> {
     use crate::transport::{local, ExecLimits, Input, TransportError};
     let mut cmd = Command::new(path);
     cmd.args(args);
@@ -226,21 +238,45 @@ fn var_files(dir: &Path, name: &str) -> Vec<PathBuf> {
     out
 }
 
-fn read_vars_file(path: &Path) -> Result<Vars, InventoryError> {
+/// A `group_vars`/`host_vars` file. A whole file in a vault no password was given for is
+/// left unread with a warning (its variables are unknown, so whether the tool needs one cannot
+/// be told: a variable that refers to one then fails by name); one the passwords do not open
+/// is an error.
+fn read_vars_file(
+    inv: &mut Inventory,
+    path: &Path,
+    vault: &[VaultPassword],
+) -> Result<Vars, InventoryError> {
     let name = path.display().to_string();
-    let text = read_text(path)?;
-    let v: Option<Vars> = serde_norway::from_str(&text)
-        .map_err(|e| yaml::located(&name, "expected a mapping of variables: ", e))?;
+    let mut text = read_text(path)?;
+    if vault::is_vaulted(&text) {
+        text = match vault::decrypt(&text, vault) {
+            Ok(plain) => plain.expose().to_string(),
+            Err(VaultError::NoPassword) => {
+                inv.warnings.push(format!(
+                    "{name}: vault-encrypted and no vault password was given: its variables are not read"
+                ));
+                return Ok(Vars::new());
+            }
+            Err(e) => return Err(InventoryError::new(&name, None, None, e.to_string())),
+        };
+    }
+    let v: Option<Vars> =
+        yaml::from_yaml(&name, "expected a mapping of variables: ", &text, vault)?;
     Ok(v.unwrap_or_default())
 }
 
-fn load_vars_dirs(inv: &mut Inventory, dir: &Path) -> Result<(), InventoryError> {
+fn load_vars_dirs(
+    inv: &mut Inventory,
+    dir: &Path,
+    vault: &[VaultPassword],
+) -> Result<(), InventoryError> {
     let gdir = dir.join("group_vars");
     if gdir.is_dir() {
         let groups: Vec<String> = inv.groups.keys().cloned().collect();
         for g in groups {
             for f in var_files(&gdir, &g) {
-                let vars = read_vars_file(&f)?;
+                let vars = read_vars_file(inv, &f, vault)?;
                 inv.merge_group_vars(&g, vars);
             }
         }
@@ -250,7 +286,7 @@ fn load_vars_dirs(inv: &mut Inventory, dir: &Path) -> Result<(), InventoryError>
         let hosts = inv.hosts.clone();
         for h in hosts {
             for f in var_files(&hdir, &h) {
-                let vars = read_vars_file(&f)?;
+                let vars = read_vars_file(inv, &f, vault)?;
                 inv.host_vars.entry(h.clone()).or_default().extend(vars);
             }
         }
@@ -276,7 +312,7 @@ mod tests {
         std::fs::write(d.join("group_vars/web/10-first.yml"), "b: web-10\n").unwrap();
         std::fs::write(d.join("group_vars/web/20-second.yaml"), "b: web-20\n").unwrap();
         std::fs::write(d.join("host_vars/w1.json"), "{\"a\": \"host\"}").unwrap();
-        let inv = load(&[d.join("hosts.ini").display().to_string()]).unwrap();
+        let inv = load(&[d.join("hosts.ini").display().to_string()], &[]).unwrap();
         let w1 = host_vars(&inv, "w1");
         assert_eq!(
             (w1["a"].clone(), w1["b"].clone(), w1["c"].clone()),
@@ -284,7 +320,7 @@ mod tests {
         );
         assert_eq!(host_vars(&inv, "w2")["a"], json!("prod"));
         std::fs::write(d.join("host_vars/w2.yml"), "a: [unclosed\n").unwrap();
-        let e = load(&[d.join("hosts.ini").display().to_string()]).unwrap_err();
+        let e = load(&[d.join("hosts.ini").display().to_string()], &[]).unwrap_err();
         assert!(
             e.file.ends_with("host_vars/w2.yml") && e.line.is_some(),
             "{e}"

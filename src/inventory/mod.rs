@@ -13,6 +13,7 @@ pub mod json;
 pub mod load;
 pub mod pattern;
 pub mod range;
+pub mod template;
 pub mod vars;
 pub mod vault;
 pub mod yaml;

@@ -46,6 +46,16 @@ impl std::fmt::Display for VaultError {
     }
 }
 
+/// The key of the map that stands for a `!vault` value no password opened: its value says where
+/// it is and why it stays closed (never the ciphertext). A variable the tool uses that holds one
+/// is an error; any other is never looked at.
+pub const VAULTED: &str = "__fleetrestart_vaulted";
+
+/// Where a variable's value is vaulted and why it could not be read, when it is such a value.
+pub fn vaulted(v: &serde_json::Value) -> Option<&str> {
+    v.as_object()?.get(VAULTED)?.as_str()
+}
+
 /// Whether `text` is a vault envelope (its first line says so).
 pub fn is_vaulted(text: &str) -> bool {
     text.trim_start().starts_with("$ANSIBLE_VAULT;")

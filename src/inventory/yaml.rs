@@ -4,6 +4,7 @@
 //! offending node (serde_norway marks them); unexpected keys in a group are warnings, as in
 //! Ansible's yaml plugin.
 
+use super::vault::{self, VaultPassword};
 use super::{is_valid_group_name, is_valid_host_name, range, Inventory, InventoryError, Vars};
 use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
 use std::fmt;
@@ -202,14 +203,111 @@ fn refine(mut e: InventoryError, text: &str) -> InventoryError {
     e
 }
 
-/// Reads a YAML inventory into `inv`.
-pub fn parse(inv: &mut Inventory, file: &str, text: &str) -> Result<(), InventoryError> {
-    let top: YGroups =
-        serde_norway::from_str(text).map_err(|e| refine(located(file, "", e), text))?;
+/// Reads a YAML inventory into `inv`, its `!vault` values opened with `vault`.
+pub fn parse(
+    inv: &mut Inventory,
+    file: &str,
+    text: &str,
+    vault: &[VaultPassword],
+) -> Result<(), InventoryError> {
+    let top: YGroups = from_yaml(file, "", text, vault)?;
     for (name, g) in top.0 {
         apply(inv, file, &name, g);
     }
     Ok(())
+}
+
+/// `text` as a `T`, its `!vault` values decrypted with `vault`, or, when none of the passwords
+/// opens one (or none was given), replaced by a [`vault::VAULTED`] map saying where it is.
+/// Without a `!vault` tag the text is read directly (errors keep their line and column).
+pub(super) fn from_yaml<T: serde::de::DeserializeOwned>(
+    file: &str,
+    context: &str,
+    text: &str,
+    vault: &[VaultPassword],
+) -> Result<T, InventoryError> {
+    if !text.contains("!vault") {
+        return serde_norway::from_str(text).map_err(|e| refine(located(file, context, e), text));
+    }
+    let mut v: serde_norway::Value =
+        serde_norway::from_str(text).map_err(|e| refine(located(file, context, e), text))?;
+    let mut places = Places {
+        file,
+        text,
+        seen: Default::default(),
+    };
+    unvault(&mut v, "", vault, &mut places, 0);
+    serde_norway::from_value(v)
+        .map_err(|e| InventoryError::new(file, None, None, format!("{context}{e}")))
+}
+
+/// Finds the line of the n-th `KEY: !vault` of a file.
+struct Places<'a> {
+    file: &'a str,
+    text: &'a str,
+    seen: std::collections::HashMap<String, usize>,
+}
+
+impl Places<'_> {
+    fn of(&mut self, key: &str) -> String {
+        let n = self.seen.entry(key.to_string()).or_default();
+        let line = self
+            .text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| {
+                let l = l.trim_start().trim_start_matches("- ");
+                l.strip_prefix(key)
+                    .and_then(|r| r.trim_start().strip_prefix(':'))
+                    .is_some_and(|r| r.trim_start().starts_with("!vault"))
+            })
+            .nth(*n)
+            .map(|(i, _)| i + 1);
+        *n += 1;
+        match line {
+            Some(l) => format!("{}:{l}", self.file),
+            None => self.file.to_string(),
+        }
+    }
+}
+
+fn unvault(
+    v: &mut serde_norway::Value,
+    key: &str,
+    vault: &[VaultPassword],
+    places: &mut Places,
+    depth: usize,
+) {
+    use serde_norway::Value;
+    if depth > 64 {
+        return;
+    }
+    match v {
+        Value::Tagged(t) if t.tag.to_string().trim_start_matches('!') == "vault" => {
+            let text = t.value.as_str().unwrap_or("");
+            *v = match vault::decrypt(text, vault) {
+                Ok(plain) => Value::String(plain.expose().to_string()),
+                Err(e) => {
+                    let mut m = serde_norway::Mapping::new();
+                    let why = format!("{}: {e}", places.of(key));
+                    m.insert(Value::String(vault::VAULTED.into()), Value::String(why));
+                    Value::Mapping(m)
+                }
+            };
+        }
+        Value::Mapping(m) => {
+            for (k, val) in m.iter_mut() {
+                let k = k.as_str().unwrap_or("").to_string();
+                unvault(val, &k, vault, places, depth + 1);
+            }
+        }
+        Value::Sequence(s) => {
+            for val in s.iter_mut() {
+                unvault(val, key, vault, places, depth + 1);
+            }
+        }
+        _ => {}
+    }
 }
 
 #[cfg(test)]
@@ -219,7 +317,7 @@ mod tests {
 
     fn load(text: &str) -> Inventory {
         let mut inv = Inventory::new();
-        parse(&mut inv, "inv.yml", text).unwrap();
+        parse(&mut inv, "inv.yml", text, &[]).unwrap();
         inv.finish().unwrap();
         inv
     }
@@ -263,20 +361,27 @@ mod tests {
     #[test]
     fn errors_name_line_and_column() {
         let mut inv = Inventory::new();
-        let e = parse(&mut inv, "inv.yml", "all:\n  hosts:\n    - a\n    - b\n").unwrap_err();
+        let e = parse(
+            &mut inv,
+            "inv.yml",
+            "all:\n  hosts:\n    - a\n    - b\n",
+            &[],
+        )
+        .unwrap_err();
         assert_eq!((e.file.as_str(), e.line), ("inv.yml", Some(3)));
         assert!(e.message.contains("mapping of host names"), "{e}");
         let e = parse(
             &mut inv,
             "inv.yml",
             "all:\n  hosts:\n    ok:\n    \"bad;name\":\n",
+            &[],
         )
         .unwrap_err();
         assert_eq!(e.line, Some(4), "{e}");
         assert!(e.message.contains("invalid host name"), "{e}");
-        let e = parse(&mut inv, "inv.yml", "all:\n  hosts:\n    w[3:1]:\n").unwrap_err();
+        let e = parse(&mut inv, "inv.yml", "all:\n  hosts:\n    w[3:1]:\n", &[]).unwrap_err();
         assert!(e.message.contains("backwards"), "{e}");
-        let e = parse(&mut inv, "inv.yml", "all:\n  hosts: [\n").unwrap_err();
+        let e = parse(&mut inv, "inv.yml", "all:\n  hosts: [\n", &[]).unwrap_err();
         assert!(e.line.is_some(), "{e}");
     }
 

@@ -226,6 +226,28 @@ fn expand_home(p: &str, home: &std::path::Path) -> PathBuf {
 }
 
 /// Builds the target for `name` from its variables. Warnings (ignored ssh options) are pushed.
+/// The host variables a target is made of (the others are never looked at, so a vaulted or
+/// templated one the tool does not use cannot fail a host).
+pub const USED_VARS: &[&str] = &[
+    "ansible_connection",
+    "ansible_host",
+    "ansible_ssh_host",
+    "ansible_port",
+    "ansible_ssh_port",
+    "ansible_user",
+    "ansible_ssh_user",
+    "ansible_ssh_private_key_file",
+    "ansible_private_key_file",
+    "ansible_ssh_common_args",
+    "ansible_ssh_extra_args",
+    "ansible_become",
+    "ansible_become_method",
+    "ansible_become_user",
+    "ansible_become_password",
+    "ansible_become_pass",
+    "fleetrestart_scanner",
+];
+
 pub fn build(
     name: &str,
     vars: &Vars,
@@ -233,6 +255,9 @@ pub fn build(
     d: &Defaults,
     warnings: &mut Vec<String>,
 ) -> Result<Target, String> {
+    // `{{ name }}` references resolved, vaulted values opened; anything else is an error
+    let vars = &crate::inventory::template::resolve_used(vars, USED_VARS)
+        .map_err(|e| format!("host {name}: {e}"))?;
     let get = |k: &str| as_string(vars.get(k));
     let var_err = |k: &str, m: String| format!("host {name}: {k}: {m}");
     let connection = get("ansible_connection").unwrap_or_else(|| "ssh".into());
@@ -514,6 +539,48 @@ mod tests {
             Connection::Ssh(s) => s,
             Connection::Local => panic!("local"),
         }
+    }
+
+    #[test]
+    fn every_variable_read_here_is_resolved_first() {
+        // the variables this file reads are the ones `build` resolves (templates, vaults)
+        let src = include_str!("targets.rs");
+        let src = &src[..src.find("#[cfg(test)]").unwrap()];
+        for part in src.split("get(\"").skip(1) {
+            let k = &part[..part.find('"').unwrap()];
+            assert!(USED_VARS.contains(&k), "{k} is read but not in USED_VARS");
+        }
+    }
+
+    #[test]
+    fn a_become_password_through_a_reference_is_the_referenced_value_never_the_text() {
+        let mut w = Vec::new();
+        let d = Defaults {
+            become_: true,
+            ..defaults()
+        };
+        let v = vars(json!({
+            "ansible_become_password": "{{ vault_become_password }}",
+            "vault_become_password": "s3cret",
+        }));
+        let t = build("h", &v, &cfg(""), &d, &mut w).unwrap();
+        let p = t.become_.unwrap().password.unwrap();
+        assert_eq!(p.expose(), "s3cret");
+        // referring to what is not there (a vault file no password opened) fails the host
+        let v = vars(json!({"ansible_become_password": "{{ vault_become_password }}"}));
+        let e = build("h", &v, &cfg(""), &d, &mut w).unwrap_err();
+        assert_eq!(
+            e,
+            "host h: ansible_become_password: refers to vault_become_password, which is not defined for this host"
+        );
+        let v = vars(
+            json!({"ansible_user": {crate::inventory::vault::VAULTED: "g.yml:2: vault-encrypted, and no vault password was given"}}),
+        );
+        let e = build("h", &v, &cfg(""), &d, &mut w).unwrap_err();
+        assert!(
+            e.starts_with("host h: ansible_user: vaulted in g.yml:2"),
+            "{e}"
+        );
     }
 
     #[test]
