@@ -135,9 +135,13 @@ pub enum MonitorFormat {
 pub struct AuditArgs {
     #[command(flatten)]
     pub t: TargetArgs,
-    /// Print the selected hosts and exit.
+    /// Print the selected hosts and exit (with -v: how each is reached).
     #[arg(long)]
     pub list_hosts: bool,
+    /// With --list-hosts: each host's connection as resolved (address, port, user, keys, jump
+    /// hosts, become; never a password).
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
     /// Print one JSON document (per-host reports, services across the fleet, summary).
     #[arg(long, conflicts_with = "ndjson")]
     pub json: bool,

@@ -143,3 +143,146 @@ fn bad_input_names_file_line_and_exits_2() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("no hosts matched"));
 }
+
+/// A tool of the test virtualenv (ansible-core from PyPI, made by `cargo xtask deps`).
+fn venv_tool(name: &str) -> PathBuf {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("target/venv/bin")
+        .join(name);
+    assert!(
+        p.is_file(),
+        "{} missing: cargo xtask deps installs ansible-core",
+        p.display()
+    );
+    p
+}
+
+fn vault_string(dir: &Path, pw: &str, value: &str) -> String {
+    let o = Command::new(venv_tool("ansible-vault"))
+        .args(["encrypt_string", "--vault-password-file", pw, value])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // `!vault |` and the indented envelope, as the tool prints it
+    String::from_utf8(o.stdout).unwrap()
+}
+
+#[test]
+fn vaulted_and_templated_inventories_give_what_ansible_gives() {
+    let dir = common::scratch("inv-vault");
+    std::fs::write(dir.join("pw"), "pass phrase\n").unwrap();
+    std::fs::write(dir.join("pw2"), "other\n").unwrap();
+    std::fs::create_dir_all(dir.join("inv/group_vars/all")).unwrap();
+    let db_addr = vault_string(&dir, "pw", "10.0.0.2");
+    let unrelated = vault_string(&dir, "pw2", "hunter2");
+    std::fs::write(
+        dir.join("inv/hosts.yml"),
+        format!("all:\n  hosts:\n    web1:\n      ansible_host: 10.0.0.1\n    db1:\n      ansible_host: {}\n", db_addr.trim_end().replace('\n', "\n  ")),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("inv/group_vars/all/vars.yml"),
+        format!("ansible_user: \"{{{{ vault_user }}}}\"\nansible_become: true\nansible_become_password: \"{{{{ vault_become }}}}\"\ndb_password: {unrelated}"),
+    )
+    .unwrap();
+    let secret = dir.join("inv/group_vars/all/vault.yml");
+    std::fs::write(&secret, "vault_user: deploy\nvault_become: s3cret\n").unwrap();
+    let o = Command::new(venv_tool("ansible-vault"))
+        .args(["encrypt", "--vault-password-file", "pw"])
+        .arg(&secret)
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    // Ansible's answer: each host's address and user, resolved (debug runs on the controller)
+    let o = Command::new(venv_tool("ansible"))
+        .args([
+            "all",
+            "-i",
+            "inv/hosts.yml",
+            "--vault-password-file",
+            "pw",
+            "-m",
+            "debug",
+        ])
+        .args(["-a", r#"{"msg": "{{ ansible_host }} {{ ansible_user }}"}"#])
+        .current_dir(&dir)
+        .env("ANSIBLE_LOCALHOST_WARNING", "false")
+        .output()
+        .unwrap();
+    let theirs = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        o.status.success(),
+        "{theirs}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let ours = run(
+        &dir,
+        &[
+            "-i",
+            "inv/hosts.yml",
+            "--vault-password-file",
+            "pw",
+            "--list-hosts",
+            "-v",
+        ],
+    );
+    let text = String::from_utf8_lossy(&ours.stdout).to_string();
+    assert_eq!(
+        ours.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&ours.stderr)
+    );
+    for (host, addr) in [("web1", "10.0.0.1"), ("db1", "10.0.0.2")] {
+        assert!(
+            theirs.contains(&format!("{host} | SUCCESS"))
+                && theirs.contains(&format!("{addr} deploy")),
+            "{theirs}"
+        );
+        let line = text
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("{host} ")))
+            .unwrap();
+        assert!(line.contains(&format!("ssh deploy@{addr}:22")), "{line}");
+        assert!(line.contains("become root (with a password)"), "{line}");
+    }
+    // no password: the host whose address is vaulted fails naming the file and line; the
+    // template that refers into the unread vault file fails by name; nothing secret is shown
+    let o = run(&dir, &["-i", "inv/hosts.yml", "--list-hosts"]);
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("host db1: ansible_host: vaulted in ") && err.contains("hosts.yml:6"),
+        "{err}"
+    );
+    assert!(
+        err.contains("refers to vault_user, which is not defined"),
+        "{err}"
+    );
+    assert!(
+        err.contains("vault.yml: vault-encrypted and no vault password was given"),
+        "{err}"
+    );
+    for leak in ["$ANSIBLE_VAULT", "s3cret", "hunter2", "10.0.0.2"] {
+        assert!(!err.contains(leak), "{leak} in {err}");
+    }
+    // a password that opens nothing: the vaulted file is an error naming it
+    let o = run(
+        &dir,
+        &[
+            "-i",
+            "inv/hosts.yml",
+            "--vault-password-file",
+            "pw2",
+            "--list-hosts",
+        ],
+    );
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("vault.yml") && err.contains("no vault password given opens it"),
+        "{err}"
+    );
+}

@@ -12,7 +12,11 @@ pub fn run(args: AuditArgs) -> Result<Exit, CmdError> {
     if args.list_hosts {
         println!("  hosts ({}):", s.hosts.len());
         for t in &s.hosts {
-            println!("    {}", t.name);
+            if args.verbose {
+                println!("    {}  {}", t.name, crate::reach::targets::describe(t));
+            } else {
+                println!("    {}", t.name);
+            }
         }
         return Ok(Exit::Clean);
     }

@@ -226,6 +226,42 @@ fn expand_home(p: &str, home: &std::path::Path) -> PathBuf {
 }
 
 /// Builds the target for `name` from its variables. Warnings (ignored ssh options) are pushed.
+/// How a target is reached, in one line (`--list-hosts -v`): never a password, only whether
+/// there is one.
+pub fn describe(t: &Target) -> String {
+    let mut out = match &t.connection {
+        Connection::Local => "local".to_string(),
+        Connection::Ssh(s) => {
+            let hop = |h: &Hop| format!("{}@{}:{}", h.user, h.address, h.port);
+            let mut o = format!("ssh {}", hop(&s.hop));
+            let keys: Vec<String> = s
+                .hop
+                .identity_files
+                .iter()
+                .map(|k| k.display().to_string())
+                .collect();
+            o += &format!(" keys [{}]", keys.join(", "));
+            if !s.jumps.is_empty() {
+                let j: Vec<String> = s.jumps.iter().map(hop).collect();
+                o += &format!(" via {}", j.join(" then "));
+            }
+            o
+        }
+    };
+    if let Some(b) = &t.become_ {
+        out += &format!(
+            " become {} ({})",
+            b.user,
+            if b.password.is_some() {
+                "with a password"
+            } else {
+                "no password"
+            }
+        );
+    }
+    out
+}
+
 /// The host variables a target is made of (the others are never looked at, so a vaulted or
 /// templated one the tool does not use cannot fail a host).
 pub const USED_VARS: &[&str] = &[
