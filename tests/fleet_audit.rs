@@ -652,3 +652,85 @@ fn hostile_scanner_output_timeouts_agent_and_accept_new() {
     drop(agent);
     tb(&["stopall"]);
 }
+
+/// Encrypts `file` in place with ansible-vault (the test virtualenv) and the password in `pw`.
+fn vault_encrypt(dir: &Path, pw: &Path, file: &Path) {
+    let tool = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/venv/bin/ansible-vault");
+    let o = Command::new(&tool)
+        .args(["encrypt", "--vault-password-file"])
+        .arg(pw)
+        .arg(file)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e} (cargo xtask deps installs it)", tool.display()));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+#[ignore = "needs root and the testbed image: run by `cargo xtask test`"]
+fn a_become_password_from_a_vaulted_reference_works_and_a_wrong_one_fails_once() {
+    // Ansible's pattern: `ansible_become_password: "{{ vault_become_password }}"` beside an
+    // encrypted vars file. The referenced value is the password (never the `{{ }}` text), and a
+    // wrong one is tried once, so faillock never sees a storm of failures.
+    let dir = common::scratch("fleet-vault-become");
+    tb(&["stopall"]);
+    tb(&["start", "1"]);
+    let key = tb(&["key"]);
+    let ip = tb(&["ip", "1"]);
+    std::fs::create_dir_all(dir.join("inv/group_vars/all")).unwrap();
+    std::fs::write(
+        dir.join("inv/hosts.yml"),
+        format!(
+            "all:\n  hosts:\n    h1:\n      ansible_host: {}\n  vars:\n      ansible_user: frpass\n      ansible_ssh_private_key_file: {}\n      ansible_become: true\n      ansible_become_password: \"{{{{ vault_become_password }}}}\"\n",
+            ip.trim(),
+            key.trim()
+        ),
+    )
+    .unwrap();
+    let pw = dir.join("vault-pass");
+    std::fs::write(&pw, "vault pass\n").unwrap();
+    let vault = dir.join("inv/group_vars/all/vault.yml");
+    let run = |password: &str| {
+        std::fs::write(&vault, format!("vault_become_password: {password}\n")).unwrap();
+        vault_encrypt(&dir, &pw, &vault);
+        let since = tb(&["ssh", "1", "date +%s"]).trim().to_string();
+        let o = audit(
+            &dir,
+            &[
+                "-i",
+                "inv/hosts.yml",
+                "--vault-password-file",
+                pw.to_str().unwrap(),
+                "--json",
+            ],
+        );
+        let log = tb(&[
+            "ssh",
+            "1",
+            &format!("journalctl -q --since @{since} --no-pager"),
+        ]);
+        (o, log)
+    };
+    let (o, log) = run("frpass-secret");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let doc: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        host(&doc, "h1")["report"]["privileged"],
+        true,
+        "{}",
+        text(&o)
+    );
+    assert!(!text(&o).contains("frpass-secret") && !log.contains("frpass-secret"));
+    let (o, log) = run("not-the-password");
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let doc: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let why = host(&doc, "h1")["error"].as_str().unwrap().to_string();
+    assert!(why.contains("sudo refused the password"), "{why}");
+    assert_eq!(
+        log.matches("incorrect password attempt").count(),
+        1,
+        "one failed sudo authentication:\n{log}"
+    );
+    assert!(!text(&o).contains("not-the-password"));
+    tb(&["stopall"]);
+}
