@@ -46,9 +46,9 @@ pub struct TargetArgs {
     /// Further restrict the hosts (Ansible pattern; `@FILE` reads hosts from a file).
     #[arg(short = 'l', long = "limit", value_name = "PATTERN")]
     pub limit: Vec<String>,
-    /// Hosts audited at once.
-    #[arg(short = 'f', long, default_value_t = 50, value_name = "N")]
-    pub forks: usize,
+    /// Hosts audited at once (default 50, or `forks` of ansible.cfg / ANSIBLE_FORKS).
+    #[arg(short = 'f', long, value_name = "N")]
+    pub forks: Option<usize>,
     /// Login user when the inventory and ssh config name none (default: your user name).
     #[arg(short = 'u', long, value_name = "USER")]
     pub user: Option<String>,
@@ -97,9 +97,10 @@ pub struct TargetArgs {
     #[arg(long = "vault-id", value_name = "ID")]
     #[serde(default)]
     pub vault_id: Vec<String>,
-    /// Seconds to connect, handshake and authenticate (per hop chain).
-    #[arg(long, default_value_t = 10, value_name = "SECS")]
-    pub connect_timeout: u64,
+    /// Seconds to connect, handshake and authenticate, per hop chain (default 10, or `timeout`
+    /// of ansible.cfg / ANSIBLE_TIMEOUT).
+    #[arg(long, value_name = "SECS")]
+    pub connect_timeout: Option<u64>,
     /// Seconds one command on a host may take.
     #[arg(long, default_value_t = 120, value_name = "SECS")]
     pub command_timeout: u64,

@@ -286,3 +286,90 @@ fn vaulted_and_templated_inventories_give_what_ansible_gives() {
         "{err}"
     );
 }
+
+#[test]
+fn the_sites_ansible_cfg_and_environment_are_read_as_ansible_reads_them() {
+    let dir = common::scratch("ansible-cfg");
+    std::fs::write(
+        dir.join("ansible.cfg"),
+        "[defaults]\ninventory = inv.yml\nremote_user = deploy\nforks = 3\n\n[privilege_escalation]\nbecome = true\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("inv.yml"),
+        "all:\n  hosts:\n    web1:\n      ansible_host: 10.0.0.1\n    db1:\n      ansible_host: 10.0.0.2\n",
+    )
+    .unwrap();
+    // the inventory Ansible finds from the same ansible.cfg
+    let o = Command::new(venv_tool("ansible-inventory"))
+        .args(["--list"])
+        .current_dir(&dir)
+        .env_remove("ANSIBLE_CONFIG")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let theirs: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let mut theirs: Vec<String> = theirs["_meta"]["hostvars"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    theirs.sort();
+    let ours = |extra: &[&str], env: &[(&str, &str)]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_fleetrestart"));
+        c.args(["audit", "--list-hosts", "-v"])
+            .args(extra)
+            .current_dir(&dir);
+        c.env_remove("ANSIBLE_CONFIG");
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let o = c.output().unwrap();
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let text = ours(&[], &[]);
+    let mut hosts: Vec<String> = text
+        .lines()
+        .filter(|l| l.starts_with("    "))
+        .map(|l| l.split_whitespace().next().unwrap().to_string())
+        .collect();
+    hosts.sort();
+    assert_eq!(hosts, theirs, "{text}");
+    assert!(
+        text.contains("ssh deploy@10.0.0.1:22") && text.contains("become root"),
+        "{text}"
+    );
+    assert!(
+        text.contains("remote user from ansible.cfg:3 (defaults remote_user)"),
+        "{text}"
+    );
+    // the environment over the file, a flag over both
+    let text = ours(&[], &[("ANSIBLE_REMOTE_USER", "ops")]);
+    assert!(
+        text.contains("ssh ops@10.0.0.1:22") && text.contains("from ANSIBLE_REMOTE_USER"),
+        "{text}"
+    );
+    let text = ours(&["-u", "root"], &[("ANSIBLE_REMOTE_USER", "ops")]);
+    assert!(text.contains("ssh root@10.0.0.1:22"), "{text}");
+    // a bad value names the file, line and key
+    std::fs::write(
+        dir.join("ansible.cfg"),
+        "[defaults]\ninventory = inv.yml\nforks = many\n",
+    )
+    .unwrap();
+    let o = run(&dir, &["--list-hosts"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&o.stderr)
+            .contains("ansible.cfg:3 (defaults forks): expected a number of hosts"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}

@@ -10,6 +10,11 @@ pub fn run(args: AuditArgs) -> Result<Exit, CmdError> {
     let mut s = Settings::resolve(&args.t, Hosts::Selected, Vec::new())?;
     s.audit.delivery.clean = args.clean;
     if args.list_hosts {
+        if args.verbose {
+            for o in &s.site {
+                println!("  {o}");
+            }
+        }
         println!("  hosts ({}):", s.hosts.len());
         for t in &s.hosts {
             if args.verbose {

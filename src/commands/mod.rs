@@ -2,6 +2,7 @@
 //! [`Exit`] or a [`CmdError`]; [`run`] turns either into the process's exit code (the one exit
 //! mapping). Glue only: the logic lives in the modules the commands call.
 
+mod ansible_cfg;
 mod audit;
 mod campaign;
 mod docs;

@@ -44,6 +44,8 @@ pub struct Settings {
     pub audit: AuditContext,
     /// Standard error is a terminal (progress bars, host key prompts).
     pub interactive: bool,
+    /// Which settings came from ansible.cfg or the `ANSIBLE_*` environment, and from where.
+    pub site: Vec<String>,
 }
 
 impl Settings {
@@ -54,7 +56,9 @@ impl Settings {
         hosts: Hosts,
         hook_hosts: Vec<String>,
     ) -> Result<Settings, CmdError> {
-        if args.forks == 0 {
+        let site = site_settings(args)?;
+        let args = &site.args;
+        if args.forks == Some(0) {
             return Err("--forks must be at least 1".into());
         }
         let rules = read_rules(args)?;
@@ -65,7 +69,7 @@ impl Settings {
         };
         let n = names.len();
         names.extend(hook_hosts);
-        let mut targets = build_targets(args, &inventory, &names)?;
+        let mut targets = build_targets(args, site.ssh_args.as_deref(), &inventory, &names)?;
         let hooks = targets
             .split_off(n)
             .into_iter()
@@ -79,6 +83,7 @@ impl Settings {
             hooks,
             audit: audit_context(args, scanners, rules, interactive),
             interactive,
+            site: site.origins.clone(),
         })
     }
 
@@ -156,8 +161,21 @@ pub fn limit_terms(args: &TargetArgs) -> Result<Option<Vec<String>>, String> {
     Ok(Some(out))
 }
 
-/// The vault passwords, as Ansible gathers them: `--vault-id`s, `--vault-password-file`s,
-/// `--ask-vault-pass`, then `ANSIBLE_VAULT_PASSWORD_FILE` when none of those was given.
+/// The site's Ansible settings (ansible.cfg, `ANSIBLE_*`) under the command line's flags.
+fn site_settings(args: &TargetArgs) -> Result<super::ansible_cfg::Applied, String> {
+    let env: BTreeMap<String, String> = std::env::vars()
+        .filter(|(k, _)| k.starts_with("ANSIBLE_"))
+        .collect();
+    let cfg = super::ansible_cfg::find(&env, &home_dir())?;
+    super::ansible_cfg::apply(args, &cfg, &env, &home_dir())
+}
+
+fn home_dir() -> PathBuf {
+    PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into()))
+}
+
+/// The vault passwords, as Ansible gathers them: `--vault-id`s, `--vault-password-file`s
+/// (ansible.cfg's and `ANSIBLE_VAULT_*`'s when the command line gives none), `--ask-vault-pass`.
 pub fn vault_passwords(args: &TargetArgs) -> Result<Vec<VaultPassword>, String> {
     let mut out = Vec::new();
     for id in &args.vault_id {
@@ -182,15 +200,6 @@ pub fn vault_passwords(args: &TargetArgs) -> Result<Vec<VaultPassword>, String> 
             label: None,
             password: prompt_vault(None)?,
         });
-    }
-    if out.is_empty() {
-        if let Some(f) = std::env::var_os("ANSIBLE_VAULT_PASSWORD_FILE").filter(|f| !f.is_empty()) {
-            out.push(VaultPassword {
-                label: None,
-                password: vault_password_file(Path::new(&f))
-                    .map_err(|e| format!("ANSIBLE_VAULT_PASSWORD_FILE: {e}"))?,
-            });
-        }
     }
     Ok(out)
 }
@@ -270,11 +279,13 @@ pub fn selected(args: &TargetArgs, inv: &inventory::Inventory) -> Result<Vec<Str
 /// per command: it may ask the become password.
 pub fn build_targets(
     args: &TargetArgs,
+    site_ssh_args: Option<&str>,
     inv: &inventory::Inventory,
     names: &[String],
 ) -> Result<Vec<Target>, String> {
-    let home = PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into()));
+    let home = home_dir();
     let defaults = targets::Defaults {
+        ssh_args: site_ssh_args.map(String::from),
         local_user: local_user(),
         home: home.clone(),
         user: args.user.clone(),
@@ -340,9 +351,12 @@ fn audit_context(
         },
         rules,
         connector: Connector {
-            ssh: SshContext::new(Duration::from_secs(args.connect_timeout), interactive),
+            ssh: SshContext::new(
+                Duration::from_secs(args.connect_timeout.unwrap_or(10)),
+                interactive,
+            ),
             host_timeout: Duration::from_secs(args.host_timeout),
         },
-        forks: args.forks.max(1),
+        forks: args.forks.unwrap_or(50).max(1),
     }
 }

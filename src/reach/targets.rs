@@ -58,6 +58,9 @@ pub struct Defaults {
     pub become_: bool,
     pub become_user: Option<String>,
     pub become_password: Option<Secret>,
+    /// ssh arguments of the site's Ansible settings (`ssh_common_args`, `ssh_extra_args`),
+    /// for hosts whose inventory gives none.
+    pub ssh_args: Option<String>,
 }
 
 /// Login and become user names: the POSIX portable set, not starting with `-`.
@@ -357,10 +360,23 @@ pub fn build(
 
 /// The ssh options of `ansible_ssh_common_args` then `ansible_ssh_extra_args`, the later
 /// winning; what is not understood is named in a warning.
-fn ssh_args(name: &str, vars: &Vars, warnings: &mut Vec<String>) -> Result<SshArgs, String> {
+fn ssh_args(
+    name: &str,
+    vars: &Vars,
+    d: &Defaults,
+    warnings: &mut Vec<String>,
+) -> Result<SshArgs, String> {
     let mut args = SshArgs::default();
-    for k in ["ansible_ssh_common_args", "ansible_ssh_extra_args"] {
-        if let Some(a) = as_string(vars.get(k)) {
+    let keys = ["ansible_ssh_common_args", "ansible_ssh_extra_args"];
+    let site = keys
+        .iter()
+        .all(|k| vars.get(*k).is_none())
+        .then_some(d.ssh_args.clone())
+        .flatten();
+    let given = keys.iter().map(|k| (*k, as_string(vars.get(*k))));
+    let site = site.map(|s| ("ssh args of ansible.cfg", Some(s)));
+    for (k, a) in given.chain(site) {
+        if let Some(a) = a {
             let more = parse_ssh_args(&a).map_err(|m| format!("host {name}: {k}: {m}"))?;
             args.jumps.extend(more.jumps);
             args.port = more.port.or(args.port);
@@ -440,7 +456,7 @@ fn build_ssh(
 ) -> Result<SshTarget, String> {
     let get = |k: &str| as_string(vars.get(k));
     let var_err = |k: &str, m: String| format!("host {name}: {k}: {m}");
-    let args = ssh_args(name, vars, warnings)?;
+    let args = ssh_args(name, vars, d, warnings)?;
     let host_arg = get("ansible_host")
         .or(get("ansible_ssh_host"))
         .unwrap_or_else(|| name.to_string());
@@ -552,6 +568,7 @@ mod tests {
             become_: false,
             become_user: None,
             become_password: None,
+            ssh_args: None,
         }
     }
 
