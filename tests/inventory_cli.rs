@@ -373,3 +373,52 @@ fn the_sites_ansible_cfg_and_environment_are_read_as_ansible_reads_them() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+#[test]
+fn a_named_key_or_known_hosts_file_that_cannot_be_read_is_a_configuration_error() {
+    let dir = common::scratch("named-files");
+    std::fs::write(
+        dir.join("inv.yml"),
+        "all:\n  hosts:\n    web1:\n      ansible_ssh_private_key_file: keys/missing_key\n    web2:\n",
+    )
+    .unwrap();
+    let o = run(&dir, &["-i", "inv.yml", "--list-hosts"]);
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("host web1: ansible_ssh_private_key_file: cannot read keys/missing_key"),
+        "{err}"
+    );
+    std::fs::write(dir.join("inv.yml"), "all:\n  hosts:\n    web1:\n").unwrap();
+    let o = run(
+        &dir,
+        &["-i", "inv.yml", "--list-hosts", "--private-key", "nope"],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("private key file nope"));
+    std::fs::create_dir_all(dir.join("kh")).unwrap();
+    let o = run(
+        &dir,
+        &["-i", "inv.yml", "--list-hosts", "--known-hosts", "kh"],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--known-hosts kh: a directory"));
+    let o = run(
+        &dir,
+        &["-i", "inv.yml", "--list-hosts", "--known-hosts", "new_kh"],
+    );
+    assert_eq!(o.status.code(), Some(2), "strict checking needs the file");
+    let o = run(
+        &dir,
+        &[
+            "-i",
+            "inv.yml",
+            "--list-hosts",
+            "--known-hosts",
+            "new_kh",
+            "--host-key-checking",
+            "accept-new",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "accept-new creates it");
+}

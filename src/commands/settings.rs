@@ -70,6 +70,7 @@ impl Settings {
         let n = names.len();
         names.extend(hook_hosts);
         let mut targets = build_targets(args, site.ssh_args.as_deref(), &inventory, &names)?;
+        named_files_readable(args, &inventory, &names)?;
         let hooks = targets
             .split_off(n)
             .into_iter()
@@ -159,6 +160,77 @@ pub fn limit_terms(args: &TargetArgs) -> Result<Option<Vec<String>>, String> {
         }
     }
     Ok(Some(out))
+}
+
+/// Key and known_hosts files that were named (by a flag, ansible.cfg or an inventory variable)
+/// must be there: one that cannot be read is a configuration error before any host is
+/// contacted, not every host "unreachable". (Key files of ~/.ssh/config are skipped when
+/// missing, as OpenSSH skips them.) A named known_hosts file that does not exist yet is
+/// allowed only under accept-new, which creates it.
+fn named_files_readable(
+    args: &TargetArgs,
+    inv: &inventory::Inventory,
+    names: &[String],
+) -> Result<(), String> {
+    let readable = |p: &Path| -> Result<(), String> {
+        let m = std::fs::metadata(p).map_err(|e| e.to_string())?;
+        if !m.is_file() {
+            return Err("not a file".into());
+        }
+        std::fs::File::open(p)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    };
+    let mut errors = Vec::new();
+    if let Some(k) = &args.private_key {
+        if let Err(e) = readable(k) {
+            errors.push(format!("private key file {}: {e}", k.display()));
+        }
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for h in names {
+        let vars = inventory::vars::host_vars(inv, h);
+        let keys = ["ansible_ssh_private_key_file", "ansible_private_key_file"];
+        let Ok(used) = inventory::template::resolve_used(&vars, &keys) else {
+            continue; // the target's own build said why
+        };
+        for k in keys {
+            let Some(file) = inventory::vars::as_string(used.get(k)) else {
+                continue;
+            };
+            let path = match file.strip_prefix("~/") {
+                Some(rest) => home_dir().join(rest),
+                None => PathBuf::from(&file),
+            };
+            if seen.insert(path.clone()) {
+                if let Err(e) = readable(&path) {
+                    errors.push(format!(
+                        "host {h}: {k}: cannot read {}: {e}",
+                        path.display()
+                    ));
+                }
+            }
+        }
+    }
+    if let Some(kh) = &args.known_hosts {
+        match std::fs::metadata(kh) {
+            Ok(m) if m.is_dir() => errors.push(format!(
+                "--known-hosts {}: a directory, not a known_hosts file",
+                kh.display()
+            )),
+            Ok(_) => {}
+            Err(_) if args.host_key_checking == Some(targets::HostKeyPolicy::AcceptNew) => {}
+            Err(e) => errors.push(format!(
+                "--known-hosts {}: {e} (accept-new creates it; strict checking needs its keys)",
+                kh.display()
+            )),
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("configuration errors:\n  {}", errors.join("\n  ")))
+    }
 }
 
 /// The site's Ansible settings (ansible.cfg, `ANSIBLE_*`) under the command line's flags.
