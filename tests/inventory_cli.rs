@@ -422,3 +422,43 @@ fn a_named_key_or_known_hosts_file_that_cannot_be_read_is_a_configuration_error(
     );
     assert_eq!(o.status.code(), Some(0), "accept-new creates it");
 }
+
+#[test]
+fn ssh_config_match_include_and_tokens_resolve_as_openssh_resolves_them() {
+    let dir = common::scratch("ssh-g");
+    std::fs::create_dir_all(dir.join("conf.d")).unwrap();
+    std::fs::write(
+        dir.join("ssh_config"),
+        format!(
+            "Include {}/conf.d/*.conf\nMatch host web*\n  User matchuser\nHost db*\n  HostName %h.internal\n",
+            dir.display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("conf.d/db.conf"),
+        "Host db*\n  Port 2200\n  User dba\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("inv.yml"), "all:\n  hosts:\n    web1:\n    db1:\n").unwrap();
+    let o = run(
+        &dir,
+        &[
+            "-i",
+            "inv.yml",
+            "--ssh-config",
+            "ssh_config",
+            "--list-hosts",
+            "-v",
+        ],
+    );
+    let text = String::from_utf8_lossy(&o.stdout).to_string();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(text.contains("web1  ssh matchuser@web1:22"), "{text}");
+    assert!(text.contains("db1  ssh dba@db1.internal:2200"), "{text}");
+}

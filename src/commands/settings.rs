@@ -14,7 +14,6 @@ use crate::exit::CmdError;
 use crate::inventory::vault::VaultPassword;
 use crate::inventory::{self, Inventory};
 use crate::reach::connect::Connector;
-use crate::reach::ssh_config::ssh_config;
 use crate::reach::targets::{self, Target};
 use crate::secret::{self, Secret};
 use crate::transport::ssh::SshContext;
@@ -368,7 +367,7 @@ pub fn build_targets(
         become_user: args.become_user.clone(),
         become_password: become_password(args)?,
     };
-    let cfg = ssh_config(args.ssh_config.as_deref(), &home)?;
+    let cfg = crate::reach::ssh_config::lookup(args.ssh_config.as_deref(), &home)?;
     let mut errors = Vec::new();
     let mut warnings = Vec::new();
     let mut out = Vec::new();
@@ -378,7 +377,7 @@ pub fn build_targets(
             continue;
         }
         let vars = inventory::vars::host_vars(inv, h);
-        match targets::build(h, &vars, &cfg, &defaults, &mut warnings) {
+        match targets::build(h, &vars, cfg.as_ref(), &defaults, &mut warnings) {
             Ok(t) => out.push(t),
             Err(e) => errors.push(e),
         }

@@ -8,9 +8,9 @@
 
 use crate::inventory::vars::{as_bool, as_string};
 use crate::inventory::{is_valid_host_name, Vars};
+use crate::reach::ssh_config::HostLookup;
 use crate::secret::Secret;
 pub use crate::transport::target::{Hop, HostKeyPolicy, SshTarget};
-use ssh2_config::SshConfig;
 use std::path::PathBuf;
 
 /// A `[user@]host[:port]` hop of ProxyJump.
@@ -290,7 +290,7 @@ pub const USED_VARS: &[&str] = &[
 pub fn build(
     name: &str,
     vars: &Vars,
-    ssh_config: &SshConfig,
+    ssh_config: &dyn HostLookup,
     d: &Defaults,
     warnings: &mut Vec<String>,
 ) -> Result<Target, String> {
@@ -450,7 +450,7 @@ fn known_hosts_files(d: &Defaults, args: &SshArgs, cfg: &ssh2_config::HostParams
 fn build_ssh(
     name: &str,
     vars: &Vars,
-    ssh_config: &SshConfig,
+    ssh_config: &dyn HostLookup,
     d: &Defaults,
     warnings: &mut Vec<String>,
 ) -> Result<SshTarget, String> {
@@ -555,6 +555,7 @@ fn build_ssh(
 mod tests {
     use super::*;
     use serde_json::json;
+    use ssh2_config::SshConfig;
     use std::io::BufReader;
 
     fn defaults() -> Defaults {
