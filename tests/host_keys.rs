@@ -1,7 +1,8 @@
 //! Host keys checked as OpenSSH checks them, against a real sshd on a testbed host that offers
 //! ed25519, rsa and ecdsa keys and an ed25519 host certificate on port 2222 (review H2, H3, H4,
 //! M11): known_hosts with one key type only, `[host]:port` entries that never fall back to the
-//! plain name, `@revoked` in the global file, hashed names, `@cert-authority` alone; and a named
+//! plain name, `@revoked` in the global file, hashed names, `@cert-authority` alone (the host's
+//! certificate checked: authority, principal, validity); and a named
 //! key file offered before an ssh-agent's many keys (L10).
 //! Needs root and the testbed image: `#[ignore]`d in a plain `cargo test`; `cargo xtask test`
 //! runs it.
@@ -178,7 +179,9 @@ fn host_keys_are_checked_as_openssh_checks_them() {
         &format!("{p} {ec}\n"),
         "strict",
     ));
-    // only a @cert-authority line covers the host: refused with the reason, not recorded
+    // only a @cert-authority line covers the host: its certificate (signed by that authority,
+    // for its address, for the key it presents) vouches for it under strict checking, and
+    // nothing is recorded
     let o = audit(
         &dir,
         &ip,
@@ -187,8 +190,64 @@ fn host_keys_are_checked_as_openssh_checks_them() {
         &format!("@cert-authority * {ca}\n"),
         "accept-new",
     );
-    refused(&o, "@cert-authority");
+    accepted(&o);
     assert_eq!(std::fs::read_to_string(dir.join("user_kh")).unwrap(), "");
+    accepted(&audit(
+        &dir,
+        &ip,
+        2222,
+        "",
+        &format!("@cert-authority * {ca}\n"),
+        "strict",
+    ));
+    // another authority's line: refused with the reason, not recorded
+    let other_ca = {
+        let st = Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(dir.join("other_ca"))
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let t = std::fs::read_to_string(dir.join("other_ca.pub")).unwrap();
+        t.split_whitespace().take(2).collect::<Vec<_>>().join(" ")
+    };
+    let o = audit(
+        &dir,
+        &ip,
+        2222,
+        "",
+        &format!("@cert-authority * {other_ca}\n"),
+        "accept-new",
+    );
+    refused(&o, "not by an @cert-authority for this host");
+    assert_eq!(std::fs::read_to_string(dir.join("user_kh")).unwrap(), "");
+    // a certificate for another name, or expired: refused (sshd reads its certificate anew
+    // for each connection)
+    let resign = |args: &[&str]| {
+        let mut a = vec![
+            "sh",
+            "-c",
+            "cd /etc/ssh && ssh-keygen -q -s fr_ca -I h1 -h \"$@\" ssh_host_ed25519_key.pub",
+            "sh",
+        ];
+        a.extend_from_slice(args);
+        let mut full = vec!["exec", "1"];
+        full.extend(a);
+        tb(&full);
+    };
+    let ca_line = format!("@cert-authority * {ca}\n");
+    resign(&["-n", "other.example"]);
+    refused(
+        &audit(&dir, &ip, 2222, "", &ca_line, "strict"),
+        "is for other.example",
+    );
+    resign(&["-n", &ip, "-V", "20200101:20200102"]);
+    refused(
+        &audit(&dir, &ip, 2222, "", &ca_line, "strict"),
+        "not valid now",
+    );
+    resign(&["-n", &ip]);
+    accepted(&audit(&dir, &ip, 2222, "", &ca_line, "strict"));
     // hashed names (ssh-keygen -H), and a garbage line skipped with a warning, not fatal
     let hashed = dir.join("hashed");
     std::fs::write(&hashed, format!("{p} {rsa}\n")).unwrap();

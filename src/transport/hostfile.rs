@@ -188,6 +188,14 @@ pub struct Known {
 }
 
 impl Known {
+    /// The keys `@revoked` lines name.
+    pub fn revoked_keys(&self) -> Vec<Vec<u8>> {
+        self.revoked
+            .iter()
+            .map(|i| self.entries[*i].key.clone())
+            .collect()
+    }
+
     pub fn new(entries: Vec<Entry>) -> Known {
         use hmac::Mac;
         let mut by_name: HashMap<String, Vec<usize>> = HashMap::new();
@@ -302,8 +310,11 @@ pub enum Verdict {
     Changed { origin: String },
     /// Only keys of other types are recorded for this host.
     OtherTypes { types: Vec<String>, origin: String },
-    /// Only an `@cert-authority` line covers this host (certificates are not validated).
-    CertAuthorityOnly { origin: String },
+    /// Only `@cert-authority` lines cover this host: their authorities' keys (blobs).
+    CertAuthorityOnly {
+        origin: String,
+        authorities: Vec<Vec<u8>>,
+    },
     /// Nothing is recorded for this host.
     Unknown,
 }
@@ -346,6 +357,11 @@ pub fn verdict(known: &Known, name: &str, key: &[u8]) -> Verdict {
     if let Some(e) = naming.iter().find(|e| e.marker == Marker::CertAuthority) {
         return Verdict::CertAuthorityOnly {
             origin: e.origin.clone(),
+            authorities: naming
+                .iter()
+                .filter(|e| e.marker == Marker::CertAuthority)
+                .map(|e| e.key.clone())
+                .collect(),
         };
     }
     Verdict::Unknown

@@ -42,8 +42,10 @@ pub enum KeyProblem {
         types: String,
         file: String,
     },
+    /// Only `@cert-authority` lines cover the host, and no valid certificate vouches for it.
     CertAuthorityOnly {
         file: String,
+        why: String,
     },
     Other(String),
 }
@@ -67,9 +69,9 @@ impl std::fmt::Display for KeyProblem {
                 f,
                 "the host offered {fingerprint}, but only keys of type {types} are recorded for it ({file}) and it offers none of them; refusing (not recorded as new: add the key by hand if the host really changed its keys)"
             ),
-            KeyProblem::CertAuthorityOnly { file } => write!(
+            KeyProblem::CertAuthorityOnly { file, why } => write!(
                 f,
-                "only a @cert-authority line covers this host ({file}); host certificates are not supported: record the host's plain key"
+                "only a @cert-authority line covers this host ({file}), and no certificate vouches for the key it presented: {why}; refusing to connect"
             ),
             KeyProblem::Other(m) => f.write_str(m),
         }
@@ -211,8 +213,19 @@ pub fn check(
             types: types.join(", "),
             file: origin,
         }),
-        Verdict::CertAuthorityOnly { origin } => {
-            Err(KeyProblem::CertAuthorityOnly { file: origin })
+        Verdict::CertAuthorityOnly {
+            origin,
+            authorities,
+        } => {
+            let revoked = known.revoked_keys();
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            super::hostcert::fetch(host, port)
+                .and_then(|answer| {
+                    super::hostcert::judge(&answer, key, host, &authorities, &revoked, now)
+                })
+                .map_err(|why| KeyProblem::CertAuthorityOnly { file: origin, why })
         }
         Verdict::Unknown if policy == HostKeyPolicy::AcceptNew => {
             let file = files.first().ok_or_else(|| {

@@ -6,6 +6,7 @@
 
 mod exchange;
 pub mod gate;
+pub mod hostcert;
 pub mod hostfile;
 pub mod input;
 pub mod jump;
