@@ -294,8 +294,13 @@ pub fn build(
     d: &Defaults,
     warnings: &mut Vec<String>,
 ) -> Result<Target, String> {
-    // `{{ name }}` references resolved, vaulted values opened; anything else is an error
-    let vars = &crate::inventory::template::resolve_used(vars, USED_VARS)
+    // `{{ name }}` references resolved (Ansible's magic inventory_hostname and
+    // inventory_hostname_short among them), vaulted values opened; anything else is an error
+    let mut with_magic = vars.clone();
+    with_magic.insert("inventory_hostname".into(), name.into());
+    let short = name.split('.').next().unwrap_or(name);
+    with_magic.insert("inventory_hostname_short".into(), short.into());
+    let vars = &crate::inventory::template::resolve_used(&with_magic, USED_VARS)
         .map_err(|e| format!("host {name}: {e}"))?;
     let get = |k: &str| as_string(vars.get(k));
     let var_err = |k: &str, m: String| format!("host {name}: {k}: {m}");
@@ -635,6 +640,10 @@ mod tests {
             e.starts_with("host h: ansible_user: vaulted in g.yml:2"),
             "{e}"
         );
+        // Ansible's magic variable for the host's own name (newcomer B15)
+        let v = vars(json!({"ansible_host": "{{ inventory_hostname }}.example.org"}));
+        let t = build("web1", &v, &cfg(""), &d, &mut w).unwrap();
+        assert_eq!(ssh(&t).hop.address, "web1.example.org");
     }
 
     #[test]
