@@ -230,6 +230,32 @@ pub fn apply(
             took(&TIMEOUT, e, "connect timeout");
         }
     }
+    apply_vault_and_become(&mut a, cfg, env, home, &mut took)?;
+    let mut ssh_args = Vec::new();
+    for st in [&SSH_COMMON_ARGS, &SSH_EXTRA_ARGS] {
+        if let Some((v, e)) = lookup(cfg, env, st) {
+            ssh_args.push(v.to_string());
+            took(st, e, st.key);
+        }
+    }
+    Ok(Applied {
+        args: a,
+        ssh_args: (!ssh_args.is_empty()).then(|| ssh_args.join(" ")),
+        origins,
+    })
+}
+
+/// The vault and become settings of [`apply`].
+fn apply_vault_and_become(
+    a: &mut TargetArgs,
+    cfg: &Config,
+    env: &BTreeMap<String, String>,
+    home: &Path,
+    took: &mut impl FnMut(&Setting, bool, &str),
+) -> Result<(), String> {
+    let bad = |st: &Setting, from_env: bool, want: &str| {
+        format!("{}: expected {want}", origin(cfg, st, from_env))
+    };
     if a.vault_password_file.is_empty() && a.vault_id.is_empty() && !a.ask_vault_pass {
         if let Some((v, e)) = lookup(cfg, env, &VAULT_PASSWORD_FILE) {
             a.vault_password_file = vec![expand(v, home)];
@@ -271,18 +297,7 @@ pub fn apply(
             ));
         }
     }
-    let mut ssh_args = Vec::new();
-    for st in [&SSH_COMMON_ARGS, &SSH_EXTRA_ARGS] {
-        if let Some((v, e)) = lookup(cfg, env, st) {
-            ssh_args.push(v.to_string());
-            took(st, e, st.key);
-        }
-    }
-    Ok(Applied {
-        args: a,
-        ssh_args: (!ssh_args.is_empty()).then(|| ssh_args.join(" ")),
-        origins,
-    })
+    Ok(())
 }
 
 /// The ansible.cfg Ansible would read here, if any (I/O).

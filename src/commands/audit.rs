@@ -6,23 +6,29 @@ use crate::cli::{AuditArgs, MonitorFormat};
 use crate::exit::{CmdError, Exit};
 use crate::report::{ansible_inventory, files, fleet, human, json, live, monitoring};
 
+/// `--list-hosts`: the selected hosts; with `-v`, where the site's settings came from and how
+/// each host is reached.
+fn list_hosts(s: &Settings, verbose: bool) {
+    if verbose {
+        for o in &s.site {
+            println!("  {o}");
+        }
+    }
+    println!("  hosts ({}):", s.hosts.len());
+    for t in &s.hosts {
+        if verbose {
+            println!("    {}  {}", t.name, crate::reach::targets::describe(t));
+        } else {
+            println!("    {}", t.name);
+        }
+    }
+}
+
 pub fn run(args: AuditArgs) -> Result<Exit, CmdError> {
     let mut s = Settings::resolve(&args.t, Hosts::Selected, Vec::new())?;
     s.audit.delivery.clean = args.clean;
     if args.list_hosts {
-        if args.verbose {
-            for o in &s.site {
-                println!("  {o}");
-            }
-        }
-        println!("  hosts ({}):", s.hosts.len());
-        for t in &s.hosts {
-            if args.verbose {
-                println!("    {}  {}", t.name, crate::reach::targets::describe(t));
-            } else {
-                println!("    {}", t.name);
-            }
-        }
+        list_hosts(&s, args.verbose);
         return Ok(Exit::Clean);
     }
     s.ready(!args.floor)?;
