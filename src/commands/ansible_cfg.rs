@@ -152,6 +152,19 @@ fn boolean(v: &str) -> Option<bool> {
     }
 }
 
+/// A path setting: `~/` expanded; a relative path from the file is relative to the file's
+/// directory (as Ansible resolves path settings), one from the environment to here.
+fn path_of(cfg: &Config, v: &str, from_env: bool, home: &Path) -> PathBuf {
+    let p = expand(v, home);
+    match (&cfg.path, from_env) {
+        (Some(file), false) if p.is_relative() => {
+            let dir = file.parent().filter(|d| !d.as_os_str().is_empty());
+            dir.map_or(p.clone(), |d| d.join(&p))
+        }
+        _ => p,
+    }
+}
+
 fn expand(v: &str, home: &Path) -> PathBuf {
     match v.strip_prefix("~/") {
         Some(rest) => home.join(rest),
@@ -189,7 +202,7 @@ pub fn apply(
                 .split(',')
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
-                .map(|s| expand(s, home).display().to_string())
+                .map(|s| path_of(cfg, s, e, home).display().to_string())
                 .collect();
             took(&INVENTORY, e, "inventory");
         }
@@ -202,7 +215,7 @@ pub fn apply(
     }
     if a.private_key.is_none() {
         if let Some((v, e)) = lookup(cfg, env, &PRIVATE_KEY) {
-            a.private_key = Some(expand(v, home));
+            a.private_key = Some(path_of(cfg, v, e, home));
             took(&PRIVATE_KEY, e, "private key file");
         }
     }
@@ -258,7 +271,7 @@ fn apply_vault_and_become(
     };
     if a.vault_password_file.is_empty() && a.vault_id.is_empty() && !a.ask_vault_pass {
         if let Some((v, e)) = lookup(cfg, env, &VAULT_PASSWORD_FILE) {
-            a.vault_password_file = vec![expand(v, home)];
+            a.vault_password_file = vec![path_of(cfg, v, e, home)];
             took(&VAULT_PASSWORD_FILE, e, "vault password file");
         }
         if let Some((v, e)) = lookup(cfg, env, &VAULT_IDS) {
@@ -349,7 +362,8 @@ mod tests {
         let home = Path::new("/home/me");
         let none = BTreeMap::new();
         let a = apply(&args(&[]), &cfg, &none, home).unwrap();
-        assert_eq!(a.args.inventory, ["/home/me/inv/hosts.yml", "extra.ini"]);
+        // relative paths of the file are the file's directory's
+        assert_eq!(a.args.inventory, ["/home/me/inv/hosts.yml", "/site/extra.ini"]);
         assert_eq!(a.args.user.as_deref(), Some("deploy"));
         assert_eq!(
             a.args.private_key,
