@@ -184,7 +184,7 @@ fn stale_files(
     maps: &[crate::maps::Mapping],
     seen: &Seen,
     modules: &mut ModuleSearch,
-) -> Option<Found> {
+) -> Result<Option<Found>, ReadError> {
     let before = dir.fingerprint();
     let root = before.root(seen.scanner_mnt);
     let probe = RealProbe {
@@ -196,11 +196,15 @@ fn stale_files(
     let mut findings = detect::stale_mappings(maps, exe, &probe, seen.filters);
     let interpreter = interp::detect(exe);
     if interpreter.is_none() && findings.is_empty() {
-        return None;
+        return Ok(None);
     }
     // the directory pins the process (`ProcDir::open`): a read after the maps is of the same
     // process, or fails once it exited
-    let basic = dir.basic(seen.clock).ok()?;
+    let basic = match dir.basic(seen.clock) {
+        Ok(b) => b,
+        Err(ReadError::Denied) => return Err(ReadError::Denied),
+        Err(_) => return Ok(None), // exited
+    };
     let cmdline = dir.cmdline();
     let script = interpreter
         .filter(|_| root.scripts_resolvable())
@@ -223,12 +227,12 @@ fn stale_files(
         }
     }
     if findings.is_empty() {
-        return None;
+        return Ok(None);
     }
     // findings of a process that exited, chrooted or changed namespace while it was read
     // describe nothing that runs now
     if dir.fingerprint() != before || dir.start_ticks() != Some(basic.start_ticks) {
-        return None;
+        return Ok(None);
     }
     let own_root = match root.view {
         View::Namespace { mnt, up } => {
@@ -243,13 +247,13 @@ fn stale_files(
         }
         _ => None,
     };
-    Some(Found {
+    Ok(Some(Found {
         basic,
         findings,
         cmdline,
         script,
         own_root,
-    })
+    }))
 }
 
 /// What every report says the scanner cannot see.
@@ -324,16 +328,22 @@ fn walk_processes(
         if seen.filters.ignores_exe(&exe) {
             continue;
         }
-        let Some(Found {
+        let found = match stale_files(&dir, &exe, &maps, seen, modules) {
+            Ok(Some(found)) => found,
+            Ok(None) => continue,
+            // its maps were readable but its `stat` line is not: counted, never dropped
+            Err(_) => {
+                unreadable += 1;
+                continue;
+            }
+        };
+        let Found {
             basic,
             findings,
             cmdline,
             script,
             own_root,
-        }) = stale_files(&dir, &exe, &maps, seen, modules)
-        else {
-            continue;
-        };
+        } = found;
         if opts.packages && lists.is_none() && !seen.cached {
             lists = Some(packages::prefetch(seen.host.join("var/lib/dpkg/info")));
         }

@@ -363,7 +363,10 @@ mod tests {
         let none = BTreeMap::new();
         let a = apply(&args(&[]), &cfg, &none, home).unwrap();
         // relative paths of the file are the file's directory's
-        assert_eq!(a.args.inventory, ["/home/me/inv/hosts.yml", "/site/extra.ini"]);
+        assert_eq!(
+            a.args.inventory,
+            ["/home/me/inv/hosts.yml", "/site/extra.ini"]
+        );
         assert_eq!(a.args.user.as_deref(), Some("deploy"));
         assert_eq!(
             a.args.private_key,
