@@ -54,6 +54,19 @@ pub fn load(sources: &[String], vault: &[VaultPassword]) -> Result<Inventory, In
     }
     inv.finish()
         .map_err(|m| InventoryError::new(&sources.join(","), None, None, m))?;
+    // JSON sources (ansible-inventory --list output, scripts) carry vaulted values as
+    // {"__ansible_vault": ...}
+    let origin = format!("an inventory of {}", sources.join(", "));
+    for g in inv.groups.values_mut() {
+        for v in g.vars.values_mut() {
+            vault::open_json(v, vault, &origin);
+        }
+    }
+    for vars in inv.host_vars.values_mut() {
+        for v in vars.values_mut() {
+            vault::open_json(v, vault, &origin);
+        }
+    }
     var_dirs.dedup();
     for d in var_dirs {
         load_vars_dirs(&mut inv, &d, vault)?;

@@ -56,6 +56,33 @@ pub fn vaulted(v: &serde_json::Value) -> Option<&str> {
     v.as_object()?.get(VAULTED)?.as_str()
 }
 
+/// Opens, in place, every `{"__ansible_vault": ENVELOPE}` value of `v` (how ansible-inventory
+/// --list and inventory scripts write vaulted values): to its plaintext, or to a [`VAULTED`]
+/// marker naming `origin` when no password opens it. Pure.
+pub fn open_json(v: &mut serde_json::Value, passwords: &[VaultPassword], origin: &str) {
+    use serde_json::Value;
+    match v {
+        Value::Object(m) => {
+            if let (1, Some(Value::String(text))) = (m.len(), m.get("__ansible_vault")) {
+                *v = match decrypt(text, passwords) {
+                    Ok(plain) => Value::String(plain.expose().to_string()),
+                    Err(e) => serde_json::json!({ VAULTED: format!("{origin}: {e}") }),
+                };
+                return;
+            }
+            for val in m.values_mut() {
+                open_json(val, passwords, origin);
+            }
+        }
+        Value::Array(a) => {
+            for val in a {
+                open_json(val, passwords, origin);
+            }
+        }
+        _ => {}
+    }
+}
+
 /// Whether `text` is a vault envelope (its first line says so).
 pub fn is_vaulted(text: &str) -> bool {
     text.trim_start().starts_with("$ANSIBLE_VAULT;")
@@ -207,6 +234,13 @@ mod tests {
             decrypt(S12, &[pw(Some("prod"), "nope")]).unwrap_err(),
             VaultError::WrongPassword(Some("prod".into()))
         );
+        // as ansible-inventory --list writes a vaulted value
+        let mut v = serde_json::json!({"pw": {"__ansible_vault": S11}, "n": [1]});
+        open_json(&mut v, &right, "inv.json");
+        assert_eq!(v["pw"], "s3cret pa55");
+        let mut v = serde_json::json!({"pw": {"__ansible_vault": S11}});
+        open_json(&mut v, &[], "inv.json");
+        assert!(vaulted(&v["pw"]).unwrap().starts_with("inv.json: vault-encrypted"));
         // a damaged envelope is a format error, and its text is never in the message
         let cut = &S11[..S11.len() - 10];
         let e = decrypt(cut, &right).unwrap_err().to_string();
