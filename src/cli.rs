@@ -182,6 +182,10 @@ pub struct AuditArgs {
 /// its overrides (batches, window, canaries, budget), and what to print.
 #[derive(Args, Debug)]
 pub struct CampaignArgs {
+    /// A `--services`/`--exclude-services` term or a `group_order`/`group_caps` group that
+    /// matches nothing is a warning, not an error.
+    #[arg(long)]
+    pub no_strict: bool,
     /// Plan from this saved `audit --json` document instead of auditing now.
     #[arg(long, value_name = "FILE")]
     pub from_audit: Option<PathBuf>,

@@ -121,3 +121,58 @@ fn reboot_refuses_this_machine_and_bad_windows_before_anything_runs() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("c.yml:2"), "{}", stderr(&o));
 }
+
+#[test]
+fn a_service_or_group_that_matches_nothing_is_an_error_naming_what_is_close() {
+    let d = common::scratch("restart-cli-typos");
+    std::fs::write(
+        d.join("inv.ini"),
+        "[db]\nlocalhost ansible_connection=local\n",
+    )
+    .unwrap();
+    // nothing on this machine is a service to restart: any --services term is a typo here
+    let o = fr(
+        &d,
+        &["restart", "-i", "inv.ini", "--plan", "--services", "cronn"],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(
+            "--services/--exclude-services \"cronn\" matches no service that needs a restart"
+        ),
+        "{}",
+        stderr(&o)
+    );
+    let o = fr(
+        &d,
+        &[
+            "restart",
+            "-i",
+            "inv.ini",
+            "--plan",
+            "--services",
+            "cronn",
+            "--no-strict",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("[WARNING]: --services"),
+        "{}",
+        stderr(&o)
+    );
+    // a group_order group the inventory does not have, with the one it may mean
+    std::fs::write(d.join("c.yml"), "group_order: [dbb]\n").unwrap();
+    let o = fr(
+        &d,
+        &["restart", "-i", "inv.ini", "--plan", "--campaign", "c.yml"],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(
+            "group_order/group_caps: \"dbb\" is not a group of the inventory (close: db)"
+        ),
+        "{}",
+        stderr(&o)
+    );
+}

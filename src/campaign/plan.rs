@@ -160,6 +160,70 @@ pub struct ServiceFilter {
     pub exclude: Vec<String>,
 }
 
+/// `name`s within one edit (two for names over 4 letters) of `term` or containing it (or contained in it), at most three:
+/// what the operator may have meant. Pure.
+pub fn close_matches<'a>(term: &str, names: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+    let t = term.to_ascii_lowercase();
+    let t = t.strip_suffix(".service").unwrap_or(&t).to_string();
+    let mut out: Vec<&str> = names
+        .filter(|n| {
+            let l = n.to_ascii_lowercase();
+            let s = l.strip_suffix(".service").unwrap_or(&l);
+            // a short name allows one slip, a longer one two
+            let most = if t.len() <= 4 { 1 } else { 2 };
+            edits(&t, s) <= most || (t.len() >= 3 && (s.contains(&t) || t.contains(s)))
+        })
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out.truncate(3);
+    out
+}
+
+/// Levenshtein distance, bounded work (names are short).
+fn edits(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) =
+        (a.chars().take(64).collect(), b.chars().take(64).collect());
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// The `--services`/`--exclude-services` terms that select no service any audited host needs
+/// to restart (a typo, most often), each with its close matches. Pure.
+pub fn unmatched_service_terms<'a>(
+    filter: &'a ServiceFilter,
+    audited: &[Audited],
+) -> Vec<(&'a str, Vec<String>)> {
+    let names: std::collections::BTreeSet<&str> = audited
+        .iter()
+        .filter_map(|a| a.report.as_ref().ok())
+        .flat_map(|r| r.services.iter().chain(&r.never_restart))
+        .map(|s| s.name.as_str())
+        .collect();
+    let hit = |g: &str, n: &str| {
+        let short = n.strip_suffix(".service").unwrap_or(n);
+        crate::glob::wildcard(g, n) || crate::glob::wildcard(g, short)
+    };
+    filter
+        .include
+        .iter()
+        .chain(&filter.exclude)
+        .filter(|g| !names.iter().any(|n| hit(g, n)))
+        .map(|g| {
+            let close = close_matches(g, names.iter().copied());
+            (g.as_str(), close.into_iter().map(String::from).collect())
+        })
+        .collect()
+}
+
 /// How a campaign names the operator's options in the reasons it gives.
 const WORDS: restart::Words = restart::Words {
     services: "--services",
@@ -645,6 +709,46 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn service_terms_that_match_nothing_are_found_with_what_is_close() {
+        let r = report_with(&[
+            (
+                "cron.service",
+                ServiceKind::Systemd,
+                Method::Restart,
+                Policy::Auto,
+            ),
+            (
+                "nginx.service",
+                ServiceKind::Systemd,
+                Method::Restart,
+                Policy::Auto,
+            ),
+        ]);
+        let audited = [Audited {
+            host: "h1",
+            groups: vec![],
+            report: Ok(&r),
+        }];
+        let filter = ServiceFilter {
+            include: vec!["cron".into(), "ngnix".into(), "web*".into()],
+            exclude: vec!["nginx.service".into(), "crond".into()],
+        };
+        let found = unmatched_service_terms(&filter, &audited);
+        assert_eq!(
+            found,
+            [
+                ("ngnix", vec!["nginx.service".to_string()]),
+                ("web*", vec![]),
+                ("crond", vec!["cron.service".to_string()]),
+            ]
+        );
+        assert_eq!(
+            close_matches("dbb", ["db", "web", "dns"].into_iter()),
+            ["db"]
+        );
     }
 
     #[test]

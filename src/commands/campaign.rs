@@ -60,6 +60,53 @@ pub(super) fn spec(args: &CampaignArgs) -> Result<Spec, String> {
     Ok(spec)
 }
 
+/// What the operator named that matches nothing (a typo, most often): errors, or warnings
+/// with `--no-strict`. Each says where it was named and what was close.
+pub(super) fn typos(found: Vec<String>, no_strict: bool) -> Result<(), String> {
+    if found.is_empty() {
+        return Ok(());
+    }
+    if no_strict {
+        for f in &found {
+            say!("[WARNING]: {f}");
+        }
+        return Ok(());
+    }
+    Err(format!(
+        "{} (--no-strict makes this a warning)",
+        found.join("; ")
+    ))
+}
+
+/// The closest names, for a message: ` (close: a, b)`, or nothing.
+pub(super) fn close(names: &[String]) -> String {
+    if names.is_empty() {
+        String::new()
+    } else {
+        format!(" (close: {})", names.join(", "))
+    }
+}
+
+/// `group_order`/`group_caps` groups the inventory does not have.
+pub(super) fn unknown_groups(s: &Settings, spec: &Spec) -> Vec<String> {
+    let groups = || s.inventory.groups.keys().map(String::as_str);
+    spec.group_order
+        .iter()
+        .chain(spec.group_caps.keys())
+        .filter(|g| !s.inventory.groups.contains_key(*g))
+        .map(|g| {
+            let near: Vec<String> = crate::campaign::plan::close_matches(g, groups())
+                .into_iter()
+                .map(String::from)
+                .collect();
+            format!(
+                "group_order/group_caps: {g:?} is not a group of the inventory{}",
+                close(&near)
+            )
+        })
+        .collect()
+}
+
 pub(super) fn hook_hosts(spec: &Spec) -> Vec<String> {
     let mut v: Vec<String> = [&spec.drain, &spec.undrain]
         .into_iter()

@@ -117,6 +117,7 @@ pub fn run(args: RebootArgs) -> Result<Exit, CmdError> {
     let saved = args.c.from_audit.as_deref().map(read_saved).transpose()?;
     s.ready(true)?;
     let reports = audit_reports(&s, &args.c, saved);
+    campaign::typos(campaign::unknown_groups(&s, &spec), args.c.no_strict)?;
     let plan = plan::build_reboot(&audited(&s, &reports), &spec, &infrastructure(&s, &spec))?;
     // the windows are wall-clock times: a clock change inside one is said before anything runs
     if let Some((windows, zone)) = spec.reboot.windows_in_zone() {

@@ -31,6 +31,15 @@ pub fn run(args: RestartArgs) -> Result<Exit, CmdError> {
         include: args.services.clone(),
         exclude: args.exclude_services.clone(),
     };
-    let plan = plan::build(&audited(&s, &reports), &spec, &filter)?;
+    let audited = audited(&s, &reports);
+    let mut found = campaign::unknown_groups(&s, &spec);
+    for (term, near) in plan::unmatched_service_terms(&filter, &audited) {
+        found.push(format!(
+            "--services/--exclude-services {term:?} matches no service that needs a restart on the audited hosts{}",
+            campaign::close(&near)
+        ));
+    }
+    campaign::typos(found, args.c.no_strict)?;
+    let plan = plan::build(&audited, &spec, &filter)?;
     launch(&s, &args.t, &args.c, &spec, &plan, "restart")
 }

@@ -240,7 +240,9 @@ mod tests {
         assert_eq!(v["pw"], "s3cret pa55");
         let mut v = serde_json::json!({"pw": {"__ansible_vault": S11}});
         open_json(&mut v, &[], "inv.json");
-        assert!(vaulted(&v["pw"]).unwrap().starts_with("inv.json: vault-encrypted"));
+        assert!(vaulted(&v["pw"])
+            .unwrap()
+            .starts_with("inv.json: vault-encrypted"));
         // a damaged envelope is a format error, and its text is never in the message
         let cut = &S11[..S11.len() - 10];
         let e = decrypt(cut, &right).unwrap_err().to_string();
