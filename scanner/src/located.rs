@@ -44,7 +44,7 @@ impl Located {
             file,
             loc.as_ref().map(|l| l.line()),
             loc.as_ref().map(|l| l.column()),
-            format!("{context}{msg}"),
+            format!("{context}{}", in_words(msg)),
         )
     }
 
@@ -58,9 +58,45 @@ impl Located {
             file,
             line,
             line.map(|_| e.column()),
-            format!("{context}{msg}"),
+            format!("{context}{}", in_words(msg)),
         )
     }
+}
+
+/// A serde message in the operator's words: what was expected, never a Rust type name.
+pub fn in_words(msg: &str) -> String {
+    const TYPES: [(&str, &str); 11] = [
+        ("u8", "a whole number from 0 to 255"),
+        ("u16", "a whole number from 0 to 65535"),
+        ("u32", "a whole number from 0 to 4294967295"),
+        ("u64", "a whole number, 0 or more"),
+        ("usize", "a whole number, 0 or more"),
+        ("i8", "a whole number"),
+        ("i16", "a whole number"),
+        ("i32", "a whole number"),
+        ("i64", "a whole number"),
+        ("f32", "a number"),
+        ("f64", "a number"),
+    ];
+    let mut m = msg.to_string();
+    for (t, words) in TYPES {
+        let end = format!("expected {t}");
+        if m.ends_with(&end) {
+            m.truncate(m.len() - end.len());
+            m.push_str("expected ");
+            m.push_str(words);
+        }
+    }
+    m.replace("invalid type: Option value", "nothing (an empty value)")
+        .replace("invalid type: enum", "a tagged value (`!tag`)")
+        .replace("invalid type: integer", "the number")
+        .replace("invalid value: integer", "the number")
+        .replace("invalid type: floating point", "the number")
+        .replace("invalid type: string", "the text")
+        .replace("invalid type: sequence", "a list")
+        .replace("invalid type: map", "a mapping")
+        .replace("invalid type: boolean", "the boolean")
+        .replace("unknown variant", "unknown value")
 }
 
 impl fmt::Display for Located {
@@ -105,5 +141,42 @@ mod tests {
         let l = Located::json("f.json", "", &e);
         assert_eq!(l.line, Some(2), "{l}");
         assert!(!l.message.contains(" at line "), "{l}");
+    }
+
+    #[test]
+    fn messages_say_what_is_expected_in_words() {
+        // the newcomer study's D3 and B5: negative and out-of-range numbers, an empty file
+        let msg = |text: &str| {
+            #[derive(serde::Deserialize, Debug)]
+            #[allow(dead_code)]
+            struct S {
+                window: Option<usize>,
+                port: Option<u16>,
+                retries: Option<u32>,
+            }
+            let e = serde_norway::from_str::<S>(text).unwrap_err();
+            Located::yaml("c.yml", "", &e).message
+        };
+        assert_eq!(
+            msg("window: -3\n"),
+            "window: the number `-3`, expected a whole number, 0 or more"
+        );
+        assert_eq!(
+            msg("port: 70000\n"),
+            "port: the number `70000`, expected a whole number from 0 to 65535"
+        );
+        assert_eq!(
+            msg("retries: x\n"),
+            "retries: the text \"x\", expected a whole number from 0 to 4294967295"
+        );
+        assert_eq!(
+            in_words("invalid type: Option value, expected a mapping of group names"),
+            "nothing (an empty value), expected a mapping of group names"
+        );
+        for m in [msg("window: -3\n"), msg("port: 70000\n")] {
+            for jargon in ["usize", "u16", "u32", "invalid type", "invalid value"] {
+                assert!(!m.contains(jargon), "{m}");
+            }
+        }
     }
 }
