@@ -96,7 +96,6 @@ pub fn in_words(msg: &str) -> String {
         .replace("invalid type: sequence", "a list")
         .replace("invalid type: map", "a mapping")
         .replace("invalid type: boolean", "the boolean")
-        .replace("unknown variant", "unknown value")
 }
 
 impl fmt::Display for Located {
