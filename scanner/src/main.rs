@@ -192,6 +192,9 @@ fn main() {
     }
     let code = match format {
         Format::Nagios => render::nagios(&report).0 as i32,
+        // as `needrestart -b`: the lines say what is needed, the status only that it worked
+        // (collectors such as Katello's call it with check_output)
+        Format::Batch => exit::CLEAN,
         _ if report.needs_action() => exit::ACTION_NEEDED,
         _ => exit::CLEAN,
     };

@@ -727,3 +727,33 @@ fn a_scan_stuck_on_its_input_ends_at_its_deadline() {
     assert!(err.contains("past its deadline"), "{err}");
     assert!(out.stdout.is_empty(), "no half report");
 }
+
+#[test]
+fn batch_mode_exits_0_as_needrestart_b_does_while_its_lines_say_what_is_needed() {
+    // newcomer E11: Katello's collector calls `needrestart -b` with check_output, which fails
+    // on any status but 0
+    let dir = scratch("batch");
+    let lib = dir.join("libbatch.so.1");
+    std::fs::copy(system_lib(), &lib).unwrap();
+    let stale = spawn(Command::new("sleep").arg("600").env("LD_PRELOAD", &lib));
+    wait_mapped(stale.0.id(), &lib);
+    rename_over(&lib);
+    let run = |format: &str| {
+        Command::new(env!("CARGO_BIN_EXE_fleetrestart-scan"))
+            .args(["--format", format])
+            .output()
+            .unwrap()
+    };
+    let batch = run("batch");
+    let json = run("json");
+    drop(stale);
+    let _ = std::fs::remove_dir_all(dir);
+    let text = String::from_utf8_lossy(&batch.stdout);
+    assert_eq!(batch.status.code(), Some(0), "{text}");
+    assert!(text.starts_with("NEEDRESTART-VER:"), "{text}");
+    assert_eq!(
+        json.status.code(),
+        Some(1),
+        "the other formats say it in their status"
+    );
+}
