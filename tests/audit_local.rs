@@ -277,6 +277,39 @@ fn monitoring_formats_on_a_real_stale_process() {
             "{l}"
         );
     }
+    // and the consumers load it: Prometheus's own linter (the textfile collector's parser),
+    // for the fleet's metrics and for the scanner's own on this host (newcomer E9)
+    let scanner =
+        common::scanner_dir().join(format!("fleetrestart-scan-{}", std::env::consts::ARCH));
+    let own = Command::new(&scanner)
+        .args(["--format", "openmetrics"])
+        .output()
+        .unwrap()
+        .stdout;
+    for (what, metrics) in [("fleet", text.as_bytes().to_vec()), ("scanner", own)] {
+        assert!(
+            std::path::Path::new("/usr/bin/promtool").is_file(),
+            "promtool missing: cargo xtask deps installs Debian's prometheus"
+        );
+        let lint = Command::new("/usr/bin/promtool")
+            .args(["check", "metrics"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .and_then(|mut c| {
+                use std::io::Write;
+                c.stdin.take().unwrap().write_all(&metrics)?;
+                c.wait_with_output()
+            })
+            .unwrap();
+        assert!(
+            lint.status.success(),
+            "{what}: promtool check metrics: {}{}",
+            String::from_utf8_lossy(&lint.stdout),
+            String::from_utf8_lossy(&lint.stderr)
+        );
+    }
 
     // traces: JSON with this host's list
     let o = audit(&h, &["--format", "traces"]);

@@ -67,7 +67,7 @@ pub fn nagios(fleet: &Fleet) -> (NagiosState, String) {
 pub fn openmetrics(results: &[HostResult], fleet: &Fleet) -> String {
     let mut o = String::new();
     let mut family = |name: &str, help: &str, rows: Vec<(String, u64)>| {
-        let _ = writeln!(o, "# TYPE {name} gauge\n# HELP {name} {help}");
+        let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} gauge");
         for (labels, v) in rows {
             let _ = writeln!(o, "{name}{{{labels}}} {v}");
         }
@@ -142,17 +142,29 @@ pub fn openmetrics(results: &[HostResult], fleet: &Fleet) -> String {
             .collect(),
     );
     let c = &fleet.counts;
-    for (name, v) in [
-        ("hosts", c.hosts),
-        ("scanned", c.scanned),
-        ("restart_needed", c.restart_needed),
-        ("reboot_needed", c.reboot_needed),
-        ("failed", c.failed),
-        ("unreachable", c.unreachable),
+    for (name, v, help) in [
+        ("hosts", c.hosts, "Hosts audited."),
+        ("scanned", c.scanned, "Hosts whose scan gave a report."),
+        (
+            "restart_needed",
+            c.restart_needed,
+            "Hosts with services to restart.",
+        ),
+        (
+            "reboot_needed",
+            c.reboot_needed,
+            "Hosts that need a reboot.",
+        ),
+        ("failed", c.failed, "Hosts reached whose scan failed."),
+        (
+            "unreachable",
+            c.unreachable,
+            "Hosts that could not be reached.",
+        ),
     ] {
         let _ = writeln!(
             o,
-            "# TYPE fleetrestart_fleet_{name} gauge\nfleetrestart_fleet_{name} {v}"
+            "# HELP fleetrestart_fleet_{name} {help}\n# TYPE fleetrestart_fleet_{name} gauge\nfleetrestart_fleet_{name} {v}"
         );
     }
     o.push_str("# EOF\n");

@@ -52,6 +52,8 @@ const APT_PACKAGES: &[&str] = &[
     "python3-jsonschema",
     // the host-side delivery script is shellchecked (src/audit/deliver.sh)
     "shellcheck",
+    // promtool (Prometheus's linter, the textfile collector's parser) checks the metrics outputs
+    "prometheus",
     // a BusyBox userland for the delivery script's tests (Alpine-like hosts)
     "busybox-static",
     // real package databases for the scanner's owner tests (scanner/tests/pkgdb/make-dbs.sh)

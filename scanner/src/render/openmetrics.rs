@@ -1,4 +1,7 @@
-//! OpenMetrics text exposition (for node_exporter's textfile collector and the like).
+//! Metrics text that both parsers read: OpenMetrics (with `# EOF`) and Prometheus's text format,
+//! which node_exporter's textfile collector and `promtool check metrics` use. Only gauges: the
+//! OpenMetrics-only `info` and `stateset` types are written as the gauges they stand for
+//! (`…_info 1`, one sample per state), as Prometheus's own exporters write them.
 
 use crate::report::{KernelState, Report};
 use std::fmt::Write;
@@ -13,11 +16,11 @@ pub fn label(v: &str) -> String {
 pub fn openmetrics(r: &Report) -> String {
     let mut o = String::new();
     let gauge = |o: &mut String, name: &str, help: &str, v: String| {
-        let _ = writeln!(o, "# TYPE {name} gauge\n# HELP {name} {help}\n{name} {v}");
+        let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
     };
     let _ = writeln!(
         o,
-        "# TYPE fleetrestart_scan info\n# HELP fleetrestart_scan Scanner version and host."
+        "# HELP fleetrestart_scan_info Scanner version and host.\n# TYPE fleetrestart_scan_info gauge"
     );
     let _ = writeln!(
         o,
@@ -82,7 +85,7 @@ pub fn openmetrics(r: &Report) -> String {
         "Time the scan took.",
         format!("{:.3}", r.duration_ms as f64 / 1000.0),
     );
-    let _ = writeln!(o, "# TYPE fleetrestart_kernel_status stateset\n# HELP fleetrestart_kernel_status Running kernel against the newest installed one.");
+    let _ = writeln!(o, "# HELP fleetrestart_kernel_status Running kernel against the newest installed one (1 for its state).\n# TYPE fleetrestart_kernel_status gauge");
     for (name, st) in [
         ("unknown", KernelState::Unknown),
         ("current", KernelState::Current),
