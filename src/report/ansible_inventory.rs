@@ -26,6 +26,7 @@ pub fn inventory(results: &[HostResult], targets: &[Target]) -> Value {
     let by_name: BTreeMap<&str, &Target> = targets.iter().map(|t| (t.name.as_str(), t)).collect();
     let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for g in [
+        "needs_action",
         "needs_restart",
         "needs_reboot",
         "clean",
@@ -54,7 +55,11 @@ pub fn inventory(results: &[HostResult], targets: &[Target]) -> Value {
                 if rep.reboot.needed {
                     add("needs_reboot".into());
                 }
-                if !rep.needs_action() {
+                // the same split as the host lists' stale/clean: a host whose only stale
+                // processes belong to no service or session is here too (newcomer E12)
+                if rep.needs_action() {
+                    add("needs_action".into());
+                } else {
                     add("clean".into());
                 }
                 vars.insert("fleetrestart_status".into(), json!("ok"));
@@ -169,13 +174,51 @@ pub fn inventory_file(doc: &Value) -> Value {
 pub fn script(doc: &Value) -> String {
     let text = serde_json::to_string_pretty(doc).unwrap_or_default();
     format!(
-        "#!/bin/sh\n# Ansible inventory from `fleetrestart audit` (groups needs_restart, needs_restart_<service>,\n# needs_reboot, clean, audit_failed, unreachable). Usage: ansible -i THIS_FILE ...\ncase \"$1\" in\n--host) echo '{{}}' ;;\n*) cat <<'FLEETRESTART_INVENTORY'\n{text}\nFLEETRESTART_INVENTORY\n;;\nesac\n"
+        "#!/bin/sh\n# Ansible inventory from `fleetrestart audit` (groups needs_action, needs_restart,\n# needs_restart_<service>, needs_reboot, clean, audit_failed, unreachable). Usage: ansible -i THIS_FILE ...\ncase \"$1\" in\n--host) echo '{{}}' ;;\n*) cat <<'FLEETRESTART_INVENTORY'\n{text}\nFLEETRESTART_INVENTORY\n;;\nesac\n"
     )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_host_with_only_unattributed_stale_processes_is_in_needs_action_not_lost() {
+        use crate::audit::delivery::{Delivery, HostScan};
+        let result = |host: &str, unattributed: serde_json::Value| {
+            let mut v: serde_json::Value =
+                serde_json::from_str(include_str!("../../tests/fixtures/report-clean.json"))
+                    .unwrap();
+            v["unattributed"] = unattributed;
+            HostResult {
+                host: host.into(),
+                outcome: Ok(HostScan {
+                    report: serde_json::from_value(v).unwrap(),
+                    delivery: Delivery::Reused,
+                }),
+                elapsed: std::time::Duration::ZERO,
+            }
+        };
+        let stale = json!([{"reason": "no systemd cgroup", "process_count": 1, "processes": [
+            {"pid": 10, "ppid": 1, "uid": 0, "user": "root", "comm": "x", "exe": "/usr/bin/x",
+             "cmdline": "x", "started_at": 0, "cgroup": null, "files_omitted": 0,
+             "files": [{"path": "/usr/lib/libx.so", "kind": "library", "reason": "deleted", "package": null}]}]}]);
+        let results = [result("odd1", stale), result("ok1", json!([]))];
+        let doc = inventory(&results, &[]);
+        assert_eq!(doc["needs_action"]["hosts"], json!(["odd1"]));
+        assert_eq!(doc["clean"]["hosts"], json!(["ok1"]));
+        // as the host lists have them: stale = needs_action, clean = clean
+        let fleet = crate::report::fleet::fleet(&results);
+        assert_eq!(fleet.clean, ["ok1"]);
+        assert_eq!(
+            fleet
+                .hosts
+                .iter()
+                .map(|h| h.host.as_str())
+                .collect::<Vec<_>>(),
+            ["odd1"]
+        );
+    }
 
     #[test]
     fn group_names_are_ansible_names() {
