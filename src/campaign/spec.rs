@@ -339,6 +339,11 @@ impl TryFrom<RawCheck> for Check {
             }
             Ok(v)
         };
+        let timeout = secs(r.timeout, 5.0, "timeout")?;
+        if timeout <= 0.0 {
+            // a check given no time always fails (newcomer D10)
+            return Err("`timeout` must be more than 0 seconds".into());
+        }
         Ok(Check {
             kind: r.kind,
             address: r.address,
@@ -349,7 +354,7 @@ impl TryFrom<RawCheck> for Check {
             command: r.command,
             initial_delay: secs(r.initial_delay, 0.0, "initial_delay")?,
             interval: secs(r.interval, 1.0, "interval")?,
-            timeout: secs(r.timeout, 5.0, "timeout")?.max(0.1),
+            timeout,
             retries: r.retries.unwrap_or(3),
         })
     }
@@ -835,6 +840,8 @@ undrain: {command: "echo ready {host}", on: lb1}
         let e = Spec::parse("c.yml", "window: 0\n").unwrap_err();
         assert_eq!(e.line, Some(1), "{e}");
         // accepted, and every restart then "timed out" after 1 ms
+        let e = Spec::parse("c.yml", "checks:\n  - {type: tcp, port: 22, timeout: 0}\n").unwrap_err();
+        assert!(e.to_string().contains("`timeout` must be more than 0 seconds"), "{e}");
         let e = Spec::parse("c.yml", "restart_timeout: 0\n").unwrap_err();
         assert!(e.message.contains("more than 0"), "{e}");
     }
