@@ -65,8 +65,18 @@ pub fn nagios(r: &Report) -> (NagiosState, String) {
         "|Kernel={kcode};0;;0;2 Services={services};0;;0 Containers={containers};;;0 Sessions={sessions};0;;0 Reboot={}\n",
         u8::from(r.reboot.needed)
     ));
+    // the long output names everything the status line counts (newcomer E7)
     for s in r.services.iter().chain(r.never_restart.iter()) {
         line.push_str(&format!("- {}\n", s.name));
+    }
+    for u in &r.unattributed {
+        line.push_str(&format!(
+            "- {} process(es) of no service: {}\n",
+            u.process_count, u.reason
+        ));
+    }
+    for s in &r.sessions {
+        line.push_str(&format!("- session {} of {}\n", s.id, s.user));
     }
     (state, line)
 }
@@ -81,6 +91,18 @@ mod tests {
         let (st, line) = nagios(&r);
         assert_eq!(st, NagiosState::Critical);
         assert!(line.starts_with("CRITICAL - Kernel: 6.1.0-9-amd64!=6.1.0-26-amd64 (!!), Services: 2 (!), Containers: 0, Sessions: 1 (!), Reboot: yes (!!)|Kernel=2;0;;0;2 Services=2;0;;0"), "{line}");
+        // every counted service, group of processes of no service and session is named
+        let listed = line.lines().filter(|l| l.starts_with("- ")).count();
+        assert_eq!(listed, 2 + r.sessions.len(), "{line}");
+        r.unattributed.push(crate::report::Unattributed {
+            reason: "no systemd cgroup".into(),
+            process_count: 2,
+            processes: vec![],
+        });
+        let (_, line) = nagios(&r);
+        assert!(line.contains("Services: 3 (!)"), "{line}");
+        assert!(line.contains("- 2 process(es) of no service: no systemd cgroup\n"), "{line}");
+        r.unattributed.clear();
         r.reboot.needed = false;
         r.kernel.status = KernelState::Current;
         assert_eq!(nagios(&r).0, NagiosState::Warning);
