@@ -60,6 +60,17 @@ pub fn nagios(fleet: &Fleet) -> (NagiosState, String) {
     for p in &fleet.reboot {
         let _ = writeln!(long, "{}: reboot: {}", p.host, p.reason);
     }
+    // what to restart where, hosts folded into ranges (newcomer E6)
+    for s in &fleet.services {
+        let hosts: Vec<&str> = s.hosts.iter().map(String::as_str).collect();
+        let _ = writeln!(
+            long,
+            "restart {} on {} host(s): {}",
+            s.service,
+            hosts.len(),
+            crate::inventory::range::fold(&hosts)
+        );
+    }
     (state, format!("{line}\n{long}"))
 }
 
@@ -295,6 +306,16 @@ mod tests {
             "{first}"
         );
         assert!(text.contains("b: "), "{text}");
+        // the long output says what to restart where, hosts folded (newcomer E6)
+        let (_, text) = nagios(&fleet::fleet(&[
+            ok("web1", json!([svc("cron.service")]), false),
+            ok("web2", json!([svc("cron.service")]), false),
+            ok("web3", json!([svc("cron.service")]), false),
+        ]));
+        assert!(
+            text.contains("restart cron.service on 3 host(s): web[1-3]\n"),
+            "{text}"
+        );
     }
 
     #[test]
