@@ -840,8 +840,13 @@ undrain: {command: "echo ready {host}", on: lb1}
         let e = Spec::parse("c.yml", "window: 0\n").unwrap_err();
         assert_eq!(e.line, Some(1), "{e}");
         // accepted, and every restart then "timed out" after 1 ms
-        let e = Spec::parse("c.yml", "checks:\n  - {type: tcp, port: 22, timeout: 0}\n").unwrap_err();
-        assert!(e.to_string().contains("`timeout` must be more than 0 seconds"), "{e}");
+        let e =
+            Spec::parse("c.yml", "checks:\n  - {type: tcp, port: 22, timeout: 0}\n").unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("`timeout` must be more than 0 seconds"),
+            "{e}"
+        );
         let e = Spec::parse("c.yml", "restart_timeout: 0\n").unwrap_err();
         assert!(e.message.contains("more than 0"), "{e}");
     }

@@ -74,6 +74,36 @@ pub fn nagios(fleet: &Fleet) -> (NagiosState, String) {
     (state, format!("{line}\n{long}"))
 }
 
+/// The fleet's counts, one gauge each.
+fn fleet_counts(o: &mut String, fleet: &Fleet) {
+    let c = &fleet.counts;
+    for (name, v, help) in [
+        ("hosts", c.hosts, "Hosts audited."),
+        ("scanned", c.scanned, "Hosts whose scan gave a report."),
+        (
+            "restart_needed",
+            c.restart_needed,
+            "Hosts with services to restart.",
+        ),
+        (
+            "reboot_needed",
+            c.reboot_needed,
+            "Hosts that need a reboot.",
+        ),
+        ("failed", c.failed, "Hosts reached whose scan failed."),
+        (
+            "unreachable",
+            c.unreachable,
+            "Hosts that could not be reached.",
+        ),
+    ] {
+        let _ = writeln!(
+            o,
+            "# HELP fleetrestart_fleet_{name} {help}\n# TYPE fleetrestart_fleet_{name} gauge\nfleetrestart_fleet_{name} {v}"
+        );
+    }
+}
+
 /// OpenMetrics: per-host series labelled with the host (and service), then the fleet's counts.
 pub fn openmetrics(results: &[HostResult], fleet: &Fleet) -> String {
     let mut o = String::new();
@@ -152,32 +182,7 @@ pub fn openmetrics(results: &[HostResult], fleet: &Fleet) -> String {
             })
             .collect(),
     );
-    let c = &fleet.counts;
-    for (name, v, help) in [
-        ("hosts", c.hosts, "Hosts audited."),
-        ("scanned", c.scanned, "Hosts whose scan gave a report."),
-        (
-            "restart_needed",
-            c.restart_needed,
-            "Hosts with services to restart.",
-        ),
-        (
-            "reboot_needed",
-            c.reboot_needed,
-            "Hosts that need a reboot.",
-        ),
-        ("failed", c.failed, "Hosts reached whose scan failed."),
-        (
-            "unreachable",
-            c.unreachable,
-            "Hosts that could not be reached.",
-        ),
-    ] {
-        let _ = writeln!(
-            o,
-            "# HELP fleetrestart_fleet_{name} {help}\n# TYPE fleetrestart_fleet_{name} gauge\nfleetrestart_fleet_{name} {v}"
-        );
-    }
+    fleet_counts(&mut o, fleet);
     o.push_str("# EOF\n");
     o
 }

@@ -101,7 +101,10 @@ mod tests {
         });
         let (_, line) = nagios(&r);
         assert!(line.contains("Services: 3 (!)"), "{line}");
-        assert!(line.contains("- 2 process(es) of no service: no systemd cgroup\n"), "{line}");
+        assert!(
+            line.contains("- 2 process(es) of no service: no systemd cgroup\n"),
+            "{line}"
+        );
         r.unattributed.clear();
         r.reboot.needed = false;
         r.kernel.status = KernelState::Current;
