@@ -2,7 +2,7 @@
 //! built-in parser (ssh2-config) does not know (`Match`, `Include`, `%` tokens) is resolved by
 //! OpenSSH itself (`ssh -G`, once per distinct host) when it is installed here; otherwise, and
 //! for plain configs, the built-in parser reads it, with `Match` blocks blanked out (their
-//! options apply to no host, with a warning).
+//! options apply to no host, with a warning). The file is read once.
 //!
 //! I/O: reads the config file and runs `ssh -G`; the parsing is pure.
 
@@ -153,32 +153,23 @@ pub fn lookup(path: Option<&Path>, home: &Path) -> Result<Box<dyn HostLookup + S
             cache: Mutex::new(HashMap::new()),
         }));
     }
-    Ok(Box::new(ssh_config(path, home)?))
+    Ok(Box::new(built_in(&text, file.as_deref(), home)?))
 }
 
-/// The ssh config at `path` (`--ssh-config`), else `~/.ssh/config` when there is one, read by
-/// the built-in parser; `Match` blocks are skipped with a warning naming their line.
-pub fn ssh_config(path: Option<&Path>, home: &Path) -> Result<ssh2_config::SshConfig, String> {
-    let path = match path {
-        Some(p) => p.to_path_buf(),
-        None => {
-            let p = home.join(".ssh/config");
-            if !p.is_file() {
-                return Ok(ssh2_config::SshConfig::default());
-            }
-            p
-        }
+/// `text` (of `file`, if any) read by the built-in parser; `Match` blocks are skipped with a
+/// warning naming their line.
+fn built_in(text: &str, file: Option<&Path>, home: &Path) -> Result<SshConfig, String> {
+    let Some(file) = file else {
+        return Ok(SshConfig::default());
     };
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| format!("cannot read ssh config {}: {e}", path.display()))?;
-    let (text, skipped) = without_match_blocks(&text);
+    let (text, skipped) = without_match_blocks(text);
     for line in skipped {
         say!(
             "[WARNING]: {}:{line}: `Match` block skipped (not supported): its options apply to no host",
-            path.display()
+            file.display()
         );
     }
-    parse_ssh_config(&text, home).map_err(|e| format!("ssh config {}: {e}", path.display()))
+    parse_ssh_config(&text, home).map_err(|e| format!("ssh config {}: {e}", file.display()))
 }
 
 /// Parses ssh config text as ssh2-config does, keeping unknown and unsupported options.
